@@ -1,0 +1,49 @@
+import {createHash} from 'node:crypto'
+import {open, rm} from 'node:fs/promises'
+
+import type {Store} from '../contracts.js'
+import {PupistryError, StoreError, VerificationError} from '../errors.js'
+import type {Manifest} from '../manifest/manifest.js'
+
+/**
+ * Streams the artifact into a temporary file while hashing it, stopping as
+ * soon as it is longer than signed. Nothing is parsed: the caller unpacks only
+ * after this returns, i.e. after hash and size matched the signed manifest.
+ * A rejected download is deleted, never kept for reuse.
+ */
+export async function downloadArtifact(store: Store, manifest: Manifest, file: string): Promise<void> {
+  const {key, sha256, size} = manifest.artifact
+  const result = await store.get(key)
+  if (!result || 'notModified' in result) {
+    throw new StoreError(`artifact ${key} named by the manifest is missing from ${store.location}`)
+  }
+
+  const hash = createHash('sha256')
+  const handle = await open(file, 'wx', 0o600)
+  let received = 0
+  try {
+    for await (const chunk of result.body) {
+      const bytes = chunk as Buffer
+      received += bytes.length
+      if (received > size) {
+        result.body.destroy()
+        throw new VerificationError(`artifact ${key} is longer than the ${size} bytes signed in the manifest; refused`)
+      }
+
+      hash.update(bytes)
+      await handle.write(bytes)
+    }
+
+    if (received !== size) throw new VerificationError(`artifact ${key} is ${received} bytes, the manifest signed ${size}; refused`)
+    const actual = hash.digest('hex')
+    if (actual !== sha256) throw new VerificationError(`artifact ${key} has SHA-256 ${actual}, the manifest signed ${sha256}; refused`)
+    await handle.sync()
+  } catch (error) {
+    await handle.close().catch(() => {})
+    await rm(file, {force: true})
+    if (error instanceof PupistryError) throw error
+    throw new StoreError(`download of ${key} from ${store.location} failed after ${received} bytes: ${(error as Error).message}`, {cause: error})
+  }
+
+  await handle.close()
+}

@@ -1,0 +1,55 @@
+import {spawn} from 'node:child_process'
+import {existsSync} from 'node:fs'
+import path from 'node:path'
+
+import {PuppetCouldNotRunError, ToolError} from '../errors.js'
+
+export interface PuppetRun {
+  /** puppet's --detailed-exitcodes status: 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run. */
+  exitCode: number
+  changes: boolean
+  failures: boolean
+}
+
+const FALLBACK_PUPPET = '/opt/puppetlabs/bin/puppet'
+
+/** `puppet` from settings, PATH, or the puppetlabs packages' location. */
+export function puppetCommand(configured?: string | null): string {
+  if (configured) return configured
+  const onPath = (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(path.join(dir, 'puppet')))
+  return !onPath && existsSync(FALLBACK_PUPPET) ? FALLBACK_PUPPET : 'puppet'
+}
+
+/**
+ * Runs `puppet apply` on an environment with its own modulepath
+ * (environment.conf), hiera.yaml and manifests. Arguments are an array:
+ * nothing from the store ever reaches a shell.
+ */
+export function runPuppet(options: {puppet: string; puppetcode: string; environment: string; noop: boolean}): Promise<PuppetRun> {
+  const manifests = path.join(options.puppetcode, options.environment, 'manifests')
+  const args = [
+    'apply',
+    '--environmentpath',
+    options.puppetcode,
+    '--environment',
+    options.environment,
+    '--detailed-exitcodes',
+    ...(options.noop ? ['--noop'] : []),
+    manifests,
+  ]
+  return new Promise((resolve, reject) => {
+    const child = spawn(options.puppet, args, {stdio: ['ignore', 'inherit', 'inherit']})
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      reject(
+        error.code === 'ENOENT'
+          ? new ToolError(`puppet is not installed or not on PATH (${options.puppet})`, {hint: 'install Puppet or OpenVox, or set agent.puppet'})
+          : new PuppetCouldNotRunError(`cannot start ${options.puppet}: ${error.message}`),
+      )
+    })
+    child.on('close', (code, signal) => {
+      const exitCode = code ?? 1
+      if (signal) return reject(new PuppetCouldNotRunError(`puppet apply was stopped by ${signal}`))
+      resolve({changes: (exitCode & 2) !== 0, exitCode, failures: exitCode === 1 || (exitCode & 4) !== 0})
+    })
+  })
+}

@@ -1,0 +1,60 @@
+import {createHash} from 'node:crypto'
+import {createReadStream, statSync} from 'node:fs'
+import {pipeline} from 'node:stream/promises'
+import * as tar from 'tar'
+
+import {listTree} from './tree.js'
+
+/** Every entry gets this time, so the same tree gives the same bytes anywhere. */
+export const ARTIFACT_MTIME = new Date('2000-01-01T00:00:00Z')
+
+export interface PackResult {
+  sha256: string
+  size: number
+  unpackedSize: number
+  files: number
+  skipped: string[]
+}
+
+/** node-tar turns files with several links into hardlink entries; agents refuse those, so store every file whole. */
+const noHardlinks = {get: () => undefined, set() {}} as unknown as Map<`${number}:${number}`, string>
+
+/**
+ * Packs a tree into a deterministic .tar.gz: sorted entries, fixed times,
+ * no owners, modes 0644/0755, no .git. Synchronous node-tar writes as fast as
+ * GNU tar here; the hash is taken from the file written.
+ */
+export async function packTree(root: string, outFile: string): Promise<PackResult> {
+  const listing = listTree(root)
+  const modes = new Map(listing.entries.map((entry) => [entry.path, entry.mode]))
+  tar.c(
+    {
+      cwd: root,
+      file: outFile,
+      gzip: {level: 6},
+      linkCache: noHardlinks,
+      mtime: ARTIFACT_MTIME,
+      noDirRecurse: true,
+      onWriteEntry(entry) {
+        const mode = modes.get(entry.path.replace(/\/$/, ''))
+        if (mode !== undefined && entry.stat && entry.type !== 'SymbolicLink') entry.stat.mode = (entry.stat.mode & ~0o7777) | mode
+      },
+      portable: true,
+      sync: true,
+    },
+    listing.entries.map((entry) => entry.path),
+  )
+  return {
+    files: listing.entries.filter((entry) => entry.type === 'file').length,
+    sha256: await sha256File(outFile),
+    size: statSync(outFile).size,
+    skipped: listing.skipped,
+    unpackedSize: listing.unpackedSize,
+  }
+}
+
+export async function sha256File(file: string): Promise<string> {
+  const hash = createHash('sha256')
+  await pipeline(createReadStream(file, {highWaterMark: 1 << 20}), hash)
+  return hash.digest('hex')
+}

@@ -1,0 +1,118 @@
+import {mkdir, rename, rm} from 'node:fs/promises'
+import os from 'node:os'
+import path from 'node:path'
+
+import {packTree} from '../artifact/pack.js'
+import type {AssembledEnvironment} from '../contracts.js'
+import {AssemblerError, fromProviderError, SettingsError, UsageError} from '../errors.js'
+import {artifactKey, ENVIRONMENT_PATTERN} from '../manifest/layout.js'
+import type {BuildRecord} from '../manifest/manifest.js'
+import {providerContext, type Runtime} from '../runtime.js'
+import {BuildCache} from './build-cache.js'
+
+export interface BuiltEnvironment {
+  record: BuildRecord
+  /** Same version as the previous build of this environment. */
+  unchanged: boolean
+  previous?: string
+  skipped: string[]
+}
+
+/**
+ * Assembles the control repo and packs each environment into one
+ * deterministic artifact in the build cache.
+ */
+export async function build(runtime: Runtime, options: {environments?: string[]}): Promise<BuiltEnvironment[]> {
+  const {settings} = runtime
+  if (settings.build.hieracrypt) {
+    throw new SettingsError(
+      `build.hieracrypt is true in ${settings.file ?? 'settings'}, but hieracrypt is not supported by this pupistry yet; refusing to build rather than ship hiera data in the clear`,
+      {hint: 'set build.hieracrypt: false (hiera data is then readable by anyone who can read the store)'},
+    )
+  }
+
+  if (!settings.build.puppetcode) {
+    throw new SettingsError(`build.puppetcode is not set in ${settings.file ?? 'settings'}: the URL of your Puppet control repo`, {
+      hint: settings.file ? undefined : 'run `pupistry setup` to write an example settings file',
+    })
+  }
+
+  for (const name of options.environments ?? []) {
+    if (!/^[\w.-]+$/.test(name)) throw new UsageError(`not a branch or environment name: ${name}`)
+  }
+
+  const assemblerName = settings.build.assembler ?? 'r10k'
+  const {descriptor} = await runtime.registry.get('assemblers', assemblerName)
+  const context = providerContext(runtime, 'build', descriptor.name)
+  const assembler = await Promise.resolve(descriptor.create(context)).catch((error) => {
+    throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
+  })
+  runtime.log.info(`Assembling ${options.environments?.join(', ') || 'all branches'} of ${settings.build.puppetcode} with ${assemblerName}`)
+  const environments = await assembler.assemble({environments: options.environments}).catch((error) => {
+    throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
+  })
+  const tools = {node: process.versions.node, pupistry: runtime.version, ...(await assembler.versions?.().catch(() => ({})))}
+
+  const cache = new BuildCache(settings)
+  const results: BuiltEnvironment[] = []
+  for (const environment of environments) {
+    if (!ENVIRONMENT_PATTERN.test(environment.name)) {
+      throw new AssemblerError(`assembler ${assemblerName} produced an environment named "${environment.name}", which Puppet cannot use`)
+    }
+
+    results.push(await packEnvironment(runtime, cache, environment, {assembler: assemblerName, tools}))
+  }
+
+  const built = results.map((result) => result.record.environment)
+  const names = options.environments ? [...new Set([...(await cache.environments()), ...built])] : built
+  await cache.setEnvironments(names)
+  return results
+}
+
+async function packEnvironment(
+  runtime: Runtime,
+  cache: BuildCache,
+  environment: AssembledEnvironment,
+  meta: {assembler: string; tools: Record<string, string>},
+): Promise<BuiltEnvironment> {
+  const dir = cache.dirOf(environment.name)
+  await mkdir(dir, {recursive: true})
+  const temp = path.join(dir, `.building-${process.pid}.tar.gz`)
+  runtime.log.progress(`Packing ${environment.name}`)
+  let packed
+  try {
+    packed = await packTree(environment.path, temp)
+  } catch (error) {
+    await rm(temp, {force: true})
+    throw new AssemblerError(`cannot pack environment ${environment.name}: ${(error as Error).message}`)
+  }
+
+  await rename(temp, cache.artifactPath(environment.name, packed.sha256))
+  const previous = await cache.read(environment.name)
+  const record: BuildRecord = {
+    artifact: {
+      files: packed.files,
+      key: artifactKey(environment.name, packed.sha256),
+      sha256: packed.sha256,
+      size: packed.size,
+      unpacked_size: packed.unpackedSize,
+    },
+    build: {
+      assembler: meta.assembler,
+      commit: environment.commit ?? null,
+      host: os.hostname(),
+      modules: environment.modules,
+      tools: meta.tools,
+      user: os.userInfo().username,
+    },
+    built: new Date().toISOString(),
+    environment: environment.name,
+    format: 1,
+    version: packed.sha256,
+  }
+  const unchanged = previous?.version === record.version
+  // An unchanged build keeps its record, so its build time says when the content was made.
+  if (!unchanged) await cache.write(record)
+  await cache.prune(environment.name, [record.version, ...(previous ? [previous.version] : [])])
+  return {previous: previous?.version, record: unchanged && previous ? previous : record, skipped: packed.skipped, unchanged}
+}

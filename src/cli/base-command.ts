@@ -1,0 +1,88 @@
+import {Command, Flags, type Interfaces} from '@oclif/core'
+
+import {loadSettings, type Settings} from '../config/settings.js'
+import {EXIT, PupistryError} from '../errors.js'
+import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
+import {createRuntime, type Runtime} from '../runtime.js'
+import {createLogger} from './logger.js'
+
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+
+/**
+ * Every pupistry command: common flags, settings and providers, and the one
+ * place where errors are rendered (a message, a hint, the documented exit code).
+ */
+export abstract class BaseCommand<T extends typeof Command> extends Command {
+  static override baseFlags = {
+    config: Flags.string({char: 'c', description: 'settings file (default: ./settings.yaml, ~/.pupistry/settings.yaml, /etc/pupistry/settings.yaml)', helpGroup: 'GLOBAL'}),
+    verbose: Flags.boolean({char: 'v', description: 'show progress and details, and stack traces on errors', helpGroup: 'GLOBAL'}),
+  }
+
+  protected flags!: BaseFlags<T>
+  protected args!: Interfaces.InferredArgs<T['args']>
+  private runtimeValue?: Runtime
+
+  /** Agent commands run as root: settings others can write are refused there. */
+  protected readonly agentSide: boolean = false
+
+  override async init(): Promise<void> {
+    await super.init()
+    const {args, flags} = await this.parse({
+      args: this.ctor.args,
+      baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      flags: this.ctor.flags,
+      strict: this.ctor.strict,
+    })
+    this.flags = flags as BaseFlags<T>
+    this.args = args as Interfaces.InferredArgs<T['args']>
+  }
+
+  protected get verbose(): boolean {
+    return Boolean(this.flags?.verbose) || Boolean(process.env.DEBUG)
+  }
+
+  /** Settings and providers, loaded on first use so commands that need neither stay fast. */
+  protected async runtime(): Promise<Runtime> {
+    if (this.runtimeValue) return this.runtimeValue
+    const log = createLogger({verbose: this.verbose})
+    const settings: Settings = loadSettings({file: this.flags.config, requireSafeOwnership: this.agentSide})
+    for (const warning of settings.warnings) log.warn(warning)
+    const registry = new ProviderRegistry(async (event) => {
+      const outcome = await this.config.runHook(event, {}, undefined, true)
+      return outcome as unknown as HookOutcome
+    })
+    this.runtimeValue = createRuntime({log, registry, settings, version: this.config.version})
+    return this.runtimeValue
+  }
+
+  /** Warnings about broken plugins, shown once at the end of a command. */
+  protected reportPluginWarnings(): void {
+    for (const warning of this.runtimeValue?.registry.warnings ?? []) this.runtimeValue?.log.warn(warning)
+  }
+
+  override async finally(error: Error | undefined): Promise<void> {
+    this.reportPluginWarnings()
+    return super.finally(error)
+  }
+
+  override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
+    if (error instanceof PupistryError) {
+      process.stderr.write(`${this.config.bin}: error: ${error.message}\n`)
+      if (error.hint) process.stderr.write(`hint: ${error.hint}\n`)
+      if (this.verbose && error.stack) process.stderr.write(`${error.stack}\n`)
+      process.exitCode = error.exitCode
+      return
+    }
+
+    // oclif's own errors (bad flags, exit()) keep their rendering and codes.
+    if (error.oclif) return super.catch(error)
+    process.stderr.write(`${this.config.bin}: internal error: ${error.message}\n`)
+    if (this.verbose) process.stderr.write(`${error.stack}\n`)
+    else process.stderr.write('hint: run again with --verbose for details, and report it if it persists\n')
+    process.exitCode = EXIT.internal
+  }
+
+  protected override get ctor(): typeof BaseCommand {
+    return this.constructor as typeof BaseCommand
+  }
+}

@@ -1,0 +1,34 @@
+import {Flags} from '@oclif/core'
+
+import {BaseCommand} from '../cli/base-command.js'
+import {push} from '../publish/push.js'
+
+export default class Push extends BaseCommand<typeof Push> {
+  static override description = `Sign the built manifests and publish them to the store.
+
+For each built environment: uploads the artifact, signs a manifest with a new serial (general.signing_key_file with openpgp.js, or general.gpg_signing_key through the system gpg), checks the signature, writes the manifest create-only and then moves the environment's pointer to it. Pushing what is already live changes nothing.`
+
+  static override examples = ['<%= config.bin %> push', '<%= config.bin %> push --environment staging', '<%= config.bin %> push --refresh']
+  static override flags = {
+    environment: Flags.string({char: 'e', description: 'push only this environment (repeatable)', multiple: true}),
+    json: Flags.boolean({description: 'print the result as JSON'}),
+    refresh: Flags.boolean({description: 're-sign what is live with a new serial and expiry (general.manifest_ttl)'}),
+  }
+
+  async run(): Promise<void> {
+    const results = await push(await this.runtime(), {environments: this.flags.environment, refresh: this.flags.refresh})
+    if (this.flags.json) {
+      this.log(JSON.stringify(results, null, 2))
+      return
+    }
+
+    for (const result of results) {
+      const version = result.version.slice(0, 12)
+      this.log(
+        result.status === 'already-live'
+          ? `${result.environment}: ${version} is already live (serial ${result.serial}); nothing to push`
+          : `${result.environment}: published ${version} as serial ${result.serial}${result.signedBy ? `, signed by ${result.signedBy}` : ' UNSIGNED'}`,
+      )
+    }
+  }
+}

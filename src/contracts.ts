@@ -1,0 +1,221 @@
+/**
+ * The plugin contracts: what a plugin returns from the four pupistry hook
+ * events. Plugins import these as types only (the core is their peer
+ * dependency), so nothing here may need runtime code from the core.
+ */
+import type {Readable} from 'node:stream'
+
+/** Bumped whenever a descriptor or provider interface changes incompatibly. */
+export const CONTRACT_VERSION = 1
+
+/** Settings as the provider sees them: the parsed settings.yaml sections. */
+export interface ProviderSettings {
+  general: Record<string, unknown>
+  agent: Record<string, unknown>
+  build: Record<string, unknown>
+}
+
+/** Which side of the fleet is running: credentials and defaults differ. */
+export type Side = 'build' | 'agent'
+
+export interface ProviderLogger {
+  info(message: string): void
+  warn(message: string): void
+  /** Progress lines (r10k output, transfers): shown on a TTY, quiet in a pipe unless verbose. */
+  progress(message: string): void
+}
+
+export interface ProviderContext {
+  settings: ProviderSettings
+  side: Side
+  /** Local cache directory for this provider (created on demand by the provider). */
+  cacheDir: string
+  log: ProviderLogger
+  /** Asks the user for a secret on a TTY; undefined when there is no TTY. */
+  askSecret(question: string): Promise<string | undefined>
+}
+
+/**
+ * Kinds of failure a provider can report so the core shows one clear
+ * message with the right exit code: throw an Error whose `kind` is one of these.
+ */
+export type ProviderErrorKind =
+  | 'settings' // the provider's settings are wrong or missing
+  | 'tool' // an external program is missing or unusable
+  | 'assembler' // the assembler ran but failed (bad Puppetfile, remote unreachable)
+  | 'store' // the store failed (unreachable, denied, ...)
+  | 'signing' // a key could not be read or a signature not made
+
+export interface ProviderError extends Error {
+  kind: ProviderErrorKind
+}
+
+interface DescriptorBase {
+  /** The contract version this descriptor was written for (CONTRACT_VERSION). */
+  contract: number
+  name: string
+  description: string
+  /** Settings keys (dotted paths) this provider reads, for listings and docs. */
+  settings?: string[]
+}
+
+// ---------------------------------------------------------------- assemblers
+
+export interface AssembledEnvironment {
+  /** Environment name, as Puppet will know it (r10k's corrected branch name). */
+  name: string
+  /** Directory holding the complete environment tree. */
+  path: string
+  /** Source commit of the control repo, when known. */
+  commit?: string
+  /** Resolved modules: module name → ref or commit. */
+  modules: Record<string, string>
+}
+
+export interface AssembleOptions {
+  /** Only these environments; all branches when absent. */
+  environments?: string[]
+}
+
+export interface Assembler {
+  assemble(options: AssembleOptions): Promise<AssembledEnvironment[]>
+  /** Tool versions to record in manifests, e.g. {r10k: '3.15.4'}. */
+  versions?(): Promise<Record<string, string>>
+}
+
+export interface AssemblerDescriptor extends DescriptorBase {
+  create(context: ProviderContext): Assembler | Promise<Assembler>
+}
+
+// ------------------------------------------------------------------- storage
+
+export interface StoredObject {
+  body: Readable
+  /** Change tag for conditional reads. */
+  etag: string
+  size: number
+}
+
+export interface GetOptions {
+  /** Return {notModified: true} when the object's tag still equals this. */
+  ifNoneMatch?: string
+}
+
+export type GetResult = StoredObject | {notModified: true} | undefined
+
+export interface PutOptions {
+  /** Fail with a `PreconditionFailed` error (`code: 'EEXIST'`) if the key exists. */
+  createOnly?: boolean
+  /** Size in bytes when known: lets a store choose multipart uploads. */
+  size?: number
+  contentType?: string
+}
+
+export interface ObjectInfo {
+  key: string
+  size: number
+  etag: string
+}
+
+export interface Store {
+  /** Human description for messages, without secrets: `file:///srv/pupistry`. */
+  readonly location: string
+  /**
+   * The logical prefix this store was configured with (an S3 key prefix), or
+   * '' where the location alone names the store. Manifests are bound to it.
+   */
+  readonly prefix: string
+  get(key: string, options?: GetOptions): Promise<GetResult>
+  put(key: string, body: Readable | Uint8Array, options?: PutOptions): Promise<{etag: string}>
+  head(key: string): Promise<ObjectInfo | undefined>
+  /** Every key below the prefix (recursively). */
+  list(prefix: string): Promise<ObjectInfo[]>
+  delete(key: string): Promise<void>
+}
+
+export interface StorageDescriptor extends DescriptorBase {
+  /** URL schemes this store handles: ['file'], ['s3'] ... */
+  schemes: string[]
+  create(url: URL, context: ProviderContext): Store | Promise<Store>
+}
+
+// ------------------------------------------------------------------- signers
+
+export interface Signature {
+  /** Identifies the key: an OpenPGP fingerprint (hex, upper case) or the signer's own form. */
+  keyid: string
+  /** Detached signature bytes. */
+  sig: Uint8Array
+}
+
+/** A file of trusted public keys, read by the core (which checks who may write it). */
+export interface TrustedKeyFile {
+  file: string
+  text: string
+}
+
+export interface VerifiedSignature {
+  keyid: string
+  /** Human-readable identity of the trusted key (user id). */
+  identity: string
+}
+
+export interface GeneratedKey {
+  /** Armoured secret key, to keep on the build side only. */
+  secretKey: string
+  /** Armoured public key, for nodes. */
+  publicKey: string
+  fingerprint: string
+}
+
+/**
+ * Signs and verifies bytes. Creating a signer must not read keys yet: the
+ * core creates one for each of these jobs, and each method reads what it needs.
+ */
+export interface Signer {
+  /** Sign bytes with the configured key (build side). */
+  sign?(data: Uint8Array): Promise<Signature>
+  /** The armoured public key of the configured signing key. */
+  publicKey?(): Promise<string>
+  /**
+   * Verify a detached signature against trusted keys (agent side). Returns
+   * the trusted key that made it, or undefined when none did. Throws (kind
+   * `settings`) when a trusted key file holds no usable key.
+   */
+  verify?(data: Uint8Array, signature: Signature, trusted: TrustedKeyFile[]): Promise<VerifiedSignature | undefined>
+  /** Make a new signing key. */
+  generateKey?(options: {userId: string; passphrase?: string}): Promise<GeneratedKey>
+}
+
+export interface SignerDescriptor extends DescriptorBase {
+  create(context: ProviderContext): Signer | Promise<Signer>
+}
+
+// ----------------------------------------------------------------- templates
+
+export interface TemplateDescriptor extends DescriptorBase {
+  kind: 'bootstrap' | 'packer' | 'partial'
+  /** Other names users may type for this template. */
+  aliases?: string[]
+  /** Absolute path of the handlebars source. */
+  path: string
+}
+
+// ---------------------------------------------------------------- hook events
+
+export interface PupistryHooks {
+  'pupistry:assemblers': {options: Record<string, never>; return: AssemblerDescriptor[]}
+  'pupistry:storage': {options: Record<string, never>; return: StorageDescriptor[]}
+  'pupistry:signers': {options: Record<string, never>; return: SignerDescriptor[]}
+  'pupistry:templates': {options: Record<string, never>; return: TemplateDescriptor[]}
+}
+
+export type ProviderKind = 'assemblers' | 'storage' | 'signers' | 'templates'
+
+/**
+ * The function a plugin exports for a hook event. oclif calls it with the
+ * options plus its own `config`; a plugin needs nothing from oclif to write one.
+ */
+export type PupistryHook<E extends keyof PupistryHooks> = (
+  options: PupistryHooks[E]['options'] & {config?: unknown},
+) => Promise<PupistryHooks[E]['return']> | PupistryHooks[E]['return']

@@ -1,0 +1,114 @@
+/**
+ * Typed errors: one class per kind of failure a user can act on, each with
+ * its documented exit code (docs/exit-codes.md). They are thrown where the
+ * problem is found and rendered once, by the command base class.
+ */
+export const EXIT = {
+  ok: 0,
+  internal: 1,
+  usage: 2,
+  settings: 10,
+  tool: 11,
+  assembler: 12,
+  store: 13,
+  signing: 14,
+  notFound: 15,
+  verification: 20,
+  expired: 21,
+  locked: 22,
+  puppetFailures: 30,
+  puppetCouldNotRun: 31,
+} as const
+
+export class PupistryError extends Error {
+  readonly exitCode: number = EXIT.internal
+  /** A next step for the user, printed after the message. */
+  readonly hint?: string
+
+  constructor(message: string, options?: {hint?: string; cause?: unknown}) {
+    super(message, options?.cause === undefined ? undefined : {cause: options.cause})
+    this.name = new.target.name
+    this.hint = options?.hint
+  }
+}
+
+/** Bad or missing settings, or a settings file that cannot be read. */
+export class SettingsError extends PupistryError {
+  override readonly exitCode = EXIT.settings
+}
+
+/** Wrong use of a command: conflicting flags, unknown template or environment. */
+export class UsageError extends PupistryError {
+  override readonly exitCode = EXIT.usage
+}
+
+/** An external program (r10k, puppet, gpg, git) is missing or unusable. */
+export class ToolError extends PupistryError {
+  override readonly exitCode = EXIT.tool
+}
+
+/** The assembler failed: unreachable remote, bad Puppetfile, failed deploy. */
+export class AssemblerError extends PupistryError {
+  override readonly exitCode = EXIT.assembler
+}
+
+/** The store failed: unreachable, denied, missing bucket, write conflict. */
+export class StoreError extends PupistryError {
+  override readonly exitCode = EXIT.store
+}
+
+/** A signing key could not be read or used. */
+export class SigningError extends PupistryError {
+  override readonly exitCode = EXIT.signing
+}
+
+/** Something asked for does not exist: no build, nothing published. */
+export class NotFoundError extends PupistryError {
+  override readonly exitCode = EXIT.notFound
+}
+
+/** A manifest or artifact failed verification: nothing was unpacked or activated. */
+export class VerificationError extends PupistryError {
+  override readonly exitCode = EXIT.verification
+}
+
+/** The newest manifest has expired: the node keeps what it has. */
+export class ExpiredError extends PupistryError {
+  override readonly exitCode = EXIT.expired
+}
+
+/** Another apply holds the lock. */
+export class LockedError extends PupistryError {
+  override readonly exitCode = EXIT.locked
+}
+
+/** Puppet ran and reported failures (detailed exit code 4 or 6). */
+export class PuppetFailedError extends PupistryError {
+  override readonly exitCode = EXIT.puppetFailures
+}
+
+/** Puppet could not run at all (detailed exit code 1, or it could not start). */
+export class PuppetCouldNotRunError extends PupistryError {
+  override readonly exitCode = EXIT.puppetCouldNotRun
+}
+
+const providerKinds: Record<string, new (message: string, options?: {cause?: unknown}) => PupistryError> = {
+  assembler: AssemblerError,
+  settings: SettingsError,
+  signing: SigningError,
+  store: StoreError,
+  tool: ToolError,
+}
+
+/** Turns an error thrown by a provider into the core's typed error, keeping typed ones. */
+export function fromProviderError(
+  error: unknown,
+  context: string,
+  Default: new (message: string, options?: {cause?: unknown}) => PupistryError = PupistryError,
+): PupistryError {
+  if (error instanceof PupistryError) return error
+  const err = error instanceof Error ? error : new Error(String(error))
+  const kind = (err as {kind?: string}).kind
+  const Type = (kind && providerKinds[kind]) || Default
+  return new Type(kind ? err.message : `${context}: ${err.message}`, {cause: err})
+}

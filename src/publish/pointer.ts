@@ -1,0 +1,65 @@
+import type {Readable} from 'node:stream'
+
+import type {Store} from '../contracts.js'
+import {VerificationError} from '../errors.js'
+import {type Envelope, envelopePayload, MAX_ENVELOPE_BYTES, parseEnvelope} from '../manifest/envelope.js'
+import {pointerKey} from '../manifest/layout.js'
+import {describeSchemaError, type Manifest, MANIFEST_PAYLOAD_TYPE, manifestSchema} from '../manifest/manifest.js'
+
+export interface PublishedManifest {
+  envelope: Envelope
+  manifest: Manifest
+  /** The store's change tag of the pointer, for the next conditional read. */
+  etag: string
+}
+
+/** Reads a small object fully, refusing anything larger than an envelope may be. */
+export async function readLimited(body: Readable, limit: number, where: string): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  let total = 0
+  for await (const chunk of body) {
+    total += (chunk as Buffer).length
+    if (total > limit) {
+      body.destroy()
+      throw new VerificationError(`${where} is larger than ${limit} bytes`)
+    }
+
+    chunks.push(chunk as Buffer)
+  }
+
+  return Buffer.concat(chunks)
+}
+
+/**
+ * Parses a manifest envelope and its payload with the schema. This does not
+ * check signatures: the caller decides what trust it needs.
+ */
+export function parseManifestEnvelope(bytes: Uint8Array, where: string): {envelope: Envelope; manifest: Manifest} {
+  const envelope = parseEnvelope(bytes, where)
+  if (envelope.payloadType !== MANIFEST_PAYLOAD_TYPE) throw new VerificationError(`${where}: not a pupistry manifest (payload type ${envelope.payloadType})`)
+  let json: unknown
+  try {
+    json = JSON.parse(envelopePayload(envelope).toString('utf8'))
+  } catch {
+    throw new VerificationError(`${where}: manifest payload is not JSON`)
+  }
+
+  const result = manifestSchema.safeParse(json)
+  if (!result.success) throw new VerificationError(`${where}: invalid manifest (${describeSchemaError(result.error)})`)
+  return {envelope, manifest: result.data}
+}
+
+/** The environment's current manifest from the store, if any. */
+export async function readPointer(store: Store, environment: string, options: {ifNoneMatch?: string} = {}): Promise<PublishedManifest | {notModified: true} | undefined> {
+  const key = pointerKey(environment)
+  const result = await store.get(key, {ifNoneMatch: options.ifNoneMatch})
+  if (!result || 'notModified' in result) return result
+  const where = `${store.location} ${key}`
+  const bytes = await readLimited(result.body, MAX_ENVELOPE_BYTES, where)
+  return {...parseManifestEnvelope(bytes, where), etag: result.etag}
+}
+
+export async function readPublished(store: Store, environment: string): Promise<PublishedManifest | undefined> {
+  const result = await readPointer(store, environment)
+  return result && 'manifest' in result ? result : undefined
+}

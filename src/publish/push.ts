@@ -1,0 +1,146 @@
+import {createReadStream} from 'node:fs'
+
+import {BuildCache} from '../build/build-cache.js'
+import type {Store} from '../contracts.js'
+import {durationSeconds} from '../config/settings.js'
+import {NotFoundError, StoreError, UsageError} from '../errors.js'
+import {makeEnvelope, serializeEnvelope} from '../manifest/envelope.js'
+import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../manifest/layout.js'
+import {type BuildRecord, type Manifest, MANIFEST_FORMAT, MANIFEST_PAYLOAD_TYPE} from '../manifest/manifest.js'
+import type {Runtime} from '../runtime.js'
+import {signPayload} from '../signing/signing.js'
+import {isCreateConflict, openStore} from '../store/open-store.js'
+import {readPublished} from './pointer.js'
+
+export interface PushResult {
+  environment: string
+  version: string
+  status: 'published' | 'already-live'
+  serial: number
+  signedBy?: string
+  artifactUploaded: boolean
+}
+
+const SERIAL_ATTEMPTS = 5
+
+/**
+ * Publishes built environments: artifact first, then the manifest under a
+ * new serial (create-only, so two pushes never share one), and the pointer
+ * last, so no node ever sees a pointer to something missing.
+ */
+export async function push(runtime: Runtime, options: {environments?: string[]; refresh?: boolean}): Promise<PushResult[]> {
+  const cache = new BuildCache(runtime.settings)
+  const built = await cache.environments()
+  const wanted = options.environments ?? built
+  if (wanted.length === 0) throw new NotFoundError('nothing has been built yet', {hint: 'run `pupistry build` first'})
+  for (const environment of wanted) {
+    if (!built.includes(environment)) throw new UsageError(`environment ${environment} is not in the last build (built: ${built.join(', ') || 'none'})`)
+  }
+
+  if (runtime.settings.general.gpg_disable) {
+    runtime.log.warn('general.gpg_disable is true: publishing UNSIGNED manifests; any node that trusts keys will refuse them, and any writer to the store can replace your code')
+  }
+
+  const store = await openStore(runtime, 'build')
+  const results: PushResult[] = []
+  for (const environment of wanted) {
+    results.push(await pushEnvironment(runtime, store, cache, await cache.require(environment), Boolean(options.refresh)))
+  }
+
+  return results
+}
+
+async function pushEnvironment(runtime: Runtime, store: Store, cache: BuildCache, built: BuildRecord, refresh: boolean): Promise<PushResult> {
+  const {environment} = built
+  const live = await readPublished(store, environment)
+  if (refresh && !live) throw new NotFoundError(`${environment}: nothing is published at ${store.location} to refresh`)
+  if (live && live.manifest.version === built.version && !refresh) {
+    return {artifactUploaded: false, environment, serial: live.manifest.serial, status: 'already-live', version: built.version}
+  }
+
+  // A refresh re-signs exactly what is live, with a new serial and expiry.
+  const record: BuildRecord = refresh && live ? {...live.manifest, built: live.manifest.created} : built
+  let artifactUploaded: boolean | undefined
+  for (let attempt = 0; attempt < SERIAL_ATTEMPTS; attempt++) {
+    const serial = (await highestSerial(store, environment, live?.manifest.serial ?? 0)) + 1
+    const payload = Buffer.from(JSON.stringify(manifestFor(runtime, store, record, serial)), 'utf8')
+    const {bytes, signedBy} = await envelopeFor(runtime, payload)
+    artifactUploaded ??= refresh ? false : await uploadArtifact(runtime, store, cache, record)
+    try {
+      await store.put(manifestKey(environment, serial), bytes, {contentType: 'application/json', createOnly: true})
+    } catch (error) {
+      if (!isCreateConflict(error)) throw error
+      runtime.log.warn(`${environment}: serial ${serial} was taken by another push meanwhile; retrying with the next one`)
+      continue
+    }
+
+    // A newer push that claimed a higher serial meanwhile owns the pointer: never move it backwards.
+    if ((await highestSerial(store, environment, serial)) === serial) {
+      await store.put(pointerKey(environment), bytes, {contentType: 'application/json'})
+      await readBack(store, environment, serial)
+    } else {
+      runtime.log.warn(`${environment}: a newer serial was published while this push ran; the pointer is left to it`)
+    }
+
+    return {artifactUploaded, environment, serial, signedBy, status: 'published', version: record.version}
+  }
+
+  throw new StoreError(`${environment}: could not claim a serial after ${SERIAL_ATTEMPTS} attempts; other pushes keep racing this one`)
+}
+
+async function envelopeFor(runtime: Runtime, payload: Buffer): Promise<{bytes: Buffer; signedBy?: string}> {
+  if (runtime.settings.general.gpg_disable) return {bytes: serializeEnvelope(makeEnvelope(MANIFEST_PAYLOAD_TYPE, payload, []))}
+  const signed = await signPayload(runtime, MANIFEST_PAYLOAD_TYPE, payload)
+  return {bytes: serializeEnvelope(signed.envelope), signedBy: `${signed.signedBy.identity} (${signed.signedBy.keyid})`}
+}
+
+async function uploadArtifact(runtime: Runtime, store: Store, cache: BuildCache, record: BuildRecord): Promise<boolean> {
+  const existing = await store.head(record.artifact.key)
+  if (existing && existing.size === record.artifact.size) return false
+  runtime.log.progress(`Uploading ${record.artifact.key} (${record.artifact.size} bytes)`)
+  const file = cache.artifactPath(record.environment, record.version)
+  const stream = createReadStream(file)
+  const opened = new Promise<void>((resolve, reject) => {
+    stream.once('open', () => resolve())
+    stream.once('error', reject)
+  })
+  try {
+    await opened
+  } catch {
+    throw new NotFoundError(`the built artifact ${file} is missing`, {hint: 'run `pupistry build` again'})
+  }
+
+  await store.put(record.artifact.key, stream, {contentType: 'application/gzip', size: record.artifact.size})
+  return true
+}
+
+/** One above the highest serial the store has ever seen for the environment. */
+async function highestSerial(store: Store, environment: string, floor: number): Promise<number> {
+  const serials = (await store.list(manifestsPrefix(environment))).map((object) => serialOfKey(object.key) ?? 0)
+  return Math.max(floor, ...serials)
+}
+
+function manifestFor(runtime: Runtime, store: Store, record: BuildRecord, serial: number): Manifest {
+  const created = new Date()
+  const ttl = runtime.settings.general.manifest_ttl
+  return {
+    artifact: record.artifact,
+    build: record.build,
+    created: created.toISOString(),
+    environment: record.environment,
+    expires: ttl ? new Date(created.getTime() + durationSeconds(ttl) * 1000).toISOString() : null,
+    format: MANIFEST_FORMAT,
+    prefix: store.prefix,
+    serial,
+    version: record.version,
+  }
+}
+
+/** The Ruby tool checked its upload; so do we: the pointer must now name our serial. */
+async function readBack(store: Store, environment: string, serial: number): Promise<void> {
+  const now = await readPublished(store, environment)
+  if (!now) throw new StoreError(`${environment}: the pointer written to ${store.location} cannot be read back`)
+  if (now.manifest.serial < serial) {
+    throw new StoreError(`${environment}: the pointer at ${store.location} reads back serial ${now.manifest.serial}, not ${serial}: is another writer or a stale cache in the way?`)
+  }
+}

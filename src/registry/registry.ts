@@ -1,0 +1,153 @@
+import {
+  type AssemblerDescriptor,
+  CONTRACT_VERSION,
+  type ProviderKind,
+  type SignerDescriptor,
+  type StorageDescriptor,
+  type TemplateDescriptor,
+} from '../contracts.js'
+import {UsageError} from '../errors.js'
+
+export interface DescriptorsByKind {
+  assemblers: AssemblerDescriptor
+  storage: StorageDescriptor
+  signers: SignerDescriptor
+  templates: TemplateDescriptor
+}
+
+/** Who answered a hook: the plugin's name, version and how it was installed. */
+export interface PluginInfo {
+  name: string
+  version: string
+  /** oclif's plugin type: `core` for the CLI and bundled plugins, `user` or `link` for installed ones. */
+  type: string
+}
+
+export interface Registered<K extends ProviderKind> {
+  descriptor: DescriptorsByKind[K]
+  plugin: PluginInfo
+}
+
+/** What `config.runHook` returns, reduced to what the registry needs. */
+export interface HookOutcome {
+  successes: Array<{plugin: PluginInfo; result: unknown}>
+  failures: Array<{plugin: PluginInfo; error: Error}>
+}
+
+export type RunHook = (event: string) => Promise<HookOutcome>
+
+/** Plugins that ship a provider which is not bundled, so a missing one can be named. */
+export const KNOWN_PLUGINS: Record<ProviderKind, Record<string, string>> = {
+  assemblers: {librarian: '@pupistry/librarian', r10k: '@pupistry/r10k'},
+  signers: {gpg: '@pupistry/gpg', openpgp: '@pupistry/openpgp'},
+  storage: {s3: '@pupistry/s3'},
+  templates: {},
+}
+
+const KIND_LABEL: Record<ProviderKind, string> = {
+  assemblers: 'assembler',
+  signers: 'signer',
+  storage: 'storage provider',
+  templates: 'template',
+}
+
+/**
+ * Gathers the providers that plugins offer through the four hook events.
+ * A plugin that fails or answers nonsense is reported once and skipped; the
+ * rest keep working. When two plugins offer the same name, the CLI's own
+ * and bundled plugins win over installed ones, then the first plugin by name.
+ */
+export class ProviderRegistry {
+  readonly warnings: string[] = []
+  private readonly cache = new Map<ProviderKind, Promise<Array<Registered<ProviderKind>>>>()
+
+  constructor(private readonly runHook: RunHook) {}
+
+  async list<K extends ProviderKind>(kind: K): Promise<Array<Registered<K>>> {
+    let pending = this.cache.get(kind)
+    if (!pending) {
+      pending = this.gather(kind)
+      this.cache.set(kind, pending)
+    }
+
+    return (await pending) as Array<Registered<K>>
+  }
+
+  async get<K extends ProviderKind>(kind: K, name: string): Promise<Registered<K>> {
+    const found = (await this.list(kind)).find((entry) => entry.descriptor.name === name || aliasesOf(entry).includes(name))
+    if (found) return found
+    const plugin = KNOWN_PLUGINS[kind][name]
+    const available = (await this.list(kind)).map((entry) => entry.descriptor.name).join(', ') || 'none'
+    throw new UsageError(`no ${KIND_LABEL[kind]} named "${name}" is installed (available: ${available})`, {
+      hint: plugin ? `run \`pupistry plugins install ${plugin}\`` : 'see `pupistry providers` for what is installed',
+    })
+  }
+
+  private async gather(kind: ProviderKind): Promise<Array<Registered<ProviderKind>>> {
+    const outcome = await this.runHook(`pupistry:${kind}`)
+    for (const failure of outcome.failures) {
+      this.warnings.push(`plugin ${failure.plugin.name} failed to answer pupistry:${kind}: ${failure.error.message}`)
+    }
+
+    const entries: Array<Registered<ProviderKind>> = []
+    for (const success of outcome.successes) {
+      if (success.result === undefined || success.result === null) continue
+      if (!Array.isArray(success.result)) {
+        this.warnings.push(`plugin ${success.plugin.name} answered pupistry:${kind} with something other than a list of providers; ignored`)
+        continue
+      }
+
+      for (const descriptor of success.result) {
+        const problem = descriptorProblem(kind, descriptor)
+        if (problem) {
+          this.warnings.push(`plugin ${success.plugin.name}: ${problem}; ignored`)
+          continue
+        }
+
+        entries.push({descriptor: descriptor as DescriptorsByKind[ProviderKind], plugin: success.plugin})
+      }
+    }
+
+    entries.sort((a, b) => rank(a.plugin) - rank(b.plugin) || a.plugin.name.localeCompare(b.plugin.name))
+    const kept: Array<Registered<ProviderKind>> = []
+    for (const entry of entries) {
+      const clash = kept.find((other) => other.descriptor.name === entry.descriptor.name)
+      if (clash) {
+        this.warnings.push(
+          `${KIND_LABEL[kind]} "${entry.descriptor.name}" is offered by both ${clash.plugin.name} and ${entry.plugin.name}; using ${clash.plugin.name}`,
+        )
+        continue
+      }
+
+      kept.push(entry)
+    }
+
+    return kept.sort((a, b) => a.descriptor.name.localeCompare(b.descriptor.name))
+  }
+}
+
+function aliasesOf(entry: Registered<ProviderKind>): string[] {
+  return 'aliases' in entry.descriptor ? (entry.descriptor.aliases ?? []) : []
+}
+
+function rank(plugin: PluginInfo): number {
+  return plugin.name === 'pupistry' ? 0 : plugin.type === 'core' ? 1 : 2
+}
+
+function descriptorProblem(kind: ProviderKind, value: unknown): string | undefined {
+  if (!value || typeof value !== 'object') return `a ${KIND_LABEL[kind]} descriptor is not an object`
+  const descriptor = value as Record<string, unknown>
+  const name = typeof descriptor.name === 'string' && descriptor.name ? descriptor.name : undefined
+  if (!name) return `a ${KIND_LABEL[kind]} descriptor has no name`
+  if (descriptor.contract !== CONTRACT_VERSION) {
+    return `${KIND_LABEL[kind]} "${name}" was written for plugin contract ${String(descriptor.contract)}, this pupistry speaks contract ${CONTRACT_VERSION}: upgrade the plugin or pupistry`
+  }
+
+  if (kind === 'templates') {
+    return typeof descriptor.path === 'string' ? undefined : `template "${name}" has no path`
+  }
+
+  if (typeof descriptor.create !== 'function') return `${KIND_LABEL[kind]} "${name}" has no create function`
+  if (kind === 'storage' && !Array.isArray(descriptor.schemes)) return `storage provider "${name}" lists no URL schemes`
+  return undefined
+}

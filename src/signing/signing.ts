@@ -1,0 +1,134 @@
+import {readdirSync, readFileSync, statSync} from 'node:fs'
+import path from 'node:path'
+
+import type {Signature, Signer, TrustedKeyFile, VerifiedSignature} from '../contracts.js'
+import {assertNotWritableByOthers, expandHome} from '../config/settings.js'
+import {fromProviderError, SettingsError, SigningError, VerificationError} from '../errors.js'
+import {envelopePayload, envelopeSignatures, type Envelope, makeEnvelope, preAuthEncoding} from '../manifest/envelope.js'
+import {providerContext, type Runtime} from '../runtime.js'
+
+/** The signer that signs on the build side, chosen from settings. */
+export function signingProviderName(runtime: Runtime): string {
+  const {general} = runtime.settings
+  if (general.signer) return general.signer
+  if (general.signing_key_file) return 'openpgp'
+  if (general.gpg_signing_key !== undefined && general.gpg_signing_key !== null) return 'gpg'
+  throw new SettingsError(
+    `no signing key configured in ${runtime.settings.file ?? 'settings'}: set general.signing_key_file (an armoured OpenPGP key) or general.gpg_signing_key (a key id in your GnuPG keyring), or gpg_disable: true to publish unsigned`,
+    {hint: 'run `pupistry keys generate` to make a key'},
+  )
+}
+
+/** Verification uses the configured signer when it can verify, else OpenPGP (which also checks gpg's signatures). */
+async function verifier(runtime: Runtime): Promise<Signer> {
+  const preferred = runtime.settings.general.signer
+  if (preferred) {
+    const signer = await createSigner(runtime, preferred, 'agent')
+    if (signer.verify) return signer
+  }
+
+  return createSigner(runtime, 'openpgp', 'agent')
+}
+
+export async function createSigner(runtime: Runtime, name: string, side: 'build' | 'agent'): Promise<Signer> {
+  const {descriptor} = await runtime.registry.get('signers', name)
+  try {
+    return await descriptor.create(providerContext(runtime, side, descriptor.name))
+  } catch (error) {
+    throw fromProviderError(error, `signer ${name}`, SigningError)
+  }
+}
+
+/**
+ * The trusted keys of this node: `general.trusted_keys`, files or
+ * directories of armoured public keys. Trust is configured here, never
+ * fetched from the store; as root, files others can write are refused.
+ */
+export function loadTrustedKeys(runtime: Runtime): TrustedKeyFile[] {
+  const configured = runtime.settings.general.trusted_keys
+  const entries = configured === undefined || configured === null ? [] : Array.isArray(configured) ? configured : [configured]
+  const files: string[] = []
+  for (const entry of entries) {
+    const resolved = path.resolve(expandHome(entry))
+    let info
+    try {
+      info = statSync(resolved)
+    } catch {
+      throw new SettingsError(`general.trusted_keys in ${runtime.settings.file ?? 'settings'}: ${resolved} does not exist`)
+    }
+
+    if (info.isDirectory()) {
+      assertNotWritableByOthers(resolved, 'trusted keys directory')
+      for (const name of readdirSync(resolved).sort()) {
+        const file = path.join(resolved, name)
+        if (!name.startsWith('.') && statSync(file).isFile()) files.push(file)
+      }
+    } else {
+      files.push(resolved)
+    }
+  }
+
+  return files.map((file) => {
+    assertNotWritableByOthers(file, 'trusted key file')
+    return {file, text: readFileSync(file, 'utf8')}
+  })
+}
+
+function fail(error: unknown, what: string): never {
+  throw fromProviderError(error, what, SigningError)
+}
+
+/**
+ * Signs a payload into a DSSE envelope and checks the signature against the
+ * signing key's own public key before anything is published.
+ */
+export async function signPayload(runtime: Runtime, payloadType: string, payload: Uint8Array): Promise<{envelope: Envelope; signedBy: VerifiedSignature}> {
+  const name = signingProviderName(runtime)
+  const signer = await createSigner(runtime, name, 'build')
+  if (!signer.sign || !signer.publicKey) throw new SettingsError(`signer ${name} cannot sign`)
+  const data = preAuthEncoding(payloadType, payload)
+  const signature = await signer.sign(data).catch((error) => fail(error, `signer ${name}`))
+  const publicKey = await signer.publicKey().catch((error) => fail(error, `signer ${name}`))
+  const check = await verifier(runtime)
+  const signedBy = await check.verify!(data, signature, [{file: `public key of the ${name} signing key`, text: publicKey}]).catch((error) =>
+    fail(error, 'verifying the new signature'),
+  )
+  if (!signedBy) throw new SigningError(`the signature made by signer ${name} does not verify with its own public key; nothing was published`)
+  return {envelope: makeEnvelope(payloadType, payload, [signature]), signedBy}
+}
+
+/** The result of checking an envelope on a node. */
+export type EnvelopeTrust = {signed: true; by: VerifiedSignature} | {signed: false}
+
+/**
+ * Checks an envelope against this node's trusted keys. Never fails open:
+ * with no trusted keys, or an unsigned envelope, it refuses, unless the node
+ * itself set gpg_disable: true.
+ */
+export async function verifyEnvelope(runtime: Runtime, envelope: Envelope, where: string): Promise<EnvelopeTrust> {
+  if (runtime.settings.general.gpg_disable) return {signed: false}
+  const trusted = loadTrustedKeys(runtime)
+  if (trusted.length === 0) {
+    throw new VerificationError(`no trusted keys configured (general.trusted_keys in ${runtime.settings.file ?? 'settings'}): refusing ${where}`, {
+      hint: 'copy the output of `pupistry keys export` to the node and list it in general.trusted_keys',
+    })
+  }
+
+  const signatures = envelopeSignatures(envelope)
+  if (signatures.length === 0) throw new VerificationError(`${where} is not signed, and this node only accepts signed manifests`)
+  const check = await verifier(runtime)
+  const data = preAuthEncoding(envelope.payloadType, envelopePayload(envelope))
+  for (const signature of signatures) {
+    const by = await check.verify!(data, signature, trusted).catch((error) => {
+      const converted = fromProviderError(error, 'verifying signature', VerificationError)
+      throw converted
+    })
+    if (by) return {by, signed: true}
+  }
+
+  throw new VerificationError(`${where}: no valid signature by a trusted key (${describeKeyids(signatures)})`)
+}
+
+function describeKeyids(signatures: Signature[]): string {
+  return `signed by ${signatures.map((signature) => signature.keyid || 'an unnamed key').join(', ')}`
+}

@@ -1,0 +1,181 @@
+import {randomBytes} from 'node:crypto'
+import {createWriteStream} from 'node:fs'
+import {link, mkdir, open, readdir, rename, stat, unlink} from 'node:fs/promises'
+import path from 'node:path'
+import type {Readable} from 'node:stream'
+import {pipeline} from 'node:stream/promises'
+import {fileURLToPath} from 'node:url'
+
+import type {GetOptions, GetResult, ObjectInfo, PutOptions, Store} from '../contracts.js'
+
+const TEMP_PREFIX = '.pupistry-tmp-'
+
+function storeError(message: string, cause?: unknown): Error {
+  return Object.assign(new Error(message, {cause}), {kind: 'store' as const})
+}
+
+/**
+ * The embedded store: objects are files below a directory, on a local disk or
+ * a shared mount. Every write goes to a temporary file that is renamed (or,
+ * create-only, hard-linked) into place, so readers never see half an object.
+ */
+export class FileStore implements Store {
+  readonly location: string
+  readonly prefix = ''
+  private readonly root: string
+
+  constructor(url: URL) {
+    this.root = fileURLToPath(url)
+    this.location = url.href
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<GetResult> {
+    const file = this.pathOf(key)
+    await this.checkRoot()
+    let handle
+    try {
+      handle = await open(file, 'r')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw storeError(`cannot read ${file}: ${(error as Error).message}`, error)
+    }
+
+    const info = await handle.stat()
+    const etag = tagOf(info)
+    if (options.ifNoneMatch !== undefined && options.ifNoneMatch === etag) {
+      await handle.close()
+      return {notModified: true}
+    }
+
+    return {body: handle.createReadStream(), etag, size: info.size}
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    await this.checkRoot()
+    try {
+      const info = await stat(this.pathOf(key))
+      return {etag: tagOf(info), key, size: info.size}
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
+      throw storeError(`cannot read ${this.pathOf(key)}: ${(error as Error).message}`, error)
+    }
+  }
+
+  async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<{etag: string}> {
+    const file = this.pathOf(key)
+    await this.checkRoot()
+    const dir = path.dirname(file)
+    const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`)
+    try {
+      await mkdir(dir, {recursive: true})
+      await writeDurably(temp, body)
+      if (options.createOnly) {
+        // link() fails if the name exists: an atomic create-only publish.
+        await link(temp, file)
+        await unlink(temp)
+      } else {
+        await rename(temp, file)
+      }
+
+      await syncDir(dir)
+      return {etag: tagOf(await stat(file))}
+    } catch (error) {
+      await unlink(temp).catch(() => {})
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
+        throw Object.assign(storeError(`${file} already exists`, error), {code: 'EEXIST'})
+      }
+
+      throw storeError(`cannot write ${file}: ${(error as Error).message}`, error)
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    await this.checkRoot()
+    const base = this.pathOf(prefix.replace(/\/+$/, '') || '.')
+    const found: ObjectInfo[] = []
+    const walk = async (dir: string): Promise<void> => {
+      let entries
+      try {
+        entries = await readdir(dir, {withFileTypes: true})
+      } catch (error) {
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return
+        throw storeError(`cannot list ${dir}: ${(error as Error).message}`, error)
+      }
+
+      for (const entry of entries) {
+        const full = path.join(dir, entry.name)
+        if (entry.isDirectory()) await walk(full)
+        else if (entry.isFile() && !entry.name.startsWith(TEMP_PREFIX)) {
+          const info = await stat(full).catch(() => undefined)
+          if (info) found.push({etag: tagOf(info), key: path.relative(this.root, full).split(path.sep).join('/'), size: info.size})
+        }
+      }
+    }
+
+    await walk(base)
+    return found.sort((a, b) => a.key.localeCompare(b.key))
+  }
+
+  async delete(key: string): Promise<void> {
+    await this.checkRoot()
+    await unlink(this.pathOf(key)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw storeError(`cannot delete ${this.pathOf(key)}: ${error.message}`, error)
+    })
+  }
+
+  private pathOf(key: string): string {
+    const parts = key.split('/')
+    if (key.startsWith('/') || parts.some((part) => part === '..' || part === '')) {
+      if (key !== '.') throw storeError(`invalid object key "${key}"`)
+    }
+
+    return path.join(this.root, ...parts)
+  }
+
+  private async checkRoot(): Promise<void> {
+    const info = await stat(this.root).catch(() => undefined)
+    if (!info?.isDirectory()) {
+      throw storeError(`store directory ${this.root} does not exist (general.storage is ${this.location}); create it, or mount the share`)
+    }
+  }
+}
+
+/** Device, inode, size and nanosecond mtime: any rename or rewrite changes it. */
+function tagOf(info: {dev: number; ino: number; size: number; mtimeMs: number}): string {
+  return `"${info.dev.toString(16)}-${info.ino.toString(16)}-${info.size.toString(16)}-${Math.round(info.mtimeMs * 1000).toString(16)}"`
+}
+
+async function writeDurably(file: string, body: Readable | Uint8Array): Promise<void> {
+  if (body instanceof Uint8Array) {
+    const handle = await open(file, 'wx', 0o644)
+    try {
+      await handle.writeFile(body)
+      await handle.sync()
+    } finally {
+      await handle.close()
+    }
+
+    return
+  }
+
+  await pipeline(body, createWriteStream(file, {flags: 'wx', mode: 0o644}))
+  const handle = await open(file, 'r')
+  try {
+    await handle.sync()
+  } finally {
+    await handle.close()
+  }
+}
+
+async function syncDir(dir: string): Promise<void> {
+  const handle = await open(dir, 'r').catch(() => undefined)
+  if (!handle) return
+  try {
+    await handle.sync()
+  } catch {
+    // Some file systems (and shared mounts) cannot fsync a directory; the rename is still atomic.
+  } finally {
+    await handle.close()
+  }
+}
+
