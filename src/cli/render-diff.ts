@@ -1,0 +1,48 @@
+import type {EnvironmentDiff} from '../publish/diff.js'
+
+const colors = {bold: 1, cyan: 36, dim: 2, green: 32, red: 31, yellow: 33}
+
+/** Module refs carry full commit ids; twelve characters are enough to read. */
+const shortRef = (ref?: string) => (ref ?? '').replace(/@([0-9a-f]{12})[0-9a-f]{28}\b/, '@$1')
+
+export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}): string {
+  const paint = (color: keyof typeof colors, text: string) => (options.color ? `\u001B[${colors[color]}m${text}\u001B[0m` : text)
+  const out: string[] = []
+  for (const result of results) {
+    const built = result.built.slice(0, 12)
+    if (!result.published) out.push(paint('bold', `${result.environment}: not published yet; built ${built}`))
+    else if (result.published.version === result.built) {
+      out.push(`${result.environment}: no changes (${built} is live as serial ${result.published.serial})`)
+      continue
+    } else out.push(paint('bold', `${result.environment}: published ${result.published.version.slice(0, 12)} (serial ${result.published.serial}) → built ${built}`))
+
+    if (result.modules.length > 0) {
+      out.push('  modules:')
+      for (const module of result.modules) {
+        if (module.change === 'added') out.push(paint('green', `    + ${module.name} ${shortRef(module.to)}`))
+        else if (module.change === 'removed') out.push(paint('red', `    - ${module.name} ${shortRef(module.from)}`))
+        else out.push(paint('yellow', `    ~ ${module.name} ${shortRef(module.from)} → ${shortRef(module.to)}`))
+      }
+    }
+
+    const counts = (['added', 'changed', 'removed'] as const).map((kind) => `${result.files.filter((file) => file.change === kind).length} ${kind}`)
+    out.push(`  files: ${counts.join(', ')}`)
+    for (const file of result.files) {
+      const mark = file.change === 'added' ? paint('green', 'A') : file.change === 'removed' ? paint('red', 'D') : paint('yellow', 'M')
+      out.push(`    ${mark} ${file.path}${file.binary ? ' (binary or large)' : ` ${paint('green', `+${file.added}`)} ${paint('red', `-${file.removed}`)}`}`)
+    }
+
+    for (const file of result.files) {
+      if (!file.patch) continue
+      for (const line of file.patch.split('\n').slice(1)) {
+        if (line.startsWith('+++') || line.startsWith('---')) out.push(paint('bold', line))
+        else if (line.startsWith('+')) out.push(paint('green', line))
+        else if (line.startsWith('-')) out.push(paint('red', line))
+        else if (line.startsWith('@@')) out.push(paint('cyan', line))
+        else if (line) out.push(line)
+      }
+    }
+  }
+
+  return out.length > 0 ? `${out.join('\n')}\n` : ''
+}
