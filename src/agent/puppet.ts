@@ -35,10 +35,12 @@ export function runPuppet(options: {puppet: string; puppetcode: string; environm
     options.environment,
     '--detailed-exitcodes',
     ...(options.noop ? ['--noop'] : []),
+    ...(process.stderr.isTTY ? [] : ['--color', 'false']),
     manifests,
   ]
   return new Promise((resolve, reject) => {
-    const child = spawn(options.puppet, args, {stdio: ['ignore', 'inherit', 'inherit']})
+    // Puppet's report goes to stderr with our messages: stdout carries only pupistry's result (and --json).
+    const child = spawn(options.puppet, args, {stdio: ['ignore', process.stderr, 'inherit']})
     child.on('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'ENOENT'
