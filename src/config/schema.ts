@@ -9,7 +9,7 @@ const optionalString = z.string().min(1).nullish()
 const optionalBool = z.boolean().nullish()
 const optionalPositiveInt = z.number().int().positive().nullish()
 /** Seconds as a number, or a duration such as `90s`, `30m`, `12h`, `7d`. */
-const duration = z.union([z.number().int().positive(), z.string().regex(/^\d+\s*[smhdw]?$/, 'a duration such as 3600, 30m, 12h or 7d')]).nullish()
+const duration = z.union([z.number().int().positive(), z.string().regex(/^\d+\s*[smhdw]?$/)], {error: 'expected a duration such as 3600, 30m, 12h or 7d'}).nullish()
 
 const credentials = {
   access_key_id: optionalString,
@@ -25,9 +25,9 @@ export const generalSchema = z.object({
   s3_prefix: z.string().nullish(),
   s3_endpoint: optionalString,
   gpg_disable: optionalBool,
-  gpg_signing_key: z.union([z.string().min(1), z.number()]).nullish(),
+  gpg_signing_key: z.union([z.string().min(1), z.number()], {error: 'expected a key id, fingerprint or email address'}).nullish(),
   signing_key_file: optionalString,
-  trusted_keys: z.union([z.string().min(1), z.array(z.string().min(1))]).nullish(),
+  trusted_keys: z.union([z.string().min(1), z.array(z.string().min(1))], {error: 'expected a file or directory, or a list of them'}).nullish(),
   signer: optionalString,
   manifest_ttl: duration,
 })

@@ -101,7 +101,6 @@ export function parseSettings(text: string, file: string): Settings {
 
 function describeIssue(issue: {code: string; message: string; expected?: unknown}): string {
   if (issue.code === 'invalid_type' && issue.expected) return `expected ${String(issue.expected)}`
-  if (issue.code === 'invalid_union') return 'has the wrong type or form'
   return issue.message
 }
 

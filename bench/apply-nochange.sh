@@ -1,0 +1,169 @@
+#!/usr/bin/env bash
+# What a node's check costs when nothing is new: `pupistry apply --minimal`
+# after a build, push and apply, against Node's own start-up, the CLI's
+# start-up (--version) and a warm r10k deploy of the same control repo.
+# Prints medians, ratios and targets; never fails on slowness, only when a
+# command itself fails.
+#
+#   bench/apply-nochange.sh
+#
+# Environment:
+#   BENCH_RUNS    timed runs per command (default 20, at least 15)
+#   BENCH_WARMUP  untimed runs before them (default 3)
+#   BENCH_TIMER   hyperfine | loop | auto (default: hyperfine when installed)
+set -euo pipefail
+
+repo=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+runs=${BENCH_RUNS:-20}
+warmup=${BENCH_WARMUP:-3}
+timer=${BENCH_TIMER:-auto}
+
+die() { echo "apply-nochange: $*" >&2; exit 1; }
+
+if [[ ! $runs =~ ^[0-9]+$ ]] || [[ ! $warmup =~ ^[0-9]+$ ]]; then
+  die "BENCH_RUNS and BENCH_WARMUP must be whole numbers"
+fi
+if ((runs < 15)); then
+  echo "BENCH_RUNS=$runs is too few for a stable median: using 15"
+  runs=15
+fi
+case $timer in
+  auto) if command -v hyperfine >/dev/null; then timer=hyperfine; else timer=loop; fi ;;
+  hyperfine) command -v hyperfine >/dev/null || die "BENCH_TIMER=hyperfine but hyperfine is not installed (apt-get install hyperfine)" ;;
+  loop) ;;
+  *) die "BENCH_TIMER must be hyperfine, loop or auto (got '$timer')" ;;
+esac
+
+# Peak RSS comes from GNU time; install it on Debian if it is missing.
+if [[ ! -x /usr/bin/time ]]; then
+  ((EUID == 0)) || die "/usr/bin/time is missing: apt-get install time (as root)"
+  echo "installing GNU time (apt-get install -y time)"
+  export DEBIAN_FRONTEND=noninteractive
+  apt-get install -y -q time >/dev/null || { apt-get update -q >/dev/null && apt-get install -y -q time >/dev/null; }
+fi
+for tool in node git r10k puppet; do
+  command -v "$tool" >/dev/null || die "$tool is not installed"
+done
+[[ -f $repo/dist/commands/apply.js ]] || die "dist/ is missing: run 'npm run build' in $repo first"
+
+tmp=$(mktemp -d "${TMPDIR:-/tmp}/pupistry-bench-apply.XXXXXX")
+trap 'rm -rf "$tmp"' EXIT
+
+pupistry=$repo/bin/run.js
+settings=$tmp/settings.yaml
+
+quietly() { # quietly WHAT CMD...: run CMD, showing its output only if it fails
+  local what=$1
+  shift
+  "$@" >"$tmp/step.log" 2>&1 || { cat "$tmp/step.log" >&2; die "$what failed"; }
+}
+
+# --- a node and a build box in one temp dir: fixture repos, keys, settings,
+# one build, push and apply, so the next apply has nothing new to do.
+echo "== apply with nothing new: setting up in $tmp"
+quietly "making the fixture repos" bash "$repo/test/fixtures/make-control-repo.sh" "$tmp/repos" "$tmp/target"
+mkdir -p "$tmp/store"
+quietly "pupistry keys generate" "$pupistry" keys generate --dir "$tmp/keys"
+cat >"$settings" <<YAML
+general:
+  app_cache: $tmp/cache
+  storage: $tmp/store
+  signing_key_file: $tmp/keys/pupistry-signing.secret.asc
+  trusted_keys: $tmp/keys/pupistry-signing.public.asc
+agent:
+  puppetcode: $tmp/code/environments
+build:
+  puppetcode: $tmp/repos/control.git
+YAML
+quietly "pupistry build" "$pupistry" build --config "$settings" -e production
+quietly "pupistry push" "$pupistry" push --config "$settings"
+quietly "pupistry apply" "$pupistry" apply --config "$settings"
+quietly "pupistry apply --minimal" "$pupistry" apply --config "$settings" --minimal
+echo "check: $(tail -n 1 "$tmp/step.log")"
+
+# r10k on the same control repo, deployed once so the timed runs are warm.
+cat >"$tmp/r10k.yaml" <<YAML
+cachedir: $tmp/r10k/cache
+sources:
+  pupistry:
+    remote: $tmp/repos/control.git
+    basedir: $tmp/r10k/environments
+YAML
+r10k_cmd=(r10k deploy environment production --modules -c "$tmp/r10k.yaml")
+quietly "r10k deploy (warm-up)" "${r10k_cmd[@]}"
+
+# --- timing: one run time per line, in microseconds, in $tmp/NAME.us
+now_us() { local t=${EPOCHREALTIME//[!0-9]/}; echo "$((10#$t))"; }
+
+time_loop() { # time_loop NAME CMD...
+  local name=$1 i t0 t1
+  shift
+  for ((i = 0; i < warmup; i++)); do
+    "$@" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "'$*' failed"; }
+  done
+  : >"$tmp/$name.us"
+  for ((i = 0; i < runs; i++)); do
+    t0=$(now_us)
+    "$@" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "'$*' failed"; }
+    t1=$(now_us)
+    echo $((t1 - t0)) >>"$tmp/$name.us"
+  done
+}
+
+time_hyperfine() { # time_hyperfine NAME CMD...
+  local name=$1 command
+  shift
+  command=$(printf '%q ' "$@")
+  hyperfine --shell=none --style none --warmup "$warmup" --runs "$runs" \
+    --export-json "$tmp/$name.json" "$command" >/dev/null
+  node -e 'for (const t of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).results[0].times) console.log(Math.round(t * 1e6))' \
+    "$tmp/$name.json" >"$tmp/$name.us"
+}
+
+measure() { # measure NAME CMD...
+  printf '  timing %s\n' "${*:2}"
+  "time_$timer" "$@"
+}
+
+stats() { # stats NAME: "median min max" in ms
+  sort -n "$tmp/$1.us" | awk '{v[NR] = $1} END {
+    m = (NR % 2) ? v[(NR + 1) / 2] : (v[NR / 2] + v[NR / 2 + 1]) / 2
+    printf "%.1f %.1f %.1f\n", m / 1000, v[1] / 1000, v[NR] / 1000
+  }'
+}
+
+peak_rss_mb() { # peak_rss_mb CMD...: one run's peak RSS under GNU time
+  /usr/bin/time -v -o "$tmp/rss.time" "$@" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "'$*' failed"; }
+  awk -F': *' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$tmp/rss.time"
+}
+
+echo "timing with $timer: $warmup warm-up + $runs timed runs each"
+measure node node -e 0
+measure version "$pupistry" --version
+measure apply "$pupistry" apply --config "$settings" --minimal
+measure r10k "${r10k_cmd[@]}"
+
+# --- figures
+read -r node_ms node_min node_max < <(stats node)
+read -r version_ms version_min version_max < <(stats version)
+read -r apply_ms apply_min apply_max < <(stats apply)
+read -r r10k_ms r10k_min r10k_max < <(stats r10k)
+node_rss=$(peak_rss_mb node -e 0)
+version_rss=$(peak_rss_mb "$pupistry" --version)
+apply_rss=$(peak_rss_mb "$pupistry" apply --config "$settings" --minimal)
+r10k_rss=$(peak_rss_mb "${r10k_cmd[@]}")
+
+echo
+printf '%-44s %10s %10s %10s %10s\n' "command (median of $runs runs)" "median" "min" "max" "peak RSS"
+printf '%-44s %7s ms %7s ms %7s ms %7s MB\n' \
+  "node -e 0" "$node_ms" "$node_min" "$node_max" "$node_rss" \
+  "pupistry --version" "$version_ms" "$version_min" "$version_max" "$version_rss" \
+  "pupistry apply --minimal (nothing new)" "$apply_ms" "$apply_min" "$apply_max" "$apply_rss" \
+  "r10k deploy environment production (warm)" "$r10k_ms" "$r10k_min" "$r10k_max" "$r10k_rss"
+echo
+awk -v node="$node_ms" -v version="$version_ms" -v apply="$apply_ms" -v r10k="$r10k_ms" 'BEGIN {
+  printf "apply --minimal / node -e 0     %5.2fx   target < 3x   %s\n", apply / node, (apply / node < 3 ? "met" : "NOT met")
+  printf "apply --minimal / r10k (warm)   %5.2fx   (a node without pupistry would run r10k at least)\n", apply / r10k
+  printf "pupistry --version / node -e 0  %5.2fx   (the CLI start-up share of the check)\n", version / node
+  printf "apply --minimal - --version     %6.1f ms (the check beyond start-up: settings, providers, lock, pointer read)\n", apply - version
+}'
