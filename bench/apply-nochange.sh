@@ -93,36 +93,49 @@ r10k_cmd=(r10k deploy environment production --modules -c "$tmp/r10k.yaml")
 quietly "r10k deploy (warm-up)" "${r10k_cmd[@]}"
 
 # --- timing: one run time per line, in microseconds, in $tmp/NAME.us
+node_cmd=(node -e 0)
+version_cmd=("$pupistry" --version)
+apply_cmd=("$pupistry" apply --config "$settings" --minimal)
+names=(node version apply r10k)
+
 now_us() { local t=${EPOCHREALTIME//[!0-9]/}; echo "$((10#$t))"; }
 
-time_loop() { # time_loop NAME CMD...
-  local name=$1 i t0 t1
-  shift
+run_once() { # run_once NAME: run NAME's command, output discarded, stopping on failure
+  local -n argv="${1}_cmd"
+  "${argv[@]}" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "'${argv[*]}' failed"; }
+}
+
+# Rounds of one run of each command, so that a change of load on the machine
+# during the benchmark hits every command alike and the ratios stay fair.
+time_loop() {
+  local name i t0 t1
+  for name in "${names[@]}"; do
+    : >"$tmp/$name.us"
+  done
   for ((i = 0; i < warmup; i++)); do
-    "$@" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "'$*' failed"; }
+    for name in "${names[@]}"; do run_once "$name"; done
   done
-  : >"$tmp/$name.us"
   for ((i = 0; i < runs; i++)); do
-    t0=$(now_us)
-    "$@" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "'$*' failed"; }
-    t1=$(now_us)
-    echo $((t1 - t0)) >>"$tmp/$name.us"
+    for name in "${names[@]}"; do
+      t0=$(now_us)
+      run_once "$name"
+      t1=$(now_us)
+      echo $((t1 - t0)) >>"$tmp/$name.us"
+    done
   done
 }
 
-time_hyperfine() { # time_hyperfine NAME CMD...
-  local name=$1 command
-  shift
-  command=$(printf '%q ' "$@")
-  hyperfine --shell=none --style none --warmup "$warmup" --runs "$runs" \
-    --export-json "$tmp/$name.json" "$command" >/dev/null
-  node -e 'for (const t of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).results[0].times) console.log(Math.round(t * 1e6))' \
-    "$tmp/$name.json" >"$tmp/$name.us"
-}
-
-measure() { # measure NAME CMD...
-  printf '  timing %s\n' "${*:2}"
-  "time_$timer" "$@"
+time_hyperfine() {
+  local name command
+  for name in "${names[@]}"; do
+    local -n argv="${name}_cmd"
+    command=$(printf '%q ' "${argv[@]}")
+    unset -n argv
+    hyperfine --shell=none --style none --warmup "$warmup" --runs "$runs" \
+      --export-json "$tmp/$name.json" "$command" >/dev/null
+    node -e 'for (const t of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).results[0].times) console.log(Math.round(t * 1e6))' \
+      "$tmp/$name.json" >"$tmp/$name.us"
+  done
 }
 
 stats() { # stats NAME: "median min max" in ms
@@ -132,29 +145,39 @@ stats() { # stats NAME: "median min max" in ms
   }'
 }
 
-peak_rss_mb() { # peak_rss_mb CMD...: one run's peak RSS under GNU time
-  /usr/bin/time -v -o "$tmp/rss.time" "$@" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "'$*' failed"; }
+peak_rss_mb() { # peak_rss_mb NAME: one run's peak RSS under GNU time
+  local -n argv="${1}_cmd"
+  /usr/bin/time -v -o "$tmp/rss.time" "${argv[@]}" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "'${argv[*]}' failed"; }
   awk -F': *' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$tmp/rss.time"
 }
 
-echo "timing with $timer: $warmup warm-up + $runs timed runs each"
-measure node node -e 0
-measure version "$pupistry" --version
-measure apply "$pupistry" apply --config "$settings" --minimal
-measure r10k "${r10k_cmd[@]}"
+read -r load _ </proc/loadavg
+if [[ $timer == loop ]]; then
+  echo "timing with a bash loop: $warmup warm-up + $runs timed rounds, each running every command once"
+else
+  echo "timing with hyperfine: $warmup warm-up + $runs timed runs per command"
+fi
+echo "machine: $(nproc) CPUs, load average $load before timing (other work on the machine shows in the figures)"
+for name in "${names[@]}"; do
+  local_argv="${name}_cmd[*]"
+  echo "  $name: ${!local_argv}"
+done
+time_$timer
+read -r load _ </proc/loadavg
+echo "load average $load after timing"
 
 # --- figures
 read -r node_ms node_min node_max < <(stats node)
 read -r version_ms version_min version_max < <(stats version)
 read -r apply_ms apply_min apply_max < <(stats apply)
 read -r r10k_ms r10k_min r10k_max < <(stats r10k)
-node_rss=$(peak_rss_mb node -e 0)
-version_rss=$(peak_rss_mb "$pupistry" --version)
-apply_rss=$(peak_rss_mb "$pupistry" apply --config "$settings" --minimal)
-r10k_rss=$(peak_rss_mb "${r10k_cmd[@]}")
+node_rss=$(peak_rss_mb node)
+version_rss=$(peak_rss_mb version)
+apply_rss=$(peak_rss_mb apply)
+r10k_rss=$(peak_rss_mb r10k)
 
 echo
-printf '%-44s %10s %10s %10s %10s\n' "command (median of $runs runs)" "median" "min" "max" "peak RSS"
+printf '%-44s %10s %10s %10s %10s\n' "command ($runs timed runs)" "median" "min" "max" "peak RSS"
 printf '%-44s %7s ms %7s ms %7s ms %7s MB\n' \
   "node -e 0" "$node_ms" "$node_min" "$node_max" "$node_rss" \
   "pupistry --version" "$version_ms" "$version_min" "$version_max" "$version_rss" \
@@ -163,7 +186,7 @@ printf '%-44s %7s ms %7s ms %7s ms %7s MB\n' \
 echo
 awk -v node="$node_ms" -v version="$version_ms" -v apply="$apply_ms" -v r10k="$r10k_ms" 'BEGIN {
   printf "apply --minimal / node -e 0     %5.2fx   target < 3x   %s\n", apply / node, (apply / node < 3 ? "met" : "NOT met")
-  printf "apply --minimal / r10k (warm)   %5.2fx   (a node without pupistry would run r10k at least)\n", apply / r10k
+  printf "apply --minimal / r10k (warm)   %5.2fx   (what an r10k-based masterless node runs before each puppet apply)\n", apply / r10k
   printf "pupistry --version / node -e 0  %5.2fx   (the CLI start-up share of the check)\n", version / node
   printf "apply --minimal - --version     %6.1f ms (the check beyond start-up: settings, providers, lock, pointer read)\n", apply - version
 }'

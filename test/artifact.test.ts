@@ -1,0 +1,122 @@
+import assert from 'node:assert/strict'
+import {execFileSync} from 'node:child_process'
+import {chmodSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {after, describe, it} from 'node:test'
+
+import {packTree} from '../src/artifact/pack.js'
+import {indexArchive} from '../src/artifact/read-archive.js'
+import {symlinkProblem} from '../src/artifact/tree.js'
+import {unpackArtifact} from '../src/artifact/unpack.js'
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'pupistry-artifact-'))
+after(() => rmSync(scratch, {force: true, recursive: true}))
+
+/** A small Puppet-like tree; `stamp` sets every mtime, `umask`-like modes vary by copy. */
+function makeTree(dir: string, options: {stamp: Date; groupWritable?: boolean}): void {
+  const files: Record<string, string> = {
+    'Puppetfile': "mod 'x'\n",
+    'data/common.yaml': 'a: 1\n',
+    'manifests/site.pp': 'node default {}\n',
+    'modules/hello/manifests/init.pp': 'class hello {}\n',
+    'scripts/config_version.sh': '#!/bin/sh\necho v\n',
+    '.git/HEAD': 'ref: refs/heads/production\n',
+    'modules/hello/.git': 'gitdir: /somewhere\n',
+    '.r10k-deploy.json': `{"started_at": "${options.stamp.toISOString()}"}`,
+  }
+  // Creation order differs between copies; the archive order must not.
+  const names = Object.keys(files)
+  if (options.groupWritable) names.reverse()
+  for (const name of names) {
+    const file = path.join(dir, name)
+    mkdirSync(path.dirname(file), {recursive: true})
+    writeFileSync(file, files[name])
+    chmodSync(file, options.groupWritable ? 0o664 : 0o644)
+  }
+
+  chmodSync(path.join(dir, 'scripts/config_version.sh'), options.groupWritable ? 0o775 : 0o700)
+  mkdirSync(path.join(dir, 'modules/empty'), {recursive: true})
+  symlinkSync('../hello/manifests', path.join(dir, 'modules/empty/link'))
+  for (const name of [...names, 'modules/empty', 'modules/empty/link', 'scripts', 'manifests', 'data', 'modules', 'modules/hello', '.']) {
+    try {
+      utimesSync(path.join(dir, name), options.stamp, options.stamp)
+    } catch {}
+  }
+}
+
+describe('deterministic artifacts', () => {
+  it('the same tree in two directories, with other mtimes, creation order and umask, gives identical bytes', async () => {
+    const a = path.join(scratch, 'a')
+    const b = path.join(scratch, 'elsewhere', 'b')
+    makeTree(a, {stamp: new Date('2021-03-04T05:06:07Z')})
+    makeTree(b, {groupWritable: true, stamp: new Date('2025-12-31T23:59:59Z')})
+    const first = await packTree(a, path.join(scratch, 'a.tar.gz'))
+    const second = await packTree(b, path.join(scratch, 'b.tar.gz'))
+    assert.equal(first.sha256, second.sha256)
+    assert.deepEqual(readFileSync(path.join(scratch, 'a.tar.gz')), readFileSync(path.join(scratch, 'b.tar.gz')))
+  })
+
+  it('leaves out .git and .r10k-deploy.json, sorts entries, normalises owners, times and modes', async () => {
+    const entries = await indexArchive(path.join(scratch, 'a.tar.gz'))
+    const names = [...entries.keys()]
+    assert.ok(!names.some((name) => name.split('/').includes('.git') || name.endsWith('.r10k-deploy.json')), names.join('\n'))
+    assert.deepEqual(names, [...names].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)))
+    assert.equal(entries.get('scripts/config_version.sh')?.mode, 0o755, 'exec bit kept')
+    assert.equal(entries.get('manifests/site.pp')?.mode, 0o644)
+    assert.equal(entries.get('modules/empty')?.type, 'Directory')
+    assert.equal(entries.get('modules/empty/link')?.type, 'SymbolicLink')
+    const listing = execFileSync('tar', ['-tvzf', path.join(scratch, 'a.tar.gz')], {encoding: 'utf8'})
+    for (const line of listing.trim().split('\n')) assert.match(line, /^[-dl]rw[-x]r-[-x]r-[-x] 0\/0 .* (2000|1970)-01-01 00:00 /, line)
+  })
+
+  it('stores a file with several hard links whole, never as a hardlink entry', async () => {
+    const dir = path.join(scratch, 'linked')
+    mkdirSync(dir)
+    writeFileSync(path.join(dir, 'one'), 'same\n')
+    linkSync(path.join(dir, 'one'), path.join(dir, 'two'))
+    await packTree(dir, path.join(scratch, 'linked.tar.gz'))
+    const entries = await indexArchive(path.join(scratch, 'linked.tar.gz'))
+    assert.equal(entries.get('two')?.type, 'File')
+    assert.equal(entries.get('two')?.sha256, entries.get('one')?.sha256)
+  })
+
+  it('refuses to pack a symlink that leaves the tree', async () => {
+    const dir = path.join(scratch, 'escaping')
+    mkdirSync(dir)
+    symlinkSync('/etc/passwd', path.join(dir, 'passwd'))
+    await assert.rejects(packTree(dir, path.join(scratch, 'escaping.tar.gz')), /symlink to absolute path \/etc\/passwd/)
+  })
+
+  it('round-trips through the confined unpacker with modes and links', async () => {
+    const dest = path.join(scratch, 'unpacked')
+    mkdirSync(dest)
+    unpackArtifact(path.join(scratch, 'a.tar.gz'), dest, {unpackedSize: 10_000})
+    assert.equal(readFileSync(path.join(dest, 'manifests/site.pp'), 'utf8'), 'node default {}\n')
+    assert.equal(readFileSync(path.join(dest, 'modules/empty/link/init.pp'), 'utf8'), 'class hello {}\n')
+    execFileSync(path.join(dest, 'scripts/config_version.sh'))
+  })
+
+  it('refuses an archive that unpacks to more than signed', () => {
+    const dest = path.join(scratch, 'bomb')
+    mkdirSync(dest)
+    assert.throws(() => unpackArtifact(path.join(scratch, 'a.tar.gz'), dest, {unpackedSize: 10}), /unpacks to more than the signed 10 bytes/)
+  })
+})
+
+describe('the symlink rule', () => {
+  for (const [link, target, ok] of [
+    ['a/b/link', '../c', true],
+    ['a/b/link', '../../c', true],
+    ['a/b/link', '../../../c', false],
+    ['link', '..', false],
+    ['a/link', 'x/../../..', false],
+    ['a/link', 'c/../x', false],
+    ['a/link', '/etc', false],
+    ['a/link', './x/y', true],
+  ] as const) {
+    it(`${link} -> ${target} is ${ok ? 'allowed' : 'refused'}`, () => {
+      assert.equal(symlinkProblem(link, target) === undefined, ok)
+    })
+  }
+})
