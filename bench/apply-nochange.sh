@@ -48,6 +48,8 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pupistry-bench-apply.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 pupistry=$repo/bin/run.js
 settings=$tmp/settings.yaml
@@ -89,19 +91,24 @@ sources:
     remote: $tmp/repos/control.git
     basedir: $tmp/r10k/environments
 YAML
-r10k_cmd=(r10k deploy environment production --modules -c "$tmp/r10k.yaml")
-quietly "r10k deploy (warm-up)" "${r10k_cmd[@]}"
+quietly "r10k deploy (warm-up)" r10k deploy environment production --modules -c "$tmp/r10k.yaml"
 
 # --- timing: one run time per line, in microseconds, in $tmp/NAME.us
-node_cmd=(node -e 0)
-version_cmd=("$pupistry" --version)
-apply_cmd=("$pupistry" apply --config "$settings" --minimal)
 names=(node version apply r10k)
+command_of() { # command_of NAME: sets argv to the command measured as NAME
+  case $1 in
+    node) argv=(node -e 0) ;;
+    version) argv=("$pupistry" --version) ;;
+    apply) argv=("$pupistry" apply --config "$settings" --minimal) ;;
+    r10k) argv=(r10k deploy environment production --modules -c "$tmp/r10k.yaml") ;;
+  esac
+}
 
 now_us() { local t=${EPOCHREALTIME//[!0-9]/}; echo "$((10#$t))"; }
 
 run_once() { # run_once NAME: run NAME's command, output discarded, stopping on failure
-  local -n argv="${1}_cmd"
+  local argv
+  command_of "$1"
   "${argv[@]}" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "'${argv[*]}' failed"; }
 }
 
@@ -126,11 +133,10 @@ time_loop() {
 }
 
 time_hyperfine() {
-  local name command
+  local name command argv
   for name in "${names[@]}"; do
-    local -n argv="${name}_cmd"
+    command_of "$name"
     command=$(printf '%q ' "${argv[@]}")
-    unset -n argv
     hyperfine --shell=none --style none --warmup "$warmup" --runs "$runs" \
       --export-json "$tmp/$name.json" "$command" >/dev/null
     node -e 'for (const t of JSON.parse(require("fs").readFileSync(process.argv[1], "utf8")).results[0].times) console.log(Math.round(t * 1e6))' \
@@ -146,7 +152,8 @@ stats() { # stats NAME: "median min max" in ms
 }
 
 peak_rss_mb() { # peak_rss_mb NAME: one run's peak RSS under GNU time
-  local -n argv="${1}_cmd"
+  local argv
+  command_of "$1"
   /usr/bin/time -v -o "$tmp/rss.time" "${argv[@]}" >/dev/null 2>"$tmp/run.err" || { cat "$tmp/run.err" >&2; die "'${argv[*]}' failed"; }
   awk -F': *' '/Maximum resident set size/ {printf "%.1f", $2 / 1024}' "$tmp/rss.time"
 }
@@ -159,10 +166,10 @@ else
 fi
 echo "machine: $(nproc) CPUs, load average $load before timing (other work on the machine shows in the figures)"
 for name in "${names[@]}"; do
-  local_argv="${name}_cmd[*]"
-  echo "  $name: ${!local_argv}"
+  command_of "$name"
+  echo "  $name: ${argv[*]}"
 done
-time_$timer
+"time_$timer"
 read -r load _ </proc/loadavg
 echo "load average $load after timing"
 

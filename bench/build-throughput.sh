@@ -42,6 +42,8 @@ done
 
 tmp=$(mktemp -d "${TMPDIR:-/tmp}/pupistry-bench-build.XXXXXX")
 trap 'rm -rf "$tmp"' EXIT
+trap 'exit 130' INT
+trap 'exit 143' TERM
 
 now_us() { local t=${EPOCHREALTIME//[!0-9]/}; echo "$((10#$t))"; }
 peak_rss_kb() { awk -F': *' '/Maximum resident set size/ {print $2}' "$1"; }
@@ -89,6 +91,8 @@ run_pupistry() { # run_pupistry full|half
   awk -v ms="$(json_field "$result" packMs)" 'BEGIN {printf "%d\n", ms * 1000}' >>"$tmp/$1.pack"
 }
 
+read -r load _ </proc/loadavg
+echo "machine: $(nproc) CPUs, load average $load before timing (other work on the machine shows in the figures)"
 for ((run = 1; run <= runs; run++)); do
   printf 'run %d/%d: tar|gzip' "$run" "$runs"
   run_tar
@@ -98,6 +102,9 @@ for ((run = 1; run <= runs; run++)); do
   run_pupistry half
   printf '\n'
 done
+
+read -r load _ </proc/loadavg
+echo "load average $load after timing"
 
 # --- figures
 tar_us=$(median <"$tmp/tar.wall")
@@ -134,5 +141,5 @@ awk -v p="$full_us" -v t="$tar_us" -v full="$full_rss" -v half="$half_rss" 'BEGI
   printf "time  pupistry / tar|gzip     %5.2fx   target <= 1.5x          %s\n", ratio, (ratio <= 1.5 ? "met" : "NOT met")
   printf "RSS   pupistry, full tree  %6.1f MB   target < 150 MB         %s\n", full / 1024, (full / 1024 < 150 ? "met" : "NOT met")
   growth = full / half
-  printf "RSS   full / half tree      %5.2fx   target flat (<= 1.1x)   %s\n", growth, (growth <= 1.1 ? "met" : "NOT met")
+  printf "RSS   full / half tree      %5.2fx   target flat (<= 1.1x)   %s   (%+.1f MB for twice the tree)\n", growth, (growth <= 1.1 ? "met" : "NOT met"), (full - half) / 1024
 }'

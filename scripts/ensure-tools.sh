@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Installs the system tools pupistry's tests and demo run for real, when missing:
+# puppet, r10k, git, gpg (and GNU tar/gzip). Debian/Ubuntu only; elsewhere it
+# says what is missing. Safe to run again: it does nothing when all are there.
+set -euo pipefail
+
+declare -A package_of=(
+  [puppet]=puppet
+  [r10k]=r10k
+  [git]=git
+  [gpg]=gnupg
+  [tar]=tar
+  [gzip]=gzip
+)
+
+missing=()
+for tool in "${!package_of[@]}"; do
+  command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+if ! command -v apt-get >/dev/null 2>&1; then
+  echo "ensure-tools: missing ${missing[*]}; install them with your system's package manager" >&2
+  exit 1
+fi
+
+sudo=()
+if [ "$(id -u)" -ne 0 ]; then
+  if command -v sudo >/dev/null 2>&1; then sudo=(sudo); else
+    echo "ensure-tools: missing ${missing[*]}; run as root or install sudo" >&2
+    exit 1
+  fi
+fi
+
+echo "ensure-tools: installing ${missing[*]}" >&2
+export DEBIAN_FRONTEND=noninteractive
+"${sudo[@]}" apt-get update -qq
+"${sudo[@]}" apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
