@@ -13,6 +13,7 @@ export const EXIT = {
   store: 13,
   signing: 14,
   notFound: 15,
+  disk: 16,
   verification: 20,
   expired: 21,
   locked: 22,
@@ -65,6 +66,18 @@ export class SigningError extends PupistryError {
 /** Something asked for does not exist: no build, nothing published. */
 export class NotFoundError extends PupistryError {
   override readonly exitCode = EXIT.notFound
+}
+
+/** The local disk is full or a file size limit was hit: nothing was activated. */
+export class LocalDiskError extends PupistryError {
+  override readonly exitCode = EXIT.disk
+}
+
+const DISK_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG'])
+
+/** True for errors that mean "no room on the local disk". */
+export function isDiskFull(error: unknown): boolean {
+  return DISK_CODES.has((error as NodeJS.ErrnoException)?.code ?? '')
 }
 
 /** A manifest or artifact failed verification: nothing was unpacked or activated. */

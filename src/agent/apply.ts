@@ -6,6 +6,8 @@ import type {Store} from '../contracts.js'
 import {agentStateDir, DEFAULT_ENVIRONMENT, DEFAULT_KEEP_RELEASES, puppetcode, releasesDir} from '../config/paths.js'
 import {
   ExpiredError,
+  isDiskFull,
+  LocalDiskError,
   NotFoundError,
   PupistryError,
   PuppetCouldNotRunError,
@@ -15,14 +17,14 @@ import {
 } from '../errors.js'
 import {ENVIRONMENT_PATTERN} from '../manifest/layout.js'
 import type {Manifest} from '../manifest/manifest.js'
-import {type PublishedManifest, readPointer} from '../publish/pointer.js'
+import {manifestOf, readPointer} from '../publish/pointer.js'
 import type {Runtime} from '../runtime.js'
-import {verifyEnvelope} from '../signing/signing.js'
+import {loadTrustedKeys, verifyEnvelope} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {downloadArtifact} from './download.js'
 import {acquireLock} from './lock.js'
 import {puppetCommand, type PuppetRun, runPuppet} from './puppet.js'
-import {Releases} from './releases.js'
+import {type ActiveRelease, Releases} from './releases.js'
 import {type EnvironmentState, StateFile} from './state.js'
 
 export interface ApplyOptions {
@@ -75,6 +77,8 @@ export async function apply(runtime: Runtime, options: ApplyOptions): Promise<Ap
 
 async function applyLocked(runtime: Runtime, options: ApplyOptions, environment: string, stateFile: StateFile): Promise<ApplyResult> {
   const {log, settings} = runtime
+  // Trust settings are checked on every run, even when nothing new arrives.
+  if (!settings.general.gpg_disable) loadTrustedKeys(runtime)
   const state = (await stateFile.read()).environments[environment] ?? {}
   const releases = new Releases(releasesDir(settings), puppetcode(settings))
   await releases.cleanLeftovers(environment)
@@ -82,7 +86,7 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
   const store = await openStore(runtime, 'agent')
 
   // The cheap path: one conditional read while the active release is the one we installed.
-  const conditional = !options.force && state.etag !== undefined && active !== undefined && active === state.version
+  const conditional = !options.force && state.etag !== undefined && active?.version === state.version
   const pointer = await readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined})
   if (!pointer) {
     throw new NotFoundError(`nothing is published for environment ${environment} at ${store.location}`, {
@@ -90,42 +94,48 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
     })
   }
 
-  const checkedAt = new Date().toISOString()
-  let result: ApplyResult
-  let expired: ExpiredError | undefined
-  if ('notModified' in pointer) {
-    result = {action: 'current', environment, serial: state.serial, version: state.version}
-    await stateFile.update(environment, {lastCheck: checkedAt})
-  } else {
+  let result: ApplyResult = {action: 'current', environment, serial: state.serial, version: state.version}
+  let expired = 'notModified' in pointer ? expiryOf(environment, state.serial, state.expires) : undefined
+  if ('envelope' in pointer) {
     const trust = await verifyEnvelope(runtime, pointer.envelope, `the manifest of ${environment} at ${store.location}`)
     const signedBy = trust.signed ? `${trust.by.identity} (${trust.by.keyid})` : undefined
     if (!trust.signed) log.warn('general.gpg_disable is true on this node: the manifest signature was NOT checked')
-    expired = checkManifest(pointer.manifest, {allowDowngrade: options.allowDowngrade, environment, prefix: store.prefix, state})
-    if (expired) {
-      log.warn(expired.message)
-      result = {action: 'current', environment, serial: state.serial, version: state.version}
-    } else {
-      result = await install(runtime, {active, environment, force: Boolean(options.force), pointer, releases, signedBy, state, stateFile, store})
+    const manifest = manifestOf(pointer.envelope, pointer.where)
+    expired = checkManifest(manifest, {allowDowngrade: options.allowDowngrade, environment, prefix: store.prefix, state})
+    if (!expired) {
+      result = await install(runtime, {active, environment, force: Boolean(options.force), manifest, releases, signedBy, store})
+      await stateFile.update(environment, {
+        etag: pointer.etag,
+        expires: manifest.expires,
+        installedAt: result.action === 'installed' ? new Date().toISOString() : state.installedAt,
+        serial: manifest.serial,
+        version: manifest.version,
+      })
     }
-
-    await stateFile.update(environment, {lastCheck: checkedAt})
   }
 
-  if (!result.version || !(await releases.exists(environment, result.version))) {
+  await stateFile.update(environment, {lastCheck: new Date().toISOString()})
+  if (expired) log.warn(expired.message)
+  if (!result.version || !(await releases.find(environment, result.version))) {
     throw expired ?? new NotFoundError(`no release of ${environment} is installed on this node`)
   }
 
   const current = (await stateFile.read()).environments[environment] ?? {}
-  const needsPuppet = !options.minimal || result.action === 'installed' || options.force || current.appliedVersion !== result.version
+  const needsPuppet = !options.minimal || result.action === 'installed' || current.appliedVersion !== result.version
   if (needsPuppet) {
     log.info(`${environment}: running puppet apply${options.noop ? ' --noop' : ''} on ${short(result.version)}`)
     const run = await runPuppet({environment, noop: Boolean(options.noop), puppet: puppetCommand(settings.agent.puppet), puppetcode: puppetcode(settings)})
     result.puppet = run
-    const succeeded = !run.failures
-    await stateFile.update(environment, {
-      lastPuppetExit: run.exitCode,
-      ...(succeeded && !options.noop ? {appliedAt: new Date().toISOString(), appliedVersion: result.version, lastError: undefined} : {}),
-    })
+    if (!options.noop) {
+      // Only a successful real run counts as applied; a failed one is retried by --minimal.
+      await stateFile.update(environment, {
+        appliedAt: run.failures ? current.appliedAt : new Date().toISOString(),
+        appliedVersion: run.failures ? undefined : result.version,
+        lastError: run.failures ? `puppet apply exited ${run.exitCode}` : undefined,
+        lastPuppetExit: run.exitCode,
+      })
+    }
+
     if (run.exitCode === 1) throw new PuppetCouldNotRunError(`puppet apply could not run on ${environment} (exit code 1)`)
     if (run.failures) throw new PuppetFailedError(`puppet apply on ${environment} reported failures (exit code ${run.exitCode})`)
   } else {
@@ -134,6 +144,13 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
 
   if (expired) throw expired
   return result
+}
+
+function expiryOf(environment: string, serial: number | undefined, expires: string | null | undefined, now = new Date()): ExpiredError | undefined {
+  if (!expires || new Date(expires).getTime() > now.getTime()) return undefined
+  return new ExpiredError(`${environment}: the newest manifest (serial ${serial}) expired at ${expires}; keeping the installed release`, {
+    hint: 'on the build side, `pupistry push --refresh` re-signs what is live with a new expiry',
+  })
 }
 
 /**
@@ -166,57 +183,38 @@ export function checkManifest(
     }
   }
 
-  if (manifest.expires && new Date(manifest.expires).getTime() <= (expected.now ?? new Date()).getTime()) {
-    return new ExpiredError(`${manifest.environment}: the newest manifest (serial ${manifest.serial}) expired at ${manifest.expires}; keeping the installed release`, {
-      hint: 'on the build side, `pupistry push --refresh` re-signs what is live with a new expiry',
-    })
-  }
-
-  return undefined
+  return expiryOf(manifest.environment, manifest.serial, manifest.expires, expected.now)
 }
 
+/**
+ * Makes the manifest's release the active one: reuses a complete release of
+ * the same version when there is one (a re-signed or rolled-back manifest
+ * needs no download), otherwise downloads, checks, unpacks and commits it.
+ */
 async function install(
   runtime: Runtime,
-  job: {
-    active?: string
-    environment: string
-    force: boolean
-    pointer: PublishedManifest
-    releases: Releases
-    signedBy?: string
-    state: EnvironmentState
-    stateFile: StateFile
-    store: Store
-  },
+  job: {active?: ActiveRelease; environment: string; force: boolean; manifest: Manifest; releases: Releases; signedBy?: string; store: Store},
 ): Promise<ApplyResult> {
-  const {manifest} = job.pointer
-  const {environment, releases} = job
-  const same = job.active === manifest.version && job.state.serial === manifest.serial
-  if (!same || job.force || !(await releases.exists(environment, manifest.version))) {
-    if (job.force || !(await releases.exists(environment, manifest.version))) {
-      runtime.log.info(`${environment}: downloading serial ${manifest.serial} (${short(manifest.version)}, ${manifest.artifact.size} bytes)`)
-      await fetchRelease(job.store, manifest, releases)
-    }
-
-    await releases.activate(environment, manifest.version)
-    runtime.log.info(`${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`)
+  const {environment, manifest, releases} = job
+  const result: ApplyResult = {action: 'installed', environment, serial: manifest.serial, signedBy: job.signedBy, version: manifest.version}
+  if (job.active?.version === manifest.version && !job.force) return {...result, action: 'current'}
+  let dir = job.force ? undefined : await releases.find(environment, manifest.version)
+  if (!dir) {
+    runtime.log.info(`${environment}: downloading serial ${manifest.serial} (${short(manifest.version)}, ${manifest.artifact.size} bytes)`)
+    dir = await fetchRelease(job.store, manifest, releases)
   }
 
-  await job.stateFile.update(environment, {
-    etag: job.pointer.etag,
-    installedAt: same ? job.state.installedAt : new Date().toISOString(),
-    serial: manifest.serial,
-    version: manifest.version,
-  })
+  await releases.activate(environment, dir)
+  runtime.log.info(`${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`)
   const removed = await releases.prune(environment, Number(runtime.settings.agent.keep_releases ?? DEFAULT_KEEP_RELEASES))
   if (removed.length > 0) runtime.log.progress(`${environment}: removed old releases ${removed.map(short).join(', ')}`)
-  return {action: same && !job.force ? 'current' : 'installed', environment, serial: manifest.serial, signedBy: job.signedBy, version: manifest.version}
+  return result
 }
 
 /** Download, check, unpack into staging, then commit: any failure leaves nothing behind. */
-async function fetchRelease(store: Store, manifest: Manifest, releases: Releases): Promise<void> {
-  const download = await releases.staging(manifest.environment, 'download')
-  const staging = await releases.staging(manifest.environment, 'staging')
+async function fetchRelease(store: Store, manifest: Manifest, releases: Releases): Promise<string> {
+  const download = await releases.scratch(manifest.environment, 'download')
+  const staging = await releases.scratch(manifest.environment, 'staging')
   try {
     await downloadArtifact(store, manifest, download)
     await mkdir(staging, {mode: 0o755})
@@ -224,10 +222,11 @@ async function fetchRelease(store: Store, manifest: Manifest, releases: Releases
       unpackArtifact(download, staging, {unpackedSize: manifest.artifact.unpacked_size})
     } catch (error) {
       if (error instanceof PupistryError) throw error
+      if (isDiskFull(error)) throw new LocalDiskError(`no room to unpack ${manifest.artifact.key} into ${staging} (${(error as Error).message})`)
       throw new PupistryError(`cannot unpack ${manifest.artifact.key} into ${staging}: ${(error as Error).message}`, {cause: error})
     }
 
-    await releases.commit(staging, manifest.environment, manifest.version)
+    return await releases.commit(staging, manifest.environment, manifest.version)
   } finally {
     await rm(download, {force: true})
     await rm(staging, {force: true, recursive: true})

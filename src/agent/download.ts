@@ -2,7 +2,7 @@ import {createHash} from 'node:crypto'
 import {open, rm} from 'node:fs/promises'
 
 import type {Store} from '../contracts.js'
-import {PupistryError, StoreError, VerificationError} from '../errors.js'
+import {isDiskFull, LocalDiskError, PupistryError, StoreError, VerificationError} from '../errors.js'
 import type {Manifest} from '../manifest/manifest.js'
 
 /**
@@ -42,6 +42,7 @@ export async function downloadArtifact(store: Store, manifest: Manifest, file: s
     await handle.close().catch(() => {})
     await rm(file, {force: true})
     if (error instanceof PupistryError) throw error
+    if (isDiskFull(error)) throw new LocalDiskError(`no room to download ${key} to ${file} (${(error as Error).message}); the installed release is unchanged`)
     throw new StoreError(`download of ${key} from ${store.location} failed after ${received} bytes: ${(error as Error).message}`, {cause: error})
   }
 

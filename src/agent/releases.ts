@@ -2,16 +2,28 @@ import {randomBytes} from 'node:crypto'
 import {lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
+export interface ActiveRelease {
+  /** The release directory's name: the version, or version.suffix for a forced re-install. */
+  dir: string
+  version: string
+}
+
+/** A release directory is named after its version, with a suffix when the same version was installed again. */
+export function versionOfDir(dir: string): string {
+  return dir.split('.')[0]
+}
+
 /**
  * Releases live beside Puppet's environment path:
  *
- *   <releases>/<env>/<version>/          complete, unpacked releases
- *   <releases>/<env>/.staging-*          work in progress (removed on the next run)
+ *   <releases>/<env>/<version>[.<suffix>]/   complete, unpacked releases
+ *   <releases>/<env>/.staging-*, .download-*  work in progress (removed on the next run)
  *   <puppetcode>/<env> -> <releases>/<env>/<version>
  *
- * A release directory appears only by renaming a completely unpacked
- * staging directory, and the environment link is replaced by renaming a new
- * link over it, so at every instant Puppet sees one complete release.
+ * A release directory appears only by renaming a completely unpacked staging
+ * directory, is never replaced while it exists, and the environment link is
+ * switched by renaming a new link over it: at every instant Puppet sees one
+ * complete release.
  */
 export class Releases {
   constructor(
@@ -19,28 +31,35 @@ export class Releases {
     private readonly puppetcode: string,
   ) {}
 
-  dirOf(environment: string, version: string): string {
-    return path.join(this.root, environment, version)
+  pathOf(environment: string, dir: string): string {
+    return path.join(this.root, environment, dir)
   }
 
   linkOf(environment: string): string {
     return path.join(this.puppetcode, environment)
   }
 
-  async exists(environment: string, version: string): Promise<boolean> {
-    return (await stat(this.dirOf(environment, version)).catch(() => undefined))?.isDirectory() ?? false
-  }
-
-  /** The version the environment link points at, if it is one of ours. */
-  async active(environment: string): Promise<string | undefined> {
+  /** The release the environment link points at, if it is one of ours. */
+  async active(environment: string): Promise<ActiveRelease | undefined> {
     const target = await readlink(this.linkOf(environment)).catch(() => undefined)
     if (!target) return undefined
     const resolved = path.resolve(path.dirname(this.linkOf(environment)), target)
-    return path.dirname(resolved) === path.join(this.root, environment) ? path.basename(resolved) : undefined
+    if (path.dirname(resolved) !== path.join(this.root, environment)) return undefined
+    if (!(await stat(resolved).catch(() => undefined))?.isDirectory()) return undefined
+    const dir = path.basename(resolved)
+    return {dir, version: versionOfDir(dir)}
   }
 
-  /** A fresh, private staging directory (and the folder it lives in). */
-  async staging(environment: string, what: 'staging' | 'download'): Promise<string> {
+  /** A complete release of this version, preferring the active one. */
+  async find(environment: string, version: string): Promise<string | undefined> {
+    const active = await this.active(environment)
+    if (active?.version === version) return active.dir
+    const names = await readdir(path.join(this.root, environment)).catch(() => [] as string[])
+    return names.find((name) => !name.startsWith('.') && versionOfDir(name) === version)
+  }
+
+  /** A fresh path for work in progress. */
+  async scratch(environment: string, what: 'staging' | 'download'): Promise<string> {
     const dir = path.join(this.root, environment)
     await mkdir(dir, {mode: 0o755, recursive: true})
     return path.join(dir, `.${what}-${process.pid}-${randomBytes(4).toString('hex')}`)
@@ -58,19 +77,20 @@ export class Releases {
     }
   }
 
-  /** Makes a completely unpacked staging directory a release. */
-  async commit(staging: string, environment: string, version: string): Promise<void> {
-    const target = this.dirOf(environment, version)
-    await rm(target, {force: true, recursive: true})
-    await rename(staging, target)
+  /** Makes a completely unpacked staging directory a release; returns its directory name. */
+  async commit(staging: string, environment: string, version: string): Promise<string> {
+    const taken = (await readdir(path.join(this.root, environment)).catch(() => [] as string[])).includes(version)
+    const dir = taken ? `${version}.${Date.now().toString(36)}${randomBytes(2).toString('hex')}` : version
+    await rename(staging, this.pathOf(environment, dir))
+    return dir
   }
 
   /** Points the environment at a release, atomically. */
-  async activate(environment: string, version: string): Promise<void> {
+  async activate(environment: string, dir: string): Promise<void> {
     await mkdir(this.puppetcode, {recursive: true})
     const link = this.linkOf(environment)
     const temp = path.join(this.puppetcode, `.${environment}.pupistry-${randomBytes(4).toString('hex')}`)
-    await symlink(this.dirOf(environment, version), temp)
+    await symlink(this.pathOf(environment, dir), temp)
     const current = await lstat(link).catch(() => undefined)
     if (current?.isDirectory()) {
       // Code deployed by other means (the Ruby tool unpacked in place): keep it aside, once.
@@ -79,10 +99,10 @@ export class Releases {
 
     await rename(temp, link)
     const now = new Date()
-    await utimes(this.dirOf(environment, version), now, now)
+    await utimes(this.pathOf(environment, dir), now, now)
   }
 
-  /** Keeps the active release and the newest others, up to `keep` in all. */
+  /** Keeps the active release and the most recently activated others: `keep` in all. */
   async prune(environment: string, keep: number): Promise<string[]> {
     const dir = path.join(this.root, environment)
     const active = await this.active(environment)
@@ -94,7 +114,8 @@ export class Releases {
     }
 
     releases.sort((a, b) => b.time - a.time)
-    const kept = new Set([active, ...releases.map((release) => release.name)].filter(Boolean).slice(0, Math.max(keep, 1)))
+    const ordered = [...new Set([...(active ? [active.dir] : []), ...releases.map((release) => release.name)])]
+    const kept = new Set(ordered.slice(0, Math.max(keep, 1)))
     const removed: string[] = []
     for (const release of releases) {
       if (!kept.has(release.name)) {

@@ -10,6 +10,8 @@ export interface EnvironmentState {
   /** The pointer's change tag when that release was installed, for conditional reads. */
   etag?: string
   installedAt?: string
+  /** When the installed manifest expires, so an unchanged pointer is still checked for expiry. */
+  expires?: string | null
   /** The version whose last real (not --noop) Puppet run succeeded. */
   appliedVersion?: string
   appliedAt?: string

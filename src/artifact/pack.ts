@@ -5,7 +5,7 @@ import * as tar from 'tar'
 
 import {listTree} from './tree.js'
 
-/** Every entry gets this time, so the same tree gives the same bytes anywhere. */
+/** Files and links get this time (directories none, as node-tar's portable mode does), so the same tree gives the same bytes anywhere. */
 export const ARTIFACT_MTIME = new Date('2000-01-01T00:00:00Z')
 
 export interface PackResult {

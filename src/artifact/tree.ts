@@ -20,13 +20,14 @@ export interface TreeListing {
   unpackedSize: number
 }
 
-/** Byte order, not locale order: the same names sort the same everywhere. */
+/** UTF-8 byte order, not locale order: the same names sort the same everywhere. */
 export function byteOrder(a: string, b: string): number {
-  return a < b ? -1 : a > b ? 1 : 0
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'))
 }
 
 /**
- * Lists a tree in a fixed order with normalised modes. A symlink must stay
+ * Lists a tree in a fixed order (depth first, each directory's names in
+ * byte order) with normalised modes. A symlink must stay
  * inside the tree (checked with the same rule the agent applies), so that a
  * build never produces an artifact every node would refuse.
  */

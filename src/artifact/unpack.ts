@@ -1,6 +1,6 @@
 import * as tar from 'tar'
 
-import {VerificationError} from '../errors.js'
+import {isDiskFull, LocalDiskError, VerificationError} from '../errors.js'
 import {symlinkProblem} from './tree.js'
 
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink'])
@@ -14,6 +14,7 @@ const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory',
  */
 export function unpackArtifact(file: string, dest: string, limits: {unpackedSize: number}): void {
   const problems: string[] = []
+  let diskFull: string | undefined
   let total = 0
   tar.x({
     cwd: dest,
@@ -36,14 +37,16 @@ export function unpackArtifact(file: string, dest: string, limits: {unpackedSize
     maxDepth: 256,
     noChmod: false,
     noMtime: true,
-    onwarn(_code, message) {
-      problems.push(String(message))
+    onwarn(_code, message, data) {
+      if (isDiskFull(data)) diskFull ??= String(message)
+      else problems.push(String(message))
     },
     preserveOwner: false,
     processUmask: 0o022,
     strict: false,
     sync: true,
   })
+  if (diskFull) throw new LocalDiskError(`no room to unpack into ${dest}: ${diskFull}`)
   if (problems.length > 0) {
     throw new VerificationError(`artifact refused: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`)
   }

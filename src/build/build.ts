@@ -8,6 +8,7 @@ import {AssemblerError, fromProviderError, SettingsError, UsageError} from '../e
 import {artifactKey, ENVIRONMENT_PATTERN} from '../manifest/layout.js'
 import type {BuildRecord} from '../manifest/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
+import {redactUrl} from '../util/redact.js'
 import {BuildCache} from './build-cache.js'
 
 export interface BuiltEnvironment {
@@ -47,7 +48,7 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   const assembler = await Promise.resolve(descriptor.create(context)).catch((error) => {
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
   })
-  runtime.log.info(`Assembling ${options.environments?.join(', ') || 'all branches'} of ${settings.build.puppetcode} with ${assemblerName}`)
+  runtime.log.info(`Assembling ${options.environments?.join(', ') || 'all branches'} of ${redactUrl(settings.build.puppetcode)} with ${assemblerName}`)
   const environments = await assembler.assemble({environments: options.environments}).catch((error) => {
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
   })

@@ -9,7 +9,7 @@ const optionalString = z.string().min(1).nullish()
 const optionalBool = z.boolean().nullish()
 const optionalPositiveInt = z.number().int().positive().nullish()
 /** Seconds as a number, or a duration such as `90s`, `30m`, `12h`, `7d`. */
-const duration = z.union([z.number().int().positive(), z.string().regex(/^\d+\s*[smhdw]?$/)], {error: 'expected a duration such as 3600, 30m, 12h or 7d'}).nullish()
+const duration = z.union([z.number().int().positive(), z.string().regex(/^[1-9]\d*\s*[smhdw]?$/)], {error: 'expected a positive duration such as 3600, 30m, 12h or 7d'}).nullish()
 
 const credentials = {
   access_key_id: optionalString,

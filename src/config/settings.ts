@@ -56,6 +56,7 @@ export function parseSettings(text: string, file: string): Settings {
   }
 
   const data = doc.toJS() ?? {}
+  keepKeyIdAsWritten(doc, data)
   const locate = (keyPath: PropertyKey[]): string => {
     const node = doc.getIn(keyPath as string[], true) as {range?: [number, number]} | undefined
     const pair = keyPath.length > 0 ? findKeyNode(doc.contents, keyPath as string[]) : undefined
@@ -97,6 +98,16 @@ export function parseSettings(text: string, file: string): Settings {
     build: result.data.build ?? {},
     warnings,
   }
+}
+
+/**
+ * A GnuPG key id such as 0x1234ABCD or 01234567 is read by YAML as a number
+ * (losing its form); use the text exactly as written in the file instead.
+ */
+function keepKeyIdAsWritten(doc: ReturnType<typeof parseDocument>, data: unknown): void {
+  const node = doc.getIn(['general', 'gpg_signing_key'], true) as {source?: unknown; value?: unknown} | undefined
+  const general = (data as {general?: Record<string, unknown>})?.general
+  if (general && typeof node?.value === 'number' && typeof node.source === 'string') general.gpg_signing_key = node.source
 }
 
 function describeIssue(issue: {code: string; message: string; expected?: unknown}): string {

@@ -45,7 +45,9 @@ export const manifestSchema = z
   })
   .strict()
   .refine((manifest) => manifest.version === manifest.artifact.sha256, {message: 'version must equal artifact.sha256'})
-  .refine((manifest) => manifest.artifact.key.split('/')[1] === manifest.environment, {message: 'artifact key must belong to the environment'})
+  .refine((manifest) => manifest.artifact.key === `pupistry/${manifest.environment}/artifacts/${manifest.artifact.sha256}.tar.gz`, {
+    message: 'artifact key must be the environment\'s artifact of that SHA-256',
+  })
 
 export type Manifest = z.infer<typeof manifestSchema>
 

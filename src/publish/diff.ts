@@ -9,6 +9,7 @@ import {type ArchiveEntry, indexArchive, readArchiveFiles} from '../artifact/rea
 import {BuildCache} from '../build/build-cache.js'
 import {NotFoundError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
+import {publishedTrust} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {readPublished} from './pointer.js'
 
@@ -56,7 +57,13 @@ export async function diff(runtime: Runtime, options: {environments?: string[]; 
     const results: EnvironmentDiff[] = []
     for (const environment of wanted) {
       const record = await cache.require(environment)
-      const live = await readPublished(store, environment)
+      let live = await readPublished(store, environment)
+      // Never parse an archive the store offers unless a key we trust signed for it.
+      if (live && !runtime.settings.general.gpg_disable && (await publishedTrust(runtime, live.envelope)) !== 'trusted') {
+        runtime.log.warn(`${environment}: the published manifest is not signed by your signing key or a trusted key; diffing against nothing`)
+        live = undefined
+      }
+
       const localFile = cache.artifactPath(environment, record.version)
       const result: EnvironmentDiff = {built: record.version, environment, files: [], modules: diffModules(live?.manifest.build.modules ?? {}, record.build.modules)}
       if (live) result.published = {serial: live.manifest.serial, version: live.manifest.version}

@@ -31,11 +31,10 @@ export async function readLimited(body: Readable, limit: number, where: string):
 }
 
 /**
- * Parses a manifest envelope and its payload with the schema. This does not
- * check signatures: the caller decides what trust it needs.
+ * The manifest inside an envelope, checked against the schema. This does not
+ * check signatures: agents verify the envelope first, then call this.
  */
-export function parseManifestEnvelope(bytes: Uint8Array, where: string): {envelope: Envelope; manifest: Manifest} {
-  const envelope = parseEnvelope(bytes, where)
+export function manifestOf(envelope: Envelope, where: string): Manifest {
   if (envelope.payloadType !== MANIFEST_PAYLOAD_TYPE) throw new VerificationError(`${where}: not a pupistry manifest (payload type ${envelope.payloadType})`)
   let json: unknown
   try {
@@ -46,20 +45,29 @@ export function parseManifestEnvelope(bytes: Uint8Array, where: string): {envelo
 
   const result = manifestSchema.safeParse(json)
   if (!result.success) throw new VerificationError(`${where}: invalid manifest (${describeSchemaError(result.error)})`)
-  return {envelope, manifest: result.data}
+  return result.data
 }
 
-/** The environment's current manifest from the store, if any. */
-export async function readPointer(store: Store, environment: string, options: {ifNoneMatch?: string} = {}): Promise<PublishedManifest | {notModified: true} | undefined> {
+export interface PointerEnvelope {
+  envelope: Envelope
+  /** The store's change tag of the pointer, for the next conditional read. */
+  etag: string
+  where: string
+}
+
+/** The environment's pointer (the newest manifest's envelope), unverified; one conditional read. */
+export async function readPointer(store: Store, environment: string, options: {ifNoneMatch?: string} = {}): Promise<PointerEnvelope | {notModified: true} | undefined> {
   const key = pointerKey(environment)
   const result = await store.get(key, {ifNoneMatch: options.ifNoneMatch})
   if (!result || 'notModified' in result) return result
   const where = `${store.location} ${key}`
   const bytes = await readLimited(result.body, MAX_ENVELOPE_BYTES, where)
-  return {...parseManifestEnvelope(bytes, where), etag: result.etag}
+  return {envelope: parseEnvelope(bytes, where), etag: result.etag, where}
 }
 
+/** The environment's current manifest as published, without checking its signature (build side). */
 export async function readPublished(store: Store, environment: string): Promise<PublishedManifest | undefined> {
   const result = await readPointer(store, environment)
-  return result && 'manifest' in result ? result : undefined
+  if (!result || 'notModified' in result) return undefined
+  return {envelope: result.envelope, etag: result.etag, manifest: manifestOf(result.envelope, result.where)}
 }

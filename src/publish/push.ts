@@ -3,14 +3,14 @@ import {createReadStream} from 'node:fs'
 import {BuildCache} from '../build/build-cache.js'
 import type {Store} from '../contracts.js'
 import {durationSeconds} from '../config/settings.js'
-import {NotFoundError, StoreError, UsageError} from '../errors.js'
-import {makeEnvelope, serializeEnvelope} from '../manifest/envelope.js'
+import {NotFoundError, StoreError, UsageError, VerificationError} from '../errors.js'
+import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../manifest/envelope.js'
 import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../manifest/layout.js'
 import {type BuildRecord, type Manifest, MANIFEST_FORMAT, MANIFEST_PAYLOAD_TYPE} from '../manifest/manifest.js'
 import type {Runtime} from '../runtime.js'
-import {signPayload} from '../signing/signing.js'
+import {publishedTrust, signPayload} from '../signing/signing.js'
 import {isCreateConflict, openStore} from '../store/open-store.js'
-import {readPublished} from './pointer.js'
+import {type PublishedManifest, readLimited, readPublished} from './pointer.js'
 
 export interface PushResult {
   environment: string
@@ -52,7 +52,7 @@ export async function push(runtime: Runtime, options: {environments?: string[]; 
 
 async function pushEnvironment(runtime: Runtime, store: Store, cache: BuildCache, built: BuildRecord, refresh: boolean): Promise<PushResult> {
   const {environment} = built
-  const live = await readPublished(store, environment)
+  const live = await trustedLive(runtime, store, environment)
   if (refresh && !live) throw new NotFoundError(`${environment}: nothing is published at ${store.location} to refresh`)
   if (live && live.manifest.version === built.version && !refresh) {
     return {artifactUploaded: false, environment, serial: live.manifest.serial, status: 'already-live', version: built.version}
@@ -74,13 +74,7 @@ async function pushEnvironment(runtime: Runtime, store: Store, cache: BuildCache
       continue
     }
 
-    // A newer push that claimed a higher serial meanwhile owns the pointer: never move it backwards.
-    if ((await highestSerial(store, environment, serial)) === serial) {
-      await store.put(pointerKey(environment), bytes, {contentType: 'application/json'})
-      await readBack(store, environment, serial)
-    } else {
-      runtime.log.warn(`${environment}: a newer serial was published while this push ran; the pointer is left to it`)
-    }
+    await publishPointer(runtime, store, environment, serial, bytes)
 
     return {artifactUploaded, environment, serial, signedBy, status: 'published', version: record.version}
   }
@@ -112,6 +106,40 @@ async function uploadArtifact(runtime: Runtime, store: Store, cache: BuildCache,
 
   await store.put(record.artifact.key, stream, {contentType: 'application/gzip', size: record.artifact.size})
   return true
+}
+
+/**
+ * The live manifest, when it is signed by our key or one we trust. Anything
+ * else in the pointer (tampered, or by someone else) is not believed: push
+ * then publishes over it.
+ */
+async function trustedLive(runtime: Runtime, store: Store, environment: string): Promise<PublishedManifest | undefined> {
+  const live = await readPublished(store, environment).catch((error) => {
+    if (!(error instanceof VerificationError)) throw error
+    runtime.log.warn(`${environment}: the live pointer is not a valid manifest (${error.message}); publishing over it`)
+    return undefined
+  })
+  if (!live || runtime.settings.general.gpg_disable) return live
+  if ((await publishedTrust(runtime, live.envelope)) === 'trusted') return live
+  runtime.log.warn(`${environment}: the live manifest (serial ${live.manifest.serial}) is not signed by your key or a trusted key; publishing over it`)
+  return undefined
+}
+
+/**
+ * Moves the pointer to our manifest, then makes sure it ends on the newest
+ * serial: if a concurrent push claimed a higher one meanwhile, the pointer
+ * gets that manifest's bytes, so it never stays behind.
+ */
+async function publishPointer(runtime: Runtime, store: Store, environment: string, serial: number, bytes: Buffer): Promise<void> {
+  await store.put(pointerKey(environment), bytes, {contentType: 'application/json'})
+  const newest = await highestSerial(store, environment, serial)
+  if (newest > serial) {
+    runtime.log.warn(`${environment}: serial ${newest} was published while this push ran; the pointer names it`)
+    const object = await store.get(manifestKey(environment, newest))
+    if (object && 'body' in object) await store.put(pointerKey(environment), await readLimited(object.body, MAX_ENVELOPE_BYTES, manifestKey(environment, newest)), {contentType: 'application/json'})
+  }
+
+  await readBack(store, environment, serial)
 }
 
 /** One above the highest serial the store has ever seen for the environment. */

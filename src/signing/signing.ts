@@ -132,3 +132,30 @@ export async function verifyEnvelope(runtime: Runtime, envelope: Envelope, where
 function describeKeyids(signatures: Signature[]): string {
   return `signed by ${signatures.map((signature) => signature.keyid || 'an unnamed key').join(', ')}`
 }
+
+/**
+ * Build side: is what the store says is live signed by our signing key or a
+ * key we trust? Push and diff rely on the live manifest only when it is, so
+ * a writer to the store cannot make push skip a release or diff parse a
+ * planted archive. `unknown` when no key is configured to check with.
+ */
+export async function publishedTrust(runtime: Runtime, envelope: Envelope): Promise<'trusted' | 'untrusted' | 'unknown'> {
+  const keys = runtime.settings.general.trusted_keys ? loadTrustedKeys(runtime) : []
+  let signingConfigured = true
+  try {
+    const signer = await createSigner(runtime, signingProviderName(runtime), 'build')
+    if (signer.publicKey) keys.push({file: 'the signing key', text: await signer.publicKey()})
+  } catch (error) {
+    if (!(error instanceof SettingsError)) throw error
+    signingConfigured = false
+  }
+
+  if (keys.length === 0) return signingConfigured ? 'untrusted' : 'unknown'
+  const check = await verifier(runtime)
+  const data = preAuthEncoding(envelope.payloadType, envelopePayload(envelope))
+  for (const signature of envelopeSignatures(envelope)) {
+    if (await check.verify!(data, signature, keys).catch(() => undefined)) return 'trusted'
+  }
+
+  return 'untrusted'
+}

@@ -54,7 +54,7 @@ export async function status(runtime: Runtime, options: {environments?: string[]
     const active = await releases.active(environment)
     if (state || active) {
       entry.installed = {
-        active,
+        active: active?.version,
         appliedAt: state?.appliedAt,
         appliedVersion: state?.appliedVersion,
         lastCheck: state?.lastCheck,

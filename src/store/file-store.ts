@@ -140,7 +140,7 @@ export class FileStore implements Store {
   }
 }
 
-/** Device, inode, size and nanosecond mtime: any rename or rewrite changes it. */
+/** Device, inode, size and microsecond mtime: any rename or rewrite changes it. */
 function tagOf(info: {dev: number; ino: number; size: number; mtimeMs: number}): string {
   return `"${info.dev.toString(16)}-${info.ino.toString(16)}-${info.size.toString(16)}-${Math.round(info.mtimeMs * 1000).toString(16)}"`
 }

@@ -48,13 +48,13 @@ export class R10kAssembler implements Assembler {
       const dir = path.join(this.basedir, name)
       const record = await readDeployRecord(dir)
       if (!record) {
-        throw failure('assembler', `r10k deployed no environment "${name}" from ${remote}: is there a branch of that name?`)
+        throw failure('assembler', `r10k deployed no environment "${name}" from ${redact(remote)}: is there a branch of that name?`)
       }
 
       environments.push({commit: record.signature, modules: modulesOf(record), name, path: dir})
     }
 
-    if (environments.length === 0) throw failure('assembler', `r10k found no branches in ${remote}`)
+    if (environments.length === 0) throw failure('assembler', `r10k found no branches in ${redact(remote)}`)
     return environments
   }
 
@@ -95,6 +95,11 @@ export class R10kAssembler implements Assembler {
       })
     })
   }
+}
+
+/** The remote for messages, without any password or token it carries. */
+function redact(remote: string): string {
+  return remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]+@/i, '$1***@')
 }
 
 function missingTool(error: NodeJS.ErrnoException): Error {

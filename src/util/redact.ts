@@ -1,0 +1,7 @@
+/** A URL for messages: any password or token in it is replaced, so logs never carry it. */
+export function redactUrl(value: string): string {
+  return value.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@]+)@/i, (_match, scheme: string, userinfo: string) => {
+    const user = userinfo.split(':')[0]
+    return userinfo.includes(':') ? `${scheme}${user}:***@` : `${scheme}***@`
+  })
+}
