@@ -3,7 +3,7 @@ import {copyFileSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, beforeEach, describe, it} from 'node:test'
 
-import {stringify} from 'yaml'
+import {dump as stringify} from 'js-yaml'
 
 import {type CliResult, show} from './helpers/cli.js'
 import {craftArchive, stageBuild} from './helpers/craft.js'

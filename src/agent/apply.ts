@@ -1,7 +1,6 @@
 import {mkdir, rm} from 'node:fs/promises'
 import path from 'node:path'
 
-import {unpackArtifact} from '../artifact/unpack.js'
 import type {Store} from '../contracts.js'
 import {agentStateDir, DEFAULT_ENVIRONMENT, DEFAULT_KEEP_RELEASES, puppetcode, releasesDir} from '../config/paths.js'
 import {
@@ -218,6 +217,8 @@ async function fetchRelease(store: Store, manifest: Manifest, releases: Releases
   try {
     await downloadArtifact(store, manifest, download)
     await mkdir(staging, {mode: 0o755})
+    // tar is loaded only when there is something to unpack: the no-change check stays light.
+    const {unpackArtifact} = await import('../artifact/unpack.js')
     try {
       unpackArtifact(download, staging, {unpackedSize: manifest.artifact.unpacked_size})
     } catch (error) {

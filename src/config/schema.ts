@@ -1,66 +1,75 @@
-import {z} from 'zod'
+import * as v from 'valibot'
 
 /**
  * settings.yaml: every key of the Ruby tool's settings.example.yaml keeps its
  * meaning, plus the keys pupistry 3 adds. Blank values (`key:` with nothing
  * after it, as the Ruby example has) mean "not set".
  */
-const optionalString = z.string().min(1).nullish()
-const optionalBool = z.boolean().nullish()
-const optionalPositiveInt = z.number().int().positive().nullish()
+const optionalString = v.nullish(v.pipe(v.string(), v.minLength(1, 'expected a non-empty string')))
+const optionalBool = v.nullish(v.boolean())
+const optionalPositiveInt = v.nullish(v.pipe(v.number(), v.integer('expected a whole number'), v.minValue(1, 'expected a number above 0')))
 /** Seconds as a number, or a duration such as `90s`, `30m`, `12h`, `7d`. */
-const duration = z.union([z.number().int().positive(), z.string().regex(/^[1-9]\d*\s*[smhdw]?$/)], {error: 'expected a positive duration such as 3600, 30m, 12h or 7d'}).nullish()
+const duration = v.nullish(
+  v.union([v.pipe(v.number(), v.integer(), v.minValue(1)), v.pipe(v.string(), v.regex(/^[1-9]\d*\s*[smhdw]?$/))], 'expected a positive duration such as 3600, 30m, 12h or 7d'),
+)
 
 const credentials = {
   access_key_id: optionalString,
-  secret_access_key: optionalString,
-  region: optionalString,
   proxy_uri: optionalString,
+  region: optionalString,
+  secret_access_key: optionalString,
 }
 
-export const generalSchema = z.object({
+export const generalSchema = v.object({
   app_cache: optionalString,
-  storage: optionalString,
-  s3_bucket: optionalString,
-  s3_prefix: z.string().nullish(),
-  s3_endpoint: optionalString,
   gpg_disable: optionalBool,
-  gpg_signing_key: z.union([z.string().min(1), z.number()], {error: 'expected a key id, fingerprint or email address'}).nullish(),
-  signing_key_file: optionalString,
-  trusted_keys: z.union([z.string().min(1), z.array(z.string().min(1))], {error: 'expected a file or directory, or a list of them'}).nullish(),
-  signer: optionalString,
+  gpg_signing_key: v.nullish(v.union([v.pipe(v.string(), v.minLength(1)), v.number()], 'expected a key id, fingerprint or email address')),
   manifest_ttl: duration,
+  s3_bucket: optionalString,
+  s3_endpoint: optionalString,
+  s3_prefix: v.nullish(v.string()),
+  signer: optionalString,
+  signing_key_file: optionalString,
+  storage: optionalString,
+  trusted_keys: v.nullish(v.union([v.pipe(v.string(), v.minLength(1)), v.array(v.pipe(v.string(), v.minLength(1)))], 'expected a file or directory, or a list of them')),
 })
 
-export const agentSchema = z.object({
-  puppetcode: optionalString,
-  environment: optionalString,
+export const agentSchema = v.object({
   daemon_frequency: optionalPositiveInt,
   daemon_minimal: optionalBool,
-  releases: optionalString,
+  environment: optionalString,
   keep_releases: optionalPositiveInt,
   puppet: optionalString,
-  ...credentials,
-})
-
-export const buildSchema = z.object({
   puppetcode: optionalString,
-  hieracrypt: optionalBool,
-  assembler: optionalString,
+  releases: optionalString,
   ...credentials,
 })
 
-export const settingsSchema = z.object({
-  general: generalSchema.nullish(),
-  agent: agentSchema.nullish(),
-  build: buildSchema.nullish(),
+export const buildSchema = v.object({
+  assembler: optionalString,
+  hieracrypt: optionalBool,
+  puppetcode: optionalString,
+  ...credentials,
 })
 
-export type RawSettings = z.infer<typeof settingsSchema>
+export const settingsSchema = v.object({
+  agent: v.nullish(agentSchema),
+  build: v.nullish(buildSchema),
+  general: v.nullish(generalSchema),
+})
+
+export type RawSettings = v.InferOutput<typeof settingsSchema>
 
 /** Keys each section knows, for "unknown key" warnings. */
 export const knownKeys: Record<string, string[]> = {
-  general: Object.keys(generalSchema.shape),
-  agent: Object.keys(agentSchema.shape),
-  build: Object.keys(buildSchema.shape),
+  agent: Object.keys(agentSchema.entries),
+  build: Object.keys(buildSchema.entries),
+  general: Object.keys(generalSchema.entries),
+}
+
+/** One line for a validation problem: "expected number", or the schema's own message. */
+export function describeIssue(issue: v.BaseIssue<unknown>): {path: string[]; message: string} {
+  const path = (issue.path ?? []).map((item) => String(item.key))
+  const message = issue.kind === 'schema' && issue.type !== 'union' && issue.expected ? `expected ${issue.expected}` : issue.message
+  return {message, path}
 }

@@ -1,10 +1,12 @@
 import {existsSync, readFileSync, statSync} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'
-import {isMap, LineCounter, parseDocument} from 'yaml'
+import {load} from 'js-yaml'
+import * as v from 'valibot'
 
 import {SettingsError} from '../errors.js'
-import {knownKeys, type RawSettings, settingsSchema} from './schema.js'
+import {describeIssue, knownKeys, type RawSettings, settingsSchema} from './schema.js'
+import {lineOfKey, rawValueAt} from './yaml-lines.js'
 
 export type Section = 'general' | 'agent' | 'build'
 
@@ -47,30 +49,26 @@ export function loadSettings(options: {file?: string; cwd?: string; home?: strin
 }
 
 export function parseSettings(text: string, file: string): Settings {
-  const lineCounter = new LineCounter()
-  const doc = parseDocument(text, {lineCounter, prettyErrors: false, uniqueKeys: true})
-  const lineOf = (offset: number | undefined) => (offset === undefined ? undefined : lineCounter.linePos(offset).line)
-  if (doc.errors.length > 0) {
-    const first = doc.errors[0]
-    throw new SettingsError(`${file}:${lineOf(first.pos[0]) ?? '?'}: YAML syntax error: ${first.message.split('\n')[0]}`)
+  let data: unknown
+  try {
+    data = load(text, {filename: file}) ?? {}
+  } catch (error) {
+    const mark = (error as {mark?: {line: number}; reason?: string}).mark
+    const reason = (error as {reason?: string}).reason ?? (error as Error).message.split('\n')[0]
+    throw new SettingsError(`${file}:${mark ? mark.line + 1 : '?'}: YAML syntax error: ${reason}`)
   }
 
-  const data = doc.toJS() ?? {}
-  keepKeyIdAsWritten(doc, data)
-  const locate = (keyPath: PropertyKey[]): string => {
-    const node = doc.getIn(keyPath as string[], true) as {range?: [number, number]} | undefined
-    const pair = keyPath.length > 0 ? findKeyNode(doc.contents, keyPath as string[]) : undefined
-    const offset = pair ?? node?.range?.[0]
-    const line = lineOf(offset)
+  const locate = (keyPath: string[]): string => {
+    const line = lineOfKey(text, keyPath)
     return line === undefined ? file : `${file}:${line}`
   }
 
-  if (typeof data !== 'object' || Array.isArray(data)) {
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
     throw new SettingsError(`${file}:1: settings must be a mapping with general, agent and build sections`)
   }
 
   const warnings: string[] = []
-  for (const [section, value] of Object.entries(data as Record<string, unknown>)) {
+  for (const [section, value] of Object.entries(data)) {
     if (!(section in knownKeys)) {
       warnings.push(`${locate([section])}: unknown section "${section}" ignored`)
       continue
@@ -83,19 +81,19 @@ export function parseSettings(text: string, file: string): Settings {
     }
   }
 
-  const known = Object.fromEntries(Object.entries(data as Record<string, unknown>).filter(([section]) => section in knownKeys))
-  const result = settingsSchema.safeParse(known)
+  const known = Object.fromEntries(Object.entries(data).filter(([section]) => section in knownKeys))
+  keepKeyIdAsWritten(text, known)
+  const result = v.safeParse(settingsSchema, known)
   if (!result.success) {
-    const issue = result.error.issues[0]
-    const keyPath = issue.path.filter((part) => typeof part === 'string' || typeof part === 'number')
-    throw new SettingsError(`${locate(keyPath)}: ${keyPath.join('.') || 'settings'}: ${describeIssue(issue)}`)
+    const {message, path: keyPath} = describeIssue(result.issues[0])
+    throw new SettingsError(`${locate(keyPath)}: ${keyPath.join('.') || 'settings'}: ${message}`)
   }
 
   return {
+    agent: result.output.agent ?? {},
+    build: result.output.build ?? {},
     file,
-    general: result.data.general ?? {},
-    agent: result.data.agent ?? {},
-    build: result.data.build ?? {},
+    general: result.output.general ?? {},
     warnings,
   }
 }
@@ -104,30 +102,12 @@ export function parseSettings(text: string, file: string): Settings {
  * A GnuPG key id such as 0x1234ABCD or 01234567 is read by YAML as a number
  * (losing its form); use the text exactly as written in the file instead.
  */
-function keepKeyIdAsWritten(doc: ReturnType<typeof parseDocument>, data: unknown): void {
-  const node = doc.getIn(['general', 'gpg_signing_key'], true) as {source?: unknown; value?: unknown} | undefined
-  const general = (data as {general?: Record<string, unknown>})?.general
-  if (general && typeof node?.value === 'number' && typeof node.source === 'string') general.gpg_signing_key = node.source
-}
-
-function describeIssue(issue: {code: string; message: string; expected?: unknown}): string {
-  if (issue.code === 'invalid_type' && issue.expected) return `expected ${String(issue.expected)}`
-  return issue.message
-}
-
-/** Offset of the key token for a path, so errors point at the line users edit. */
-function findKeyNode(root: unknown, keyPath: string[]): number | undefined {
-  let node = root
-  let offset: number | undefined
-  for (const key of keyPath) {
-    if (!isMap(node)) return offset
-    const pair = node.items.find((item) => String((item.key as {value?: unknown})?.value) === String(key))
-    if (!pair) return offset
-    offset = (pair.key as {range?: [number, number]}).range?.[0]
-    node = pair.value
-  }
-
-  return offset
+function keepKeyIdAsWritten(text: string, data: Record<string, unknown>): void {
+  const general = data.general as Record<string, unknown> | undefined
+  if (typeof general?.gpg_signing_key !== 'number') return
+  const line = lineOfKey(text, ['general', 'gpg_signing_key'])
+  const raw = line === undefined ? undefined : rawValueAt(text, line)
+  if (raw) general.gpg_signing_key = raw
 }
 
 /** Reads a settings value and fails with the file and key when it is missing. */

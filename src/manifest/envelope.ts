@@ -1,4 +1,4 @@
-import {z} from 'zod'
+import * as v from 'valibot'
 
 import type {Signature} from '../contracts.js'
 import {VerificationError} from '../errors.js'
@@ -8,17 +8,18 @@ import {VerificationError} from '../errors.js'
  * signature covers PAE(payloadType, payload), so any signer plugin signs the
  * same bytes and a payload cannot be reinterpreted as another type.
  */
-export const envelopeSchema = z
-  .object({
-    payloadType: z.string().min(1).max(200),
-    payload: z.string().max(1_000_000).regex(/^[A-Za-z0-9+/]*={0,2}$/, 'base64'),
-    signatures: z
-      .array(z.object({keyid: z.string().max(200).default(''), sig: z.string().max(100_000).regex(/^[A-Za-z0-9+/]*={0,2}$/)}).strict())
-      .max(16),
-  })
-  .strict()
+const base64 = v.regex(/^[A-Za-z0-9+/]*={0,2}$/, 'expected base64')
 
-export type Envelope = z.infer<typeof envelopeSchema>
+export const envelopeSchema = v.strictObject({
+  payload: v.pipe(v.string(), v.maxLength(1_000_000), base64),
+  payloadType: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
+  signatures: v.pipe(
+    v.array(v.strictObject({keyid: v.optional(v.pipe(v.string(), v.maxLength(200)), ''), sig: v.pipe(v.string(), v.maxLength(100_000), base64)})),
+    v.maxLength(16),
+  ),
+})
+
+export type Envelope = v.InferOutput<typeof envelopeSchema>
 
 /** Largest pointer or manifest a node will read. */
 export const MAX_ENVELOPE_BYTES = 1 << 20
@@ -50,9 +51,13 @@ export function parseEnvelope(bytes: Uint8Array, where: string): Envelope {
     throw new VerificationError(`${where}: not a JSON signing envelope`)
   }
 
-  const result = envelopeSchema.safeParse(json)
-  if (!result.success) throw new VerificationError(`${where}: not a valid signing envelope (${result.error.issues[0].path.join('.')}: ${result.error.issues[0].message})`)
-  return result.data
+  const result = v.safeParse(envelopeSchema, json)
+  if (!result.success) {
+    const issue = result.issues[0]
+    throw new VerificationError(`${where}: not a valid signing envelope (${(issue.path ?? []).map((item) => String(item.key)).join('.')}: ${issue.message})`)
+  }
+
+  return result.output
 }
 
 export function envelopePayload(envelope: Envelope): Buffer {

@@ -1,10 +1,12 @@
 import type {Readable} from 'node:stream'
 
+import * as v from 'valibot'
+
 import type {Store} from '../contracts.js'
 import {VerificationError} from '../errors.js'
 import {type Envelope, envelopePayload, MAX_ENVELOPE_BYTES, parseEnvelope} from '../manifest/envelope.js'
 import {pointerKey} from '../manifest/layout.js'
-import {describeSchemaError, type Manifest, MANIFEST_PAYLOAD_TYPE, manifestSchema} from '../manifest/manifest.js'
+import {describeSchemaIssue, type Manifest, MANIFEST_PAYLOAD_TYPE, manifestSchema} from '../manifest/manifest.js'
 
 export interface PublishedManifest {
   envelope: Envelope
@@ -43,9 +45,9 @@ export function manifestOf(envelope: Envelope, where: string): Manifest {
     throw new VerificationError(`${where}: manifest payload is not JSON`)
   }
 
-  const result = manifestSchema.safeParse(json)
-  if (!result.success) throw new VerificationError(`${where}: invalid manifest (${describeSchemaError(result.error)})`)
-  return result.data
+  const result = v.safeParse(manifestSchema, json)
+  if (!result.success) throw new VerificationError(`${where}: invalid manifest (${describeSchemaIssue(result.issues[0])})`)
+  return result.output
 }
 
 export interface PointerEnvelope {
