@@ -3,6 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import {packTree} from '../artifact/pack.js'
+import {settingsSource} from '../config/settings.js'
 import type {AssembledEnvironment} from '../contracts.js'
 import {AssemblerError, fromProviderError, SettingsError, UsageError} from '../errors.js'
 import {artifactKey, ENVIRONMENT_PATTERN} from '../manifest/layout.js'
@@ -27,13 +28,13 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   const {settings} = runtime
   if (settings.build.hieracrypt) {
     throw new SettingsError(
-      `build.hieracrypt is true in ${settings.file ?? 'settings'}, but hieracrypt is not supported by this pupistry yet; refusing to build rather than ship hiera data in the clear`,
+      `build.hieracrypt is true in ${settingsSource(settings)}, but hieracrypt is not supported by this pupistry yet; refusing to build rather than ship hiera data in the clear`,
       {hint: 'set build.hieracrypt: false (hiera data is then readable by anyone who can read the store)'},
     )
   }
 
   if (!settings.build.puppetcode) {
-    throw new SettingsError(`build.puppetcode is not set in ${settings.file ?? 'settings'}: the URL of your Puppet control repo`, {
+    throw new SettingsError(`build.puppetcode is not set in ${settingsSource(settings)}: the URL of your Puppet control repo`, {
       hint: settings.file ? undefined : 'run `pupistry setup` to write an example settings file',
     })
   }

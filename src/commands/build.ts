@@ -5,7 +5,6 @@ import {BaseCommand} from '../cli/base-command.js'
 import {formatBytes} from '../cli/format.js'
 
 export default class Build extends BaseCommand<typeof Build> {
-  static override aliases = ['generate']
   static override hiddenAliases = ['generate']
   static override description = `Assemble the control repo and pack one deterministic artifact per environment.
 

@@ -110,22 +110,9 @@ function keepKeyIdAsWritten(text: string, data: Record<string, unknown>): void {
   if (raw) general.gpg_signing_key = raw
 }
 
-/** Reads a settings value and fails with the file and key when it is missing. */
-export function requireSetting<S extends Section, K extends keyof Settings[S] & string>(
-  settings: Settings,
-  section: S,
-  key: K,
-  why: string,
-): NonNullable<Settings[S][K]> {
-  const value = settings[section][key]
-  if (value === undefined || value === null || value === '') {
-    const where = settings.file ?? `no settings file found (looked in ${settingsSearchPath().join(', ')})`
-    throw new SettingsError(`${section}.${key} is not set (${where}): ${why}`, {
-      hint: settings.file ? undefined : 'run `pupistry setup` to write an example settings file',
-    })
-  }
-
-  return value as NonNullable<Settings[S][K]>
+/** Where settings came from, for messages: the file, or where none was found. */
+export function settingsSource(settings: Settings): string {
+  return settings.file ?? `the settings (no file found: ${settingsSearchPath().join(', ')})`
 }
 
 /**

@@ -2,7 +2,7 @@ import {readdirSync, readFileSync, statSync} from 'node:fs'
 import path from 'node:path'
 
 import type {Signature, Signer, TrustedKeyFile, VerifiedSignature} from '../contracts.js'
-import {assertNotWritableByOthers, expandHome} from '../config/settings.js'
+import {assertNotWritableByOthers, expandHome, settingsSource} from '../config/settings.js'
 import {fromProviderError, SettingsError, SigningError, VerificationError} from '../errors.js'
 import {envelopePayload, envelopeSignatures, type Envelope, makeEnvelope, preAuthEncoding} from '../manifest/envelope.js'
 import {providerContext, type Runtime} from '../runtime.js'
@@ -14,7 +14,7 @@ export function signingProviderName(runtime: Runtime): string {
   if (general.signing_key_file) return 'openpgp'
   if (general.gpg_signing_key !== undefined && general.gpg_signing_key !== null) return 'gpg'
   throw new SettingsError(
-    `no signing key configured in ${runtime.settings.file ?? 'settings'}: set general.signing_key_file (an armoured OpenPGP key) or general.gpg_signing_key (a key id in your GnuPG keyring), or gpg_disable: true to publish unsigned`,
+    `no signing key configured in ${settingsSource(runtime.settings)}: set general.signing_key_file (an armoured OpenPGP key) or general.gpg_signing_key (a key id in your GnuPG keyring), or gpg_disable: true to publish unsigned`,
     {hint: 'run `pupistry keys generate` to make a key'},
   )
 }
@@ -54,7 +54,7 @@ export function loadTrustedKeys(runtime: Runtime): TrustedKeyFile[] {
     try {
       info = statSync(resolved)
     } catch {
-      throw new SettingsError(`general.trusted_keys in ${runtime.settings.file ?? 'settings'}: ${resolved} does not exist`)
+      throw new SettingsError(`general.trusted_keys in ${settingsSource(runtime.settings)}: ${resolved} does not exist`)
     }
 
     if (info.isDirectory()) {
@@ -109,7 +109,7 @@ export async function verifyEnvelope(runtime: Runtime, envelope: Envelope, where
   if (runtime.settings.general.gpg_disable) return {signed: false}
   const trusted = loadTrustedKeys(runtime)
   if (trusted.length === 0) {
-    throw new VerificationError(`no trusted keys configured (general.trusted_keys in ${runtime.settings.file ?? 'settings'}): refusing ${where}`, {
+    throw new VerificationError(`no trusted keys configured (general.trusted_keys in ${settingsSource(runtime.settings)}): refusing ${where}`, {
       hint: 'copy the output of `pupistry keys export` to the node and list it in general.trusted_keys',
     })
   }

@@ -2,7 +2,7 @@ import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
 import type {Side, Store} from '../contracts.js'
-import {expandHome} from '../config/settings.js'
+import {expandHome, settingsSource} from '../config/settings.js'
 import {fromProviderError, SettingsError, StoreError} from '../errors.js'
 import {providerContext, type Runtime} from '../runtime.js'
 
@@ -12,7 +12,7 @@ import {providerContext, type Runtime} from '../runtime.js'
  */
 export function storageUrl(runtime: Runtime): URL {
   const {general} = runtime.settings
-  const where = runtime.settings.file ?? 'settings'
+  const where = settingsSource(runtime.settings)
   if (general.storage) {
     const value = general.storage
     if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {

@@ -40,7 +40,7 @@ export class R10kAssembler implements Assembler {
     await writeFile(this.configFile, r10kConfig(remote, path.join(this.context.cacheDir, 'git-cache'), this.basedir), {mode: 0o600})
 
     const wanted = options.environments ?? []
-    await this.run(['deploy', 'environment', ...wanted, '--modules', '--config', this.configFile, '--verbose', 'info'])
+    await this.run(['deploy', 'environment', ...wanted, '--modules', '--config', this.configFile, '--verbose', 'info'], remote)
 
     const names = wanted.length > 0 ? wanted.map(environmentName) : await listDirs(this.basedir)
     const environments: AssembledEnvironment[] = []
@@ -74,15 +74,21 @@ export class R10kAssembler implements Assembler {
   }
 
   /** Runs r10k, passing its log lines on as progress and keeping errors for the message. */
-  private run(args: string[]): Promise<void> {
+  private run(args: string[], remote: string): Promise<void> {
     return new Promise((resolve, reject) => {
       const child = spawn('r10k', args, {env: {...process.env, LANG: 'C.UTF-8'}, stdio: ['ignore', 'pipe', 'pipe']})
       const errors: string[] = []
+      const warned = new Set<string>()
       const onLine = (line: string) => {
         const text = line.replace(/\t/g, ' ').trim()
         if (!text) return
         if (/^(ERROR|FATAL)\b/.test(text)) errors.push(text.replace(/^(ERROR|FATAL)\s*->\s*/, ''))
-        if (/^WARN\b/.test(text)) this.context.log.warn(`r10k: ${text.replace(/^WARN\s*->\s*/, '')}`)
+        if (/^WARN\b/.test(text)) {
+          // r10k repeats some warnings once per pass; say each once.
+          const warning = text.replace(/^WARN\s*->\s*/, '')
+          if (!warned.has(warning)) this.context.log.warn(`r10k: ${warning}`)
+          warned.add(warning)
+        }
         else this.context.log.progress(`r10k: ${text.replace(/^\w+\s*->\s*/, '')}`)
       }
 
@@ -91,7 +97,7 @@ export class R10kAssembler implements Assembler {
       child.on('error', (error) => reject(missingTool(error)))
       child.on('close', (code) => {
         if (code === 0 && errors.length === 0) resolve()
-        else reject(failure('assembler', `r10k deploy failed${errors.length > 0 ? `: ${summarise(errors)}` : ` with exit code ${code}`}`))
+        else reject(failure('assembler', `r10k deploy of ${redact(remote)} failed${errors.length > 0 ? `: ${summarise(errors)}` : ` with exit code ${code}`} (--verbose shows r10k's output)`))
       })
     })
   }
@@ -99,7 +105,9 @@ export class R10kAssembler implements Assembler {
 
 /** The remote for messages, without any password or token it carries. */
 function redact(remote: string): string {
-  return remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)[^/@]+@/i, '$1***@')
+  return remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/:@]+)(:[^/@]*)?@/i, (_match, scheme: string, user: string, secret?: string) =>
+    secret ? `${scheme}${user}:***@` : `${scheme}***@`,
+  )
 }
 
 function missingTool(error: NodeJS.ErrnoException): Error {
