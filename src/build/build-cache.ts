@@ -3,7 +3,7 @@ import path from 'node:path'
 
 import {buildCache} from '../config/paths.js'
 import type {Settings} from '../config/settings.js'
-import {NotFoundError} from '../errors.js'
+import {NotFoundError, UsageError} from '../errors.js'
 import type {BuildRecord} from '../manifest/manifest.js'
 
 /**
@@ -35,6 +35,17 @@ export class BuildCache {
     } catch {
       return []
     }
+  }
+
+  /** The environments a command works on: those asked for, or every one of the last build. */
+  async select(wanted?: string[]): Promise<string[]> {
+    const built = await this.environments()
+    if (built.length === 0) throw new NotFoundError('nothing has been built yet', {hint: 'run `pupistry build` first'})
+    for (const environment of wanted ?? []) {
+      if (!built.includes(environment)) throw new UsageError(`environment ${environment} is not in the last build (built: ${built.join(', ')})`)
+    }
+
+    return wanted ?? built
   }
 
   async setEnvironments(environments: string[]): Promise<void> {

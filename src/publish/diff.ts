@@ -7,7 +7,6 @@ import {createTwoFilesPatch} from 'diff'
 import {downloadArtifact} from '../agent/download.js'
 import {type ArchiveEntry, indexArchive, readArchiveFiles} from '../artifact/read-archive.js'
 import {BuildCache} from '../build/build-cache.js'
-import {NotFoundError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {publishedTrust} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
@@ -44,12 +43,7 @@ export interface EnvironmentDiff {
 /** Built versus published, per environment: modules and files that changed. */
 export async function diff(runtime: Runtime, options: {environments?: string[]; stat?: boolean}): Promise<EnvironmentDiff[]> {
   const cache = new BuildCache(runtime.settings)
-  const built = await cache.environments()
-  const wanted = options.environments ?? built
-  if (built.length === 0) throw new NotFoundError('nothing has been built yet', {hint: 'run `pupistry build` first'})
-  for (const environment of wanted) {
-    if (!built.includes(environment)) throw new UsageError(`environment ${environment} is not in the last build (built: ${built.join(', ')})`)
-  }
+  const wanted = await cache.select(options.environments)
 
   const store = await openStore(runtime, 'build')
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pupistry-diff-'))

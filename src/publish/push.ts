@@ -3,7 +3,7 @@ import {createReadStream} from 'node:fs'
 import {BuildCache} from '../build/build-cache.js'
 import type {Store} from '../contracts.js'
 import {durationSeconds} from '../config/settings.js'
-import {NotFoundError, StoreError, UsageError, VerificationError} from '../errors.js'
+import {NotFoundError, StoreError, VerificationError} from '../errors.js'
 import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../manifest/envelope.js'
 import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../manifest/layout.js'
 import {type BuildRecord, type Manifest, MANIFEST_FORMAT, MANIFEST_PAYLOAD_TYPE} from '../manifest/manifest.js'
@@ -30,12 +30,7 @@ const SERIAL_ATTEMPTS = 5
  */
 export async function push(runtime: Runtime, options: {environments?: string[]; refresh?: boolean}): Promise<PushResult[]> {
   const cache = new BuildCache(runtime.settings)
-  const built = await cache.environments()
-  const wanted = options.environments ?? built
-  if (wanted.length === 0) throw new NotFoundError('nothing has been built yet', {hint: 'run `pupistry build` first'})
-  for (const environment of wanted) {
-    if (!built.includes(environment)) throw new UsageError(`environment ${environment} is not in the last build (built: ${built.join(', ') || 'none'})`)
-  }
+  const wanted = await cache.select(options.environments)
 
   if (runtime.settings.general.gpg_disable) {
     runtime.log.warn('general.gpg_disable is true: publishing UNSIGNED manifests; any node that trusts keys will refuse them, and any writer to the store can replace your code')
