@@ -3,6 +3,8 @@ import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
+import {dump as stringify} from 'js-yaml'
+
 import {show} from './helpers/cli.js'
 import {World} from './helpers/world.js'
 
@@ -29,6 +31,27 @@ describe('build → diff → push → apply on the file store, with real r10k an
     assert.equal(result.code, 0, show(result))
     assert.match(result.stdout, /nothing changed — did you git push\?/)
     assert.match(result.stdout, new RegExp(`production: ${firstVersion.slice(0, 12)} unchanged`))
+  })
+
+  it('the same source built on another machine (another cache, another checkout) gives the same bytes', async () => {
+    const other = structuredClone(world.settings)
+    other.general.app_cache = path.join(world.dir, 'other-machine-cache')
+    const file = path.join(world.dir, 'other-machine.yaml')
+    writeFileSync(file, stringify(other))
+    const result = await world.cliWith(file, 'build', '-e', 'production', '--json')
+    assert.equal(result.code, 0, show(result))
+    assert.equal(JSON.parse(result.stdout)[0].version, firstVersion)
+    assert.deepEqual(
+      readFileSync(path.join(other.general.app_cache as string, 'build', 'production', `${firstVersion}.tar.gz`)),
+      readFileSync(path.join(world.settings.general.app_cache as string, 'build', 'production', `${firstVersion}.tar.gz`)),
+    )
+  })
+
+  it('keys export prints the public key nodes should trust', async () => {
+    const result = await world.cli('keys', 'export')
+    assert.equal(result.code, 0, show(result))
+    assert.equal(result.stdout, readFileSync(path.join(world.keys, 'pupistry-signing.public.asc'), 'utf8'))
+    assert.doesNotMatch(result.stdout, /PRIVATE/)
   })
 
   it('diff shows every environment as not published yet', async () => {

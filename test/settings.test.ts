@@ -50,6 +50,12 @@ describe('settings', () => {
     assert.equal(settings.build.hieracrypt, false)
   })
 
+  it('keeps a GnuPG key id exactly as written, where YAML would read a number', () => {
+    assert.equal(parseSettings('general:\n  gpg_signing_key: 0x1234ABCD  # ops key\n', 'k.yaml').general.gpg_signing_key, '0x1234ABCD')
+    assert.equal(parseSettings('general:\n  gpg_signing_key: 01234567\n', 'k.yaml').general.gpg_signing_key, '01234567')
+    assert.equal(parseSettings('general: {gpg_signing_key: "0x1234ABCD"}\n', 'k.yaml').general.gpg_signing_key, '0x1234ABCD')
+  })
+
   it('warns about unknown keys with file and line', () => {
     const settings = parseSettings('general:\n  storage: /srv\n  s3_bukket: typo\nextra:\n  a: 1\n', 'x.yaml')
     assert.deepEqual(settings.warnings, ['x.yaml:3: unknown key "general.s3_bukket" ignored', 'x.yaml:4: unknown section "extra" ignored'])

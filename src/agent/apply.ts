@@ -135,7 +135,7 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
       })
     }
 
-    if (run.exitCode === 1) throw new PuppetCouldNotRunError(`puppet apply could not run on ${environment} (exit code 1)`)
+    if (run.exitCode === 1) throw new PuppetCouldNotRunError(`puppet apply could not run on ${environment} (${run.signal ? `stopped by ${run.signal}` : 'exit code 1'})`)
     if (run.failures) throw new PuppetFailedError(`puppet apply on ${environment} reported failures (exit code ${run.exitCode})`)
   } else {
     log.info(`${environment}: up to date (serial ${result.serial}, ${short(result.version)}); --minimal: Puppet not run`)

@@ -9,6 +9,8 @@ export interface PuppetRun {
   exitCode: number
   changes: boolean
   failures: boolean
+  /** The signal that stopped Puppet, if one did (then exitCode is 1). */
+  signal?: string
 }
 
 const FALLBACK_PUPPET = '/opt/puppetlabs/bin/puppet'
@@ -49,8 +51,9 @@ export function runPuppet(options: {puppet: string; puppetcode: string; environm
       )
     })
     child.on('close', (code, signal) => {
+      // A Puppet killed by a signal did not finish: it counts as a run that could not complete.
+      if (signal) return resolve({changes: false, exitCode: 1, failures: true, signal})
       const exitCode = code ?? 1
-      if (signal) return reject(new PuppetCouldNotRunError(`puppet apply was stopped by ${signal}`))
       resolve({changes: (exitCode & 2) !== 0, exitCode, failures: exitCode === 1 || (exitCode & 4) !== 0})
     })
   })

@@ -106,7 +106,7 @@ function keepKeyIdAsWritten(text: string, data: Record<string, unknown>): void {
   const general = data.general as Record<string, unknown> | undefined
   if (typeof general?.gpg_signing_key !== 'number') return
   const line = lineOfKey(text, ['general', 'gpg_signing_key'])
-  const raw = line === undefined ? undefined : rawValueAt(text, line)
+  const raw = line === undefined ? undefined : rawValueAt(text, line, 'gpg_signing_key')
   if (raw) general.gpg_signing_key = raw
 }
 

@@ -32,10 +32,10 @@ export function lineOfKey(text: string, keyPath: string[]): number | undefined {
   return found
 }
 
-/** The scalar exactly as written after `key:` on that line, without quotes or a comment. */
-export function rawValueAt(text: string, line: number): string | undefined {
+/** The scalar exactly as written after `key:` on that line (block style), without quotes or a comment. */
+export function rawValueAt(text: string, line: number, key: string): string | undefined {
   const source = text.split('\n')[line - 1]
-  const match = /:\s*(.*?)\s*(\s#.*)?$/.exec(source ?? '')
+  const match = new RegExp(`^\\s*["']?${key}["']?\\s*:\\s*(.*?)\\s*(\\s#.*)?$`).exec(source ?? '')
   if (!match || !match[1]) return undefined
   return match[1].replace(/^(["'])(.*)\1$/, '$2')
 }

@@ -143,10 +143,11 @@ export async function publishedTrust(runtime: Runtime, envelope: Envelope): Prom
   const keys = runtime.settings.general.trusted_keys ? loadTrustedKeys(runtime) : []
   let signingConfigured = true
   try {
-    const signer = await createSigner(runtime, signingProviderName(runtime), 'build')
-    if (signer.publicKey) keys.push({file: 'the signing key', text: await signer.publicKey()})
+    const name = signingProviderName(runtime)
+    const signer = await createSigner(runtime, name, 'build')
+    if (signer.publicKey) keys.push({file: 'the signing key', text: await signer.publicKey().catch((error) => fail(error, `signer ${name}`))})
   } catch (error) {
-    if (!(error instanceof SettingsError)) throw error
+    if (!(error instanceof SettingsError) || runtime.settings.general.signing_key_file || runtime.settings.general.gpg_signing_key) throw error
     signingConfigured = false
   }
 
@@ -154,7 +155,10 @@ export async function publishedTrust(runtime: Runtime, envelope: Envelope): Prom
   const check = await verifier(runtime)
   const data = preAuthEncoding(envelope.payloadType, envelopePayload(envelope))
   for (const signature of envelopeSignatures(envelope)) {
-    if (await check.verify!(data, signature, keys).catch(() => undefined)) return 'trusted'
+    const by = await check.verify!(data, signature, keys).catch((error) => {
+      throw fromProviderError(error, 'checking the live manifest', VerificationError)
+    })
+    if (by) return 'trusted'
   }
 
   return 'untrusted'

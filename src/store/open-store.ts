@@ -5,6 +5,7 @@ import type {Side, Store} from '../contracts.js'
 import {expandHome, settingsSource} from '../config/settings.js'
 import {fromProviderError, SettingsError, StoreError} from '../errors.js'
 import {providerContext, type Runtime} from '../runtime.js'
+import {redactUrl} from '../util/redact.js'
 
 /**
  * The store URL from settings: `general.storage` (a URL or a plain path), or
@@ -19,7 +20,7 @@ export function storageUrl(runtime: Runtime): URL {
       try {
         return new URL(value)
       } catch {
-        throw new SettingsError(`general.storage in ${where} is not a valid URL: ${value}`)
+        throw new SettingsError(`general.storage in ${where} is not a valid URL: ${redactUrl(value)}`)
       }
     }
 
