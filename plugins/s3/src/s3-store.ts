@@ -1,0 +1,186 @@
+import {Readable} from 'node:stream'
+
+import {
+  DeleteObjectCommand,
+  GetObjectCommand,
+  HeadObjectCommand,
+  ListObjectsV2Command,
+  PutObjectCommand,
+  S3Client,
+  type S3ClientConfig,
+} from '@aws-sdk/client-s3'
+import {Upload} from '@aws-sdk/lib-storage'
+import type {GetOptions, GetResult, ObjectInfo, ProviderContext, PutOptions, Store} from 'pupistry'
+
+import {describeS3Error, type S3Identity} from './s3-errors.js'
+
+/** Objects up to this size go up in one PutObject; larger streams go multipart. */
+const SINGLE_PUT_LIMIT = 16 * 1024 * 1024
+const PART_SIZE = 8 * 1024 * 1024
+
+function failure(kind: 'settings' | 'store', message: string, extra: Record<string, unknown> = {}): Error {
+  return Object.assign(new Error(message), {kind, ...extra})
+}
+
+function text(value: unknown): string | undefined {
+  return typeof value === 'string' && value !== '' ? value : undefined
+}
+
+/**
+ * Amazon S3 or any S3-compatible store. The build side uses the `build`
+ * credentials, nodes the `agent` ones; blank credentials use the SDK's
+ * default chain (environment, profile, SSO, container or instance role).
+ */
+export class S3Store implements Store {
+  readonly location: string
+  readonly prefix: string
+  private readonly bucket: string
+  private readonly client: S3Client
+  private readonly identity: S3Identity
+  private readonly sse?: {ServerSideEncryption: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string}
+
+  constructor(url: URL, context: ProviderContext) {
+    const {general} = context.settings
+    const side = context.settings[context.side]
+    this.bucket = url.hostname
+    if (!this.bucket) throw failure('settings', `general.storage ${url.href} names no bucket (s3://BUCKET/PREFIX)`)
+    const prefix = decodeURIComponent(url.pathname.replace(/^\/+/, ''))
+    this.prefix = prefix && !prefix.endsWith('/') ? `${prefix}/` : prefix
+    this.location = `s3://${this.bucket}/${this.prefix}`
+    if (text(side.proxy_uri)) {
+      throw failure('settings', `${context.side}.proxy_uri is set, but proxies are not supported by the s3 store yet; unset it or reach the store directly`)
+    }
+
+    const endpoint = text(general.s3_endpoint)
+    const accessKeyId = text(side.access_key_id)
+    const secretAccessKey = text(side.secret_access_key)
+    if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
+      throw failure('settings', `${context.side}.access_key_id and ${context.side}.secret_access_key must be set together (or both left blank for the default credential chain)`)
+    }
+
+    const checksums = text(general.s3_checksums) ?? 'when_required'
+    if (checksums !== 'when_required' && checksums !== 'when_supported') {
+      throw failure('settings', `general.s3_checksums must be when_required or when_supported, not ${checksums}`)
+    }
+
+    const sse = text(general.s3_sse)
+    if (sse) {
+      if (sse !== 'AES256' && sse !== 'aws:kms') throw failure('settings', `general.s3_sse must be AES256 or aws:kms, not ${sse}`)
+      this.sse = {ServerSideEncryption: sse, ...(text(general.s3_kms_key_id) ? {SSEKMSKeyId: text(general.s3_kms_key_id)} : {})}
+    }
+
+    this.identity = {
+      credentials: accessKeyId ? `access key ${accessKeyId}` : `the default credential chain${process.env.AWS_PROFILE ? ` (profile ${process.env.AWS_PROFILE})` : ''}`,
+      endpoint,
+      location: this.location,
+      side: context.side,
+    }
+    const config: S3ClientConfig = {
+      // Many S3-compatible servers reject the SDK's newer default checksums (and some store the chunked framing as the body).
+      requestChecksumCalculation: checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+      responseChecksumValidation: checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+      region: text(side.region) ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      ...(endpoint ? {endpoint, forcePathStyle: true} : {}),
+      ...(accessKeyId && secretAccessKey ? {credentials: {accessKeyId, secretAccessKey}} : {}),
+    }
+    this.client = new S3Client(config)
+  }
+
+  async get(key: string, options: GetOptions = {}): Promise<GetResult> {
+    try {
+      const result = await this.client.send(new GetObjectCommand({Bucket: this.bucket, IfNoneMatch: options.ifNoneMatch, Key: this.keyOf(key)}))
+      return {body: result.Body as Readable, etag: result.ETag ?? '', size: result.ContentLength ?? 0}
+    } catch (error) {
+      if (statusOf(error) === 304) return {notModified: true}
+      if (isMissing(error)) return undefined
+      throw this.error(error, 'reading', key)
+    }
+  }
+
+  async head(key: string): Promise<ObjectInfo | undefined> {
+    try {
+      const result = await this.client.send(new HeadObjectCommand({Bucket: this.bucket, Key: this.keyOf(key)}))
+      return {etag: result.ETag ?? '', key, size: result.ContentLength ?? 0}
+    } catch (error) {
+      if (isMissing(error)) return undefined
+      throw this.error(error, 'reading', key)
+    }
+  }
+
+  async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<{etag: string}> {
+    const params = {
+      Bucket: this.bucket,
+      ContentType: options.contentType,
+      Key: this.keyOf(key),
+      ...this.sse,
+      // Create-only: S3 refuses with 412 when the key exists, so two pushes never share a serial.
+      ...(options.createOnly ? {IfNoneMatch: '*'} : {}),
+    }
+    try {
+      // Some S3-compatible servers ignore If-None-Match on writes: look first, so they at least fail in all but a narrow race.
+      if (options.createOnly && (await this.head(key))) throw Object.assign(new Error('exists'), {$metadata: {httpStatusCode: 412}})
+      if (body instanceof Uint8Array || (options.size !== undefined && options.size <= SINGLE_PUT_LIMIT)) {
+        const bytes = body instanceof Uint8Array ? body : await collect(body)
+        const result = await this.client.send(new PutObjectCommand({...params, Body: bytes, ContentLength: bytes.length}))
+        return {etag: result.ETag ?? ''}
+      }
+
+      const upload = new Upload({client: this.client, params: {...params, Body: body}, partSize: PART_SIZE, queueSize: 2})
+      const result = await upload.done()
+      return {etag: result.ETag ?? ''}
+    } catch (error) {
+      if (statusOf(error) === 412) throw Object.assign(failure('store', `${this.location}${key} already exists`), {code: 'EEXIST'})
+      throw this.error(error, 'writing', key)
+    }
+  }
+
+  async list(prefix: string): Promise<ObjectInfo[]> {
+    const found: ObjectInfo[] = []
+    let token: string | undefined
+    try {
+      do {
+        const page = await this.client.send(new ListObjectsV2Command({Bucket: this.bucket, ContinuationToken: token, Prefix: this.keyOf(prefix)}))
+        for (const object of page.Contents ?? []) {
+          if (object.Key) found.push({etag: object.ETag ?? '', key: object.Key.slice(this.prefix.length), size: object.Size ?? 0})
+        }
+
+        token = page.IsTruncated ? page.NextContinuationToken : undefined
+      } while (token)
+    } catch (error) {
+      throw this.error(error, 'listing', prefix)
+    }
+
+    return found
+  }
+
+  async delete(key: string): Promise<void> {
+    try {
+      await this.client.send(new DeleteObjectCommand({Bucket: this.bucket, Key: this.keyOf(key)}))
+    } catch (error) {
+      if (!isMissing(error)) throw this.error(error, 'deleting', key)
+    }
+  }
+
+  private keyOf(key: string): string {
+    return `${this.prefix}${key}`
+  }
+
+  private error(error: unknown, action: string, key: string): Error {
+    return failure('store', describeS3Error(error, {...this.identity, action, key}), {cause: error})
+  }
+}
+
+function statusOf(error: unknown): number | undefined {
+  return (error as {$metadata?: {httpStatusCode?: number}})?.$metadata?.httpStatusCode
+}
+
+function isMissing(error: unknown): boolean {
+  const name = (error as {name?: string})?.name
+  return name === 'NoSuchKey' || name === 'NotFound' || (statusOf(error) === 404 && name !== 'NoSuchBucket')
+}
+
+async function collect(body: Readable): Promise<Buffer> {
+  const chunks: Buffer[] = []
+  for await (const chunk of body) chunks.push(chunk as Buffer)
+  return Buffer.concat(chunks)
+}

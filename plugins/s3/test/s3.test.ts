@@ -1,0 +1,96 @@
+import assert from 'node:assert/strict'
+import {createHash, randomBytes} from 'node:crypto'
+import {after, before, describe, it} from 'node:test'
+
+import {GetObjectCommand, S3Client} from '@aws-sdk/client-s3'
+
+import {show} from '../../../test/helpers/cli.js'
+import {stageBuild} from '../../../test/helpers/craft.js'
+import {type LocalS3, startS3} from '../../../test/helpers/s3.js'
+import {World} from '../../../test/helpers/world.js'
+
+const credentials = {access_key_id: 'S3RVER', secret_access_key: 'S3RVER', region: 'us-east-1'}
+
+describe('the s3 store against an S3-protocol server on loopback, with the real AWS SDK', () => {
+  let s3: LocalS3
+  let world: World
+  before(async () => {
+    s3 = await startS3(['fleet'])
+    world = await World.create({
+      agent: {...credentials},
+      build: {...credentials},
+      general: {s3_endpoint: s3.endpoint, storage: 's3://fleet/pupistry-test'},
+    })
+  })
+  after(async () => {
+    world.cleanup()
+    await s3.stop()
+  })
+
+  it('build → push → apply works end to end with real r10k and puppet', async () => {
+    for (const step of [['build', '-e', 'production'], ['push'], ['apply']]) {
+      const result = await world.cli(...step)
+      assert.equal(result.code, 0, show(result))
+    }
+
+    assert.equal(world.targetFile('hello.txt'), 'hello from v1.0.0\n')
+    assert.ok(s3.requests.some((request) => request.startsWith('PUT /fleet/pupistry-test/pupistry/production/latest.json')))
+    assert.ok(s3.requests.some((request) => /^PUT \/fleet\/pupistry-test\/pupistry\/production\/manifests\/000000000001\.json/.test(request)))
+  })
+
+  it('a check with nothing new is exactly one request, answered 304', async () => {
+    const before = s3.requests.length
+    const result = await world.cli('apply', '--minimal')
+    assert.equal(result.code, 0, show(result))
+    const made = s3.requests.slice(before)
+    assert.deepEqual(made.map((request) => request.replace(/\?.*$/, '')), ['GET /fleet/pupistry-test/pupistry/production/latest.json'])
+    assert.match(s3.answers.at(-1)!, / → 304$/)
+  })
+
+  it('a 50 MB artifact goes up as multipart and comes back byte-identical', async () => {
+    const artifact = randomBytes(50 * 1024 * 1024)
+    const sha256 = stageBuild(world.settings.general.app_cache as string, 'staging', artifact)
+    const before = s3.requests.length
+    const result = await world.cli('push', '-e', 'staging')
+    assert.equal(result.code, 0, show(result))
+    const made = s3.requests.slice(before)
+    assert.ok(made.some((request) => /^POST .*\/artifacts\/[0-9a-f]{64}\.tar\.gz\?uploads/.test(request)), made.join('\n'))
+    assert.ok(made.filter((request) => /[?&]partNumber=/.test(request)).length >= 6, 'uploaded in parts')
+
+    const client = new S3Client({credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}, endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1'})
+    const object = await client.send(new GetObjectCommand({Bucket: 'fleet', Key: `pupistry-test/pupistry/staging/artifacts/${sha256}.tar.gz`}))
+    const back = Buffer.from(await object.Body!.transformToByteArray())
+    assert.equal(back.length, artifact.length)
+    assert.equal(createHash('sha256').update(back).digest('hex'), sha256)
+  })
+
+  it('a bucket that does not exist: one clear message, exit 13, the installed release unchanged', async () => {
+    const active = world.activeVersion()
+    world.settings.general.storage = 's3://no-such-bucket/x'
+    world.writeSettings()
+    try {
+      const result = await world.cli('apply', '--force')
+      assert.equal(result.code, 13, show(result))
+      assert.match(result.stderr, /^pupistry: error: bucket no-such-bucket does not exist at http:\/\/127\.0\.0\.1:\d+/m)
+      assert.equal(world.activeVersion(), active)
+    } finally {
+      world.settings.general.storage = 's3://fleet/pupistry-test'
+      world.writeSettings()
+    }
+  })
+
+  it('an unreachable endpoint: exit 13 naming it, the installed release unchanged', async () => {
+    const active = world.activeVersion()
+    world.settings.general.s3_endpoint = 'http://127.0.0.1:9'
+    world.writeSettings()
+    try {
+      const result = await world.cli('apply', '--force')
+      assert.equal(result.code, 13, show(result))
+      assert.match(result.stderr, /^pupistry: error: cannot reach the store at http:\/\/127\.0\.0\.1:9: ECONNREFUSED/m)
+      assert.equal(world.activeVersion(), active)
+    } finally {
+      world.settings.general.s3_endpoint = s3.endpoint
+      world.writeSettings()
+    }
+  })
+})
