@@ -1,0 +1,64 @@
+import assert from 'node:assert/strict'
+import {writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {dump} from 'js-yaml'
+
+import {runCli, show} from '../../../test/helpers/cli.js'
+import {startFakeS3} from '../../../test/helpers/s3-errors-server.js'
+import {World} from '../../../test/helpers/world.js'
+
+/** The S3 error documents s3rver cannot produce, each with its message and exit code 13. */
+const CASES = [
+  {
+    answer: {code: 'AccessDenied', message: 'Access Denied', status: 403},
+    expect: /^pupistry: error: access denied reading s3:\/\/fleet\/p\/pupistry\/production\/latest\.json with the agent credentials \(access key AKIAAGENTKEY\)$/m,
+    name: 'access denied names the side and the key id',
+  },
+  {
+    answer: {code: 'SignatureDoesNotMatch', message: 'The request signature we calculated does not match the signature you provided.', status: 403},
+    expect: /rejected the request signature of the agent credentials \(access key AKIAAGENTKEY\): wrong secret key, or this machine's clock is off/,
+    name: 'a wrong secret says so, and never prints it',
+  },
+  {
+    answer: {code: 'NoSuchBucket', extra: {BucketName: 'fleet'}, message: 'The specified bucket does not exist', status: 404},
+    expect: /bucket fleet does not exist at http:\/\/127\.0\.0\.1:\d+/,
+    name: 'a missing bucket names it',
+  },
+  {
+    answer: {code: 'PermanentRedirect', extra: {Bucket: 'fleet', Endpoint: 'fleet.s3.eu-west-1.example.com'}, message: 'The bucket you are attempting to access must be addressed using the specified endpoint.', status: 301},
+    expect: /bucket fleet is in another region: set agent\.region, or the endpoint fleet\.s3\.eu-west-1\.example\.com/,
+    name: 'a wrong region says which setting to change',
+  },
+]
+
+describe('S3 errors a user can act on', () => {
+  let world: World
+  before(async () => {
+    world = await World.create({
+      agent: {access_key_id: 'AKIAAGENTKEY', region: 'us-east-1', secret_access_key: 'agent-secret-never-printed'},
+      general: {storage: 's3://fleet/p'},
+    })
+  })
+  after(() => world.cleanup())
+
+  for (const {answer, expect, name} of CASES) {
+    it(name, async () => {
+      const fake = await startFakeS3(answer)
+      try {
+        const settings = structuredClone(world.settings)
+        settings.general.s3_endpoint = fake.endpoint
+        const file = path.join(world.dir, `${answer.code}.yaml`)
+        writeFileSync(file, dump(settings))
+        const result = await runCli(['apply', '--config', file])
+        assert.equal(result.code, 13, show(result))
+        assert.match(result.stderr, expect)
+        assert.doesNotMatch(result.stdout + result.stderr, /agent-secret-never-printed/)
+        assert.doesNotMatch(result.stderr, /\n\s+at /)
+      } finally {
+        await fake.stop()
+      }
+    })
+  }
+})
