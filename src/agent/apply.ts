@@ -11,6 +11,7 @@ import {
   PupistryError,
   PuppetCouldNotRunError,
   PuppetFailedError,
+  StoreError,
   UsageError,
   VerificationError,
 } from '../errors.js'
@@ -215,7 +216,7 @@ async function fetchRelease(store: Store, manifest: Manifest, releases: Releases
   const download = await releases.scratch(manifest.environment, 'download')
   const staging = await releases.scratch(manifest.environment, 'staging')
   try {
-    await downloadArtifact(store, manifest, download)
+    await downloadWithRetries(store, manifest, download)
     await mkdir(staging, {mode: 0o755})
     // tar is loaded only when there is something to unpack: the no-change check stays light.
     const {unpackArtifact} = await import('../artifact/unpack.js')
@@ -231,6 +232,20 @@ async function fetchRelease(store: Store, manifest: Manifest, releases: Releases
   } finally {
     await rm(download, {force: true})
     await rm(staging, {force: true, recursive: true})
+  }
+}
+
+const DOWNLOAD_ATTEMPTS = 3
+
+/** A download cut off half-way is tried again from the start; a verification failure never is. */
+async function downloadWithRetries(store: Store, manifest: Manifest, file: string): Promise<void> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await downloadArtifact(store, manifest, file)
+    } catch (error) {
+      if (!(error instanceof StoreError) || attempt >= DOWNLOAD_ATTEMPTS) throw error
+      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt))
+    }
   }
 }
 

@@ -14,6 +14,8 @@ export interface LocalS3 {
   /** Answers of the S3 server, as "METHOD /path → status". */
   answers: string[]
   directory: string
+  /** Cut this many of the next artifact downloads off half-way (the connection is dropped). */
+  cutDownloads: number
   stop(): Promise<void>
 }
 
@@ -32,6 +34,23 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
     const upstream = http.request({headers: request.headers, host: '127.0.0.1', method: request.method, path: request.url, port}, (answer) => {
       answers.push(`${request.method} ${request.url} → ${answer.statusCode}`)
       response.writeHead(answer.statusCode ?? 502, answer.headers)
+      if (request.method === 'GET' && /\/artifacts\//.test(request.url ?? '') && local.cutDownloads > 0) {
+        local.cutDownloads--
+        const length = Number(answer.headers['content-length'] ?? 0)
+        let sent = 0
+        const half = Math.floor(length / 2)
+        answer.on('data', (chunk: Buffer) => {
+          if (sent >= half) return
+          const part = chunk.subarray(0, half - sent)
+          sent += part.length
+          // The body has started, so the client sees a cut stream rather than a refused request.
+          response.write(part, () => {
+            if (sent >= half) response.socket?.destroy()
+          })
+        })
+        return
+      }
+
       answer.pipe(response)
     })
     upstream.on('error', () => response.destroy())
@@ -39,8 +58,9 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
   })
   await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
   const proxyPort = (proxy.address() as AddressInfo).port
-  return {
+  const local: LocalS3 = {
     answers,
+    cutDownloads: 0,
     directory,
     endpoint: `http://127.0.0.1:${proxyPort}`,
     requests,
@@ -51,4 +71,5 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
       rmSync(directory, {force: true, recursive: true})
     },
   }
+  return local
 }

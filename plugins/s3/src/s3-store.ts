@@ -79,6 +79,8 @@ export class S3Store implements Store {
       // Many S3-compatible servers reject the SDK's newer default checksums (and some store the chunked framing as the body).
       requestChecksumCalculation: checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
       responseChecksumValidation: checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
+      // Fail in bounded time when the store stops answering; the SDK retries transient errors itself.
+      requestHandler: {connectionTimeout: 10_000, requestTimeout: 120_000},
       region: text(side.region) ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       ...(endpoint ? {endpoint, forcePathStyle: true} : {}),
       ...(accessKeyId && secretAccessKey ? {credentials: {accessKeyId, secretAccessKey}} : {}),

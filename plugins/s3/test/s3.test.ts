@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
+import {writeFileSync} from 'node:fs'
+import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {GetObjectCommand, S3Client} from '@aws-sdk/client-s3'
@@ -62,6 +64,27 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     const back = Buffer.from(await object.Body!.transformToByteArray())
     assert.equal(back.length, artifact.length)
     assert.equal(createHash('sha256').update(back).digest('hex'), sha256)
+  })
+
+  it('a download cut off half-way is retried, and one that keeps failing leaves the release untouched', async () => {
+    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'cut.pp'), '# cut\n'))
+    for (const step of [['build', '-e', 'production'], ['push', '-e', 'production']]) {
+      const result = await world.cli(...step)
+      assert.equal(result.code, 0, show(result))
+    }
+
+    const active = world.activeVersion()
+    s3.cutDownloads = 3
+    const failed = await world.cli('apply', '--minimal')
+    assert.equal(failed.code, 13, show(failed))
+    assert.match(failed.stderr, /download of pupistry\/production\/artifacts\/[0-9a-f]{64}\.tar\.gz from s3:\/\/fleet\/pupistry-test\/ failed after \d+ bytes/)
+    assert.equal(world.activeVersion(), active)
+
+    s3.cutDownloads = 1
+    const retried = await world.cli('apply', '--minimal')
+    assert.equal(retried.code, 0, show(retried))
+    assert.notEqual(world.activeVersion(), active)
+    assert.match(world.targetFile('hello.txt'), /hello from v1\.0\.0/)
   })
 
   it('a bucket that does not exist: one clear message, exit 13, the installed release unchanged', async () => {
