@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # Installs the system tools pupistry's tests and demo run for real, when missing:
-# puppet, r10k, git, gpg (and GNU tar/gzip). Debian/Ubuntu only; elsewhere it
-# says what is missing. Safe to run again: it does nothing when all are there.
+# puppet, r10k, git, gpg (and GNU tar/gzip); with --tests also the tools only the
+# tests use. Debian/Ubuntu only; elsewhere it says what is missing. Safe to run again: it does nothing when all are there.
 set -euo pipefail
 
+# tool (a command name, or an absolute path when another copy may shadow it) → Debian package
 declare -A package_of=(
   [puppet]=puppet
   [r10k]=r10k
@@ -12,10 +13,23 @@ declare -A package_of=(
   [tar]=tar
   [gzip]=gzip
 )
+# `--tests` adds what only the test suite runs: librarian-puppet, Debian's aws CLI,
+# shellcheck, packer and nginx (the HTTP mirror's web server).
+if [ "${1:-}" = "--tests" ]; then
+  package_of+=(
+    [librarian-puppet]=librarian-puppet
+    [/usr/bin/aws]=awscli
+    [shellcheck]=shellcheck
+    [packer]=packer
+    [/usr/sbin/nginx]=nginx
+  )
+fi
 
 missing=()
 for tool in "${!package_of[@]}"; do
-  command -v "$tool" >/dev/null 2>&1 || missing+=("${package_of[$tool]}")
+  if [[ $tool == /* ]]; then [ -x "$tool" ] && continue
+  else command -v "$tool" >/dev/null 2>&1 && continue; fi
+  missing+=("${package_of[$tool]}")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
