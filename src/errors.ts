@@ -14,6 +14,7 @@ export const EXIT = {
   signing: 14,
   notFound: 15,
   disk: 16,
+  template: 17,
   verification: 20,
   expired: 21,
   locked: 22,
@@ -71,6 +72,11 @@ export class NotFoundError extends PupistryError {
 /** The local disk is full or a file size limit was hit: nothing was activated. */
 export class LocalDiskError extends PupistryError {
   override readonly exitCode = EXIT.disk
+}
+
+/** A template could not be rendered: it refers to a value or partial that does not exist, or is not valid handlebars. */
+export class TemplateError extends PupistryError {
+  override readonly exitCode = EXIT.template
 }
 
 const DISK_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG'])

@@ -38,6 +38,7 @@ export const generalSchema = v.object({
 })
 
 export const agentSchema = v.object({
+  allow_insecure_http: optionalBool,
   daemon_frequency: optionalPositiveInt,
   daemon_minimal: optionalBool,
   environment: optionalString,
@@ -45,6 +46,7 @@ export const agentSchema = v.object({
   puppet: optionalString,
   puppetcode: optionalString,
   releases: optionalString,
+  storage: optionalString,
   ...credentials,
 })
 
@@ -55,8 +57,25 @@ export const buildSchema = v.object({
   ...credentials,
 })
 
+const sha256 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/i, 'expected a SHA-256 checksum (64 hexadecimal digits)'))
+/** A file to download on a node, pinned by its checksum. */
+const download = v.object({sha256, url: v.pipe(v.string(), v.regex(/^https:\/\/\S+$/, 'expected an https:// URL'))})
+/** Machine architecture as `uname -m` prints it → a download for it. */
+const downloadsByArch = v.nullish(v.record(v.picklist(['x86_64', 'aarch64'], 'expected x86_64 or aarch64'), download))
+
+/** What `pupistry bootstrap` and `pupistry packer` put into the scripts they render (docs/templates.md). */
+export const bootstrapSchema = v.object({
+  app_cache: optionalString,
+  node_legacy_tarballs: downloadsByArch,
+  node_tarballs: downloadsByArch,
+  npm_registry: v.nullish(v.pipe(v.string(), v.regex(/^https?:\/\/\S+$/, 'expected an http:// or https:// URL'))),
+  puppet_package: v.nullish(v.pipe(v.string(), v.regex(/^[a-z0-9][a-z0-9+.-]*$/, 'expected a package name'))),
+  puppet_repos: v.nullish(v.record(v.pipe(v.string(), v.minLength(1)), download)),
+})
+
 export const settingsSchema = v.object({
   agent: v.nullish(agentSchema),
+  bootstrap: v.nullish(bootstrapSchema),
   build: v.nullish(buildSchema),
   general: v.nullish(generalSchema),
 })
@@ -66,6 +85,7 @@ export type RawSettings = v.InferOutput<typeof settingsSchema>
 /** Keys each section knows, for "unknown key" warnings. */
 export const knownKeys: Record<string, string[]> = {
   agent: Object.keys(agentSchema.entries),
+  bootstrap: Object.keys(bootstrapSchema.entries),
   build: Object.keys(buildSchema.entries),
   general: Object.keys(generalSchema.entries),
 }

@@ -8,7 +8,7 @@ import {SettingsError} from '../errors.js'
 import {describeIssue, knownKeys, type RawSettings, settingsSchema} from './schema.js'
 import {lineOfKey, rawValueAt} from './yaml-lines.js'
 
-export type Section = 'general' | 'agent' | 'build'
+export type Section = 'general' | 'agent' | 'build' | 'bootstrap'
 
 export interface Settings {
   /** The file the settings came from, or undefined when none exists. */
@@ -16,6 +16,7 @@ export interface Settings {
   general: NonNullable<RawSettings['general']>
   agent: NonNullable<RawSettings['agent']>
   build: NonNullable<RawSettings['build']>
+  bootstrap: NonNullable<RawSettings['bootstrap']>
   /** Warnings found while loading (unknown keys). */
   warnings: string[]
 }
@@ -36,7 +37,7 @@ export function expandHome(value: string, home = homedir()): string {
  */
 export function loadSettings(options: {file?: string; cwd?: string; home?: string; requireSafeOwnership?: boolean} = {}): Settings {
   const file = options.file ?? settingsSearchPath(options.cwd, options.home).find((candidate) => existsSync(candidate))
-  if (!file) return {general: {}, agent: {}, build: {}, warnings: []}
+  if (!file) return {general: {}, agent: {}, build: {}, bootstrap: {}, warnings: []}
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -91,6 +92,7 @@ export function parseSettings(text: string, file: string): Settings {
 
   return {
     agent: result.output.agent ?? {},
+    bootstrap: result.output.bootstrap ?? {},
     build: result.output.build ?? {},
     file,
     general: result.output.general ?? {},

@@ -1,3 +1,5 @@
+import path from 'node:path'
+
 import {
   type AssemblerDescriptor,
   CONTRACT_VERSION,
@@ -111,10 +113,13 @@ export class ProviderRegistry {
     entries.sort((a, b) => rank(a.plugin) - rank(b.plugin) || a.plugin.name.localeCompare(b.plugin.name))
     const kept: Array<Registered<ProviderKind>> = []
     for (const entry of entries) {
-      const clash = kept.find((other) => other.descriptor.name === entry.descriptor.name)
+      const clash = kept.find((other) => slotsOf(kind, other).some((slot) => slotsOf(kind, entry).includes(slot)))
       if (clash) {
+        const same = clash.descriptor.name === entry.descriptor.name
         this.warnings.push(
-          `${KIND_LABEL[kind]} "${entry.descriptor.name}" is offered by both ${clash.plugin.name} and ${entry.plugin.name}; using ${clash.plugin.name}`,
+          same
+            ? `${KIND_LABEL[kind]} "${entry.descriptor.name}" is offered by both ${clash.plugin.name} and ${entry.plugin.name}; using ${clash.plugin.name}`
+            : `${KIND_LABEL[kind]} "${entry.descriptor.name}" of ${entry.plugin.name} clashes with the names of "${clash.descriptor.name}" of ${clash.plugin.name}; using ${clash.plugin.name}`,
         )
         continue
       }
@@ -124,6 +129,16 @@ export class ProviderRegistry {
 
     return kept.sort((a, b) => a.descriptor.name.localeCompare(b.descriptor.name))
   }
+}
+
+/**
+ * The names a provider answers to, for clashes: a template's aliases count,
+ * and templates are per kind (a partial may share a bootstrap template's name).
+ */
+function slotsOf(kind: ProviderKind, entry: Registered<ProviderKind>): string[] {
+  if (kind !== 'templates') return [entry.descriptor.name]
+  const {kind: templateKind} = entry.descriptor as TemplateDescriptor
+  return [entry.descriptor.name, ...aliasesOf(entry)].map((name) => `${templateKind}:${name}`)
 }
 
 function aliasesOf(entry: Registered<ProviderKind>): string[] {
@@ -144,7 +159,8 @@ function descriptorProblem(kind: ProviderKind, value: unknown): string | undefin
   }
 
   if (kind === 'templates') {
-    return typeof descriptor.path === 'string' ? undefined : `template "${name}" has no path`
+    if (!['bootstrap', 'packer', 'partial'].includes(descriptor.kind as string)) return `template "${name}" has no kind bootstrap, packer or partial`
+    return typeof descriptor.path === 'string' && path.isAbsolute(descriptor.path) ? undefined : `template "${name}" has no absolute path`
   }
 
   if (typeof descriptor.create !== 'function') return `${KIND_LABEL[kind]} "${name}" has no create function`

@@ -1,0 +1,53 @@
+import type {Command} from '@oclif/core'
+
+import type {ContextOptions, Schedule} from '../templates/context.js'
+import type {TemplateKind} from '../templates/render.js'
+import {formatListing, listTemplates, type Rendered, renderTemplate, writeRendered} from '../templates/service.js'
+import {BaseCommand} from './base-command.js'
+
+/** What `bootstrap` and `packer` share: listing templates, the context flags, and where the result goes. */
+export abstract class TemplateCommand<T extends typeof Command> extends BaseCommand<T> {
+  protected async list(kind: TemplateKind, json: boolean): Promise<void> {
+    const listing = await listTemplates(await this.runtime(), kind)
+    this.log(json ? JSON.stringify(listing, null, 2) : formatListing(listing).join('\n'))
+  }
+
+  protected async render(kind: TemplateKind, name: string, flags: {environment?: string; schedule: string; 'allow-build-credentials': boolean}): Promise<Rendered> {
+    const runtime = await this.runtime()
+    const options: ContextOptions = {
+      allowBuildCredentials: flags['allow-build-credentials'],
+      environment: flags.environment,
+      plugins: this.nodePlugins(),
+      schedule: flags.schedule as Schedule,
+    }
+    return renderTemplate(runtime, kind, name, options)
+  }
+
+  /** Writes to a file (0600 when it holds credentials) or to stdout. */
+  protected async emit(rendered: Rendered, file: string | undefined): Promise<void> {
+    if (!file) {
+      process.stdout.write(rendered.text)
+      return
+    }
+
+    await writeRendered(file, rendered)
+    const runtime = await this.runtime()
+    runtime.log.info(`wrote ${file}${rendered.credentials ? ' (mode 0600: it holds the agent credentials)' : ''}`)
+  }
+
+  /**
+   * Plugins installed from a registry, which nodes install at the same
+   * version. Bundled plugins come with pupistry; linked ones cannot be installed elsewhere.
+   */
+  private nodePlugins(): Array<{name: string; version: string}> {
+    const plugins = this.config.getPluginsList()
+    for (const plugin of plugins.filter((candidate) => candidate.type === 'link')) {
+      this.warn(`plugin ${plugin.name} is linked from ${plugin.root}: nodes do not get it`)
+    }
+
+    return plugins
+      .filter((plugin) => plugin.type === 'user')
+      .map((plugin) => ({name: plugin.name, version: plugin.version}))
+      .sort((a, b) => a.name.localeCompare(b.name))
+  }
+}

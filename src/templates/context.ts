@@ -1,0 +1,194 @@
+import path from 'node:path'
+
+import {dump} from 'js-yaml'
+
+import type {TemplateDescriptor} from '../contracts.js'
+import {agentEnvironment} from '../agent/apply.js'
+import {type Settings, settingsSource} from '../config/settings.js'
+import {SettingsError} from '../errors.js'
+import type {Runtime} from '../runtime.js'
+import {loadTrustedKeys} from '../signing/signing.js'
+
+/** Where a bootstrapped node keeps pupistry's files (docs/templates.md). */
+export const NODE_PATHS = {
+  appCache: '/var/lib/pupistry',
+  bin: '/usr/local/bin/pupistry',
+  prefix: '/opt/pupistry',
+  settings: '/etc/pupistry/settings.yaml',
+  trustedKeys: '/etc/pupistry/trusted-keys',
+} as const
+
+export const SCHEDULES = ['daemon', 'timer'] as const
+export type Schedule = (typeof SCHEDULES)[number]
+
+/** The Ruby tool's default check interval, used by the timer when agent.daemon_frequency is unset. */
+export const DEFAULT_INTERVAL_SECONDS = 300
+
+export interface Download {
+  arch: string
+  url: string
+  sha256: string
+}
+
+/**
+ * Everything a template may use, documented in docs/templates.md. Every key
+ * is always present (null or empty when unset), so that templates are
+ * rendered strictly: a name that is not here is an error, never an empty string.
+ */
+export interface TemplateContext {
+  pupistry: {version: string; plugins: Array<{name: string; version: string}>}
+  template: {name: string; description: string}
+  environment: string
+  schedule: Schedule
+  interval_seconds: number
+  npm_registry: string | null
+  puppet: {package: string; repo: {url: string; sha256: string} | null}
+  node: {tarballs: Download[]; legacy_tarballs: Download[]}
+  paths: {settings: string; trusted_keys: string; prefix: string; bin: string; app_cache: string}
+  trusted_keys: Array<{file: string; text: string}>
+  settings_yaml: string
+  credentials: boolean
+}
+
+export interface ContextOptions {
+  environment?: string
+  schedule: Schedule
+  allowBuildCredentials: boolean
+  /** Installed plugins nodes must get too (bundled ones come with pupistry itself). */
+  plugins: Array<{name: string; version: string}>
+}
+
+/** The part of the context that does not depend on the template. */
+export type BaseContext = Omit<TemplateContext, 'template' | 'puppet'> & {puppetRepos: Record<string, {url: string; sha256: string}>; puppetPackage: string}
+
+export function baseContext(runtime: Runtime, options: ContextOptions): BaseContext {
+  const {settings} = runtime
+  const environment = agentEnvironment(runtime, options.environment)
+  const trustedKeys = nodeTrustedKeys(runtime)
+  const {credentials, agent} = agentCredentials(settings, options.allowBuildCredentials)
+  const appCache = settings.bootstrap.app_cache ?? NODE_PATHS.appCache
+  const nodeSettings = {
+    general: {...storeSettings(settings), app_cache: appCache, trusted_keys: [NODE_PATHS.trustedKeys], ...(settings.general.gpg_disable ? {gpg_disable: true} : {})},
+    agent: {...agentSettings(settings), ...agent, environment},
+  }
+  return {
+    credentials,
+    environment,
+    interval_seconds: settings.agent.daemon_frequency ?? DEFAULT_INTERVAL_SECONDS,
+    node: {legacy_tarballs: downloads(settings.bootstrap.node_legacy_tarballs), tarballs: downloads(settings.bootstrap.node_tarballs)},
+    npm_registry: settings.bootstrap.npm_registry ?? null,
+    paths: {app_cache: appCache, bin: NODE_PATHS.bin, prefix: NODE_PATHS.prefix, settings: NODE_PATHS.settings, trusted_keys: NODE_PATHS.trustedKeys},
+    pupistry: {plugins: options.plugins, version: runtime.version},
+    puppetPackage: settings.bootstrap.puppet_package ?? 'puppet-agent',
+    puppetRepos: settings.bootstrap.puppet_repos ?? {},
+    schedule: options.schedule,
+    settings_yaml: `# Written by pupistry bootstrap (pupistry ${runtime.version}); run the bootstrap again to change it.\n${dump(nodeSettings, {lineWidth: -1, noRefs: true})}`,
+    trusted_keys: trustedKeys,
+  }
+}
+
+/** The full context for one template: the Puppet repository configured for it (by name or alias). */
+export function contextFor(base: BaseContext, descriptor: TemplateDescriptor): TemplateContext {
+  const {puppetRepos, puppetPackage, ...rest} = base
+  const key = [descriptor.name, ...(descriptor.aliases ?? [])].find((name) => puppetRepos[name])
+  return {
+    ...rest,
+    puppet: {package: puppetPackage, repo: key ? puppetRepos[key] : null},
+    template: {description: descriptor.description, name: descriptor.name},
+  }
+}
+
+function downloads(byArch: Record<string, {url: string; sha256: string}> | null | undefined): Download[] {
+  return Object.entries(byArch ?? {})
+    .sort(([a], [b]) => a.localeCompare(b))
+    .map(([arch, {url, sha256}]) => ({arch, sha256: sha256.toLowerCase(), url}))
+}
+
+/** The store as nodes reach it: agent.storage (a mirror) or the general store. */
+function storeSettings(settings: Settings): Record<string, unknown> {
+  const {general} = settings
+  const picked: Record<string, unknown> = {}
+  if (general.storage) {
+    picked.storage = /^[a-z][a-z0-9+.-]*:\/\//i.test(general.storage) ? general.storage : path.resolve(general.storage)
+  }
+
+  for (const key of ['s3_bucket', 's3_prefix', 's3_endpoint', 's3_checksums'] as const) {
+    if (general[key] !== undefined && general[key] !== null) picked[key] = general[key]
+  }
+
+  if (!picked.storage && !picked.s3_bucket && !settings.agent.storage) {
+    throw new SettingsError(`no store for nodes in ${settingsSource(settings)}: set general.storage (or general.s3_bucket, or agent.storage for a mirror)`)
+  }
+
+  return picked
+}
+
+/** Agent keys written as they are; credentials are decided separately. */
+function agentSettings(settings: Settings): Record<string, unknown> {
+  const copied: Record<string, unknown> = {}
+  const keys = ['storage', 'allow_insecure_http', 'puppetcode', 'releases', 'keep_releases', 'puppet', 'daemon_frequency', 'daemon_minimal', 'region'] as const
+  for (const key of keys) {
+    const value = settings.agent[key]
+    if (value !== undefined && value !== null) copied[key] = value
+  }
+
+  if (copied.region === undefined && settings.build.region) copied.region = settings.build.region
+  return copied
+}
+
+/**
+ * Nodes get the agent's credentials, never the build side's (which can
+ * write the store): with only build credentials, rendering stops unless
+ * explicitly allowed. With none at all, nodes use their instance role.
+ */
+function agentCredentials(settings: Settings, allowBuild: boolean): {credentials: boolean; agent: Record<string, string>} {
+  const source = settingsSource(settings)
+  const pair = (side: 'agent' | 'build') => {
+    const {access_key_id: id, secret_access_key: secret} = settings[side]
+    if (Boolean(id) !== Boolean(secret)) {
+      throw new SettingsError(`${side}.${id ? 'access_key_id' : 'secret_access_key'} is set without ${side}.${id ? 'secret_access_key' : 'access_key_id'} in ${source}`)
+    }
+
+    return id && secret ? {access_key_id: id, secret_access_key: secret} : undefined
+  }
+
+  const agent = pair('agent')
+  const build = pair('build')
+  const proxy: Record<string, string> = settings.agent.proxy_uri ? {proxy_uri: settings.agent.proxy_uri} : {}
+  if (agent) return {agent: {...agent, ...proxy}, credentials: true}
+  if (!build) return {agent: proxy, credentials: Boolean(proxy.proxy_uri)}
+  if (!allowBuild) {
+    throw new SettingsError(`only build credentials are set in ${source}: nodes must not get credentials that can write the store`, {
+      hint: 'set read-only agent.access_key_id and agent.secret_access_key, or remove the build ones to use instance roles, or pass --allow-build-credentials',
+    })
+  }
+
+  return {agent: {...build, ...proxy}, credentials: true}
+}
+
+/** The trusted public keys, inlined into the script: never a secret key. */
+function nodeTrustedKeys(runtime: Runtime): Array<{file: string; text: string}> {
+  const keys = loadTrustedKeys(runtime)
+  const used = new Set<string>()
+  const result = []
+  for (const {file, text} of keys) {
+    if (/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(text)) {
+      throw new SettingsError(`general.trusted_keys: ${file} holds a SECRET key; nodes get public keys only`, {hint: 'list the output of `pupistry keys export` instead'})
+    }
+
+    if (!/-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(text)) throw new SettingsError(`general.trusted_keys: ${file} is not an armoured OpenPGP public key`)
+    const stem = path.basename(file).replaceAll(/[^\w.-]/g, '_').replace(/^\.+/, '') || 'key'
+    let name = stem
+    for (let index = 2; used.has(name); index++) name = `${index}-${stem}`
+    used.add(name)
+    result.push({file: name, text: text.endsWith('\n') ? text : `${text}\n`})
+  }
+
+  if (result.length === 0 && !runtime.settings.general.gpg_disable) {
+    throw new SettingsError(`general.trusted_keys is not set in ${settingsSource(runtime.settings)}: nodes would refuse every release`, {
+      hint: 'save the output of `pupistry keys export` to a file and list it in general.trusted_keys',
+    })
+  }
+
+  return result
+}

@@ -1,0 +1,63 @@
+import {open} from 'node:fs/promises'
+
+import {settingsSource} from '../config/settings.js'
+import type {TemplateDescriptor} from '../contracts.js'
+import type {Runtime} from '../runtime.js'
+import {baseContext, type ContextOptions, contextFor, type TemplateContext} from './context.js'
+import {type TemplateKind, Templates} from './render.js'
+
+export interface TemplateListing {
+  kind: TemplateKind
+  name: string
+  aliases: string[]
+  description: string
+  plugin: string
+  version: string
+}
+
+/** The templates of one kind that installed plugins offer (the core's included). */
+export async function listTemplates(runtime: Runtime, kind: TemplateKind): Promise<TemplateListing[]> {
+  const templates = await Templates.load(runtime.registry)
+  return templates.list(kind).map(({descriptor, plugin}) => ({
+    aliases: descriptor.aliases ?? [],
+    description: descriptor.description,
+    kind,
+    name: descriptor.name,
+    plugin: plugin.name,
+    version: plugin.version,
+  }))
+}
+
+export interface Rendered {
+  text: string
+  /** True when the text holds store credentials: write it where only root can read it. */
+  credentials: boolean
+}
+
+/** Renders a bootstrap or packer template with the context built from settings and flags. */
+export async function renderTemplate(runtime: Runtime, kind: TemplateKind, name: string, options: ContextOptions): Promise<Rendered> {
+  const base = baseContext(runtime, options)
+  const makeContext = (descriptor: TemplateDescriptor): TemplateContext => contextFor(base, descriptor)
+  const templates = await Templates.load(runtime.registry, makeContext, settingsSource(runtime.settings))
+  return {credentials: base.credentials, text: templates.render(kind, name)}
+}
+
+/** Writes a rendered file: mode 0600 before a byte is written when it holds credentials. */
+export async function writeRendered(file: string, rendered: Rendered, mode = rendered.credentials ? 0o600 : 0o644): Promise<void> {
+  const handle = await open(file, 'w', mode)
+  try {
+    await handle.chmod(mode)
+    await handle.writeFile(rendered.text)
+  } finally {
+    await handle.close()
+  }
+}
+
+/** Listing lines for people: name, aliases, providing plugin, description. */
+export function formatListing(entries: TemplateListing[]): string[] {
+  const width = Math.max(0, ...entries.map((entry) => entry.name.length))
+  return entries.map((entry) => {
+    const aliases = entry.aliases.length > 0 ? ` (also ${entry.aliases.join(', ')})` : ''
+    return `${entry.name.padEnd(width)}  ${entry.plugin}@${entry.version}  ${entry.description}${aliases}`
+  })
+}
