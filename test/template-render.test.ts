@@ -1,0 +1,116 @@
+import assert from 'node:assert/strict'
+import {mkdtempSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import os from 'node:os'
+import path from 'node:path'
+import {after, describe, it} from 'node:test'
+
+import type {TemplateDescriptor} from '../src/contracts.js'
+import {EXIT, SettingsError, TemplateError} from '../src/errors.js'
+import coreTemplates from '../src/hooks/templates.js'
+import {type HookOutcome, ProviderRegistry} from '../src/registry/registry.js'
+import type {TemplateContext} from '../src/templates/context.js'
+import {hclHeredoc, shellHeredoc, shellQuote} from '../src/templates/quote.js'
+import {Templates} from '../src/templates/render.js'
+import {run} from './helpers/cli.js'
+
+const scratch = mkdtempSync(path.join(os.tmpdir(), 'pupistry-render-'))
+after(() => rmSync(scratch, {force: true, recursive: true}))
+
+const CONTEXT: TemplateContext = {
+  credentials: false,
+  environment: 'production',
+  interval_seconds: 300,
+  node: {legacy_tarballs: [], tarballs: []},
+  npm_registry: null,
+  paths: {app_cache: '/var/lib/pupistry', bin: '/usr/local/bin/pupistry', prefix: '/opt/pupistry', settings: '/etc/pupistry/settings.yaml', trusted_keys: '/etc/pupistry/trusted-keys'},
+  puppet: {package: 'puppet-agent', repo: null},
+  pupistry: {plugins: [], version: '9.9.9'},
+  schedule: 'daemon',
+  settings_yaml: 'general: {}\n',
+  template: {description: 'test', name: 'probe'},
+  trusted_keys: [],
+}
+
+/** Templates from the core plus one probe template, rendered in-process. */
+async function probe(source: string): Promise<string> {
+  const file = path.join(scratch, `probe-${Math.random().toString(36).slice(2)}.sh.hbs`)
+  writeFileSync(file, source)
+  const descriptor: TemplateDescriptor = {contract: 1, description: 'probe', kind: 'bootstrap', name: 'probe', path: file}
+  const registry = new ProviderRegistry(
+    async (): Promise<HookOutcome> => ({
+      failures: [],
+      successes: [
+        {plugin: {name: 'pupistry', type: 'core', version: '9.9.9'}, result: await coreTemplates({})},
+        {plugin: {name: 'probe-plugin', type: 'link', version: '0.0.1'}, result: [descriptor]},
+      ],
+    }),
+  )
+  const templates = await Templates.load(registry, () => CONTEXT, 'probe.yaml')
+  return templates.render('bootstrap', 'probe')
+}
+
+function failsWith(pattern: RegExp, Type: typeof TemplateError | typeof SettingsError = TemplateError) {
+  return (error: unknown) => {
+    assert.ok(error instanceof Type, `${String(error)} is a ${Type.name}`)
+    assert.match(error.message, pattern)
+    return true
+  }
+}
+
+describe('template rendering is strict', () => {
+  it('renders values from the context', async () => {
+    assert.equal(await probe('{{sh environment}} {{#each pupistry.plugins}}x{{/each}}{{#if npm_registry}}r{{/if}}\n'), 'production \n')
+  })
+
+  it('stops on an unknown value, in a mustache, a helper argument, a block, or a partial argument', async () => {
+    await assert.rejects(probe('{{environmnet}}'), failsWith(/"environmnet" not defined/))
+    await assert.rejects(probe('{{sh template.nam}}'), failsWith(/"template\.nam" is not a value of the template context/))
+    await assert.rejects(probe('{{#if puppet.rep}}x{{/if}}'), failsWith(/"puppet\.rep" is not a value/))
+    await assert.rejects(probe('{{#each node.tarball}}x{{/each}}'), failsWith(/"node\.tarball" is not a value/))
+    await assert.rejects(probe('{{> aws-ami release="x" script="y" ssh_user="u" ami_name="n"}}'), failsWith(/\{\{hcl_string\}\} was given a value that does not exist/))
+    assert.equal(new TemplateError('x').exitCode, EXIT.template)
+  })
+
+  it('stops on a missing partial or a syntax error, naming the template file', async () => {
+    await assert.rejects(probe('{{> no-such-partial}}'), failsWith(/^template "probe" \(.*probe-\w+\.sh\.hbs\): The partial no-such-partial could not be found/))
+    await assert.rejects(probe('{{#if environment}}'), failsWith(/^template "probe" .*Parse error/))
+  })
+
+  it('`require` names the setting a template needs and the settings file', async () => {
+    await assert.rejects(probe('{{require node.tarballs "bootstrap.node_tarballs" "Node.js"}}'), failsWith(/^template "probe" needs bootstrap\.node_tarballs \(Node\.js\), which is not set in probe\.yaml$/, SettingsError))
+  })
+})
+
+describe('quoting', () => {
+  it('every value in the core\'s templates goes through a quoting helper', async () => {
+    const allowed: Record<string, string[]> = {hcl: ['hcl', 'hcl_string', 'comment', 'bootstrap'], sh: ['sh', 'heredoc', 'comment', 'require', 'refuse']}
+    for (const {path: file} of await coreTemplates({})) {
+      const helpers = allowed[file.endsWith('.pkr.hcl.hbs') ? 'hcl' : 'sh']
+      const source = readFileSync(file, 'utf8').replaceAll(/\\\{\{[^}]*\}\}/g, '')
+      for (const [mustache, word] of source.matchAll(/\{\{(?![#/>!^*]|else\b)\s*([\w.@-]+)[^}]*\}\}/g)) {
+        assert.ok(helpers.includes(word), `${path.basename(file)}: ${mustache} prints a value without quoting (use one of ${helpers.join(', ')})`)
+      }
+    }
+  })
+
+
+  const nasty = ['plain', 'with space', "it's", '$(touch /tmp/x)', '`id`', 'a\nb', '', '-n', '*', "'", '\\', '${HOME}', 'ü ñ']
+
+  it('shellQuote gives back each value through bash, byte for byte', async () => {
+    for (const value of nasty) assert.equal(await run('bash', ['-c', `printf '%s' ${shellQuote(value)}`]), value, JSON.stringify(value))
+    assert.throws(() => shellQuote(null), TemplateError)
+    assert.throws(() => shellQuote(['a']), TemplateError)
+    assert.throws(() => shellQuote('a\0b'), TemplateError)
+  })
+
+  it('a shell here-document picks a delimiter the text does not contain, and bash expands nothing in it', async () => {
+    const text = 'line $(id) `x` ${HOME}\nPUPISTRY_EOF\nend\n'
+    const doc = shellHeredoc(text)
+    assert.match(doc, /^<<'PUPISTRY_EOF_2'\n/)
+    assert.equal(await run('bash', ['-c', `cat ${doc}\n`]), text)
+  })
+
+  it('an HCL heredoc doubles ${ and %{ so that HCL reads the text as it is', () => {
+    assert.equal(hclHeredoc('a ${b} %{c}\n'), '<<PUPISTRY_EOF\na $${b} %%{c}\nPUPISTRY_EOF')
+  })
+})
