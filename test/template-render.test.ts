@@ -32,7 +32,7 @@ const CONTEXT: TemplateContext = {
 }
 
 /** Templates from the core plus one probe template, rendered in-process. */
-async function probe(source: string): Promise<string> {
+async function probe(source: string, context = CONTEXT, name = 'probe'): Promise<string> {
   const file = path.join(scratch, `probe-${Math.random().toString(36).slice(2)}.sh.hbs`)
   writeFileSync(file, source)
   const descriptor: TemplateDescriptor = {contract: 1, description: 'probe', kind: 'bootstrap', name: 'probe', path: file}
@@ -45,8 +45,8 @@ async function probe(source: string): Promise<string> {
       ],
     }),
   )
-  const templates = await Templates.load(registry, () => CONTEXT, 'probe.yaml')
-  return templates.render('bootstrap', 'probe')
+  const templates = await Templates.load(registry, () => context, 'probe.yaml')
+  return templates.render('bootstrap', name)
 }
 
 function failsWith(pattern: RegExp, Type: typeof TemplateError | typeof SettingsError = TemplateError) {
@@ -60,6 +60,23 @@ function failsWith(pattern: RegExp, Type: typeof TemplateError | typeof Settings
 describe('template rendering is strict', () => {
   it('renders values from the context', async () => {
     assert.equal(await probe('{{sh environment}} {{#each pupistry.plugins}}x{{/each}}{{#if npm_registry}}r{{/if}}\n'), 'production \n')
+  })
+
+  it('installs the plugins installed here at their versions, from the configured registry', async () => {
+    const context: TemplateContext = {
+      ...CONTEXT,
+      node: {legacy_tarballs: [], tarballs: [{arch: 'x86_64', sha256: 'a'.repeat(64), url: 'https://mirror.example.com/node.tar.xz'}]},
+      npm_registry: 'https://npm.example.com/',
+      pupistry: {plugins: [{name: '@pupistry/librarian', version: '3.0.1'}, {name: 'pupistry-plugin-odd name', version: '1.0.0'}], version: '9.9.9'},
+      template: {description: 'Debian 12', name: 'debian-12'},
+    }
+    const script = await probe('', context, 'debian-12')
+    assert.match(script, /^ {2}"\$pupistry_bin" plugins install @pupistry\/librarian@3\.0\.1$/m)
+    assert.match(script, /^ {2}"\$pupistry_bin" plugins install 'pupistry-plugin-odd name'@1\.0\.0$/m)
+    assert.match(script, /^export npm_config_registry=https:\/\/npm\.example\.com\/$/m)
+    const file = path.join(scratch, 'plugins.sh')
+    writeFileSync(file, script)
+    await run('/usr/bin/shellcheck', ['--severity=style', file])
   })
 
   it('stops on an unknown value, in a mustache, a helper argument, a block, or a partial argument', async () => {
