@@ -115,6 +115,8 @@ export interface ObjectInfo {
   key: string
   size: number
   etag: string
+  /** When the object was last written, where the store knows it (prune spares young objects). */
+  modified?: Date
 }
 
 export interface Store {

@@ -107,7 +107,7 @@ export class FileStore implements Store {
         if (entry.isDirectory()) await walk(full)
         else if (entry.isFile() && !entry.name.startsWith(TEMP_PREFIX)) {
           const info = await stat(full).catch(() => undefined)
-          if (info) found.push({etag: tagOf(info), key: path.relative(this.root, full).split(path.sep).join('/'), size: info.size})
+          if (info) found.push({etag: tagOf(info), key: path.relative(this.root, full).split(path.sep).join('/'), modified: info.mtime, size: info.size})
         }
       }
     }

@@ -143,7 +143,7 @@ export class S3Store implements Store {
       do {
         const page = await this.client.send(new ListObjectsV2Command({Bucket: this.bucket, ContinuationToken: token, Prefix: this.keyOf(prefix)}))
         for (const object of page.Contents ?? []) {
-          if (object.Key) found.push({etag: object.ETag ?? '', key: object.Key.slice(this.prefix.length), size: object.Size ?? 0})
+          if (object.Key) found.push({etag: object.ETag ?? '', key: object.Key.slice(this.prefix.length), modified: object.LastModified, size: object.Size ?? 0})
         }
 
         token = page.IsTruncated ? page.NextContinuationToken : undefined
