@@ -38,6 +38,7 @@ export const generalSchema = v.object({
 })
 
 export const agentSchema = v.object({
+  allow_insecure_http: optionalBool,
   daemon_frequency: optionalPositiveInt,
   daemon_minimal: optionalBool,
   environment: optionalString,
@@ -45,6 +46,7 @@ export const agentSchema = v.object({
   puppet: optionalString,
   puppetcode: optionalString,
   releases: optionalString,
+  storage: optionalString,
   ...credentials,
 })
 
