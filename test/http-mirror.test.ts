@@ -126,6 +126,18 @@ describe('agents read through a read-only HTTPS mirror (nginx on loopback)', () 
     assert.equal(world.activeVersion(), active)
   })
 
+  it('doctor: a mirror is read-only; one anyone can read is a warning, one behind basic auth is not', async () => {
+    const open = await node({storage: nginx.https}, 'doctor')
+    assert.equal(open.code, 0, show(open))
+    assert.match(open.stdout, /^ok\s+least privilege\s+https:\/\/127\.0\.0\.1:\d+\/ is a read-only mirror/m)
+    assert.match(open.stdout, /^WARN\s+exposure\s+anyone who can reach https:\/\/127\.0\.0\.1:\d+\/ can read it/m)
+
+    const closed = await node({storage: `https://${nginx.user}:${nginx.password}@${nginx.https.slice('https://'.length)}private/`}, 'doctor')
+    assert.equal(closed.code, 0, show(closed))
+    assert.match(closed.stdout, /^ok\s+exposure\s+reading pupistry\/production\/latest\.json without credentials was refused \(401\)/m)
+    assert.doesNotMatch(closed.stdout + closed.stderr, new RegExp(nginx.password))
+  })
+
   it('is read-only: push to an https store says where to push instead', async () => {
     const settings = path.join(world.dir, 'push-to-mirror.yaml')
     writeFileSync(settings, dump({...world.settings, general: {...world.settings.general, storage: nginx.https}}))

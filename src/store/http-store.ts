@@ -1,7 +1,7 @@
 import {Readable, Transform} from 'node:stream'
 import type {ReadableStream as WebReadableStream} from 'node:stream/web'
 
-import type {GetOptions, GetResult, ObjectInfo, Store} from '../contracts.js'
+import type {Exposure, GetOptions, GetResult, ObjectInfo, Store} from '../contracts.js'
 import {StoreError} from '../errors.js'
 import {redactUrl} from '../util/redact.js'
 
@@ -67,6 +67,17 @@ export class HttpStore implements Store {
     if (response.status === 404 || response.status === 410) return undefined
     this.expectOk(response, key)
     return {etag: response.headers.get('etag') ?? '', key, size: Number(response.headers.get('content-length') ?? -1)}
+  }
+
+  /** Reads an object without the credentials: anyone who can reach the mirror could do the same. */
+  async exposure(sampleKey?: string): Promise<Exposure> {
+    if (!sampleKey) return {detail: 'nothing to try reading without credentials', status: 'unknown'}
+    const url = new URL(sampleKey.split('/').map(encodeURIComponent).join('/'), this.base)
+    const response = await fetch(url, {method: 'HEAD', redirect: 'follow', signal: AbortSignal.timeout(this.headersTimeoutMs)}).catch(() => undefined)
+    if (!response) return {detail: `${redactUrl(url.href)} could not be reached without credentials`, status: 'unknown'}
+    if (response.ok) return {detail: `anyone who can reach ${this.location} can read it: no credentials were needed for ${sampleKey}`, status: 'exposed'}
+    if (response.status === 401 || response.status === 403) return {detail: `reading ${sampleKey} without credentials was refused (${response.status})`, status: 'private'}
+    return {detail: `reading ${sampleKey} without credentials gave HTTP ${response.status}`, status: 'unknown'}
   }
 
   async put(): Promise<{etag: string}> {

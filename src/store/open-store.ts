@@ -76,6 +76,7 @@ function guarded(store: Store): Store {
 
   return {
     delete: wrap(store.delete),
+    exposure: store.exposure ? wrap(store.exposure) : undefined,
     get: wrap(store.get),
     head: wrap(store.head),
     list: wrap(store.list),

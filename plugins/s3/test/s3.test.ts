@@ -144,6 +144,30 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     assert.equal(again.code, 0, show(again))
   })
 
+  it('doctor: build credentials write and read back; agent credentials that can write, and a bucket anyone can read, are warnings', async () => {
+    const result = await world.cli('doctor')
+    assert.equal(result.code, 0, show(result))
+    assert.match(result.stdout, /^ok\s+store \(build\)\s+the build credentials \(access key S3RVER\) can write, read back and delete in s3:\/\/fleet\/pupistry-test\//m)
+    assert.match(result.stdout, /^ok\s+store \(agent\)\s+the agent credentials \(access key S3RVER\) can read production serial \d+ \(signed by Test Signer/m)
+    assert.match(result.stdout, /^WARN\s+least privilege\s+the agent credentials \(access key S3RVER\) can WRITE to s3:\/\/fleet\/pupistry-test\//m)
+    assert.match(result.stdout, /^WARN\s+exposure\s+anyone can list s3:\/\/fleet\/pupistry-test\/ without credentials \(the server does not report policy status\)/m)
+    assert.doesNotMatch(result.stdout + result.stderr, /secret_access_key|S3RVER\b.*S3RVER\b.*S3RVER/)
+  })
+
+  it('doctor on a node with read-only credentials and a private bucket: all ok', async () => {
+    const node = path.join(world.dir, 'node.yaml')
+    writeFileSync(node, dump({agent: world.settings.agent, general: {...world.settings.general, s3_endpoint: s3.readOnlyEndpoint, signing_key_file: undefined}}))
+    const result = await world.cliWith(node, 'doctor', '--json')
+    assert.equal(result.code, 0, show(result))
+    const checks = Object.fromEntries((JSON.parse(result.stdout) as {checks: Array<{name: string; status: string; detail: string}>}).checks.map((check) => [check.name, check]))
+    assert.equal(checks['store (build)'], undefined)
+    assert.equal(checks['store (agent)'].status, 'ok', checks['store (agent)'].detail)
+    assert.equal(checks['least privilege'].status, 'ok')
+    assert.match(checks['least privilege'].detail, /cannot write to s3:\/\/fleet\/pupistry-test\/ \(access denied/)
+    assert.equal(checks.exposure.status, 'ok')
+    assert.match(checks.exposure.detail, /without credentials, list s3:\/\/fleet\/pupistry-test\/ and read .*latest\.json were refused; the bucket policy is not public/)
+  })
+
   it('a bucket that does not exist: one clear message, exit 13, the installed release unchanged', async () => {
     const active = world.activeVersion()
     world.settings.general.storage = 's3://no-such-bucket/x'
