@@ -5,6 +5,7 @@ import {promisify} from 'node:util'
 
 import type {Side, Store} from '../contracts.js'
 import {puppetCommand} from '../agent/puppet.js'
+import {DEFAULT_ENVIRONMENT} from '../config/paths.js'
 import {AssemblerError, fromProviderError, PupistryError, SettingsError, ToolError} from '../errors.js'
 import {LAYOUT_ROOT, pointerKey} from '../manifest/layout.js'
 import {manifestOf, readLimited, readPointer} from '../publish/pointer.js'
@@ -21,8 +22,6 @@ export interface Check {
   /** The exit code the failure stands for (documented in docs/exit-codes.md). */
   exitCode?: number
 }
-
-const DEFAULT_ENVIRONMENT = 'production'
 
 /**
  * Looks at this machine's pupistry as a whole: settings, tools, keys and the
