@@ -27,6 +27,7 @@ const skip = !asRoot && !process.env.CI ? 'needs root (mount namespaces and over
 describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
   let world: World
   let script: string
+  let timerScript: string
   let changes: string
   const run1: {out?: string} = {}
 
@@ -49,13 +50,16 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
     const rendered = await world.cliWith(file, 'bootstrap', '--template', 'debian-12', '--output', path.join(world.dir, 'bootstrap.sh'))
     assert.equal(rendered.code, 0, show(rendered))
     script = path.join(world.dir, 'bootstrap.sh')
+    timerScript = path.join(world.dir, 'bootstrap-timer.sh')
+    const timer = await world.cliWith(file, 'bootstrap', '--template', 'debian-12', '--schedule', 'timer', '--output', timerScript)
+    assert.equal(timer.code, 0, show(timer))
     changes = path.join(world.dir, 'root')
     for (const dir of ['etc', 'usr-local', 'work-etc', 'work-usr-local']) mkdirSync(path.join(changes, dir), {recursive: true})
   })
   after(() => world?.cleanup())
 
   /** Runs the script in a new mount namespace; what it writes to /etc and /usr/local lands under `changes`. */
-  function bootstrap(): Promise<string> {
+  function bootstrap(which = script): Promise<string> {
     const inside = `set -euo pipefail
 mount -t overlay overlay -o "lowerdir=/etc,upperdir=$CHANGES/etc,workdir=$CHANGES/work-etc" /etc
 mount -t overlay overlay -o "lowerdir=/usr/local,upperdir=$CHANGES/usr-local,workdir=$CHANGES/work-usr-local" /usr/local
@@ -65,7 +69,7 @@ chmod 0755 /usr/local/bin/pupistry
 PUPISTRY_BOOTSTRAP_SKIP_PACKAGES=1 bash "$SCRIPT" 2>&1
 `
     return run('unshare', ['--mount', '--propagation', 'private', 'bash', '-c', inside], {
-      env: {CHANGES: changes, NODE: process.execPath, PUPISTRY: BIN, SCRIPT: script},
+      env: {CHANGES: changes, NODE: process.execPath, PUPISTRY: BIN, SCRIPT: which},
     })
   }
 
@@ -110,5 +114,15 @@ PUPISTRY_BOOTSTRAP_SKIP_PACKAGES=1 bash "$SCRIPT" 2>&1
     assert.match(again, /pupistry-bootstrap: unchanged: \/etc\/systemd\/system\/pupistry\.service/)
     assert.match(again, /production: current serial 1 /)
     assert.match(again, /pupistry-bootstrap: done/)
+  })
+
+  it('switches to --schedule timer when run again with that script: the daemon unit is no longer enabled', async () => {
+    const out = await bootstrap(timerScript)
+    assert.match(out, /pupistry-bootstrap: done/)
+    const units = path.join(changes, 'etc', 'systemd', 'system')
+    assert.match(readFileSync(path.join(units, 'pupistry.service'), 'utf8'), /^Type=oneshot$/m)
+    assert.match(readFileSync(path.join(units, 'pupistry.timer'), 'utf8'), /^OnUnitActiveSec=300$/m)
+    assert.equal(readlinkSync(path.join(units, 'timers.target.wants', 'pupistry.timer')), '/etc/systemd/system/pupistry.timer')
+    assert.equal(existsSync(path.join(units, 'multi-user.target.wants', 'pupistry.service')), false)
   })
 })

@@ -169,6 +169,16 @@ describe('pupistry bootstrap', () => {
     assert.match(result.stdout, /^pupistry_version=3\.0\.0-alpha\.1$/m)
   })
 
+  it('gives nodes the mirror they read from (agent.storage) next to the store manifests are bound to', async () => {
+    const file = settingsFile(realisticSettings({agent: {allow_insecure_http: false, storage: 'https://puppet-mirror.example.com/fleet/'}}))
+    const result = await render(['bootstrap', '-t', 'ubuntu-24.04'], file)
+    assert.equal(result.code, 0, show(result))
+    const written = parseSettings(settingsInScript(result.stdout), 'node.yaml')
+    assert.equal(written.agent.storage, 'https://puppet-mirror.example.com/fleet/')
+    assert.equal(written.agent.allow_insecure_http, false)
+    assert.equal(written.general.storage, 's3://acme-puppet/fleet')
+  })
+
   it('refuses to give nodes the build credentials unless --allow-build-credentials', async () => {
     const file = settingsFile(realisticSettings({agent: {access_key_id: null, secret_access_key: null}}))
     const refused = await render(['bootstrap', '-t', 'debian-12'], file)
@@ -288,6 +298,7 @@ describe('plugin templates', () => {
     const result = await withPlugin(['bootstrap', '-t', 'acme'])
     assert.equal(result.code, 0, show(result))
     assert.match(result.stdout, /^motd$/m)
+    assert.match(result.stderr, /warning: plugin pupistry-fixture-templates is linked from .*template-plugin: nodes do not get it/)
     await checkShell(result.stdout, 'acme-linux')
   })
 

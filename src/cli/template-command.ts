@@ -1,5 +1,6 @@
 import type {Command} from '@oclif/core'
 
+import type {Runtime} from '../runtime.js'
 import type {ContextOptions, Schedule} from '../templates/context.js'
 import type {TemplateKind} from '../templates/render.js'
 import {formatListing, listTemplates, type Rendered, renderTemplate, writeRendered} from '../templates/service.js'
@@ -17,7 +18,7 @@ export abstract class TemplateCommand<T extends typeof Command> extends BaseComm
     const options: ContextOptions = {
       allowBuildCredentials: flags['allow-build-credentials'],
       environment: flags.environment,
-      plugins: this.nodePlugins(),
+      plugins: this.nodePlugins(runtime),
       schedule: flags.schedule as Schedule,
     }
     return renderTemplate(runtime, kind, name, options)
@@ -39,10 +40,10 @@ export abstract class TemplateCommand<T extends typeof Command> extends BaseComm
    * Plugins installed from a registry, which nodes install at the same
    * version. Bundled plugins come with pupistry; linked ones cannot be installed elsewhere.
    */
-  private nodePlugins(): Array<{name: string; version: string}> {
+  private nodePlugins(runtime: Runtime): Array<{name: string; version: string}> {
     const plugins = this.config.getPluginsList()
     for (const plugin of plugins.filter((candidate) => candidate.type === 'link')) {
-      this.warn(`plugin ${plugin.name} is linked from ${plugin.root}: nodes do not get it`)
+      runtime.log.warn(`plugin ${plugin.name} is linked from ${plugin.root}: nodes do not get it`)
     }
 
     return plugins

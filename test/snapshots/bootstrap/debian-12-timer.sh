@@ -90,7 +90,7 @@ apt_install() {
 install_puppet() {
   log "installing Puppet"
   apt-get update -q
-  apt_install ca-certificates curl
+  apt_install ca-certificates curl xz-utils
   apt_install puppet-agent
 }
 
@@ -173,6 +173,7 @@ PUPISTRY_EOF
 
 # A oneshot service started by a timer: `pupistry apply --minimal` every 600 seconds.
 units=(pupistry.timer)
+obsolete=
 install_service() {
   put_file /etc/systemd/system/pupistry.service 0644 <<'UNIT'
 [Unit]
@@ -201,19 +202,28 @@ UNIT
 
 systemd_running() { [ -d /run/systemd/system ]; }
 
+# Stops what runs (so the first apply does not meet a running one), then enables
+# exactly the units of this schedule, also when switching from the other one.
 enable_units() {
+  local unit
+  if systemd_running; then
+    systemctl stop pupistry.timer pupistry.service >/dev/null 2>&1 || true
+  fi
+  for unit in pupistry.service pupistry.timer; do
+    systemctl disable "$unit" >/dev/null 2>&1 || true
+  done
+  if [ -n "$obsolete" ]; then rm -f "$obsolete"; fi
   if systemd_running; then
     systemctl daemon-reload
   else
     log "systemd is not running here (a chroot or an image build): enabling ${units[*]} without starting"
   fi
-  systemctl disable pupistry.service pupistry.timer >/dev/null 2>&1 || true
   systemctl enable "${units[@]}"
 }
 
 start_service() {
   if systemd_running; then
-    systemctl restart "${units[@]}"
+    systemctl start "${units[@]}"
     log "started ${units[*]}"
   fi
 }

@@ -96,7 +96,7 @@ apt_install() {
 install_puppet() {
   log "installing Puppet"
   apt-get update -q
-  apt_install ca-certificates curl
+  apt_install ca-certificates curl xz-utils
   apt_install puppet
 }
 
