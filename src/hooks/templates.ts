@@ -32,7 +32,7 @@ const hook: PupistryHook<'pupistry:templates'> = () => {
   const partials = readdirSync(`${TEMPLATES}partials`)
     .filter((file) => file.endsWith('.hbs'))
     .sort()
-    .map((file) => ({contract: CONTRACT_VERSION, description: 'shared steps of the bootstrap scripts', kind: 'partial' as const, name: file.replace(/\..*$/, ''), path: `${TEMPLATES}partials/${file}`}))
+    .map((file) => ({contract: CONTRACT_VERSION, description: 'a partial: steps shared by the core templates', kind: 'partial' as const, name: file.replace(/\..*$/, ''), path: `${TEMPLATES}partials/${file}`}))
   return [
     ...BOOTSTRAP.map((entry) => ({...entry, contract: CONTRACT_VERSION, kind: 'bootstrap' as const, path: `${TEMPLATES}bootstrap/${entry.name}.sh.hbs`})),
     ...PACKER.map((entry) => ({...entry, contract: CONTRACT_VERSION, kind: 'packer' as const, path: `${TEMPLATES}packer/${entry.name}.pkr.hcl.hbs`})),
