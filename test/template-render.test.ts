@@ -98,6 +98,34 @@ describe('template rendering is strict', () => {
   })
 })
 
+describe('template descriptors from plugins', () => {
+  it('skips, with a warning, those without a kind, an absolute path or a list of aliases', async () => {
+    const plugin = {name: 'sloppy', type: 'user', version: '0.1.0'}
+    const registry = new ProviderRegistry(
+      async (): Promise<HookOutcome> => ({
+        failures: [],
+        successes: [
+          {
+            plugin,
+            result: [
+              {contract: 1, description: 'x', kind: 'script', name: 'no-kind', path: '/x.hbs'},
+              {contract: 1, description: 'x', kind: 'bootstrap', name: 'relative', path: 'x.hbs'},
+              {contract: 1, aliases: 'debian-12', description: 'x', kind: 'bootstrap', name: 'alias-string', path: '/x.hbs'},
+              {contract: 1, description: 'x', kind: 'bootstrap', name: 'fine', path: '/x.hbs'},
+            ],
+          },
+        ],
+      }),
+    )
+    assert.deepEqual((await registry.list('templates')).map((entry) => entry.descriptor.name), ['fine'])
+    assert.deepEqual(registry.warnings, [
+      'plugin sloppy: template "no-kind" has no kind bootstrap, packer or partial; ignored',
+      'plugin sloppy: template "relative" has no absolute path; ignored',
+      'plugin sloppy: template "alias-string" has aliases that are not a list of names; ignored',
+    ])
+  })
+})
+
 describe('quoting', () => {
   it('every value in the core\'s templates goes through a quoting helper', async () => {
     const allowed: Record<string, string[]> = {hcl: ['hcl', 'hcl_string', 'comment', 'bootstrap'], sh: ['sh', 'heredoc', 'comment', 'require', 'refuse']}

@@ -160,6 +160,11 @@ function descriptorProblem(kind: ProviderKind, value: unknown): string | undefin
 
   if (kind === 'templates') {
     if (!['bootstrap', 'packer', 'partial'].includes(descriptor.kind as string)) return `template "${name}" has no kind bootstrap, packer or partial`
+    const {aliases} = descriptor
+    if (aliases !== undefined && !(Array.isArray(aliases) && aliases.every((alias) => typeof alias === 'string' && alias))) {
+      return `template "${name}" has aliases that are not a list of names`
+    }
+
     return typeof descriptor.path === 'string' && path.isAbsolute(descriptor.path) ? undefined : `template "${name}" has no absolute path`
   }
 
