@@ -32,7 +32,7 @@ const CONTEXT: TemplateContext = {
 }
 
 /** Templates from the core plus one probe template, rendered in-process. */
-async function probe(source: string, context = CONTEXT, name = 'probe'): Promise<string> {
+async function probe(source: string, context = CONTEXT, name = 'probe', extra: TemplateDescriptor[] = []): Promise<string> {
   const file = path.join(scratch, `probe-${Math.random().toString(36).slice(2)}.sh.hbs`)
   writeFileSync(file, source)
   const descriptor: TemplateDescriptor = {contract: 1, description: 'probe', kind: 'bootstrap', name: 'probe', path: file}
@@ -41,7 +41,7 @@ async function probe(source: string, context = CONTEXT, name = 'probe'): Promise
       failures: [],
       successes: [
         {plugin: {name: 'pupistry', type: 'core', version: '9.9.9'}, result: await coreTemplates({})},
-        {plugin: {name: 'probe-plugin', type: 'link', version: '0.0.1'}, result: [descriptor]},
+        {plugin: {name: 'probe-plugin', type: 'link', version: '0.0.1'}, result: [descriptor, ...extra]},
       ],
     }),
   )
@@ -91,6 +91,12 @@ describe('template rendering is strict', () => {
   it('stops on a missing partial or a syntax error, naming the template file', async () => {
     await assert.rejects(probe('{{> no-such-partial}}'), failsWith(/^template "probe" \(.*probe-\w+\.sh\.hbs\): The partial no-such-partial could not be found/))
     await assert.rejects(probe('{{#if environment}}'), failsWith(/^template "probe" .*Parse error/))
+  })
+
+  it('a partial whose file cannot be read stops only the templates that use it', async () => {
+    const ghost: TemplateDescriptor = {contract: 1, description: 'gone', kind: 'partial', name: 'ghost', path: path.join(scratch, 'no-such-file.hbs')}
+    assert.equal(await probe('{{sh environment}}\n', CONTEXT, 'probe', [ghost]), 'production\n')
+    await assert.rejects(probe('{{> ghost}}', CONTEXT, 'probe', [ghost]), failsWith(/cannot read partial template "ghost" at .*no-such-file\.hbs: ENOENT/))
   })
 
   it('`require` names the setting a template needs and the settings file', async () => {

@@ -15,6 +15,8 @@ class UnknownValue extends Error {}
 
 const COMPILE_OPTIONS = {noEscape: true, strict: true} as const
 
+type RuntimeOptions = Parameters<HandlebarsTemplateDelegate>[1]
+
 /**
  * The templates and partials that plugins offer (the core's first), rendered
  * strictly: every value comes from the context object, and a name that is not
@@ -30,8 +32,9 @@ export class Templates {
     /** Where the settings came from, for messages about a missing one. */
     private readonly source: string,
   ) {
+    // Compiled on first use, so that one unreadable partial does not stop the listing or other templates.
     for (const {descriptor} of entries.filter((entry) => entry.descriptor.kind === 'partial')) {
-      this.handlebars.registerPartial(descriptor.name, this.compile(descriptor))
+      this.handlebars.registerPartial(descriptor.name, ((context: unknown, options: RuntimeOptions) => this.compile(descriptor)(context, options)) as unknown as HandlebarsTemplateDelegate)
     }
 
     this.registerHelpers()
