@@ -52,6 +52,14 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       return outcome as unknown as HookOutcome
     })
     this.runtimeValue = createRuntime({log, registry, settings, version: this.config.version})
+    if (settings.unknownKeys.length > 0) {
+      // Asking every plugin costs time, so only when there is a key to explain.
+      const declared = await registry.declaredSettings()
+      for (const {key, location} of settings.unknownKeys) {
+        if (!declared.has(key)) log.warn(`${location}: unknown key "${key}" ignored (neither pupistry nor an installed plugin reads it)`)
+      }
+    }
+
     return this.runtimeValue
   }
 

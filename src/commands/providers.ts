@@ -1,9 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import type {ProviderKind} from '../contracts.js'
-
-const KINDS: ProviderKind[] = ['assemblers', 'storage', 'signers', 'templates']
+import {PROVIDER_KINDS as KINDS} from '../registry/registry.js'
 
 export default class Providers extends BaseCommand<typeof Providers> {
   static override description = `List the assemblers, stores, signers and templates that installed plugins provide.`
