@@ -15,5 +15,8 @@ export function pluginHome(dir: string): NodeJS.ProcessEnv {
     XDG_CACHE_HOME: path.join(home, '.cache'),
     XDG_CONFIG_HOME: path.join(home, '.config'),
     XDG_DATA_HOME: path.join(home, '.local', 'share'),
+    // `npm test` exports npm's settings of the user running it; point them into this home.
+    npm_config_cache: path.join(home, '.npm'),
+    npm_config_userconfig: path.join(home, '.npmrc'),
   }
 }
