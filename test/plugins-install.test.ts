@@ -91,9 +91,9 @@ describe('@pupistry/librarian installed from a private npm registry, then build 
     assert.match(build.stderr, /hint: run `pupistry plugins install @pupistry\/librarian`/)
   })
 
-  it('honours the registry of the user\'s .npmrc too', async () => {
+  it('honours a registry for the scope in the user\'s .npmrc too', async () => {
     const env = pluginHome(path.join(world.dir, 'npmrc-user'))
-    writeFileSync(path.join(env.HOME!, '.npmrc'), `registry=${registry.url}\n`)
+    writeFileSync(path.join(env.HOME!, '.npmrc'), `@pupistry:registry=${registry.url}\n`)
     world.env = env
     const result = await world.cliWithoutSettings('plugins', 'install', LIBRARIAN.name)
     assert.equal(result.code, 0, show(result))

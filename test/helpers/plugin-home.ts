@@ -15,8 +15,11 @@ export function pluginHome(dir: string): NodeJS.ProcessEnv {
     XDG_CACHE_HOME: path.join(home, '.cache'),
     XDG_CONFIG_HOME: path.join(home, '.config'),
     XDG_DATA_HOME: path.join(home, '.local', 'share'),
-    // `npm test` exports npm's settings of the user running it; point them into this home.
+    // `npm test` exports npm's settings of the user running it; point them into this home,
+    // and leave the registry to each test (undefined removes a variable from a child's environment).
+    PUPISTRY_NPM_REGISTRY: undefined,
     npm_config_cache: path.join(home, '.npm'),
+    npm_config_registry: undefined,
     npm_config_userconfig: path.join(home, '.npmrc'),
   }
 }
