@@ -14,7 +14,7 @@ declare -A package_of=(
   [gzip]=gzip
 )
 # `--tests` adds what only the test suite runs: librarian-puppet, Debian's aws CLI,
-# shellcheck, packer and nginx (the HTTP mirror's web server).
+# shellcheck, packer, and nginx with openssl (the HTTP mirror tests).
 if [ "${1:-}" = "--tests" ]; then
   package_of+=(
     [librarian-puppet]=librarian-puppet
@@ -22,6 +22,7 @@ if [ "${1:-}" = "--tests" ]; then
     [shellcheck]=shellcheck
     [packer]=packer
     [/usr/sbin/nginx]=nginx
+    [openssl]=openssl
   )
 fi
 

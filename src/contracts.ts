@@ -119,6 +119,15 @@ export interface ObjectInfo {
   key: string
   size: number
   etag: string
+  /** When the object was last written, where the store knows it (prune spares young objects). */
+  modified?: Date
+}
+
+/** Who besides the credential holders can read a store, as far as it can tell. */
+export interface Exposure {
+  /** private: only credentials read it; exposed: anyone (or every local user) can; unknown: the store would not say. */
+  status: 'private' | 'exposed' | 'unknown'
+  detail: string
 }
 
 export interface Store {
@@ -135,6 +144,11 @@ export interface Store {
   /** Every key below the prefix (recursively). */
   list(prefix: string): Promise<ObjectInfo[]>
   delete(key: string): Promise<void>
+  /**
+   * Optional: can anyone without credentials read this store? `sampleKey`
+   * names an object known to exist, to try reading it anonymously.
+   */
+  exposure?(sampleKey?: string): Promise<Exposure>
 }
 
 export interface StorageDescriptor extends DescriptorBase {

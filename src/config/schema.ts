@@ -39,6 +39,7 @@ export const generalSchema = v.looseObject({
 })
 
 export const agentSchema = v.looseObject({
+  allow_insecure_http: optionalBool,
   daemon_frequency: optionalPositiveInt,
   daemon_minimal: optionalBool,
   environment: optionalString,
@@ -46,6 +47,7 @@ export const agentSchema = v.looseObject({
   puppet: optionalString,
   puppetcode: optionalString,
   releases: optionalString,
+  storage: optionalString,
   ...credentials,
 })
 

@@ -16,7 +16,7 @@ export interface Settings {
   general: NonNullable<RawSettings['general']>
   agent: NonNullable<RawSettings['agent']>
   build: NonNullable<RawSettings['build']>
-  /** Warnings found while loading (unknown sections). */
+  /** Warnings found while loading (unknown sections; commands add unknown keys no provider reads). */
   warnings: string[]
   /**
    * Keys of the three sections that pupistry itself does not read. They are
@@ -31,6 +31,13 @@ export interface UnknownKey {
   key: string
   /** `file:line`, or the file when the line is not known. */
   location: string
+}
+
+/** Warnings for the unknown keys that no installed provider declares it reads either. */
+export function undeclaredKeyWarnings(settings: Settings, declared: Set<string>): string[] {
+  return settings.unknownKeys
+    .filter(({key}) => !declared.has(key))
+    .map(({key, location}) => `${location}: unknown key "${key}" ignored (neither pupistry nor an installed plugin reads it)`)
 }
 
 /** Where settings.yaml is looked for, in order, when --config is not given. */

@@ -12,6 +12,17 @@ const hook: PupistryHook<'pupistry:storage'> = () => [
     schemes: ['file'],
     settings: ['general.storage'],
   },
+  {
+    contract: CONTRACT_VERSION,
+    async create(url, context) {
+      const {HttpStore} = await import('../store/http-store.js')
+      return new HttpStore(url, {allowInsecure: context.settings.agent.allow_insecure_http === true})
+    },
+    description: 'A read-only mirror of a store over HTTPS (a CDN or any web server), for agents (built in).',
+    name: 'http',
+    schemes: ['https', 'http'],
+    settings: ['agent.storage', 'agent.allow_insecure_http'],
+  },
 ]
 
 export default hook

@@ -6,7 +6,7 @@ import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
 
-import type {GetOptions, GetResult, ObjectInfo, PutOptions, Store} from '../contracts.js'
+import type {Exposure, GetOptions, GetResult, ObjectInfo, PutOptions, Store} from '../contracts.js'
 
 const TEMP_PREFIX = '.pupistry-tmp-'
 
@@ -67,7 +67,8 @@ export class FileStore implements Store {
     const dir = path.dirname(file)
     const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`)
     try {
-      await mkdir(dir, {recursive: true})
+      // Artifacts carry hiera data: the owner and its group may read them, other local users not.
+      await mkdir(dir, {mode: 0o750, recursive: true})
       await writeDurably(temp, body)
       if (options.createOnly) {
         // link() fails if the name exists: an atomic create-only publish.
@@ -107,7 +108,7 @@ export class FileStore implements Store {
         if (entry.isDirectory()) await walk(full)
         else if (entry.isFile() && !entry.name.startsWith(TEMP_PREFIX)) {
           const info = await stat(full).catch(() => undefined)
-          if (info) found.push({etag: tagOf(info), key: path.relative(this.root, full).split(path.sep).join('/'), size: info.size})
+          if (info) found.push({etag: tagOf(info), key: path.relative(this.root, full).split(path.sep).join('/'), modified: info.mtime, size: info.size})
         }
       }
     }
@@ -132,6 +133,19 @@ export class FileStore implements Store {
     return path.join(this.root, ...parts)
   }
 
+  /** Every local user can read the artifacts (and their hiera data) when the directory lets others in. */
+  async exposure(): Promise<Exposure> {
+    await this.checkRoot()
+    for (const dir of [this.root, path.join(this.root, 'pupistry')]) {
+      const info = await stat(dir).catch(() => undefined)
+      if (!info) continue
+      const mode = (info.mode & 0o777).toString(8).padStart(4, '0')
+      if (info.mode & 0o005) return {detail: `${dir} is open to every local user (mode ${mode}); \`chmod o-rwx ${dir}\``, status: 'exposed'}
+    }
+
+    return {detail: `${this.root} is closed to other local users; who else can read it (a share, a web server) is not known here`, status: 'private'}
+  }
+
   private async checkRoot(): Promise<void> {
     const info = await stat(this.root).catch(() => undefined)
     if (!info?.isDirectory()) {
@@ -147,7 +161,7 @@ function tagOf(info: {dev: number; ino: number; size: number; mtimeMs: number}):
 
 async function writeDurably(file: string, body: Readable | Uint8Array): Promise<void> {
   if (body instanceof Uint8Array) {
-    const handle = await open(file, 'wx', 0o644)
+    const handle = await open(file, 'wx', 0o640)
     try {
       await handle.writeFile(body)
       await handle.sync()
@@ -158,7 +172,7 @@ async function writeDurably(file: string, body: Readable | Uint8Array): Promise<
     return
   }
 
-  await pipeline(body, createWriteStream(file, {flags: 'wx', mode: 0o644}))
+  await pipeline(body, createWriteStream(file, {flags: 'wx', mode: 0o640}))
   const handle = await open(file, 'r')
   try {
     await handle.sync()

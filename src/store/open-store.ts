@@ -10,23 +10,13 @@ import {redactUrl} from '../util/redact.js'
 /**
  * The store URL from settings: `general.storage` (a URL or a plain path), or
  * for settings written for the Ruby tool, `s3://<s3_bucket>/<s3_prefix>`.
+ * Agents read from `agent.storage` instead when it is set (a mirror).
  */
-export function storageUrl(runtime: Runtime): URL {
-  const {general} = runtime.settings
+export function storageUrl(runtime: Runtime, side: Side = 'build'): URL {
+  const {agent, general} = runtime.settings
   const where = settingsSource(runtime.settings)
-  if (general.storage) {
-    const value = general.storage
-    if (/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) {
-      try {
-        return new URL(value)
-      } catch {
-        throw new SettingsError(`general.storage in ${where} is not a valid URL: ${redactUrl(value)}`)
-      }
-    }
-
-    return pathToFileURL(path.resolve(expandHome(value)))
-  }
-
+  if (side === 'agent' && agent.storage) return parseStorage(agent.storage, 'agent.storage', where)
+  if (general.storage) return parseStorage(general.storage, 'general.storage', where)
   if (general.s3_bucket) {
     const prefix = (general.s3_prefix ?? '').replace(/^\/+/, '')
     return new URL(`s3://${general.s3_bucket}/${prefix}`)
@@ -37,8 +27,25 @@ export function storageUrl(runtime: Runtime): URL {
   })
 }
 
+function parseStorage(value: string, key: string, where: string): URL {
+  if (!/^[a-z][a-z0-9+.-]*:\/\//i.test(value)) return pathToFileURL(path.resolve(expandHome(value)))
+  try {
+    return new URL(value)
+  } catch {
+    throw new SettingsError(`${key} in ${where} is not a valid URL: ${redactUrl(value)}`)
+  }
+}
+
 export async function openStore(runtime: Runtime, side: Side): Promise<Store> {
-  const url = storageUrl(runtime)
+  const store = await openAt(runtime, storageUrl(runtime, side), side)
+  const {agent, general} = runtime.settings
+  if (side !== 'agent' || !agent.storage || !(general.storage || general.s3_bucket)) return store
+  // A mirror serves a copy of the store in general.storage: manifests stay bound to that store's prefix.
+  const primary = await openAt(runtime, storageUrl(runtime, 'build'), side)
+  return {...store, prefix: primary.prefix}
+}
+
+async function openAt(runtime: Runtime, url: URL, side: Side): Promise<Store> {
   const scheme = url.protocol.replace(/:$/, '')
   const providers = await runtime.registry.list('storage')
   const {descriptor} = providers.find((entry) => entry.descriptor.schemes.includes(scheme)) ?? (await runtime.registry.get('storage', scheme))
@@ -69,6 +76,7 @@ function guarded(store: Store): Store {
 
   return {
     delete: wrap(store.delete),
+    exposure: store.exposure ? wrap(store.exposure) : undefined,
     get: wrap(store.get),
     head: wrap(store.head),
     list: wrap(store.list),

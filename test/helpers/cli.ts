@@ -25,7 +25,7 @@ export function runCli(args: string[], options: {cwd?: string; env?: NodeJS.Proc
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
     child.on('error', reject)
     child.on('close', (code) => resolve({code: code ?? -1, stderr, stdout}))
-    // A program that exits without reading its input (git clone) must not fail the run with EPIPE.
+    // A child that exits before reading its input must not fail the test with EPIPE.
     child.stdin.on('error', () => {})
     child.stdin.end(options.input ?? '')
   })
@@ -41,7 +41,7 @@ export function run(command: string, args: string[], options: {cwd?: string; env
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
     child.on('error', reject)
     child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stderr}`))))
-    // A program that exits without reading its input (git clone) must not fail the run with EPIPE.
+    // A child that exits before reading its input must not fail the test with EPIPE.
     child.stdin.on('error', () => {})
     child.stdin.end(options.input ?? '')
   })

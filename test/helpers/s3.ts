@@ -16,6 +16,12 @@ export interface LocalS3 {
   directory: string
   /** Cut this many of the next artifact downloads off half-way (the connection is dropped). */
   cutDownloads: number
+  /**
+   * The same server as a locked-down bucket answers a read-only user: writes
+   * and unsigned requests get 403 AccessDenied, and the bucket policy status
+   * says "not public" (s3rver itself has neither users nor policies).
+   */
+  readOnlyEndpoint: string
   stop(): Promise<void>
 }
 
@@ -29,25 +35,14 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
   const {port} = (await server.run()) as AddressInfo
   const requests: string[] = []
   const answers: string[] = []
-  const proxy = http.createServer((request, response) => {
+  const pass = (request: http.IncomingMessage, response: http.ServerResponse) => {
     requests.push(`${request.method} ${request.url}`)
     const upstream = http.request({headers: request.headers, host: '127.0.0.1', method: request.method, path: request.url, port}, (answer) => {
       answers.push(`${request.method} ${request.url} → ${answer.statusCode}`)
       response.writeHead(answer.statusCode ?? 502, answer.headers)
       if (request.method === 'GET' && /\/artifacts\//.test(request.url ?? '') && local.cutDownloads > 0) {
         local.cutDownloads--
-        const length = Number(answer.headers['content-length'] ?? 0)
-        let sent = 0
-        const half = Math.floor(length / 2)
-        answer.on('data', (chunk: Buffer) => {
-          if (sent >= half) return
-          const part = chunk.subarray(0, half - sent)
-          sent += part.length
-          // The body has started, so the client sees a cut stream rather than a refused request.
-          response.write(part, () => {
-            if (sent >= half) response.socket?.destroy()
-          })
-        })
+        cutHalfWay(answer, response)
         return
       }
 
@@ -55,21 +50,61 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
     })
     upstream.on('error', () => response.destroy())
     request.pipe(upstream)
+  }
+
+  const proxy = http.createServer(pass)
+  const readOnly = http.createServer((request, response) => {
+    const signed = Boolean(request.headers.authorization) || /[?&]X-Amz-Credential=/.test(request.url ?? '')
+    if (signed && request.method === 'GET' && /\?policyStatus/.test(request.url ?? '')) {
+      request.resume()
+      return xml(response, 200, '<PolicyStatus><IsPublic>false</IsPublic></PolicyStatus>')
+    }
+
+    if (!signed || !['GET', 'HEAD'].includes(request.method ?? '')) {
+      request.resume()
+      return xml(response, 403, '<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>', request.method === 'HEAD')
+    }
+
+    pass(request, response)
   })
-  await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve))
+  for (const server of [proxy, readOnly]) await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   const proxyPort = (proxy.address() as AddressInfo).port
   const local: LocalS3 = {
     answers,
     cutDownloads: 0,
     directory,
     endpoint: `http://127.0.0.1:${proxyPort}`,
+    readOnlyEndpoint: `http://127.0.0.1:${(readOnly.address() as AddressInfo).port}`,
     requests,
     async stop() {
-      proxy.closeAllConnections()
-      await new Promise((resolve) => proxy.close(resolve))
+      for (const server of [proxy, readOnly]) {
+        server.closeAllConnections()
+        await new Promise((resolve) => server.close(resolve))
+      }
+
       await server.close()
       rmSync(directory, {force: true, recursive: true})
     },
   }
   return local
+}
+
+function xml(response: http.ServerResponse, status: number, body: string, headOnly = false): void {
+  const document = `<?xml version="1.0" encoding="UTF-8"?>\n${body}`
+  response.writeHead(status, {'content-length': Buffer.byteLength(document), 'content-type': 'application/xml'})
+  response.end(headOnly ? undefined : document)
+}
+
+/** Sends the first half of a body, then drops the connection: the client sees a stream cut mid-way. */
+function cutHalfWay(answer: http.IncomingMessage, response: http.ServerResponse): void {
+  const half = Math.floor(Number(answer.headers['content-length'] ?? 0) / 2)
+  let sent = 0
+  answer.on('data', (chunk: Buffer) => {
+    if (sent >= half) return
+    const part = chunk.subarray(0, half - sent)
+    sent += part.length
+    response.write(part, () => {
+      if (sent >= half) response.socket?.destroy()
+    })
+  })
 }

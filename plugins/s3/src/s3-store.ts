@@ -2,6 +2,7 @@ import {Readable} from 'node:stream'
 
 import {
   DeleteObjectCommand,
+  GetBucketPolicyStatusCommand,
   GetObjectCommand,
   HeadObjectCommand,
   ListObjectsV2Command,
@@ -10,7 +11,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3'
 import {Upload} from '@aws-sdk/lib-storage'
-import type {GetOptions, GetResult, ObjectInfo, ProviderContext, PutOptions, Store} from 'pupistry'
+import type {Exposure, GetOptions, GetResult, ObjectInfo, ProviderContext, PutOptions, Store} from 'pupistry'
 
 import {describeS3Error, type S3Identity} from './s3-errors.js'
 
@@ -37,6 +38,7 @@ export class S3Store implements Store {
   private readonly bucket: string
   private readonly client: S3Client
   private readonly identity: S3Identity
+  private readonly config: S3ClientConfig
   private readonly sse?: {ServerSideEncryption: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string}
 
   constructor(url: URL, context: ProviderContext) {
@@ -86,6 +88,7 @@ export class S3Store implements Store {
       ...(accessKeyId && secretAccessKey ? {credentials: {accessKeyId, secretAccessKey}} : {}),
     }
     this.client = new S3Client(config)
+    this.config = config
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
@@ -143,7 +146,7 @@ export class S3Store implements Store {
       do {
         const page = await this.client.send(new ListObjectsV2Command({Bucket: this.bucket, ContinuationToken: token, Prefix: this.keyOf(prefix)}))
         for (const object of page.Contents ?? []) {
-          if (object.Key) found.push({etag: object.ETag ?? '', key: object.Key.slice(this.prefix.length), size: object.Size ?? 0})
+          if (object.Key) found.push({etag: object.ETag ?? '', key: object.Key.slice(this.prefix.length), modified: object.LastModified, size: object.Size ?? 0})
         }
 
         token = page.IsTruncated ? page.NextContinuationToken : undefined
@@ -161,6 +164,45 @@ export class S3Store implements Store {
     } catch (error) {
       if (!isMissing(error)) throw this.error(error, 'deleting', key)
     }
+  }
+
+  /**
+   * Asks the bucket's policy status where the server answers it, then tries
+   * to list and read without credentials, as anyone on the network could.
+   */
+  async exposure(sampleKey?: string): Promise<Exposure> {
+    let policy = 'the server does not report policy status'
+    try {
+      const status = await this.client.send(new GetBucketPolicyStatusCommand({Bucket: this.bucket}))
+      if (status.PolicyStatus?.IsPublic) return {detail: `the bucket policy of ${this.bucket} makes it public`, status: 'exposed'}
+      policy = 'the bucket policy is not public'
+    } catch (error) {
+      const name = (error as {name?: string}).name
+      if (name === 'NoSuchBucketPolicy') policy = 'the bucket has no policy'
+      else if (statusOf(error) === 403) policy = `policy status is not readable with the ${this.identity.side} credentials`
+    }
+
+    // Unsigned requests: what anyone who can reach the endpoint gets.
+    const anonymous = new S3Client({...this.config, credentials: {accessKeyId: 'anonymous', secretAccessKey: 'anonymous'}, signer: {sign: async (request) => request}})
+    const attempts: Array<[string, () => Promise<unknown>]> = [[`list ${this.location}`, () => anonymous.send(new ListObjectsV2Command({Bucket: this.bucket, Prefix: this.prefix}))]]
+    if (sampleKey) attempts.push([`read ${this.location}${sampleKey}`, () => anonymous.send(new HeadObjectCommand({Bucket: this.bucket, Key: this.keyOf(sampleKey)}))])
+    const denied: string[] = []
+    try {
+      for (const [what, attempt] of attempts) {
+        try {
+          await attempt()
+          return {detail: `anyone can ${what} without credentials (${policy})`, status: 'exposed'}
+        } catch (error) {
+          const status = statusOf(error)
+          if (status !== 401 && status !== 403) return {detail: `could not try to ${what} without credentials: ${(error as Error).message} (${policy})`, status: 'unknown'}
+          denied.push(what)
+        }
+      }
+    } finally {
+      anonymous.destroy()
+    }
+
+    return {detail: `without credentials, ${denied.join(' and ')} were refused; ${policy}`, status: 'private'}
   }
 
   private keyOf(key: string): string {

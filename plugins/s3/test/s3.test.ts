@@ -1,12 +1,13 @@
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
-import {writeFileSync} from 'node:fs'
+import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {GetObjectCommand, S3Client} from '@aws-sdk/client-s3'
+import {GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
+import {dump} from 'js-yaml'
 
-import {show} from '../../../test/helpers/cli.js'
+import {run, show} from '../../../test/helpers/cli.js'
 import {stageBuild} from '../../../test/helpers/craft.js'
 import {type LocalS3, startS3} from '../../../test/helpers/s3.js'
 import {World} from '../../../test/helpers/world.js'
@@ -85,6 +86,86 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     assert.equal(retried.code, 0, show(retried))
     assert.notEqual(world.activeVersion(), active)
     assert.match(world.targetFile('hello.txt'), /hello from v1\.0\.0/)
+  })
+
+  it("Debian's aws CLI lists and downloads what was pushed, and the SHA-256 matches the signed manifest", async () => {
+    const home = mkdtempSync(path.join(world.dir, 'aws-'))
+    const aws = (...args: string[]) =>
+      run('/usr/bin/aws', ['--endpoint-url', s3.endpoint, ...args], {
+        env: {AWS_ACCESS_KEY_ID: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_SECRET_ACCESS_KEY: 'S3RVER', HOME: home},
+      })
+    const listing = await aws('s3', 'ls', '--recursive', 's3://fleet/pupistry-test/pupistry/production/')
+    assert.match(listing, /pupistry-test\/pupistry\/production\/latest\.json/)
+    assert.match(listing, /pupistry-test\/pupistry\/production\/manifests\/\d{12}\.json/)
+
+    const pointer = JSON.parse(await aws('s3', 'cp', 's3://fleet/pupistry-test/pupistry/production/latest.json', '-')) as {payload: string}
+    const manifest = JSON.parse(Buffer.from(pointer.payload, 'base64').toString('utf8')) as {artifact: {key: string; sha256: string; size: number}}
+    const file = path.join(home, 'artifact.tar.gz')
+    await aws('s3', 'cp', `s3://fleet/pupistry-test/${manifest.artifact.key}`, file)
+    const bytes = readFileSync(file)
+    assert.equal(bytes.length, manifest.artifact.size)
+    assert.equal(createHash('sha256').update(bytes).digest('hex'), manifest.artifact.sha256)
+  })
+
+  it("settings written for the Ruby tool (s3_bucket, s3_prefix, s3_endpoint) reach the same store", async () => {
+    const legacy = path.join(world.dir, 'legacy.yaml')
+    const {storage: _storage, ...general} = world.settings.general
+    writeFileSync(legacy, dump({...world.settings, general: {...general, s3_bucket: 'fleet', s3_prefix: 'pupistry-test'}}))
+    const result = await world.cliWith(legacy, 'status', '--json', '-e', 'production')
+    assert.equal(result.code, 0, show(result))
+    const report = JSON.parse(result.stdout) as {environments: Array<{published?: {serial: number}; installed?: {version: string}}>; storeError?: string}
+    assert.equal(report.storeError, undefined)
+    assert.ok(report.environments[0].published?.serial, result.stdout)
+    assert.equal(report.environments[0].published?.serial, JSON.parse((await world.cli('status', '--json', '-e', 'production')).stdout).environments[0].published.serial)
+  })
+
+  it("the Ruby tool's objects in the same prefix survive push, apply and prune", async () => {
+    const client = new S3Client({credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}, endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1'})
+    const ruby = ['manifest.latest.yaml', 'artifact.20150101-0000.tar.gz', '0123456789ABCDEF.publickey'].map((name) => `pupistry-test/${name}`)
+    for (const key of ruby) await client.send(new PutObjectCommand({Body: `old tool: ${key}\n`, Bucket: 'fleet', Key: key}))
+
+    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'ruby.pp'), '# ruby\n'))
+    for (const step of [['build', '-e', 'production'], ['push', '-e', 'production'], ['apply', '--minimal'], ['prune', '--keep', '1', '--grace', '0s']]) {
+      const result = await world.cli(...step)
+      assert.equal(result.code, 0, show(result))
+      if (step[0] === 'prune') assert.match(result.stdout, /production: live serial \d+; kept 1 manifest\(s\).*removed [1-9]\d* object/)
+    }
+
+    for (const key of ruby) {
+      const object = await client.send(new GetObjectCommand({Bucket: 'fleet', Key: key}))
+      assert.equal(await object.Body!.transformToString(), `old tool: ${key}\n`)
+    }
+
+    const listed = await client.send(new ListObjectsV2Command({Bucket: 'fleet', Prefix: 'pupistry-test/pupistry/production/'}))
+    const keys = (listed.Contents ?? []).map((object) => object.Key!)
+    assert.equal(keys.filter((key) => key.includes('/manifests/')).length, 1, keys.join('\n'))
+    assert.equal(keys.filter((key) => key.includes('/artifacts/')).length, 1, keys.join('\n'))
+    const again = await world.cli('apply', '--force')
+    assert.equal(again.code, 0, show(again))
+  })
+
+  it('doctor: build credentials write and read back; agent credentials that can write, and a bucket anyone can read, are warnings', async () => {
+    const result = await world.cli('doctor')
+    assert.equal(result.code, 0, show(result))
+    assert.match(result.stdout, /^ok\s+store \(build\)\s+the build credentials \(access key S3RVER\) can write, read back and delete in s3:\/\/fleet\/pupistry-test\//m)
+    assert.match(result.stdout, /^ok\s+store \(agent\)\s+the agent credentials \(access key S3RVER\) can read production serial \d+ \(signed by Test Signer/m)
+    assert.match(result.stdout, /^WARN\s+least privilege\s+the agent credentials \(access key S3RVER\) can WRITE to s3:\/\/fleet\/pupistry-test\//m)
+    assert.match(result.stdout, /^WARN\s+exposure\s+anyone can list s3:\/\/fleet\/pupistry-test\/ without credentials \(the server does not report policy status\)/m)
+    assert.doesNotMatch(result.stdout + result.stderr, /secret_access_key|S3RVER\b.*S3RVER\b.*S3RVER/)
+  })
+
+  it('doctor on a node with read-only credentials and a private bucket: all ok', async () => {
+    const node = path.join(world.dir, 'node.yaml')
+    writeFileSync(node, dump({agent: world.settings.agent, general: {...world.settings.general, s3_endpoint: s3.readOnlyEndpoint, signing_key_file: undefined}}))
+    const result = await world.cliWith(node, 'doctor', '--json')
+    assert.equal(result.code, 0, show(result))
+    const checks = Object.fromEntries((JSON.parse(result.stdout) as {checks: Array<{name: string; status: string; detail: string}>}).checks.map((check) => [check.name, check]))
+    assert.equal(checks['store (build)'], undefined)
+    assert.equal(checks['store (agent)'].status, 'ok', checks['store (agent)'].detail)
+    assert.equal(checks['least privilege'].status, 'ok')
+    assert.match(checks['least privilege'].detail, /cannot write to s3:\/\/fleet\/pupistry-test\/ \(access denied/)
+    assert.equal(checks.exposure.status, 'ok')
+    assert.match(checks.exposure.detail, /without credentials, list s3:\/\/fleet\/pupistry-test\/ and read .*latest\.json were refused; the bucket policy is not public/)
   })
 
   it('a bucket that does not exist: one clear message, exit 13, the installed release unchanged', async () => {

@@ -1,0 +1,182 @@
+import {randomBytes} from 'node:crypto'
+import {execFile} from 'node:child_process'
+import {userInfo} from 'node:os'
+import {promisify} from 'node:util'
+
+import type {Side, Store} from '../contracts.js'
+import {puppetCommand} from '../agent/puppet.js'
+import {DEFAULT_ENVIRONMENT} from '../config/paths.js'
+import {AssemblerError, fromProviderError, PupistryError, SettingsError, ToolError} from '../errors.js'
+import {LAYOUT_ROOT, pointerKey} from '../manifest/layout.js'
+import {manifestOf, readLimited, readPointer} from '../publish/pointer.js'
+import {providerContext, type Runtime} from '../runtime.js'
+import {createSigner, loadTrustedKeys, signingProviderName, verifyEnvelope} from '../signing/signing.js'
+import {openStore, storageUrl} from '../store/open-store.js'
+
+export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
+
+export interface Check {
+  name: string
+  status: CheckStatus
+  detail: string
+  /** The exit code the failure stands for (documented in docs/exit-codes.md). */
+  exitCode?: number
+}
+
+/**
+ * Looks at this machine's pupistry as a whole: settings, tools, keys and the
+ * store, each with the credentials of the side that uses them. Checks run in
+ * order; a failed check does not stop the others.
+ */
+export async function doctor(runtime: Runtime): Promise<Check[]> {
+  const {settings} = runtime
+  const checks: Check[] = [
+    settings.warnings.length > 0
+      ? {detail: `${settingsName(runtime)}: ${settings.warnings.join('; ')}`, name: 'settings', status: 'warn'}
+      : {detail: `${settingsName(runtime)} is valid`, name: 'settings', status: 'ok'},
+  ]
+  const build = Boolean(settings.build.puppetcode)
+  const agent = Boolean(settings.general.trusted_keys || Object.values(settings.agent).some((value) => value !== undefined && value !== null))
+  if (!build && !agent) {
+    checks.push({detail: 'the settings configure neither a build machine (build.puppetcode) nor a node (agent.*, general.trusted_keys)', exitCode: 10, name: 'role', status: 'fail'})
+    return checks
+  }
+
+  const run = async (name: string, check: () => Promise<Omit<Check, 'name'>>) => {
+    const {detail, exitCode, status} = await check().catch(failed)
+    checks.push({detail, exitCode, name, status})
+  }
+  if (build) {
+    await run('assembler', () => checkAssembler(runtime))
+    await run('signing key', () => checkSigningKey(runtime))
+    await run('store (build)', () => checkBuildStore(runtime))
+  }
+
+  if (agent) {
+    await run('trusted keys', async () => checkTrustedKeys(runtime))
+    await run('puppet', () => checkPuppet(runtime))
+    const store = await openStore(runtime, 'agent').catch((error: unknown) => error as Error)
+    if (store instanceof Error) {
+      await run('store (agent)', async () => failed(store))
+    } else {
+      await run('store (agent)', () => checkAgentStore(runtime, store))
+      await run('least privilege', () => checkAgentCannotWrite(runtime, store))
+      await run('exposure', () => checkExposure(runtime, store))
+    }
+  }
+
+  return checks
+}
+
+function failed(error: unknown): Omit<Check, 'name'> {
+  const converted = fromProviderError(error, 'check')
+  return {detail: converted.message, exitCode: converted.exitCode, status: 'fail'}
+}
+
+function settingsName(runtime: Runtime): string {
+  return runtime.settings.file ?? 'the built-in defaults (no settings file found)'
+}
+
+async function checkAssembler(runtime: Runtime): Promise<Omit<Check, 'name'>> {
+  const name = runtime.settings.build.assembler ?? 'r10k'
+  const {descriptor, plugin} = await runtime.registry.get('assemblers', name)
+  const assembler = await Promise.resolve(descriptor.create(providerContext(runtime, 'build', descriptor.name))).catch((error) => {
+    throw fromProviderError(error, `assembler ${name}`, AssemblerError)
+  })
+  const versions = await assembler.versions?.().catch((error) => {
+    throw fromProviderError(error, `assembler ${name}`, ToolError)
+  })
+  const tools = Object.entries(versions ?? {}).map(([tool, version]) => `${tool} ${version}`)
+  return {detail: `${name} (from ${plugin.name} ${plugin.version})${tools.length > 0 ? `: ${tools.join(', ')}` : ''}`, status: 'ok'}
+}
+
+async function checkSigningKey(runtime: Runtime): Promise<Omit<Check, 'name'>> {
+  if (runtime.settings.general.gpg_disable) return {detail: 'general.gpg_disable is true: pushes are UNSIGNED', status: 'warn'}
+  const name = signingProviderName(runtime)
+  const signer = await createSigner(runtime, name, 'build')
+  if (!signer.publicKey) return {detail: `signer ${name} cannot show its key; it is used as configured`, status: 'ok'}
+  const armored = await signer.publicKey()
+  return {detail: `signer ${name}: the key loads (${armored.length} bytes of public key to give nodes)`, status: 'ok'}
+}
+
+function probeKey(): string {
+  // Not an environment name, so never taken for one, and outside what prune removes.
+  return `${LAYOUT_ROOT}/.doctor/probe-${randomBytes(6).toString('hex')}`
+}
+
+/** The Ruby tool read back what it uploaded; here a probe goes up, comes back identical, and is removed. */
+async function checkBuildStore(runtime: Runtime): Promise<Omit<Check, 'name'>> {
+  const store = await openStore(runtime, 'build')
+  const key = probeKey()
+  const bytes = randomBytes(64)
+  await store.put(key, bytes, {contentType: 'application/octet-stream'})
+  try {
+    const back = await store.get(key)
+    if (!back || 'notModified' in back) return {detail: `${store.location}${key} was written but cannot be read back`, exitCode: 13, status: 'fail'}
+    if (!(await readLimited(back.body, 1024, key)).equals(bytes)) return {detail: `${store.location}${key} reads back different bytes`, exitCode: 13, status: 'fail'}
+  } finally {
+    await store.delete(key)
+  }
+
+  return {detail: `${describeCredentials(runtime, 'build')} can write, read back and delete in ${store.location}`, status: 'ok'}
+}
+
+function checkTrustedKeys(runtime: Runtime): Omit<Check, 'name'> {
+  if (runtime.settings.general.gpg_disable) return {detail: 'general.gpg_disable is true: this node accepts UNSIGNED manifests', status: 'warn'}
+  const files = loadTrustedKeys(runtime)
+  if (files.length === 0) throw new SettingsError('no trusted keys: set general.trusted_keys to the public key files nodes accept signatures from')
+  return {detail: `${files.length} trusted key file(s): ${files.map((file) => file.file).join(', ')}`, status: 'ok'}
+}
+
+async function checkPuppet(runtime: Runtime): Promise<Omit<Check, 'name'>> {
+  const command = puppetCommand(runtime.settings.agent.puppet)
+  try {
+    const {stdout} = await promisify(execFile)(command, ['--version'], {timeout: 60_000})
+    return {detail: `${command} ${stdout.trim()}`, status: 'ok'}
+  } catch (error) {
+    throw new ToolError(`${command} does not run: ${(error as Error).message.split('\n')[0]}`, {hint: 'install Puppet (or OpenVox), or set agent.puppet'})
+  }
+}
+
+async function checkAgentStore(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
+  const environment = runtime.settings.agent.environment ?? DEFAULT_ENVIRONMENT
+  const pointer = await readPointer(store, environment)
+  if (!pointer || 'notModified' in pointer) return {detail: `${describeCredentials(runtime, 'agent')} can reach ${store.location}, but nothing is published for ${environment} yet`, status: 'warn'}
+  const trust = await verifyEnvelope(runtime, pointer.envelope, pointer.where)
+  const manifest = manifestOf(pointer.envelope, pointer.where)
+  const artifact = await store.head(manifest.artifact.key)
+  if (!artifact) return {detail: `${environment} serial ${manifest.serial} names ${manifest.artifact.key}, which is missing from ${store.location}`, exitCode: 13, status: 'fail'}
+  const signed = trust.signed ? `signed by ${trust.by.identity}` : 'UNSIGNED'
+  return {detail: `${describeCredentials(runtime, 'agent')} can read ${environment} serial ${manifest.serial} (${signed}) and its artifact from ${store.location}`, status: 'ok'}
+}
+
+/** Nodes only need to read: credentials that can write let one stolen node delete or replace what every node reads. */
+async function checkAgentCannotWrite(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
+  const scheme = storageUrl(runtime, 'agent').protocol
+  if (scheme === 'file:') return {detail: 'the file store has no credentials; file permissions decide who may write', status: 'skip'}
+  if (scheme === 'https:' || scheme === 'http:') return {detail: `${store.location} is a read-only mirror`, status: 'ok'}
+  const key = probeKey()
+  try {
+    await store.put(key, Buffer.from('pupistry doctor: agent write probe\n'))
+  } catch (error) {
+    if (!(error instanceof PupistryError)) throw error
+    return {detail: `${describeCredentials(runtime, 'agent')} cannot write to ${store.location} (${error.message})`, status: 'ok'}
+  }
+
+  await store.delete(key).catch(() => {})
+  return {detail: `${describeCredentials(runtime, 'agent')} can WRITE to ${store.location}: give nodes read-only credentials (signatures still protect them, but a stolen node key could delete what the fleet reads)`, status: 'warn'}
+}
+
+async function checkExposure(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
+  if (!store.exposure) return {detail: `the ${storageUrl(runtime, 'agent').protocol.replace(/:$/, '')} store cannot tell who may read it; check by hand`, status: 'skip'}
+  const exposure = await store.exposure(pointerKey(runtime.settings.agent.environment ?? DEFAULT_ENVIRONMENT))
+  const status = exposure.status === 'private' ? 'ok' : 'warn'
+  const note = exposure.status === 'exposed' ? ' — artifacts carry hiera data: make the store private' : exposure.status === 'unknown' ? ' — check who can read it by hand' : ''
+  return {detail: `${exposure.detail}${note}`, status}
+}
+
+function describeCredentials(runtime: Runtime, side: Side): string {
+  if (storageUrl(runtime, side).protocol === 'file:') return `this user (${userInfo().username})`
+  const section = runtime.settings[side] as {access_key_id?: string | null}
+  return section.access_key_id ? `the ${side} credentials (access key ${section.access_key_id})` : `the ${side} side's default credentials`
+}

@@ -1,0 +1,129 @@
+import type {ObjectInfo, Store} from '../contracts.js'
+import {VerificationError} from '../errors.js'
+import {MAX_ENVELOPE_BYTES, parseEnvelope} from '../manifest/envelope.js'
+import {LAYOUT_ROOT} from '../manifest/layout.js'
+import type {Runtime} from '../runtime.js'
+import {openStore} from '../store/open-store.js'
+import {manifestOf, readLimited, readPointer} from './pointer.js'
+
+export interface PruneOptions {
+  /** Manifests kept per environment besides the live one and any newer. */
+  keep: number
+  dryRun: boolean
+  /** Artifacts no kept manifest names are left alone until they are this old (a push may be uploading). */
+  graceSeconds: number
+  environments?: string[]
+  now?: Date
+}
+
+export interface PruneResult {
+  environment: string
+  /** The serial the pointer names, when it could be read. */
+  live?: number
+  keptManifests: number[]
+  keptArtifacts: number
+  deleted: ObjectInfo[]
+  freedBytes: number
+  /** Why nothing was pruned in this environment, when so. */
+  skipped?: string
+}
+
+/**
+ * Only keys of exactly this shape are ever deleted. Anything else in the
+ * store (the Ruby tool's manifest.latest.yaml, artifact.*.tar.gz and
+ * *.publickey, or files an operator put there) is not pupistry's to remove.
+ */
+const OWN_KEY = new RegExp(`^${LAYOUT_ROOT}/([A-Za-z0-9_]{1,100})/(?:manifests/(\\d{12})\\.json|artifacts/([0-9a-f]{64})\\.tar\\.gz)$`)
+
+interface EnvironmentObjects {
+  manifests: Map<number, ObjectInfo>
+  artifacts: Map<string, ObjectInfo>
+}
+
+/** Removes old manifests and artifacts; never what the pointer names, anything newer, or the newest `keep`. */
+export async function prune(runtime: Runtime, options: PruneOptions): Promise<PruneResult[]> {
+  const store = await openStore(runtime, 'build')
+  const byEnvironment = groupOwnObjects(await store.list(`${LAYOUT_ROOT}/`))
+  const names = options.environments?.length ? options.environments : [...byEnvironment.keys()].sort()
+  const results: PruneResult[] = []
+  for (const environment of names) {
+    const objects = byEnvironment.get(environment) ?? {artifacts: new Map(), manifests: new Map()}
+    results.push(await pruneEnvironment(runtime, store, environment, objects, options))
+  }
+
+  return results
+}
+
+function groupOwnObjects(objects: ObjectInfo[]): Map<string, EnvironmentObjects> {
+  const grouped = new Map<string, EnvironmentObjects>()
+  for (const object of objects) {
+    const match = OWN_KEY.exec(object.key)
+    if (!match) continue
+    const [, environment, serial, sha256] = match
+    let entry = grouped.get(environment)
+    if (!entry) grouped.set(environment, (entry = {artifacts: new Map(), manifests: new Map()}))
+    if (serial) entry.manifests.set(Number(serial), object)
+    else entry.artifacts.set(sha256, object)
+  }
+
+  return grouped
+}
+
+async function pruneEnvironment(runtime: Runtime, store: Store, environment: string, objects: EnvironmentObjects, options: PruneOptions): Promise<PruneResult> {
+  const result: PruneResult = {deleted: [], environment, freedBytes: 0, keptArtifacts: objects.artifacts.size, keptManifests: [...objects.manifests.keys()].sort((a, b) => a - b)}
+  const skip = (reason: string): PruneResult => {
+    runtime.log.warn(`${environment}: ${reason}; nothing pruned there`)
+    return {...result, skipped: reason}
+  }
+
+  let live: number
+  try {
+    const pointer = await readPointer(store, environment)
+    if (!pointer || 'notModified' in pointer) return skip(`no pointer at ${store.location} ${LAYOUT_ROOT}/${environment}/latest.json`)
+    live = manifestOf(pointer.envelope, pointer.where).serial
+  } catch (error) {
+    if (error instanceof VerificationError) return skip(`the pointer is not a valid manifest (${error.message})`)
+    throw error
+  }
+
+  result.live = live
+  const serials = result.keptManifests
+  const newest = new Set(serials.slice(-options.keep))
+  const keep = serials.filter((serial) => serial >= live || newest.has(serial))
+  const drop = serials.filter((serial) => !keep.includes(serial))
+
+  // The artifacts the kept manifests name stay. A kept manifest that cannot be read keeps every artifact.
+  const needed = new Set<string>()
+  for (const serial of keep) {
+    const sha256 = await artifactOf(store, objects.manifests.get(serial)!.key)
+    if (!sha256) return skip(`manifest serial ${serial} cannot be read, so the artifacts it needs are unknown`)
+    needed.add(sha256)
+  }
+
+  const cutoff = (options.now ?? new Date()).getTime() - options.graceSeconds * 1000
+  const doomedArtifacts = [...objects.artifacts.entries()]
+    .filter(([sha256, object]) => !needed.has(sha256) && object.modified !== undefined && object.modified.getTime() <= cutoff)
+    .map(([, object]) => object)
+  // Manifests go first: an interrupted prune never leaves a manifest naming a missing artifact.
+  const doomed = [...drop.map((serial) => objects.manifests.get(serial)!), ...doomedArtifacts]
+  for (const object of doomed) {
+    if (!options.dryRun) await store.delete(object.key)
+    result.deleted.push(object)
+    result.freedBytes += object.size
+  }
+
+  return {...result, keptArtifacts: objects.artifacts.size - doomedArtifacts.length, keptManifests: keep}
+}
+
+/** The artifact SHA-256 a stored manifest names (its signature is not needed to decide what to keep). */
+async function artifactOf(store: Store, key: string): Promise<string | undefined> {
+  const object = await store.get(key)
+  if (!object || 'notModified' in object) return undefined
+  try {
+    const where = `${store.location} ${key}`
+    return manifestOf(parseEnvelope(await readLimited(object.body, MAX_ENVELOPE_BYTES, where), where), where).artifact.sha256
+  } catch (error) {
+    if (error instanceof VerificationError) return undefined
+    throw error
+  }
+}

@@ -1,0 +1,109 @@
+import assert from 'node:assert/strict'
+import {copyFileSync, existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {show} from './helpers/cli.js'
+import {World} from './helpers/world.js'
+
+const serialFile = (serial: number) => `${String(serial).padStart(12, '0')}.json`
+
+describe('prune removes old manifests and artifacts, and nothing else', () => {
+  let world: World
+  const versions: string[] = []
+  const ruby = ['manifest.latest.yaml', 'artifact.20150101-0000.tar.gz', 'ABCDEF0123456789.publickey', 'pupistry/production/notes.txt']
+  const orphanYoung = 'a'.repeat(64)
+  const orphanOld = 'b'.repeat(64)
+
+  before(async () => {
+    world = await World.create()
+    const publish = async (...extra: string[]) => {
+      for (const step of [['build', '-e', 'production'], ['push', '-e', 'production', ...extra]]) {
+        const result = await world.cli(...step)
+        assert.equal(result.code, 0, show(result))
+      }
+
+      for (const name of readdirSync(world.storePath('production', 'artifacts'))) if (!versions.includes(name.slice(0, 64))) versions.push(name.slice(0, 64))
+    }
+
+    await publish()
+    for (const round of [1, 2]) {
+      await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', `round${round}.pp`), `# ${round}\n`))
+      await publish()
+    }
+
+    // Serials 4 and 5 re-sign what is live: five manifests, three artifacts.
+    await publish('--refresh')
+    await publish('--refresh')
+
+    // The Ruby tool's objects, and things in our tree that are not of our layout.
+    for (const name of ruby) writeFileSync(path.join(world.store, name), 'not pupistry 3\n')
+    // An artifact no manifest names, long forgotten; the pushed ones are as old.
+    writeFileSync(world.storePath('production', 'artifacts', `${orphanOld}.tar.gz`), 'orphan')
+    const longAgo = new Date(Date.now() - 7 * 86_400_000)
+    for (const name of readdirSync(world.storePath('production', 'artifacts'))) utimesSync(world.storePath('production', 'artifacts', name), longAgo, longAgo)
+    // One just uploaded by a push in progress.
+    writeFileSync(world.storePath('production', 'artifacts', `${orphanYoung}.tar.gz`), 'orphan')
+    const apply = await world.cli('apply')
+    assert.equal(apply.code, 0, show(apply))
+  })
+
+  after(() => world?.cleanup())
+
+  it('--dry-run lists what would go and removes nothing', async () => {
+    const result = await world.cli('prune', '--keep', '2', '--dry-run')
+    assert.equal(result.code, 0, show(result))
+    for (const serial of [1, 2, 3]) assert.match(result.stdout, new RegExp(`would remove pupistry/production/manifests/${serialFile(serial)}`))
+    for (const serial of [4, 5]) assert.doesNotMatch(result.stdout, new RegExp(serialFile(serial)))
+    assert.match(result.stdout, new RegExp(`would remove pupistry/production/artifacts/${orphanOld}`))
+    for (const version of versions.slice(0, 2)) assert.match(result.stdout, new RegExp(`would remove pupistry/production/artifacts/${version}`))
+    assert.doesNotMatch(result.stdout, new RegExp(orphanYoung))
+    assert.match(result.stdout, /production: live serial 5; kept 2 manifest\(s\) \(serials 4–5\)/)
+    assert.equal(readdirSync(world.storePath('production', 'manifests')).length, 5)
+  })
+
+  it('keeps the live manifest, anything newer and the newest N with their artifacts; the Ruby objects stay', async () => {
+    // A push in progress has written serial 7 but not yet moved the pointer.
+    copyFileSync(world.storePath('production', 'manifests', serialFile(5)), world.storePath('production', 'manifests', serialFile(7)))
+    const result = await world.cli('prune', '--keep', '1', '--json')
+    assert.equal(result.code, 0, show(result))
+    const [report] = JSON.parse(result.stdout) as Array<{environment: string; keptManifests: number[]; live: number; deleted: Array<{key: string}>}>
+    assert.equal(report.live, 5)
+    assert.deepEqual(report.keptManifests, [5, 7])
+    assert.deepEqual(readdirSync(world.storePath('production', 'manifests')).sort(), [serialFile(5), serialFile(7)])
+
+    const live = readdirSync(world.storePath('production', 'artifacts')).sort()
+    assert.equal(live.length, 2, live.join(' '))
+    assert.ok(live.includes(`${orphanYoung}.tar.gz`))
+    assert.ok(live.includes(`${versions[2]}.tar.gz`), 'the live artifact stays')
+    for (const name of ruby) assert.ok(existsSync(path.join(world.store, name)), `${name} must stay`)
+    assert.ok(existsSync(world.storePath('production', 'latest.json')))
+  })
+
+  it('after pruning, nodes still apply and the next push takes the next serial', async () => {
+    const apply = await world.cli('apply', '--force')
+    assert.equal(apply.code, 0, show(apply))
+    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'after.pp'), '# after\n'))
+    for (const step of [['build', '-e', 'production'], ['push', '-e', 'production']]) {
+      const result = await world.cli(...step)
+      assert.equal(result.code, 0, show(result))
+    }
+
+    assert.ok(existsSync(world.storePath('production', 'manifests', serialFile(8))))
+  })
+
+  it('an environment without a pointer is left alone, with a warning', async () => {
+    mkdirSync(world.storePath('staging', 'manifests'), {recursive: true})
+    writeFileSync(world.storePath('staging', 'manifests', serialFile(1)), '{}')
+    const result = await world.cli('prune', '-e', 'staging')
+    assert.equal(result.code, 0, show(result))
+    assert.match(result.stderr, /staging: no pointer at .*; nothing pruned there/)
+    assert.ok(existsSync(world.storePath('staging', 'manifests', serialFile(1))))
+  })
+
+  it('a bad --grace is a usage error', async () => {
+    const result = await world.cli('prune', '--grace', 'soon')
+    assert.equal(result.code, 2, show(result))
+    assert.match(result.stderr, /--grace: not a duration: soon/)
+  })
+})
