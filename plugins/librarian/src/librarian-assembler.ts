@@ -79,7 +79,7 @@ export class LibrarianAssembler implements Assembler {
   }
 
   async versions(): Promise<Record<string, string>> {
-    const {stdout} = await this.tool('librarian-puppet', ['version'], {cwd: this.context.cacheDir})
+    const {stdout} = await this.tool('librarian-puppet', ['version'], {})
     return {'librarian-puppet': stdout.trim().replace(/^librarian-puppet\s+v?/, '')}
   }
 
@@ -164,7 +164,7 @@ export class LibrarianAssembler implements Assembler {
   private tool(
     program: string,
     args: string[],
-    options: {cwd: string; env?: NodeJS.ProcessEnv; onLine?: (line: string) => void},
+    options: {cwd?: string; env?: NodeJS.ProcessEnv; onLine?: (line: string) => void},
   ): Promise<Outcome> {
     return new Promise((resolve, reject) => {
       const child = spawn(program, args, {
