@@ -5,7 +5,11 @@
  */
 import type {Readable} from 'node:stream'
 
-/** Bumped whenever a descriptor or provider interface changes incompatibly. */
+/**
+ * Bumped whenever a descriptor or provider interface changes incompatibly.
+ * Every descriptor states the version it was written for (as a number in
+ * the plugin's code), and the core refuses descriptors of any other version.
+ */
 export const CONTRACT_VERSION = 1
 
 /** Settings as the provider sees them: the parsed settings.yaml sections. */

@@ -43,6 +43,7 @@ describe('settings', () => {
   it('accepts every key of the Ruby tool\'s example, blank values meaning unset', () => {
     const settings = parseSettings(RUBY_SETTINGS, 'ruby.yaml')
     assert.deepEqual(settings.warnings, [])
+    assert.deepEqual(settings.unknownKeys, [])
     assert.equal(settings.general.s3_bucket, 'example')
     assert.equal(settings.general.gpg_signing_key, 'XYZ')
     assert.equal(settings.agent.access_key_id, null)
@@ -56,9 +57,11 @@ describe('settings', () => {
     assert.equal(parseSettings('general: {gpg_signing_key: "0x1234ABCD"}\n', 'k.yaml').general.gpg_signing_key, '0x1234ABCD')
   })
 
-  it('warns about unknown keys with file and line', () => {
+  it('warns about unknown sections, and keeps unknown keys (with file and line) for plugins to read', () => {
     const settings = parseSettings('general:\n  storage: /srv\n  s3_bukket: typo\nextra:\n  a: 1\n', 'x.yaml')
-    assert.deepEqual(settings.warnings, ['x.yaml:3: unknown key "general.s3_bukket" ignored', 'x.yaml:4: unknown section "extra" ignored'])
+    assert.deepEqual(settings.warnings, ['x.yaml:4: unknown section "extra" ignored'])
+    assert.deepEqual(settings.unknownKeys, [{key: 'general.s3_bukket', location: 'x.yaml:3'}])
+    assert.equal(settings.general.s3_bukket, 'typo')
   })
 
   it('stops on a wrong type with file, key path and line', () => {
@@ -120,7 +123,8 @@ describe('settings', () => {
     assert.equal(first.code, 0, show(first))
     const written = readFileSync(target, 'utf8')
     assert.match(written, /^# pupistry settings/)
-    assert.deepEqual(parseSettings(written, target).warnings, [], 'the example has only known keys')
+    assert.deepEqual(parseSettings(written, target).warnings, [], 'the example has only known sections')
+    assert.deepEqual(parseSettings(written, target).unknownKeys, [], 'the example has only known keys')
     const second = await runCli(['setup', '--file', target])
     assert.equal(second.code, 2, show(second))
     assert.match(second.stderr, /already exists; use --force/)

@@ -1,6 +1,6 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
-import {loadSettings, type Settings} from '../config/settings.js'
+import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/settings.js'
 import {EXIT, PupistryError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
@@ -46,11 +46,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (this.runtimeValue) return this.runtimeValue
     const log = createLogger({verbose: this.verbose})
     const settings: Settings = loadSettings({file: this.flags.config, requireSafeOwnership: this.agentSide})
-    for (const warning of settings.warnings) log.warn(warning)
     const registry = new ProviderRegistry(async (event) => {
       const outcome = await this.config.runHook(event, {}, undefined, true)
       return outcome as unknown as HookOutcome
     })
+    // Asking every plugin which settings it reads costs time, so only when there is a key to explain.
+    if (settings.unknownKeys.length > 0) settings.warnings.push(...undeclaredKeyWarnings(settings, await registry.declaredSettings()))
+    for (const warning of settings.warnings) log.warn(warning)
     this.runtimeValue = createRuntime({log, registry, settings, version: this.config.version})
     return this.runtimeValue
   }

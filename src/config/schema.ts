@@ -20,7 +20,8 @@ const credentials = {
   secret_access_key: optionalString,
 }
 
-export const generalSchema = v.object({
+// Sections keep keys they do not know: those are settings of plugins' providers.
+export const generalSchema = v.looseObject({
   app_cache: optionalString,
   gpg_disable: optionalBool,
   gpg_signing_key: v.nullish(v.union([v.pipe(v.string(), v.minLength(1)), v.number()], 'expected a key id, fingerprint or email address')),
@@ -37,7 +38,7 @@ export const generalSchema = v.object({
   trusted_keys: v.nullish(v.union([v.pipe(v.string(), v.minLength(1)), v.array(v.pipe(v.string(), v.minLength(1)))], 'expected a file or directory, or a list of them')),
 })
 
-export const agentSchema = v.object({
+export const agentSchema = v.looseObject({
   allow_insecure_http: optionalBool,
   daemon_frequency: optionalPositiveInt,
   daemon_minimal: optionalBool,
@@ -50,7 +51,7 @@ export const agentSchema = v.object({
   ...credentials,
 })
 
-export const buildSchema = v.object({
+export const buildSchema = v.looseObject({
   assembler: optionalString,
   hieracrypt: optionalBool,
   puppetcode: optionalString,

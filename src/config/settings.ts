@@ -17,8 +17,28 @@ export interface Settings {
   agent: NonNullable<RawSettings['agent']>
   build: NonNullable<RawSettings['build']>
   bootstrap: NonNullable<RawSettings['bootstrap']>
-  /** Warnings found while loading (unknown keys). */
+  /** Warnings found while loading (unknown sections; commands add unknown keys no provider reads). */
   warnings: string[]
+  /**
+   * Keys of the three sections that pupistry itself does not read. They are
+   * passed on to providers, which may read settings of their own; a key no
+   * installed provider declares is warned about by the command.
+   */
+  unknownKeys: UnknownKey[]
+}
+
+export interface UnknownKey {
+  /** Dotted path, `general.some_key`. */
+  key: string
+  /** `file:line`, or the file when the line is not known. */
+  location: string
+}
+
+/** Warnings for the unknown keys that no installed provider declares it reads either. */
+export function undeclaredKeyWarnings(settings: Settings, declared: Set<string>): string[] {
+  return settings.unknownKeys
+    .filter(({key}) => !declared.has(key))
+    .map(({key, location}) => `${location}: unknown key "${key}" ignored (neither pupistry nor an installed plugin reads it)`)
 }
 
 /** Where settings.yaml is looked for, in order, when --config is not given. */
@@ -37,7 +57,7 @@ export function expandHome(value: string, home = homedir()): string {
  */
 export function loadSettings(options: {file?: string; cwd?: string; home?: string; requireSafeOwnership?: boolean} = {}): Settings {
   const file = options.file ?? settingsSearchPath(options.cwd, options.home).find((candidate) => existsSync(candidate))
-  if (!file) return {general: {}, agent: {}, build: {}, bootstrap: {}, warnings: []}
+  if (!file) return {general: {}, agent: {}, build: {}, bootstrap: {}, unknownKeys: [], warnings: []}
   let text: string
   try {
     text = readFileSync(file, 'utf8')
@@ -69,6 +89,7 @@ export function parseSettings(text: string, file: string): Settings {
   }
 
   const warnings: string[] = []
+  const unknownKeys: UnknownKey[] = []
   for (const [section, value] of Object.entries(data)) {
     if (!(section in knownKeys)) {
       warnings.push(`${locate([section])}: unknown section "${section}" ignored`)
@@ -77,7 +98,7 @@ export function parseSettings(text: string, file: string): Settings {
 
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       for (const key of Object.keys(value)) {
-        if (!knownKeys[section].includes(key)) warnings.push(`${locate([section, key])}: unknown key "${section}.${key}" ignored`)
+        if (!knownKeys[section].includes(key)) unknownKeys.push({key: `${section}.${key}`, location: locate([section, key])})
       }
     }
   }
@@ -96,6 +117,7 @@ export function parseSettings(text: string, file: string): Settings {
     build: result.output.build ?? {},
     file,
     general: result.output.general ?? {},
+    unknownKeys,
     warnings,
   }
 }

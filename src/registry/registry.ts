@@ -46,6 +46,8 @@ export const KNOWN_PLUGINS: Record<ProviderKind, Record<string, string>> = {
   templates: {},
 }
 
+export const PROVIDER_KINDS: ProviderKind[] = ['assemblers', 'storage', 'signers', 'templates']
+
 const KIND_LABEL: Record<ProviderKind, string> = {
   assemblers: 'assembler',
   signers: 'signer',
@@ -61,6 +63,8 @@ const KIND_LABEL: Record<ProviderKind, string> = {
  */
 export class ProviderRegistry {
   readonly warnings: string[] = []
+  /** Providers refused for their contract version, so selecting one says why it is missing. */
+  private readonly refused = new Map<string, {message: string; hint: string}>()
   private readonly cache = new Map<ProviderKind, Promise<Array<Registered<ProviderKind>>>>()
 
   constructor(private readonly runHook: RunHook) {}
@@ -78,11 +82,23 @@ export class ProviderRegistry {
   async get<K extends ProviderKind>(kind: K, name: string): Promise<Registered<K>> {
     const found = (await this.list(kind)).find((entry) => entry.descriptor.name === name || aliasesOf(entry).includes(name))
     if (found) return found
+    const refusal = this.refused.get(`${kind}:${name}`)
+    if (refusal) throw new UsageError(refusal.message, {hint: refusal.hint})
     const plugin = KNOWN_PLUGINS[kind][name]
     const available = (await this.list(kind)).map((entry) => entry.descriptor.name).join(', ') || 'none'
     throw new UsageError(`no ${KIND_LABEL[kind]} named "${name}" is installed (available: ${available})`, {
       hint: plugin ? `run \`pupistry plugins install ${plugin}\`` : 'see `pupistry providers` for what is installed',
     })
+  }
+
+  /** Every settings key (dotted path) that some installed provider says it reads. */
+  async declaredSettings(): Promise<Set<string>> {
+    const declared = new Set<string>()
+    for (const kind of PROVIDER_KINDS) {
+      for (const {descriptor} of await this.list(kind)) for (const key of descriptor.settings ?? []) declared.add(key)
+    }
+
+    return declared
   }
 
   private async gather(kind: ProviderKind): Promise<Array<Registered<ProviderKind>>> {
@@ -100,6 +116,16 @@ export class ProviderRegistry {
       }
 
       for (const descriptor of success.result) {
+        // The contract comes first: a descriptor of another contract may well have another shape.
+        const contract = hasName(descriptor) ? contractProblem(kind, descriptor, success.plugin) : undefined
+        if (contract) {
+          // Stores are chosen by URL scheme, the others by name.
+          const schemes = kind === 'storage' && Array.isArray(descriptor.schemes) ? (descriptor.schemes as unknown[]) : []
+          for (const key of [descriptor.name, ...schemes]) this.refused.set(`${kind}:${String(key)}`, contract)
+          this.warnings.push(`${contract.message}; ignored`)
+          continue
+        }
+
         const problem = descriptorProblem(kind, descriptor)
         if (problem) {
           this.warnings.push(`plugin ${success.plugin.name}: ${problem}; ignored`)
@@ -149,15 +175,35 @@ function rank(plugin: PluginInfo): number {
   return plugin.name === 'pupistry' ? 0 : plugin.type === 'core' ? 1 : 2
 }
 
+/**
+ * The contract rule: a provider is used only if its descriptor states the
+ * contract version this pupistry speaks. An older plugin may call methods
+ * differently, and a newer one may rely on what this core does not do yet.
+ */
+function contractProblem(kind: ProviderKind, descriptor: {name: string; contract?: unknown}, plugin: PluginInfo): {message: string; hint: string} | undefined {
+  const stated = descriptor.contract
+  if (stated === CONTRACT_VERSION) return undefined
+  const what = `${KIND_LABEL[kind]} "${descriptor.name}" of plugin ${plugin.name}@${plugin.version}`
+  const message =
+    typeof stated === 'number' && Number.isInteger(stated)
+      ? `${what} was written for plugin contract ${stated}, but this pupistry speaks contract ${CONTRACT_VERSION}`
+      : `${what} does not state the plugin contract it was written for (this pupistry speaks contract ${CONTRACT_VERSION})`
+  const hint =
+    typeof stated === 'number' && stated > CONTRACT_VERSION
+      ? `upgrade pupistry, or install a version of ${plugin.name} made for contract ${CONTRACT_VERSION}`
+      : `upgrade the plugin: \`pupistry plugins install ${plugin.name}\` (or ask its author for a version made for contract ${CONTRACT_VERSION})`
+  return {hint, message}
+}
+
+function hasName(value: unknown): value is {name: string; contract?: unknown; schemes?: unknown} {
+  return typeof value === 'object' && value !== null && typeof (value as {name?: unknown}).name === 'string' && (value as {name: string}).name !== ''
+}
+
 function descriptorProblem(kind: ProviderKind, value: unknown): string | undefined {
   if (!value || typeof value !== 'object') return `a ${KIND_LABEL[kind]} descriptor is not an object`
   const descriptor = value as Record<string, unknown>
   const name = typeof descriptor.name === 'string' && descriptor.name ? descriptor.name : undefined
   if (!name) return `a ${KIND_LABEL[kind]} descriptor has no name`
-  if (descriptor.contract !== CONTRACT_VERSION) {
-    return `${KIND_LABEL[kind]} "${name}" was written for plugin contract ${String(descriptor.contract)}, this pupistry speaks contract ${CONTRACT_VERSION}: upgrade the plugin or pupistry`
-  }
-
   if (kind === 'templates') {
     if (!['bootstrap', 'packer', 'partial'].includes(descriptor.kind as string)) return `template "${name}" has no kind bootstrap, packer or partial`
     const {aliases} = descriptor

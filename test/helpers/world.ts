@@ -28,6 +28,8 @@ export class World {
   readonly keys: string
   readonly settingsFile: string
   settings: {general: Record<string, unknown>; agent: Record<string, unknown>; build: Record<string, unknown>}
+  /** Extra environment for every CLI run of this world (an isolated plugin home, a registry). */
+  env: NodeJS.ProcessEnv = {}
 
   private constructor(dir: string) {
     this.dir = dir
@@ -74,12 +76,17 @@ export class World {
 
   /** Runs pupistry with this world's settings. */
   cli(...args: string[]): Promise<CliResult> {
-    return runCli([...args, '--config', this.settingsFile], {cwd: this.dir})
+    return runCli([...args, '--config', this.settingsFile], {cwd: this.dir, env: this.env})
+  }
+
+  /** Runs a command that takes no settings (`plugins ...`), in this world's environment. */
+  cliWithoutSettings(...args: string[]): Promise<CliResult> {
+    return runCli(args, {cwd: this.dir, env: this.env})
   }
 
   /** Runs pupistry with other settings (another machine's view of the same store). */
   cliWith(settingsFile: string, ...args: string[]): Promise<CliResult> {
-    return runCli([...args, '--config', settingsFile], {cwd: this.dir})
+    return runCli([...args, '--config', settingsFile], {cwd: this.dir, env: this.env})
   }
 
   /** The release the environment link points at (its version directory name). */

@@ -1,13 +1,13 @@
 import assert from 'node:assert/strict'
 import {createHash, randomBytes} from 'node:crypto'
-import {mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
 import {dump} from 'js-yaml'
 
-import {run, show} from '../../../test/helpers/cli.js'
+import {run, runCli, show} from '../../../test/helpers/cli.js'
 import {stageBuild} from '../../../test/helpers/craft.js'
 import {type LocalS3, startS3} from '../../../test/helpers/s3.js'
 import {World} from '../../../test/helpers/world.js'
@@ -117,6 +117,23 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     assert.equal(report.storeError, undefined)
     assert.ok(report.environments[0].published?.serial, result.stdout)
     assert.equal(report.environments[0].published?.serial, JSON.parse((await world.cli('status', '--json', '-e', 'production')).stdout).environments[0].published.serial)
+  })
+
+  it("blank credentials use the AWS SDK's default chain (here: a shared profile), and messages name the profile", async () => {
+    const home = mkdtempSync(path.join(world.dir, 'profile-'))
+    mkdirSync(path.join(home, '.aws'))
+    writeFileSync(path.join(home, '.aws', 'credentials'), '[fleet-node]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n')
+    const node = path.join(world.dir, 'chain.yaml')
+    writeFileSync(node, dump({...world.settings, agent: {puppetcode: world.settings.agent.puppetcode}}))
+    const env = {AWS_ACCESS_KEY_ID: '', AWS_EC2_METADATA_DISABLED: 'true', AWS_PROFILE: 'fleet-node', AWS_SECRET_ACCESS_KEY: '', HOME: home}
+    const ok = await runCli(['apply', '--minimal', '--config', node], {cwd: world.dir, env})
+    assert.equal(ok.code, 0, show(ok))
+
+    writeFileSync(path.join(home, '.aws', 'credentials'), '[fleet-node]\naws_access_key_id = NOT-A-KEY\naws_secret_access_key = wrong\n')
+    const denied = await runCli(['apply', '--force', '--config', node], {cwd: world.dir, env})
+    assert.equal(denied.code, 13, show(denied))
+    assert.match(denied.stderr, /agent .*the default credential chain \(profile fleet-node\)/)
+    assert.doesNotMatch(denied.stderr, /wrong/)
   })
 
   it("the Ruby tool's objects in the same prefix survive push, apply and prune", async () => {
