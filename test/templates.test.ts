@@ -33,7 +33,7 @@ dGVtcGxhdGUgdGVzdHM=
 -----END PGP PUBLIC KEY BLOCK-----
 `
 const sha = (digit: string) => digit.repeat(64)
-const AGENT_SECRET = `agent'secret"$(touch /tmp/pwned)\`x\``
+const AGENT_SECRET = `agent'secret"$(touch /tmp/pwned)\`x\`{{ .Vars }}`
 
 /** Settings as an operator running a mixed fleet has them: S3 store, both sides' credentials, every bootstrap key. */
 function realisticSettings(overrides: {agent?: object; build?: object; general?: object; bootstrap?: object} = {}): Record<string, object> {
@@ -243,7 +243,7 @@ describe('pupistry packer', () => {
   })
 
   for (const [name, bootstrap] of Object.entries(PACKER)) {
-    it(`renders ${name}: packer fmt -check, packer validate, and the bootstrap inside is byte for byte the script`, async () => {
+    it(`renders ${name}: packer fmt -check, packer validate, and the bootstrap inside arrives byte for byte`, async () => {
       const file = path.join(scratch, `${name}.pkr.hcl`)
       const result = await render(['packer', '--template', name, '--file', file])
       assert.equal(result.code, 0, show(result))
@@ -263,6 +263,24 @@ describe('pupistry packer', () => {
       const evaluated = await run('/usr/bin/packer', ['console', older], {input: 'local.bootstrap\n'})
       const script = (await render(['bootstrap', '--template', bootstrap])).stdout
       assert.equal(evaluated, `${script}\n`)
+
+      // The provisioner's commands, run by a real `packer build` here: the same lines with a
+      // local builder and shell-local instead of AWS and ssh, the script kept instead of run.
+      const delivered = path.join(scratch, `${name}-delivered.sh`)
+      const local = hcl
+        .replace(block, '')
+        .replace(/^source "amazon-ebs" "pupistry" \{\n[\s\S]*?\n\}\n/m, 'source "null" "pupistry" {\n  communicator = "none"\n}\n')
+        .replace('source.amazon-ebs.pupistry', 'source.null.pupistry')
+        .replace('provisioner "shell" {', 'provisioner "shell-local" {')
+        .replace('"sudo bash /tmp/pupistry-bootstrap.sh"', '"true"')
+        .replace('"rm -f /tmp/pupistry-bootstrap.sh"', '"true"')
+        .replaceAll('/tmp/pupistry-bootstrap.sh', delivered)
+      assert.match(local, /source "null" "pupistry"[\s\S]*provisioner "shell-local"[\s\S]*base64 -d >/)
+      const localFile = path.join(scratch, `${name}-local.pkr.hcl`)
+      writeFileSync(localFile, local)
+      await run('/usr/bin/packer', ['build', '-color=false', localFile], {env: {CHECKPOINT_DISABLE: '1', PACKER_CACHE_DIR: path.join(scratch, 'packer-cache')}})
+      assert.equal(readFileSync(delivered, 'utf8'), script)
+      assert.equal(statSync(delivered).mode & 0o777, 0o600)
     })
   }
 })

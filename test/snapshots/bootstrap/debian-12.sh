@@ -166,7 +166,7 @@ agent:
   daemon_frequency: 600
   region: eu-west-1
   access_key_id: AKIAAGENTREADONLY
-  secret_access_key: agent'secret"$(touch /tmp/pwned)`x`
+  secret_access_key: agent'secret"$(touch /tmp/pwned)`x`{{ .Vars }}
   environment: production
 PUPISTRY_EOF
 }

@@ -195,7 +195,7 @@ agent:
   daemon_frequency: 600
   region: eu-west-1
   access_key_id: AKIAAGENTREADONLY
-  secret_access_key: agent'secret"$(touch /tmp/pwned)`x`
+  secret_access_key: agent'secret"$(touch /tmp/pwned)`x`{{ .Vars }}
   environment: production
 PUPISTRY_EOF
 }
@@ -299,8 +299,12 @@ build {
   sources = ["source.amazon-ebs.pupistry"]
 
   provisioner "shell" {
-    inline_shebang  = "/bin/bash"
-    inline          = [local.bootstrap]
-    execute_command = "chmod +x {{ .Path }}; sudo {{ .Vars }} {{ .Path }}"
+    # The script travels base64-encoded (packer reads double braces in inline commands as its own
+    # template syntax), to a file only the build user can read, and runs as root.
+    inline = [
+      "umask 077 && echo '${base64encode(local.bootstrap)}' | base64 -d >/tmp/pupistry-bootstrap.sh",
+      "sudo bash /tmp/pupistry-bootstrap.sh",
+      "rm -f /tmp/pupistry-bootstrap.sh",
+    ]
   }
 }
