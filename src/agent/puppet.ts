@@ -27,7 +27,15 @@ export function puppetCommand(configured?: string | null): string {
  * (environment.conf), hiera.yaml and manifests. Arguments are an array:
  * nothing from the store ever reaches a shell.
  */
-export function runPuppet(options: {puppet: string; puppetcode: string; environment: string; noop: boolean}): Promise<PuppetRun> {
+/** After asking Puppet's process group to stop, how long before it is killed outright. */
+const KILL_GRACE_MS = 10_000
+
+/**
+ * Puppet runs in its own process group, so stopping it (stop) also stops
+ * what it started (exec resources, package managers): SIGTERM to the group,
+ * then SIGKILL if it is still there after a grace period.
+ */
+export function runPuppet(options: {puppet: string; puppetcode: string; environment: string; noop: boolean; stop?: AbortSignal}): Promise<PuppetRun> {
   const manifests = path.join(options.puppetcode, options.environment, 'manifests')
   const args = [
     'apply',
@@ -42,7 +50,23 @@ export function runPuppet(options: {puppet: string; puppetcode: string; environm
   ]
   return new Promise((resolve, reject) => {
     // Puppet's report goes to stderr with our messages: stdout carries only pupistry's result (and --json).
-    const child = spawn(options.puppet, args, {stdio: ['ignore', process.stderr, 'inherit']})
+    const child = spawn(options.puppet, args, {detached: true, stdio: ['ignore', process.stderr, 'inherit']})
+    let killer: NodeJS.Timeout | undefined
+    const signalGroup = (signal: NodeJS.Signals) => {
+      try {
+        if (child.pid) process.kill(-child.pid, signal)
+      } catch {
+        // The group is gone already.
+      }
+    }
+
+    const stop = () => {
+      signalGroup('SIGTERM')
+      killer = setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS)
+    }
+
+    if (options.stop?.aborted) stop()
+    else options.stop?.addEventListener('abort', stop, {once: true})
     child.on('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'ENOENT'
@@ -51,6 +75,8 @@ export function runPuppet(options: {puppet: string; puppetcode: string; environm
       )
     })
     child.on('close', (code, signal) => {
+      clearTimeout(killer)
+      options.stop?.removeEventListener('abort', stop)
       // A Puppet killed by a signal did not finish: it counts as a run that could not complete.
       if (signal) return resolve({changes: false, exitCode: 1, failures: true, signal})
       const exitCode = code ?? 1

@@ -4,7 +4,7 @@ import {loadSettings, type Settings} from '../config/settings.js'
 import {EXIT, PupistryError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
-import {createLogger} from './logger.js'
+import {createLogger, type Logger, type LogFormat} from './logger.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -41,18 +41,34 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return Boolean(this.flags?.verbose) || Boolean(process.env.DEBUG)
   }
 
+  /** Where and how a command's messages are written; the daemon changes both. */
+  protected logOptions(): {format?: LogFormat; stream?: NodeJS.WriteStream} {
+    return {}
+  }
+
   /** Settings and providers, loaded on first use so commands that need neither stay fast. */
   protected async runtime(): Promise<Runtime> {
     if (this.runtimeValue) return this.runtimeValue
-    const log = createLogger({verbose: this.verbose})
-    const settings: Settings = loadSettings({file: this.flags.config, requireSafeOwnership: this.agentSide})
-    for (const warning of settings.warnings) log.warn(warning)
+    const log = createLogger({verbose: this.verbose, ...this.logOptions()})
     const registry = new ProviderRegistry(async (event) => {
       const outcome = await this.config.runHook(event, {}, undefined, true)
       return outcome as unknown as HookOutcome
     })
-    this.runtimeValue = createRuntime({log, registry, settings, version: this.config.version})
+    this.runtimeValue = createRuntime({log, registry, settings: this.loadSettings(log), version: this.config.version})
     return this.runtimeValue
+  }
+
+  /** The runtime with settings read again from the file (a daemon's SIGHUP); providers stay. */
+  protected async reloadedRuntime(): Promise<Runtime> {
+    const current = await this.runtime()
+    this.runtimeValue = {...current, settings: this.loadSettings(current.log)}
+    return this.runtimeValue
+  }
+
+  private loadSettings(log: Logger): Settings {
+    const settings = loadSettings({file: this.flags.config, requireSafeOwnership: this.agentSide})
+    for (const warning of settings.warnings) log.warn(warning)
+    return settings
   }
 
   /** Warnings about broken plugins, shown once at the end of a command. */
