@@ -1,0 +1,194 @@
+import assert from 'node:assert/strict'
+import {chmodSync, existsSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {dump} from 'js-yaml'
+
+import {show} from './helpers/cli.js'
+import {DaemonProcess} from './helpers/daemon.js'
+import {type LocalS3, startS3} from './helpers/s3.js'
+import {World} from './helpers/world.js'
+
+async function ok(world: World, ...args: string[]) {
+  const result = await world.cli(...args)
+  assert.equal(result.code, 0, show(result))
+  return result
+}
+
+/** Writes another settings file for the same world (a second view of the node). */
+function settingsWith(world: World, name: string, agent: Record<string, unknown>, general: Record<string, unknown> = {}): string {
+  const file = path.join(world.dir, name)
+  writeFileSync(file, dump({...world.settings, agent: {...world.settings.agent, ...agent}, general: {...world.settings.general, ...general}}))
+  return file
+}
+
+async function newRelease(world: World, text: string): Promise<void> {
+  await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'daemon.pp'), `# ${text}\n`))
+  await ok(world, 'build', '-e', 'production')
+  await ok(world, 'push')
+}
+
+const isRun = (serial: number, action = 'installed') => (event: {event: string; serial?: number; action?: string}) => event.event === 'run' && event.serial === serial && event.action === action
+
+describe('the daemon against a file store', () => {
+  let world: World
+  const daemons: DaemonProcess[] = []
+  const start = (file: string, args: string[] = []) => {
+    const daemon = new DaemonProcess(file, args)
+    daemons.push(daemon)
+    return daemon
+  }
+
+  before(async () => {
+    world = await World.create()
+    await ok(world, 'build', '-e', 'production')
+    await ok(world, 'push')
+  })
+  after(async () => {
+    for (const daemon of daemons) await daemon.dispose()
+    world.cleanup()
+  })
+
+  it('installs at start, picks a new push up within one interval, logs JSON lines, and exits 0 on SIGTERM while idle', async () => {
+    const file = settingsWith(world, 'daemon.yaml', {daemon_frequency: 2, daemon_minimal: true, daemon_splay: 0})
+    const daemon = start(file)
+    await daemon.waitFor(isRun(1), {what: 'serial 1 installed'})
+    assert.equal(world.targetFile('hello.txt'), 'hello from v1.0.0\n', 'Puppet applied the first release')
+
+    await newRelease(world, 'second')
+    const pushedAt = daemon.events.length
+    const installed = await daemon.waitFor(isRun(2), {from: pushedAt, what: 'serial 2 installed'})
+    // Within one interval: at most the run already under way when the push landed, then the next one.
+    const runsBefore = daemon.events.slice(pushedAt, daemon.events.indexOf(installed)).filter((event) => event.event === 'run')
+    assert.ok(runsBefore.length <= 1, daemon.transcript())
+    assert.equal(installed.puppetExit, 0, 'daemon_minimal runs Puppet for a new release')
+
+    // Idle again: an unchanged check runs no Puppet under daemon_minimal.
+    const idle = await daemon.waitFor(isRun(2, 'current'), {from: daemon.events.indexOf(installed) + 1, what: 'an unchanged run'})
+    assert.equal(idle.puppetExit, undefined)
+    const stopAsked = Date.now()
+    daemon.kill('SIGTERM')
+    const exit = await daemon.exited
+    const took = Date.now() - stopAsked
+    assert.deepEqual(exit, {code: 0, signal: null}, daemon.transcript())
+    assert.ok(took < 5000, `stopped ${took} ms after SIGTERM`)
+    console.log(`# SIGTERM while idle: exited 0 after ${took} ms`)
+    assert.deepEqual(daemon.notJson, [], 'every stdout line is JSON')
+    for (const event of daemon.events) {
+      assert.ok(event.time && event.level && event.event && typeof event.message === 'string', JSON.stringify(event))
+    }
+
+    assert.equal(daemon.events.at(-1)?.event, 'daemon-stop')
+    const state = JSON.parse((await ok(world, 'status', '--json')).stdout).environments.find((entry: {environment: string}) => entry.environment === 'production')
+    assert.equal(state.installed.lastError, undefined)
+  })
+
+  it('survives the store going away: backs off exponentially (with jitter, up to the interval) and recovers by itself', async () => {
+    const file = settingsWith(world, 'outage.yaml', {daemon_frequency: 8, daemon_minimal: true, daemon_splay: 0})
+    const daemon = start(file)
+    await daemon.waitFor((event) => event.event === 'run', {what: 'a first run'})
+    const moved = `${world.store}-away`
+    renameSync(world.store, moved)
+    let restored = false
+    try {
+      const backoffs = []
+      for (let failures = 1; failures <= 4; failures++) {
+        backoffs.push(await daemon.waitFor((event) => event.event === 'backoff' && event.failures === failures, {what: `backoff ${failures}`}))
+      }
+
+      // Interval 8 s: the base is 1 s, doubling, at most 8 s; jitter keeps each wait in the upper half.
+      const ceilings = [1, 2, 4, 8]
+      backoffs.forEach((event, index) => {
+        assert.ok(event.wait! >= ceilings[index] / 2 - 0.1 && event.wait! <= ceilings[index] + 0.1, JSON.stringify(event))
+      })
+      const failed = daemon.events.filter((event) => event.event === 'run-failed')
+      assert.ok(failed.length >= 4 && failed.every((event) => event.exitCode === 13), daemon.transcript())
+      assert.match(failed[0].message, /store directory .* does not exist/)
+
+      renameSync(moved, world.store)
+      restored = true
+      const from = daemon.events.length
+      await daemon.waitFor((event) => event.event === 'store-recovered', {from, what: 'recovery'})
+      await daemon.waitFor((event) => event.event === 'run', {from, what: 'a good run after the outage'})
+      assert.ok(daemon.running)
+    } finally {
+      if (!restored) renameSync(moved, world.store)
+      daemon.kill('SIGTERM')
+    }
+
+    assert.equal((await daemon.exited).code, 0)
+  })
+
+  it('two daemons on one node never run Puppet (or install) at the same time', async () => {
+    // A real puppet behind a wrapper that notices when two runs overlap.
+    const marker = path.join(world.dir, 'puppet-running')
+    const overlaps = path.join(world.dir, 'overlaps')
+    const wrapper = path.join(world.dir, 'puppet-watch.sh')
+    writeFileSync(
+      wrapper,
+      `#!/bin/sh\nmkdir '${marker}' 2>/dev/null || echo overlap >> '${overlaps}'\npuppet "$@"\ncode=$?\nrmdir '${marker}' 2>/dev/null\nexit $code\n`,
+    )
+    chmodSync(wrapper, 0o755)
+    const file = settingsWith(world, 'two.yaml', {daemon_frequency: 1, daemon_splay: 0, puppet: wrapper})
+    const first = start(file)
+    const second = start(file)
+    const runs = () => [...first.events, ...second.events].filter((event) => event.event === 'run').length
+    const locked = () => [...first.events, ...second.events].filter((event) => event.event === 'run-failed' && event.exitCode === 22).length
+    await newRelease(world, 'contended')
+    await first.waitFor(() => runs() >= 6 && locked() >= 1, {what: 'six runs and at least one locked out'})
+    first.kill('SIGTERM')
+    second.kill('SIGTERM')
+    assert.equal((await first.exited).code, 0)
+    assert.equal((await second.exited).code, 0)
+    assert.equal(existsSync(overlaps) ? readFileSync(overlaps, 'utf8') : 'none', 'none', 'overlapping Puppet runs')
+    for (const daemon of [first, second]) {
+      for (const event of daemon.events.filter((entry) => entry.event === 'run-failed')) assert.equal(event.exitCode, 22, daemon.transcript())
+    }
+  })
+})
+
+describe('the daemon against the local S3 server', () => {
+  let s3: LocalS3
+  let world: World
+  let daemon: DaemonProcess | undefined
+  const credentials = {access_key_id: 'S3RVER', region: 'us-east-1', secret_access_key: 'S3RVER'}
+  before(async () => {
+    s3 = await startS3(['fleet'])
+    world = await World.create({
+      agent: {...credentials},
+      build: {...credentials},
+      general: {s3_endpoint: s3.endpoint, storage: 's3://fleet/daemon'},
+    })
+    await ok(world, 'build', '-e', 'production')
+    await ok(world, 'push')
+  })
+  after(async () => {
+    await daemon?.dispose()
+    world.cleanup()
+    await s3.stop()
+  })
+
+  it('picks up a new push, rides out the server dropping every connection, and recovers', async () => {
+    daemon = new DaemonProcess(settingsWith(world, 's3-daemon.yaml', {daemon_frequency: 4, daemon_minimal: true, daemon_splay: 0}))
+    await daemon.waitFor(isRun(1), {what: 'serial 1 installed'})
+    await newRelease(world, 'over s3')
+    await daemon.waitFor(isRun(2), {what: 'serial 2 installed'})
+
+    s3.down = true
+    let from = 0
+    try {
+      await daemon.waitFor((event) => event.event === 'backoff' && event.failures === 2, {what: 'two failed tries'})
+      assert.ok(daemon.events.filter((event) => event.event === 'run-failed').every((event) => event.exitCode === 13), daemon.transcript())
+    } finally {
+      from = daemon.events.length
+      s3.down = false
+    }
+
+    await daemon.waitFor((event) => event.event === 'store-recovered', {from, what: 'recovery'})
+    await newRelease(world, 'after the outage')
+    await daemon.waitFor(isRun(3), {what: 'serial 3 installed after the outage'})
+    daemon.kill('SIGTERM')
+    assert.equal((await daemon.exited).code, 0)
+  })
+})
