@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {chmodSync, existsSync, readFileSync, renameSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -190,5 +190,90 @@ describe('the daemon against the local S3 server', () => {
     await daemon.waitFor(isRun(3), {what: 'serial 3 installed after the outage'})
     daemon.kill('SIGTERM')
     assert.equal((await daemon.exited).code, 0)
+  })
+})
+
+/** True while a process exists and is not a zombie. */
+function alive(pid: number): boolean {
+  try {
+    return !/^\d+ \(.*\) Z/.test(readFileSync(`/proc/${pid}/stat`, 'utf8'))
+  } catch {
+    return false
+  }
+}
+
+async function until(condition: () => boolean, what: string, timeoutMs = 120_000): Promise<void> {
+  const deadline = Date.now() + timeoutMs
+  while (!condition()) {
+    if (Date.now() > deadline) throw new Error(`timed out waiting for ${what}`)
+    await new Promise((resolve) => setTimeout(resolve, 100))
+  }
+}
+
+describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
+  let world: World
+  let pidFile: string
+  const daemons: DaemonProcess[] = []
+  before(async () => {
+    world = await World.create()
+    pidFile = path.join(world.dir, 'slow.pid')
+    // A catalog that takes a minute: an exec whose command records its pid, then sleeps.
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(
+        path.join(dir, 'manifests', 'slow.pp'),
+        `exec { 'slow': command => "/bin/sh -c 'echo \\$\\$ > ${pidFile}; exec sleep 60'", timeout => 120 }\n`,
+      ),
+    )
+    await ok(world, 'build', '-e', 'production')
+    await ok(world, 'push')
+  })
+  after(async () => {
+    for (const daemon of daemons) await daemon.dispose()
+    world.cleanup()
+  })
+
+  const slowPid = () => Number.parseInt(readFileSync(pidFile, 'utf8'), 10)
+
+  it('SIGTERM lets a running Puppet go on for agent.stop_timeout, then stops its process group, and exits 0', async () => {
+    rmSync(pidFile, {force: true})
+    const daemon = new DaemonProcess(settingsWith(world, 'stop.yaml', {daemon_frequency: 300, daemon_splay: 0, stop_timeout: 2}))
+    daemons.push(daemon)
+    await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'the slow exec to start')
+    const pid = slowPid()
+    const asked = Date.now()
+    daemon.kill('SIGTERM')
+    const exit = await daemon.exited
+    const took = Date.now() - asked
+    assert.deepEqual(exit, {code: 0, signal: null}, daemon.transcript())
+    assert.ok(took >= 1900, `Puppet got its stop_timeout (${took} ms)`)
+    const stopped = daemon.events.find((event) => event.event === 'run-stopped')
+    assert.match(stopped?.message ?? '', /did not finish within agent\.stop_timeout \(2 s\)/, daemon.transcript())
+    await until(() => !alive(pid), "the exec's process (Puppet's process group) to be gone", 30_000)
+    assert.ok(world.activeVersion(), 'the release stays active')
+  })
+
+  it('a run over agent.run_timeout is stopped and reported (exit 23), and the daemon goes on', async () => {
+    rmSync(pidFile, {force: true})
+    const daemon = new DaemonProcess(settingsWith(world, 'timeout.yaml', {daemon_frequency: 300, daemon_splay: 0, run_timeout: 3, stop_timeout: 0}))
+    daemons.push(daemon)
+    const failed = await daemon.waitFor((event) => event.event === 'run-failed', {what: 'the run to time out'})
+    assert.equal(failed.exitCode, 23, daemon.transcript())
+    assert.match(failed.message, /took longer than agent\.run_timeout \(3 s\) and was stopped/)
+    await until(() => !alive(slowPid()), "the exec's process to be gone", 30_000)
+    assert.ok(daemon.running, 'the daemon keeps running')
+    daemon.kill('SIGTERM')
+    assert.equal((await daemon.exited).code, 0)
+
+    const status = JSON.parse((await ok(world, 'status', '--json')).stdout).environments.find((entry: {environment: string}) => entry.environment === 'production')
+    assert.match(status.installed.lastError, /run_timeout/)
+  })
+
+  it('a single apply over agent.run_timeout exits 23 too', async () => {
+    rmSync(pidFile, {force: true})
+    const file = settingsWith(world, 'single.yaml', {run_timeout: 3})
+    const result = await world.cliWith(file, 'apply')
+    assert.equal(result.code, 23, show(result))
+    assert.match(result.stderr, /took longer than agent\.run_timeout/)
+    await until(() => !alive(slowPid()), "the exec's process to be gone", 30_000)
   })
 })

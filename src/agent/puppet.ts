@@ -3,6 +3,7 @@ import {existsSync} from 'node:fs'
 import path from 'node:path'
 
 import {PuppetCouldNotRunError, ToolError} from '../errors.js'
+import {type ProcessId, processTree, signalProcesses} from './process-tree.js'
 
 export interface PuppetRun {
   /** puppet's --detailed-exitcodes status: 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run. */
@@ -31,9 +32,10 @@ export function puppetCommand(configured?: string | null): string {
 const KILL_GRACE_MS = 10_000
 
 /**
- * Puppet runs in its own process group, so stopping it (stop) also stops
- * what it started (exec resources, package managers): SIGTERM to the group,
- * then SIGKILL if it is still there after a grace period.
+ * Puppet runs in its own process group, and stopping it (stop) also stops
+ * what it started (exec resources, package managers, in sessions of their
+ * own): SIGTERM to the group and every descendant, SIGKILL after a grace
+ * period, and SIGKILL at once to what is left when Puppet itself has gone.
  */
 export function runPuppet(options: {puppet: string; puppetcode: string; environment: string; noop: boolean; stop?: AbortSignal}): Promise<PuppetRun> {
   const manifests = path.join(options.puppetcode, options.environment, 'manifests')
@@ -52,17 +54,22 @@ export function runPuppet(options: {puppet: string; puppetcode: string; environm
     // Puppet's report goes to stderr with our messages: stdout carries only pupistry's result (and --json).
     const child = spawn(options.puppet, args, {detached: true, stdio: ['ignore', process.stderr, 'inherit']})
     let killer: NodeJS.Timeout | undefined
-    const signalGroup = (signal: NodeJS.Signals) => {
+    let stopped: ProcessId[] = []
+    const signalAll = (signal: NodeJS.Signals) => {
+      if (!child.pid) return
+      stopped = [...stopped, ...processTree(child.pid)]
       try {
-        if (child.pid) process.kill(-child.pid, signal)
+        process.kill(-child.pid, signal)
       } catch {
         // The group is gone already.
       }
+
+      signalProcesses(stopped, signal)
     }
 
     const stop = () => {
-      signalGroup('SIGTERM')
-      killer = setTimeout(() => signalGroup('SIGKILL'), KILL_GRACE_MS)
+      signalAll('SIGTERM')
+      killer = setTimeout(() => signalAll('SIGKILL'), KILL_GRACE_MS)
     }
 
     if (options.stop?.aborted) stop()
@@ -77,6 +84,7 @@ export function runPuppet(options: {puppet: string; puppetcode: string; environm
     child.on('close', (code, signal) => {
       clearTimeout(killer)
       options.stop?.removeEventListener('abort', stop)
+      signalProcesses(stopped, 'SIGKILL')
       // A Puppet killed by a signal did not finish: it counts as a run that could not complete.
       if (signal) return resolve({changes: false, exitCode: 1, failures: true, signal})
       const exitCode = code ?? 1

@@ -97,8 +97,8 @@ export async function runPuppetStep(runtime: Runtime, control: RunControl, job: 
     })
   }
 
-  // Puppet killed because the agent stops or the run is over its time: that is the story to tell.
-  if (run.signal && control.stopPuppet.aborted) throw control.stopPuppet.reason
+  // Puppet stopped because the agent stops or the run is over its time (it traps SIGTERM and exits 1): that is the story to tell.
+  if (control.stopPuppet.aborted && (run.signal || run.failures)) throw control.stopPuppet.reason
   if (run.exitCode === 1) throw new PuppetCouldNotRunError(`puppet apply could not run on ${environment} (${run.signal ? `stopped by ${run.signal}` : 'exit code 1'})`)
   if (run.failures) throw new PuppetFailedError(`puppet apply on ${environment} reported failures (exit code ${run.exitCode})`)
   return run
