@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {chmodSync, existsSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -275,5 +275,131 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
     assert.equal(result.code, 23, show(result))
     assert.match(result.stderr, /took longer than agent\.run_timeout/)
     await until(() => !alive(slowPid()), "the exec's process to be gone", 30_000)
+  })
+})
+
+/** A plain-HTTP mirror of a file store on loopback that sends artifacts very slowly. */
+async function slowMirror(root: string): Promise<{url: string; artifactRequests: number; close(): Promise<void>}> {
+  const http = await import('node:http')
+  const {createReadStream, statSync} = await import('node:fs')
+  const sockets = new Set<import('node:net').Socket>()
+  const mirror = {
+    artifactRequests: 0,
+    async close() {
+      for (const socket of sockets) socket.destroy()
+      await new Promise((resolve) => server.close(resolve))
+    },
+    url: '',
+  }
+  const server = http.createServer((request, response) => {
+    const file = path.join(root, decodeURIComponent(new URL(request.url ?? '/', 'http://x').pathname))
+    let size
+    try {
+      size = statSync(file).size
+    } catch {
+      response.writeHead(404).end()
+      return
+    }
+
+    response.writeHead(200, {'content-length': size})
+    if (!file.includes('/artifacts/')) return void createReadStream(file).pipe(response)
+    mirror.artifactRequests++
+    // 4 KB every 200 ms: a transfer that would take minutes.
+    const stream = createReadStream(file, {highWaterMark: 4096})
+    stream.on('data', (chunk) => {
+      stream.pause()
+      response.write(chunk)
+      setTimeout(() => stream.resume(), 200)
+    })
+    stream.on('end', () => response.end())
+  })
+  server.on('connection', (socket) => sockets.add(socket))
+  await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
+  mirror.url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/`
+  return mirror
+}
+
+describe('daemon signals: SIGHUP reloads, SIGTERM abandons a download at once', () => {
+  let world: World
+  const daemons: DaemonProcess[] = []
+  before(async () => {
+    world = await World.create()
+    await ok(world, 'build', '-e', 'production')
+    await ok(world, 'push')
+  })
+  after(async () => {
+    for (const daemon of daemons) await daemon.dispose()
+    world.cleanup()
+  })
+
+  it('SIGHUP reads the settings again and runs with them at once; broken settings are logged and the old ones kept', async () => {
+    const file = settingsWith(world, 'hup.yaml', {daemon_frequency: 600, daemon_minimal: true, daemon_splay: 0})
+    const daemon = new DaemonProcess(file)
+    daemons.push(daemon)
+    await daemon.waitFor(isRun(1), {what: 'the first run'})
+    const unchanged = daemon.events.length
+    writeFileSync(file, readFileSync(file, 'utf8').replace('daemon_minimal: true', 'daemon_minimal: false'))
+    process.kill(daemon.pid, 'SIGHUP')
+    await daemon.waitFor((event) => event.event === 'reload', {from: unchanged, what: 'the reload'})
+    const rerun = await daemon.waitFor((event) => event.event === 'run', {from: unchanged, what: 'a run right after the reload'})
+    assert.equal(rerun.action, 'current')
+    assert.notEqual(rerun.puppetExit, undefined, 'daemon_minimal: false now: Puppet runs without a new release')
+
+    const before = daemon.events.length
+    writeFileSync(file, 'agent:\n  daemon_frequency: often\n')
+    process.kill(daemon.pid, 'SIGHUP')
+    const failed = await daemon.waitFor((event) => event.event === 'reload-failed', {from: before, what: 'the failed reload'})
+    assert.match(failed.message, /daemon_frequency/)
+    await daemon.waitFor((event) => event.event === 'run', {from: before, what: 'a run with the old settings'})
+    daemon.kill('SIGTERM')
+    assert.equal((await daemon.exited).code, 0)
+  })
+
+  it('SIGTERM during a download abandons it at once, exits 0, keeps the previous release and leaves nothing behind', async () => {
+    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'noise.bin'), Buffer.from(Array.from({length: 512 * 1024}, () => Math.floor(Math.random() * 256)))))
+    await ok(world, 'build', '-e', 'production')
+    await ok(world, 'push')
+    const mirror = await slowMirror(world.store)
+    try {
+      const file = settingsWith(world, 'slow.yaml', {allow_insecure_http: true, daemon_frequency: 600, daemon_splay: 0, storage: mirror.url})
+      const before = world.activeVersion()
+      assert.ok(before)
+      const daemon = new DaemonProcess(file, ['--verbose'])
+      daemons.push(daemon)
+      await daemon.waitFor((event) => /downloading serial 2/.test(event.message), {what: 'the download to start'})
+      await until(() => mirror.artifactRequests > 0, 'the artifact request')
+      const asked = Date.now()
+      daemon.kill('SIGTERM')
+      const exit = await daemon.exited
+      const took = Date.now() - asked
+      assert.deepEqual(exit, {code: 0, signal: null}, daemon.transcript())
+      assert.ok(took < 5000, `stopped ${took} ms after SIGTERM`)
+      console.log(`# SIGTERM during a download: exited 0 after ${took} ms`)
+      assert.ok(daemon.events.some((event) => event.event === 'run-stopped'), daemon.transcript())
+      assert.equal(world.activeVersion(), before)
+      const releases = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
+      assert.deepEqual(readdirSync(releases).filter((name) => name.startsWith('.')), [], 'no partial download or staging directory is left')
+    } finally {
+      await mirror.close()
+    }
+  })
+
+  it('SIGTERM during an unpack abandons it at once (the unpacking thread is stopped), exits 0 and keeps the previous release', async () => {
+    const file = settingsWith(world, 'unpack.yaml', {daemon_frequency: 600, daemon_splay: 0})
+    const before = world.activeVersion()
+    // The test-only hook holds the unpacking thread mid-way; the daemon's main thread stays responsive.
+    const daemon = new DaemonProcess(file, [], {PUPISTRY_TEST_PAUSE_AT: 'unpack'})
+    daemons.push(daemon)
+    await until(() => daemon.stderr.includes('test pause at unpack'), 'the unpack to be under way')
+    const asked = Date.now()
+    daemon.kill('SIGTERM')
+    const exit = await daemon.exited
+    const took = Date.now() - asked
+    assert.deepEqual(exit, {code: 0, signal: null}, daemon.transcript())
+    assert.ok(took < 5000, `stopped ${took} ms after SIGTERM`)
+    console.log(`# SIGTERM during an unpack: exited 0 after ${took} ms`)
+    assert.equal(world.activeVersion(), before)
+    const releases = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
+    assert.deepEqual(readdirSync(releases).filter((name) => name.startsWith('.')), [], 'no staging directory is left')
   })
 })

@@ -62,15 +62,16 @@ interface CurrentRun {
  * `pupistry apply --daemon`: a thin loop around single runs of apply. Runs
  * never overlap (one at a time here, and the node's lock against other
  * processes); stop() abandons a download or unpack at once and gives a
- * running Puppet agent.stop_timeout to finish; reload() makes the next run
- * read the settings again.
+ * running Puppet agent.stop_timeout to finish; reload() reads the settings
+ * again and runs with them.
  */
 export class Daemon {
   private stopping = false
   private reloadPending = false
   private current?: CurrentRun
   private stopTimer?: NodeJS.Timeout
-  private readonly idle = new AbortController()
+  /** Ends the current wait between runs early (stop, reload). */
+  private wake = new AbortController()
   private runtime?: Runtime
 
   constructor(
@@ -133,7 +134,7 @@ export class Daemon {
     }
 
     this.stopping = true
-    this.idle.abort()
+    this.wake.abort()
     const run = this.current
     if (!run) return
     run.abandon.abort(new StoppedError('the agent is stopping: the run was abandoned, the active release is unchanged'))
@@ -141,9 +142,10 @@ export class Daemon {
     this.stopTimer = setTimeout(() => run.stopPuppet.abort(new StoppedError(`Puppet did not finish within agent.stop_timeout (${seconds} s) after the stop request and was stopped`)), seconds * 1000)
   }
 
-  /** SIGHUP: the next run reads the settings file again. */
+  /** SIGHUP: read the settings file again, and run at once with them (after the current run, if one is under way). */
   reload(): void {
     this.reloadPending = true
+    this.wake.abort()
   }
 
   private async reloadSettings(runtime: Runtime): Promise<Runtime> {
@@ -192,7 +194,9 @@ export class Daemon {
   }
 
   private async wait(seconds: number): Promise<void> {
-    await sleep(seconds * 1000, this.idle.signal).catch(() => {})
+    if (this.reloadPending || this.stopping) return
+    this.wake = new AbortController()
+    await sleep(seconds * 1000, this.wake.signal).catch(() => {})
   }
 }
 

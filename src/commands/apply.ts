@@ -3,8 +3,9 @@ import {Flags} from '@oclif/core'
 import {apply, describeResult} from '../agent/apply.js'
 import {Daemon} from '../agent/daemon.js'
 import {BaseCommand} from '../cli/base-command.js'
+import {interruptible} from '../cli/interrupt.js'
 import type {LogFormat} from '../cli/logger.js'
-import {StoppedError, UsageError} from '../errors.js'
+import {UsageError} from '../errors.js'
 
 export default class Apply extends BaseCommand<typeof Apply> {
   static override description = `Fetch, verify and activate the newest signed release, then run puppet apply.
@@ -42,26 +43,20 @@ With --daemon it keeps running in the foreground (for systemd): a run every agen
 
   async run(): Promise<void> {
     if (this.flags.daemon) return this.daemon()
-    const abandon = new AbortController()
-    // Interrupted by hand: stop at once, Puppet included; nothing half-done is activated.
-    const stop = () => abandon.abort(new StoppedError('interrupted: the run was abandoned; nothing half-done was activated'))
-    const signals = ['SIGINT', 'SIGTERM'] as const
-    for (const signal of signals) process.on(signal, stop)
-    try {
-      const result = await apply(await this.runtime(), {
+    const runtime = await this.runtime()
+    const result = await interruptible((signal) =>
+      apply(runtime, {
         allowDowngrade: this.flags['allow-downgrade'],
         environment: this.flags.environment,
         force: this.flags.force,
         minimal: this.flags.minimal,
         noop: this.flags.noop,
-        signal: abandon.signal,
-        stopPuppet: abandon.signal,
+        signal,
+        stopPuppet: signal,
         unpin: this.flags.unpin,
-      })
-      this.log(this.flags.json ? JSON.stringify(result, null, 2) : describeResult(result))
-    } finally {
-      for (const signal of signals) process.off(signal, stop)
-    }
+      }),
+    )
+    this.log(this.flags.json ? JSON.stringify(result, null, 2) : describeResult(result))
   }
 
   private async daemon(): Promise<void> {

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {describeResult} from '../agent/apply.js'
 import {rollback} from '../agent/rollback.js'
 import {BaseCommand} from '../cli/base-command.js'
+import {interruptible} from '../cli/interrupt.js'
 
 export default class Rollback extends BaseCommand<typeof Rollback> {
   static override description = `Re-activate a release kept on this node, pin it, and run puppet apply.
@@ -20,7 +21,10 @@ Without --to, the release that was active before the current one. Nothing is dow
   protected override readonly agentSide = true
 
   async run(): Promise<void> {
-    const result = await rollback(await this.runtime(), {environment: this.flags.environment, noop: this.flags.noop, to: this.flags.to})
+    const runtime = await this.runtime()
+    const result = await interruptible((signal) =>
+      rollback(runtime, {environment: this.flags.environment, noop: this.flags.noop, signal, stopPuppet: signal, to: this.flags.to}),
+    )
     this.log(this.flags.json ? JSON.stringify(result, null, 2) : describeResult(result))
   }
 }
