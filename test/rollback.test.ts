@@ -47,6 +47,8 @@ describe('rollback on a node, signed rollback from the build side, and status --
     assert.equal(world.activeVersion(), first)
     assert.equal(world.targetFile('hello.txt'), 'hello from v1.0.0\n')
     assert.equal((await installedState(world)).active, first)
+    assert.equal((await installedState(world)).pinned, first)
+    assert.match((await ok(world, 'status')).stdout, new RegExp(`${first.slice(0, 12)} \\(pinned\\)`))
     await ok(world, 'status', '--check')
   })
 

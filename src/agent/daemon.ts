@@ -82,7 +82,7 @@ export class Daemon {
   async run(): Promise<void> {
     let runtime = await this.loadRuntime(false)
     this.runtime = runtime
-    const environment = agentEnvironment(runtime, this.options.environment)
+    let environment = agentEnvironment(runtime, this.options.environment)
     const first = scheduleOf(runtime, this.options)
     const {log} = runtime
     if (this.options.noop) log.warn('--noop with --daemon: Puppet only reports what it would change, on every run; nothing is ever applied')
@@ -96,7 +96,11 @@ export class Daemon {
     let storeFailures = 0
     await this.wait(Math.random() * first.splay)
     while (!this.stopping) {
-      if (this.reloadPending) runtime = await this.reloadSettings(runtime)
+      if (this.reloadPending) {
+        runtime = await this.reloadSettings(runtime)
+        environment = agentEnvironment(runtime, this.options.environment)
+      }
+
       const schedule = scheduleOf(runtime, this.options)
       const outcome = await this.once(runtime, environment, schedule)
       if (this.stopping) break
@@ -152,6 +156,8 @@ export class Daemon {
     this.reloadPending = false
     try {
       const fresh = await this.loadRuntime(true)
+      // An unusable environment name is a bad reload like any other: the previous settings stay.
+      agentEnvironment(fresh, this.options.environment)
       this.runtime = fresh
       fresh.log.event({event: 'reload', message: `settings read again from ${fresh.settings.file ?? 'the defaults (no file)'}`})
       return fresh

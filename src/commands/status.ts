@@ -42,7 +42,8 @@ With --check (for monitoring) only this node's agent state is read: the exit cod
     for (const entry of report.environments) {
       const installed = entry.installed
       const lastApply = installed?.lastError ? `error: ${installed.lastError}` : installed?.appliedAt ? `${installed.appliedAt} (${short(installed.appliedVersion)})` : '-'
-      rows.push([entry.environment, short(entry.built?.version), short(entry.published?.version), entry.published ? String(entry.published.serial) : '-', short(installed?.version), lastApply])
+      const active = installed?.pinned ? `${short(installed.pinned)} (pinned)` : short(installed?.active ?? installed?.version)
+      rows.push([entry.environment, short(entry.built?.version), short(entry.published?.version), entry.published ? String(entry.published.serial) : '-', active, lastApply])
     }
 
     const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))

@@ -15,7 +15,10 @@ const duration = v.nullish(
 
 /** As duration, but 0 is allowed (no splay, no waiting). */
 const durationOrZero = v.nullish(
-  v.union([v.pipe(v.number(), v.integer(), v.minValue(0)), v.pipe(v.string(), v.regex(/^(0|[1-9]\d*)\s*[smhdw]?$/))], 'expected a duration such as 0, 30, 90s or 5m'),
+  v.union(
+    [v.pipe(v.number(), v.integer(), v.minValue(0)), v.pipe(v.string(), v.regex(/^(0|[1-9]\d*)\s*[smhdw]?$/, 'expected a duration such as 0, 30, 90s or 5m'))],
+    'expected a duration such as 0, 30, 90s or 5m',
+  ),
 )
 
 const credentials = {
