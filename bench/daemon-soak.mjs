@@ -162,5 +162,7 @@ console.log(`every version installed exactly once: ${missed.length === 0 && twic
 console.log(`Puppet runs that failed: ${badPuppet.length}`)
 console.log(`RSS MB: first ${fmt(samples[0].rssMb)}, median of the first third ${fmt(median(early.map((s) => s.rssMb)))}, median of the last third ${fmt(median(late.map((s) => s.rssMb)))}, max ${fmt(Math.max(...samples.map((s) => s.rssMb)))}, last ${fmt(samples.at(-1).rssMb)}`)
 console.log(`open fds: first ${samples[0].fds}, median of the first third ${median(early.map((s) => s.fds))}, median of the last third ${median(late.map((s) => s.fds))}, max ${Math.max(...samples.map((s) => s.fds))}, last ${samples.at(-1).fds}`)
+const perMinute = samples.filter((entry, index) => index === 0 || Math.floor(entry.t / 60) > Math.floor(samples[index - 1].t / 60))
+console.log(`RSS MB by minute: ${perMinute.map((entry) => fmt(entry.rssMb)).join(' ')}`)
 console.log(`samples: ${samples.length} every ${sampleEvery} s; daemon exit code after SIGTERM: ${code}`)
 if (missed.length > 0 || twice.length > 0 || code !== 0) process.exit(1)
