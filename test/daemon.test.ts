@@ -1,11 +1,14 @@
 import assert from 'node:assert/strict'
-import {chmodSync, existsSync, readdirSync, readFileSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {spawn} from 'node:child_process'
+import {chmodSync, createReadStream, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import http from 'node:http'
+import type {AddressInfo, Socket} from 'node:net'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {dump} from 'js-yaml'
 
-import {show} from './helpers/cli.js'
+import {BIN, show} from './helpers/cli.js'
 import {DaemonProcess} from './helpers/daemon.js'
 import {type LocalS3, startS3} from './helpers/s3.js'
 import {World} from './helpers/world.js'
@@ -268,6 +271,20 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
     assert.match(status.installed.lastError, /run_timeout/)
   })
 
+  it('a single apply stops at once on SIGTERM, Puppet and its exec included, and exits 24', async () => {
+    rmSync(pidFile, {force: true})
+    const child = spawn(process.execPath, [BIN, 'apply', '--config', world.settingsFile], {stdio: ['ignore', 'ignore', 'pipe']})
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'the slow exec to start')
+    const pid = slowPid()
+    child.kill('SIGTERM')
+    assert.equal(await exited, 24, stderr)
+    assert.match(stderr, /interrupted: the run was abandoned/)
+    await until(() => !alive(pid), "the exec's process to be gone", 30_000)
+  })
+
   it('a single apply over agent.run_timeout exits 23 too', async () => {
     rmSync(pidFile, {force: true})
     const file = settingsWith(world, 'single.yaml', {run_timeout: 3})
@@ -280,9 +297,7 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
 
 /** A plain-HTTP mirror of a file store on loopback that sends artifacts very slowly. */
 async function slowMirror(root: string): Promise<{url: string; artifactRequests: number; close(): Promise<void>}> {
-  const http = await import('node:http')
-  const {createReadStream, statSync} = await import('node:fs')
-  const sockets = new Set<import('node:net').Socket>()
+  const sockets = new Set<Socket>()
   const mirror = {
     artifactRequests: 0,
     async close() {
@@ -315,7 +330,7 @@ async function slowMirror(root: string): Promise<{url: string; artifactRequests:
   })
   server.on('connection', (socket) => sockets.add(socket))
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
-  mirror.url = `http://127.0.0.1:${(server.address() as import('node:net').AddressInfo).port}/`
+  mirror.url = `http://127.0.0.1:${(server.address() as AddressInfo).port}/`
   return mirror
 }
 

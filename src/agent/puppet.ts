@@ -23,15 +23,14 @@ export function puppetCommand(configured?: string | null): string {
   return !onPath && existsSync(FALLBACK_PUPPET) ? FALLBACK_PUPPET : 'puppet'
 }
 
-/**
- * Runs `puppet apply` on an environment with its own modulepath
- * (environment.conf), hiera.yaml and manifests. Arguments are an array:
- * nothing from the store ever reaches a shell.
- */
 /** After asking Puppet's process group to stop, how long before it is killed outright. */
 const KILL_GRACE_MS = 10_000
 
 /**
+ * Runs `puppet apply` on an environment with its own modulepath
+ * (environment.conf), hiera.yaml and manifests. Arguments are an array:
+ * nothing from the store ever reaches a shell.
+ *
  * Puppet runs in its own process group, and stopping it (stop) also stops
  * what it started (exec resources, package managers, in sessions of their
  * own): SIGTERM to the group and every descendant, SIGKILL after a grace
