@@ -32,19 +32,18 @@ async function newRelease(world: World, text: string): Promise<void> {
   await ok(world, 'push')
 }
 
-const isRun = (serial: number, action = 'installed') => (event: {event: string; serial?: number; action?: string}) => event.event === 'run' && event.serial === serial && event.action === action
-
-describe('the daemon against a file store', () => {
-  let world: World
+/**
+ * The frame of a daemon suite: a world with production built and pushed
+ * (after `prepare`), handed to `use`, and the daemons the suite starts,
+ * all cleaned up after it.
+ */
+function daemonSuite(use: (world: World) => void, prepare?: (world: World) => Promise<void>): DaemonProcess[] {
   const daemons: DaemonProcess[] = []
-  const start = (file: string, args: string[] = []) => {
-    const daemon = new DaemonProcess(file, args)
-    daemons.push(daemon)
-    return daemon
-  }
-
+  let world: World
   before(async () => {
     world = await World.create()
+    use(world)
+    await prepare?.(world)
     await ok(world, 'build', '-e', 'production')
     await ok(world, 'push')
   })
@@ -52,6 +51,19 @@ describe('the daemon against a file store', () => {
     for (const daemon of daemons) await daemon.dispose()
     world.cleanup()
   })
+  return daemons
+}
+
+const isRun = (serial: number, action = 'installed') => (event: {event: string; serial?: number; action?: string}) => event.event === 'run' && event.serial === serial && event.action === action
+
+describe('the daemon against a file store', () => {
+  let world: World
+  const daemons = daemonSuite((created) => (world = created))
+  const start = (file: string, args: string[] = []) => {
+    const daemon = new DaemonProcess(file, args)
+    daemons.push(daemon)
+    return daemon
+  }
 
   it('installs at start, picks a new push up within one interval, logs JSON lines, and exits 0 on SIGTERM while idle', async () => {
     const file = settingsWith(world, 'daemon.yaml', {daemon_frequency: 2, daemon_minimal: true, daemon_splay: 0})
@@ -216,24 +228,19 @@ async function until(condition: () => boolean, what: string, timeoutMs = 120_000
 describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
   let world: World
   let pidFile: string
-  const daemons: DaemonProcess[] = []
-  before(async () => {
-    world = await World.create()
-    pidFile = path.join(world.dir, 'slow.pid')
-    // A catalog that takes a minute: an exec whose command records its pid, then sleeps.
-    await world.commitToControl('production', (dir) =>
-      writeFileSync(
-        path.join(dir, 'manifests', 'slow.pp'),
-        `exec { 'slow': command => "/bin/sh -c 'echo \\$\\$ > ${pidFile}; exec sleep 60'", timeout => 120 }\n`,
-      ),
-    )
-    await ok(world, 'build', '-e', 'production')
-    await ok(world, 'push')
-  })
-  after(async () => {
-    for (const daemon of daemons) await daemon.dispose()
-    world.cleanup()
-  })
+  const daemons = daemonSuite(
+    (created) => (world = created),
+    async (created) => {
+      pidFile = path.join(created.dir, 'slow.pid')
+      // A catalog that takes a minute: an exec whose command records its pid, then sleeps.
+      await created.commitToControl('production', (dir) =>
+        writeFileSync(
+          path.join(dir, 'manifests', 'slow.pp'),
+          `exec { 'slow': command => "/bin/sh -c 'echo \\$\\$ > ${pidFile}; exec sleep 60'", timeout => 120 }\n`,
+        ),
+      )
+    },
+  )
 
   const slowPid = () => Number.parseInt(readFileSync(pidFile, 'utf8'), 10)
 
@@ -334,18 +341,24 @@ async function slowMirror(root: string): Promise<{url: string; artifactRequests:
   return mirror
 }
 
+/** SIGTERM in the middle of a run: exit 0 at once, the run logged as stopped, the previous release active, nothing half-written left. */
+async function stopsAtOnce(world: World, daemon: DaemonProcess, active: string | undefined, during: string): Promise<void> {
+  const asked = Date.now()
+  daemon.kill('SIGTERM')
+  const exit = await daemon.exited
+  const took = Date.now() - asked
+  assert.deepEqual(exit, {code: 0, signal: null}, daemon.transcript())
+  assert.ok(took < 5000, `stopped ${took} ms after SIGTERM`)
+  console.log(`# SIGTERM during ${during}: exited 0 after ${took} ms`)
+  assert.ok(daemon.events.some((event) => event.event === 'run-stopped'), daemon.transcript())
+  assert.equal(world.activeVersion(), active)
+  const releases = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
+  assert.deepEqual(readdirSync(releases).filter((name) => name.startsWith('.')), [], 'no partial download or staging directory is left')
+}
+
 describe('daemon signals: SIGHUP reloads, SIGTERM abandons a download at once', () => {
   let world: World
-  const daemons: DaemonProcess[] = []
-  before(async () => {
-    world = await World.create()
-    await ok(world, 'build', '-e', 'production')
-    await ok(world, 'push')
-  })
-  after(async () => {
-    for (const daemon of daemons) await daemon.dispose()
-    world.cleanup()
-  })
+  const daemons = daemonSuite((created) => (world = created))
 
   it('SIGHUP reads the settings again and runs with them at once; broken settings are logged and the old ones kept', async () => {
     const file = settingsWith(world, 'hup.yaml', {daemon_frequency: 600, daemon_minimal: true, daemon_splay: 0})
@@ -383,17 +396,7 @@ describe('daemon signals: SIGHUP reloads, SIGTERM abandons a download at once', 
       daemons.push(daemon)
       await daemon.waitFor((event) => /downloading serial 2/.test(event.message), {what: 'the download to start'})
       await until(() => mirror.artifactRequests > 0, 'the artifact request')
-      const asked = Date.now()
-      daemon.kill('SIGTERM')
-      const exit = await daemon.exited
-      const took = Date.now() - asked
-      assert.deepEqual(exit, {code: 0, signal: null}, daemon.transcript())
-      assert.ok(took < 5000, `stopped ${took} ms after SIGTERM`)
-      console.log(`# SIGTERM during a download: exited 0 after ${took} ms`)
-      assert.ok(daemon.events.some((event) => event.event === 'run-stopped'), daemon.transcript())
-      assert.equal(world.activeVersion(), before)
-      const releases = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
-      assert.deepEqual(readdirSync(releases).filter((name) => name.startsWith('.')), [], 'no partial download or staging directory is left')
+      await stopsAtOnce(world, daemon, before, 'a download')
     } finally {
       await mirror.close()
     }
@@ -406,15 +409,6 @@ describe('daemon signals: SIGHUP reloads, SIGTERM abandons a download at once', 
     const daemon = new DaemonProcess(file, [], {PUPISTRY_TEST_PAUSE_AT: 'unpack'})
     daemons.push(daemon)
     await until(() => daemon.stderr.includes('test pause at unpack'), 'the unpack to be under way')
-    const asked = Date.now()
-    daemon.kill('SIGTERM')
-    const exit = await daemon.exited
-    const took = Date.now() - asked
-    assert.deepEqual(exit, {code: 0, signal: null}, daemon.transcript())
-    assert.ok(took < 5000, `stopped ${took} ms after SIGTERM`)
-    console.log(`# SIGTERM during an unpack: exited 0 after ${took} ms`)
-    assert.equal(world.activeVersion(), before)
-    const releases = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
-    assert.deepEqual(readdirSync(releases).filter((name) => name.startsWith('.')), [], 'no staging directory is left')
+    await stopsAtOnce(world, daemon, before, 'an unpack')
   })
 })
