@@ -18,8 +18,11 @@ export const EXIT = {
   verification: 20,
   expired: 21,
   locked: 22,
+  timedOut: 23,
+  stopped: 24,
   puppetFailures: 30,
   puppetCouldNotRun: 31,
+  unhealthy: 40,
 } as const
 
 export class PupistryError extends Error {
@@ -99,6 +102,25 @@ export class ExpiredError extends PupistryError {
 /** Another apply holds the lock. */
 export class LockedError extends PupistryError {
   override readonly exitCode = EXIT.locked
+}
+
+/** A run took longer than agent.run_timeout and was stopped (Puppet's process group killed). */
+export class RunTimeoutError extends PupistryError {
+  override readonly exitCode = EXIT.timedOut
+}
+
+/**
+ * A run was abandoned because the agent is stopping (SIGTERM/SIGINT). Not a
+ * failure of the node: nothing half-done was activated and the next run
+ * starts afresh. The daemon exits 0 after it; a single apply exits 24.
+ */
+export class StoppedError extends PupistryError {
+  override readonly exitCode = EXIT.stopped
+}
+
+/** `status --check`: the node has not converged recently, or its last run failed. */
+export class UnhealthyError extends PupistryError {
+  override readonly exitCode = EXIT.unhealthy
 }
 
 /** Puppet ran and reported failures (detailed exit code 4 or 6). */

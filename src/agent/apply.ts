@@ -1,31 +1,21 @@
 import {mkdir, rm} from 'node:fs/promises'
-import path from 'node:path'
 
 import type {Store} from '../contracts.js'
-import {agentStateDir, DEFAULT_ENVIRONMENT, DEFAULT_KEEP_RELEASES, puppetcode, releasesDir} from '../config/paths.js'
-import {
-  ExpiredError,
-  isDiskFull,
-  LocalDiskError,
-  NotFoundError,
-  PupistryError,
-  PuppetCouldNotRunError,
-  PuppetFailedError,
-  StoreError,
-  UsageError,
-  VerificationError,
-} from '../errors.js'
+import {DEFAULT_ENVIRONMENT, DEFAULT_KEEP_RELEASES, puppetcode, releasesDir} from '../config/paths.js'
+import {ExpiredError, NotFoundError, StoreError, UsageError, VerificationError} from '../errors.js'
 import {ENVIRONMENT_PATTERN} from '../manifest/layout.js'
 import type {Manifest} from '../manifest/manifest.js'
 import {manifestOf, readPointer} from '../publish/pointer.js'
 import type {Runtime} from '../runtime.js'
 import {loadTrustedKeys, verifyEnvelope} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
+import {abortable, sleep} from './abort.js'
 import {downloadArtifact} from './download.js'
-import {acquireLock} from './lock.js'
-import {puppetCommand, type PuppetRun, runPuppet} from './puppet.js'
+import {pausePoint} from './pause.js'
+import type {PuppetRun} from './puppet.js'
 import {type ActiveRelease, Releases} from './releases.js'
-import {type EnvironmentState, StateFile} from './state.js'
+import {type RunControl, runPuppetStep, withAgentLock} from './run.js'
+import type {EnvironmentState} from './state.js'
 
 export interface ApplyOptions {
   environment?: string
@@ -36,6 +26,12 @@ export interface ApplyOptions {
   force?: boolean
   /** Accept a manifest with a lower serial than the installed one. */
   allowDowngrade?: boolean
+  /** Forget a pin set by `pupistry rollback`, then apply the newest release as usual. */
+  unpin?: boolean
+  /** Aborted to abandon the run (the agent is stopping): a download or unpack stops at once. */
+  signal?: AbortSignal
+  /** Aborted to stop a running Puppet (the daemon waits agent.stop_timeout first). */
+  stopPuppet?: AbortSignal
 }
 
 export interface ApplyResult {
@@ -46,6 +42,8 @@ export interface ApplyResult {
   version?: string
   signedBy?: string
   puppet?: PuppetRun
+  /** The active release is pinned by `pupistry rollback`. */
+  pinned?: boolean
 }
 
 export function agentEnvironment(runtime: Runtime, requested?: string): string {
@@ -62,32 +60,29 @@ export function agentEnvironment(runtime: Runtime, requested?: string): string {
  */
 export async function apply(runtime: Runtime, options: ApplyOptions): Promise<ApplyResult> {
   const environment = agentEnvironment(runtime, options.environment)
-  const stateFile = new StateFile(agentStateDir(runtime.settings))
-  await mkdir(stateFile.dir, {mode: 0o700, recursive: true})
-  const lock = await acquireLock(path.join(stateFile.dir, 'apply.lock'))
-  try {
-    return await applyLocked(runtime, options, environment, stateFile)
-  } catch (error) {
-    await stateFile.update(environment, {lastError: error instanceof Error ? error.message : String(error)}).catch(() => {})
-    throw error
-  } finally {
-    await lock.release()
-  }
+  return withAgentLock(runtime, environment, options, (control) => applyLocked(runtime, options, environment, control))
 }
 
-async function applyLocked(runtime: Runtime, options: ApplyOptions, environment: string, stateFile: StateFile): Promise<ApplyResult> {
+async function applyLocked(runtime: Runtime, options: ApplyOptions, environment: string, control: RunControl): Promise<ApplyResult> {
   const {log, settings} = runtime
+  const {signal, stateFile} = control
   // Trust settings are checked on every run, even when nothing new arrives.
   if (!settings.general.gpg_disable) loadTrustedKeys(runtime)
-  const state = (await stateFile.read()).environments[environment] ?? {}
+  let state = (await stateFile.read()).environments[environment] ?? {}
+  if (options.unpin && state.pinned) {
+    log.info(`${environment}: unpinned ${short(state.pinned.version)} (pinned by rollback at ${state.pinned.at})`)
+    state = await stateFile.update(environment, {pinned: undefined})
+  }
+
+  let pin = state.pinned
   const releases = new Releases(releasesDir(settings), puppetcode(settings))
   await releases.cleanLeftovers(environment)
   const active = await releases.active(environment)
   const store = await openStore(runtime, 'agent')
 
-  // The cheap path: one conditional read while the active release is the one we installed.
-  const conditional = !options.force && state.etag !== undefined && active?.version === state.version
-  const pointer = await readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined})
+  // The cheap path: one conditional read while the active release is the one we installed (or pinned).
+  const conditional = !options.force && state.etag !== undefined && active?.version === (pin?.version ?? state.version)
+  const pointer = await abortable(readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined}), signal)
   if (!pointer) {
     throw new NotFoundError(`nothing is published for environment ${environment} at ${store.location}`, {
       hint: 'run `pupistry push` on the build side, or check agent.environment',
@@ -95,15 +90,27 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
   }
 
   let result: ApplyResult = {action: 'current', environment, serial: state.serial, version: state.version}
-  let expired = 'notModified' in pointer ? expiryOf(environment, state.serial, state.expires) : undefined
+  // A pinned node runs an older release on purpose: the expiry it remembers is the newest manifest's.
+  let expired = 'notModified' in pointer && !pin ? expiryOf(environment, state.serial, state.expires) : undefined
   if ('envelope' in pointer) {
     const trust = await verifyEnvelope(runtime, pointer.envelope, `the manifest of ${environment} at ${store.location}`)
     const signedBy = trust.signed ? `${trust.by.identity} (${trust.by.keyid})` : undefined
     if (!trust.signed) log.warn('general.gpg_disable is true on this node: the manifest signature was NOT checked')
     const manifest = manifestOf(pointer.envelope, pointer.where)
-    expired = checkManifest(manifest, {allowDowngrade: options.allowDowngrade, environment, prefix: store.prefix, state})
-    if (!expired) {
-      result = await install(runtime, {active, environment, force: Boolean(options.force), manifest, releases, signedBy, store})
+    const manifestExpired = checkManifest(manifest, {allowDowngrade: options.allowDowngrade, environment, prefix: store.prefix, state})
+    if (pin && manifest.serial > pin.serial && !manifestExpired) {
+      log.info(`${environment}: serial ${manifest.serial} is newer than the pin on ${short(pin.version)} (serial ${pin.serial}); the pin is lifted`)
+      await stateFile.update(environment, {pinned: undefined})
+      pin = undefined
+    }
+
+    if (manifestExpired) {
+      expired = manifestExpired
+    } else if (pin) {
+      await stateFile.update(environment, {etag: pointer.etag})
+    } else {
+      signal?.throwIfAborted()
+      result = await install(runtime, {active, environment, force: Boolean(options.force), manifest, releases, signal, signedBy, store})
       await stateFile.update(environment, {
         etag: pointer.etag,
         expires: manifest.expires,
@@ -114,6 +121,7 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
     }
   }
 
+  if (pin) result = {action: 'current', environment, pinned: true, serial: state.serial, version: pin.version}
   await stateFile.update(environment, {lastCheck: new Date().toISOString()})
   if (expired) log.warn(expired.message)
   if (!result.version || !(await releases.find(environment, result.version))) {
@@ -123,21 +131,8 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
   const current = (await stateFile.read()).environments[environment] ?? {}
   const needsPuppet = !options.minimal || result.action === 'installed' || current.appliedVersion !== result.version
   if (needsPuppet) {
-    log.info(`${environment}: running puppet apply${options.noop ? ' --noop' : ''} on ${short(result.version)}`)
-    const run = await runPuppet({environment, noop: Boolean(options.noop), puppet: puppetCommand(settings.agent.puppet), puppetcode: puppetcode(settings)})
-    result.puppet = run
-    if (!options.noop) {
-      // Only a successful real run counts as applied; a failed one is retried by --minimal.
-      await stateFile.update(environment, {
-        appliedAt: run.failures ? current.appliedAt : new Date().toISOString(),
-        appliedVersion: run.failures ? undefined : result.version,
-        lastError: run.failures ? `puppet apply exited ${run.exitCode}` : undefined,
-        lastPuppetExit: run.exitCode,
-      })
-    }
-
-    if (run.exitCode === 1) throw new PuppetCouldNotRunError(`puppet apply could not run on ${environment} (${run.signal ? `stopped by ${run.signal}` : 'exit code 1'})`)
-    if (run.failures) throw new PuppetFailedError(`puppet apply on ${environment} reported failures (exit code ${run.exitCode})`)
+    if (pin) log.info(`${environment}: pinned to ${short(pin.version)} by rollback at ${pin.at}; \`pupistry apply --unpin\` or a newer serial lifts the pin`)
+    result.puppet = await runPuppetStep(runtime, control, {environment, noop: Boolean(options.noop), version: result.version})
   } else {
     log.info(`${environment}: up to date (serial ${result.serial}, ${short(result.version)}); --minimal: Puppet not run`)
   }
@@ -193,7 +188,7 @@ export function checkManifest(
  */
 async function install(
   runtime: Runtime,
-  job: {active?: ActiveRelease; environment: string; force: boolean; manifest: Manifest; releases: Releases; signedBy?: string; store: Store},
+  job: {active?: ActiveRelease; environment: string; force: boolean; manifest: Manifest; releases: Releases; signal?: AbortSignal; signedBy?: string; store: Store},
 ): Promise<ApplyResult> {
   const {environment, manifest, releases} = job
   const result: ApplyResult = {action: 'installed', environment, serial: manifest.serial, signedBy: job.signedBy, version: manifest.version}
@@ -201,10 +196,14 @@ async function install(
   let dir = job.force ? undefined : await releases.find(environment, manifest.version)
   if (!dir) {
     runtime.log.info(`${environment}: downloading serial ${manifest.serial} (${short(manifest.version)}, ${manifest.artifact.size} bytes)`)
-    dir = await fetchRelease(job.store, manifest, releases)
+    dir = await fetchRelease(job.store, manifest, releases, job.signal)
   }
 
+  // The last moment a stopping agent abandons the run: activation and its record are quick and atomic.
+  job.signal?.throwIfAborted()
+  pausePoint('committed')
   await releases.activate(environment, dir)
+  pausePoint('activated')
   runtime.log.info(`${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`)
   const removed = await releases.prune(environment, Number(runtime.settings.agent.keep_releases ?? DEFAULT_KEEP_RELEASES))
   if (removed.length > 0) runtime.log.progress(`${environment}: removed old releases ${removed.map(short).join(', ')}`)
@@ -212,22 +211,18 @@ async function install(
 }
 
 /** Download, check, unpack into staging, then commit: any failure leaves nothing behind. */
-async function fetchRelease(store: Store, manifest: Manifest, releases: Releases): Promise<string> {
+async function fetchRelease(store: Store, manifest: Manifest, releases: Releases, signal?: AbortSignal): Promise<string> {
   const download = await releases.scratch(manifest.environment, 'download')
   const staging = await releases.scratch(manifest.environment, 'staging')
   try {
-    await downloadWithRetries(store, manifest, download)
+    await downloadWithRetries(store, manifest, download, signal)
+    pausePoint('downloaded')
     await mkdir(staging, {mode: 0o755})
-    // tar is loaded only when there is something to unpack: the no-change check stays light.
-    const {unpackArtifact} = await import('../artifact/unpack.js')
-    try {
-      unpackArtifact(download, staging, {unpackedSize: manifest.artifact.unpacked_size})
-    } catch (error) {
-      if (error instanceof PupistryError) throw error
-      if (isDiskFull(error)) throw new LocalDiskError(`no room to unpack ${manifest.artifact.key} into ${staging} (${(error as Error).message})`)
-      throw new PupistryError(`cannot unpack ${manifest.artifact.key} into ${staging}: ${(error as Error).message}`, {cause: error})
-    }
-
+    // tar is loaded (in its thread) only when there is something to unpack: the no-change check stays light.
+    const {unpackInThread} = await import('../artifact/unpack-thread.js')
+    await unpackInThread({dest: staging, file: download, limits: {unpackedSize: manifest.artifact.unpacked_size}}, signal)
+    pausePoint('unpacked')
+    signal?.throwIfAborted()
     return await releases.commit(staging, manifest.environment, manifest.version)
   } finally {
     await rm(download, {force: true})
@@ -238,15 +233,22 @@ async function fetchRelease(store: Store, manifest: Manifest, releases: Releases
 const DOWNLOAD_ATTEMPTS = 3
 
 /** A download cut off half-way is tried again from the start; a verification failure never is. */
-async function downloadWithRetries(store: Store, manifest: Manifest, file: string): Promise<void> {
+async function downloadWithRetries(store: Store, manifest: Manifest, file: string, signal?: AbortSignal): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await downloadArtifact(store, manifest, file)
+      return await downloadArtifact(store, manifest, file, signal)
     } catch (error) {
-      if (!(error instanceof StoreError) || attempt >= DOWNLOAD_ATTEMPTS) throw error
-      await new Promise((resolve) => setTimeout(resolve, 250 * 2 ** attempt))
+      if (!(error instanceof StoreError) || attempt >= DOWNLOAD_ATTEMPTS || signal?.aborted) throw error
+      await sleep(250 * 2 ** attempt, signal)
     }
   }
+}
+
+/** One line for people about a finished run. */
+export function describeResult(result: ApplyResult): string {
+  const puppet = result.puppet ? `; puppet ${result.puppet.changes ? 'applied changes' : 'made no changes'} (exit ${result.puppet.exitCode})` : ''
+  const what = result.pinned ? `pinned to ${short(result.version)} by rollback (newest accepted serial ${result.serial})` : `${result.action} serial ${result.serial} (${short(result.version)})`
+  return `${result.environment}: ${what}${puppet}`
 }
 
 export function short(version?: string): string {

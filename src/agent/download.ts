@@ -4,6 +4,8 @@ import {open, rm} from 'node:fs/promises'
 import type {Store} from '../contracts.js'
 import {isDiskFull, LocalDiskError, PupistryError, StoreError, VerificationError} from '../errors.js'
 import type {Manifest} from '../manifest/manifest.js'
+import {abortable} from './abort.js'
+import {pausePoint} from './pause.js'
 
 /**
  * Streams the artifact into a temporary file while hashing it, stopping as
@@ -11,12 +13,18 @@ import type {Manifest} from '../manifest/manifest.js'
  * after this returns, i.e. after hash and size matched the signed manifest.
  * A rejected download is deleted, never kept for reuse.
  */
-export async function downloadArtifact(store: Store, manifest: Manifest, file: string): Promise<void> {
+export async function downloadArtifact(store: Store, manifest: Manifest, file: string, signal?: AbortSignal): Promise<void> {
   const {key, sha256, size} = manifest.artifact
-  const result = await store.get(key)
+  const result = await abortable(store.get(key), signal, (late) => {
+    if (late && 'body' in late) late.body.destroy()
+  })
   if (!result || 'notModified' in result) {
     throw new StoreError(`artifact ${key} named by the manifest is missing from ${store.location}`)
   }
+
+  // Abandoning (the agent stops, or the run timed out) ends the transfer at once.
+  const abandon = () => result.body.destroy(signal?.reason)
+  signal?.addEventListener('abort', abandon, {once: true})
 
   const hash = createHash('sha256')
   const handle = await open(file, 'wx', 0o600)
@@ -32,6 +40,7 @@ export async function downloadArtifact(store: Store, manifest: Manifest, file: s
 
       hash.update(bytes)
       await handle.write(bytes)
+      if (received === bytes.length) pausePoint('download')
     }
 
     if (received !== size) throw new VerificationError(`artifact ${key} is ${received} bytes, the manifest signed ${size}; refused`)
@@ -41,9 +50,12 @@ export async function downloadArtifact(store: Store, manifest: Manifest, file: s
   } catch (error) {
     await handle.close().catch(() => {})
     await rm(file, {force: true})
+    if (signal?.aborted) throw signal.reason
     if (error instanceof PupistryError) throw error
     if (isDiskFull(error)) throw new LocalDiskError(`no room to download ${key} to ${file} (${(error as Error).message}); the installed release is unchanged`)
     throw new StoreError(`download of ${key} from ${store.location} failed after ${received} bytes: ${(error as Error).message}`, {cause: error})
+  } finally {
+    signal?.removeEventListener('abort', abandon)
   }
 
   await handle.close()

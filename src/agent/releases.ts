@@ -2,11 +2,20 @@ import {randomBytes} from 'node:crypto'
 import {lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
+import {pausePoint} from './pause.js'
+
 export interface ActiveRelease {
   /** The release directory's name: the version, or version.suffix for a forced re-install. */
   dir: string
   version: string
 }
+
+export interface KeptRelease extends ActiveRelease {
+  /** When it was last activated (the directory's mtime). */
+  activated: Date
+}
+
+const LEFTOVER_PREFIXES = ['.staging-', '.download-', '.trash-']
 
 /** A release directory is named after its version, with a suffix when the same version was installed again. */
 export function versionOfDir(dir: string): string {
@@ -18,6 +27,7 @@ export function versionOfDir(dir: string): string {
  *
  *   <releases>/<env>/<version>[.<suffix>]/   complete, unpacked releases
  *   <releases>/<env>/.staging-*, .download-*  work in progress (removed on the next run)
+ *   <releases>/<env>/.trash-*                   releases being removed (idem)
  *   <puppetcode>/<env> -> <releases>/<env>/<version>
  *
  * A release directory appears only by renaming a completely unpacked staging
@@ -69,7 +79,7 @@ export class Releases {
   async cleanLeftovers(environment: string): Promise<void> {
     const dir = path.join(this.root, environment)
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (name.startsWith('.staging-') || name.startsWith('.download-')) await rm(path.join(dir, name), {force: true, recursive: true})
+      if (LEFTOVER_PREFIXES.some((prefix) => name.startsWith(prefix))) await rm(path.join(dir, name), {force: true, recursive: true})
     }
 
     for (const name of await readdir(this.puppetcode).catch(() => [] as string[])) {
@@ -91,6 +101,7 @@ export class Releases {
     const link = this.linkOf(environment)
     const temp = path.join(this.puppetcode, `.${environment}.pupistry-${randomBytes(4).toString('hex')}`)
     await symlink(this.pathOf(environment, dir), temp)
+    pausePoint('link')
     const current = await lstat(link).catch(() => undefined)
     if (current?.isDirectory()) {
       // Code deployed by other means (the Ruby tool unpacked in place): keep it aside, once.
@@ -102,26 +113,38 @@ export class Releases {
     await utimes(this.pathOf(environment, dir), now, now)
   }
 
-  /** Keeps the active release and the most recently activated others: `keep` in all. */
-  async prune(environment: string, keep: number): Promise<string[]> {
+  /** Complete releases on this node, most recently activated first. */
+  async kept(environment: string): Promise<KeptRelease[]> {
     const dir = path.join(this.root, environment)
-    const active = await this.active(environment)
-    const releases: Array<{name: string; time: number}> = []
+    const releases: KeptRelease[] = []
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       if (name.startsWith('.')) continue
       const info = await stat(path.join(dir, name)).catch(() => undefined)
-      if (info?.isDirectory()) releases.push({name, time: info.mtimeMs})
+      if (info?.isDirectory()) releases.push({activated: info.mtime, dir: name, version: versionOfDir(name)})
     }
 
-    releases.sort((a, b) => b.time - a.time)
-    const ordered = [...new Set([...(active ? [active.dir] : []), ...releases.map((release) => release.name)])]
+    return releases.sort((a, b) => b.activated.getTime() - a.activated.getTime())
+  }
+
+  /**
+   * Keeps the active release and the most recently activated others: `keep`
+   * in all. A release is first renamed out of the way, then deleted, so an
+   * interrupted removal never leaves a half-deleted directory under a
+   * version's name (it would be reused as a complete release).
+   */
+  async prune(environment: string, keep: number): Promise<string[]> {
+    const active = await this.active(environment)
+    const releases = await this.kept(environment)
+    const ordered = [...new Set([...(active ? [active.dir] : []), ...releases.map((release) => release.dir)])]
     const kept = new Set(ordered.slice(0, Math.max(keep, 1)))
     const removed: string[] = []
     for (const release of releases) {
-      if (!kept.has(release.name)) {
-        await rm(path.join(dir, release.name), {force: true, recursive: true})
-        removed.push(release.name)
-      }
+      if (kept.has(release.dir)) continue
+      const trash = path.join(this.root, environment, `.trash-${process.pid}-${randomBytes(4).toString('hex')}`)
+      await rename(this.pathOf(environment, release.dir), trash)
+      pausePoint('prune')
+      await rm(trash, {force: true, recursive: true})
+      removed.push(release.dir)
     }
 
     return removed

@@ -1,5 +1,6 @@
 import * as tar from 'tar'
 
+import {pausePoint} from '../agent/pause.js'
 import {isDiskFull, LocalDiskError, VerificationError} from '../errors.js'
 import {symlinkProblem} from './tree.js'
 
@@ -16,6 +17,7 @@ export function unpackArtifact(file: string, dest: string, limits: {unpackedSize
   const problems: string[] = []
   let diskFull: string | undefined
   let total = 0
+  let entries = 0
   tar.x({
     cwd: dest,
     file,
@@ -26,6 +28,7 @@ export function unpackArtifact(file: string, dest: string, limits: {unpackedSize
         return false
       }
 
+      if (++entries === 2) pausePoint('unpack')
       total += (entry as tar.ReadEntry).size ?? 0
       if (total > limits.unpackedSize) {
         problems.push(`archive unpacks to more than the signed ${limits.unpackedSize} bytes`)

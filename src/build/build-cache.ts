@@ -1,4 +1,4 @@
-import {mkdir, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {buildCache} from '../config/paths.js'
@@ -8,12 +8,19 @@ import type {BuildRecord} from '../manifest/manifest.js'
 
 /**
  * The local record of builds: per environment the newest artifact and its
- * record, plus the list of environments the last build produced.
+ * record, the few builds before it (for `push --version`, a signed
+ * rollback), plus the list of environments the last build produced.
  *
  *   <app_cache>/build/index.json
- *   <app_cache>/build/<env>/build.json
- *   <app_cache>/build/<env>/<sha256>.tar.gz
+ *   <app_cache>/build/<env>/build.json          the newest build
+ *   <app_cache>/build/<env>/<sha256>.tar.gz     artifacts of the kept builds
+ *   <app_cache>/build/<env>/<sha256>.json       their records
  */
+/** Builds kept per environment, the newest included. */
+export const KEPT_BUILDS = 5
+
+const SHA_FILE = /^([0-9a-f]{64})\.(tar\.gz|json)$/
+
 export class BuildCache {
   readonly root: string
 
@@ -71,11 +78,56 @@ export class BuildCache {
     await writeAtomically(path.join(this.dirOf(record.environment), 'build.json'), `${JSON.stringify(record, null, 2)}\n`)
   }
 
-  /** Keeps the current artifact and the one before it; older ones are only a local cache. */
-  async prune(environment: string, keep: string[]): Promise<void> {
+  /** Keeps a build's record beside its artifact; a build made again counts as the newest. */
+  async remember(record: BuildRecord): Promise<void> {
+    const file = path.join(this.dirOf(record.environment), `${record.version}.json`)
+    if ((await stat(file).catch(() => undefined))?.isFile()) {
+      const now = new Date()
+      await utimes(file, now, now)
+    } else {
+      await writeAtomically(file, `${JSON.stringify(record, null, 2)}\n`)
+    }
+  }
+
+  /** Records of the kept builds, newest first. */
+  async builds(environment: string): Promise<BuildRecord[]> {
     const dir = this.dirOf(environment)
+    const found: Array<{record: BuildRecord; time: number}> = []
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (name.endsWith('.tar.gz') && !keep.some((sha) => name === `${sha}.tar.gz`)) await rm(path.join(dir, name), {force: true})
+      if (SHA_FILE.exec(name)?.[2] !== 'json') continue
+      try {
+        const file = path.join(dir, name)
+        found.push({record: JSON.parse(await readFile(file, 'utf8')) as BuildRecord, time: (await stat(file)).mtimeMs})
+      } catch {
+        // Half-written or removed meanwhile: not a kept build.
+      }
+    }
+
+    return found.sort((a, b) => b.time - a.time).map((entry) => entry.record)
+  }
+
+  /** A kept build of the environment whose version starts with `prefix`. */
+  async findVersion(environment: string, prefix: string): Promise<BuildRecord> {
+    if (!/^[0-9a-f]{4,64}$/.test(prefix)) throw new UsageError(`not a version (a SHA-256, or at least its first 4 hex digits): ${prefix}`)
+    const builds = await this.builds(environment)
+    const matches = builds.filter((record) => record.version.startsWith(prefix))
+    if (matches.length > 1) throw new UsageError(`version ${prefix} of ${environment} is ambiguous: ${matches.map((record) => record.version.slice(0, 12)).join(', ')}; give more digits`)
+    if (matches.length === 0) {
+      throw new NotFoundError(`no kept build of ${environment} has version ${prefix} (kept: ${builds.map((record) => record.version.slice(0, 12)).join(', ') || 'none'})`, {
+        hint: `the build cache keeps the last ${KEPT_BUILDS} builds; build the old commit again (the same tree gives the same version)`,
+      })
+    }
+
+    return matches[0]
+  }
+
+  /** Keeps the newest KEPT_BUILDS builds (and always `current`); older artifacts and records are only a local cache. */
+  async prune(environment: string, current: string): Promise<void> {
+    const dir = this.dirOf(environment)
+    const kept = new Set([current, ...(await this.builds(environment)).slice(0, KEPT_BUILDS).map((record) => record.version)])
+    for (const name of await readdir(dir).catch(() => [] as string[])) {
+      const sha = SHA_FILE.exec(name)?.[1]
+      if (sha && !kept.has(sha)) await rm(path.join(dir, name), {force: true})
     }
   }
 }

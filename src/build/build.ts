@@ -115,6 +115,7 @@ async function packEnvironment(
   const unchanged = previous?.version === record.version
   // An unchanged build keeps its record, so its build time says when the content was made.
   if (!unchanged) await cache.write(record)
-  await cache.prune(environment.name, [record.version, ...(previous ? [previous.version] : [])])
+  await cache.remember(unchanged && previous ? previous : record)
+  await cache.prune(environment.name, record.version)
   return {previous: previous?.version, record: unchanged && previous ? previous : record, skipped: packed.skipped, unchanged}
 }

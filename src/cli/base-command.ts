@@ -4,7 +4,7 @@ import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/sett
 import {EXIT, PupistryError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
-import {createLogger} from './logger.js'
+import {createLogger, type Logger, type LogFormat} from './logger.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
 
@@ -41,20 +41,36 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return Boolean(this.flags?.verbose) || Boolean(process.env.DEBUG)
   }
 
+  /** Where and how a command's messages are written; the daemon changes both. */
+  protected logOptions(): {format?: LogFormat; stream?: NodeJS.WriteStream} {
+    return {}
+  }
+
   /** Settings and providers, loaded on first use so commands that need neither stay fast. */
   protected async runtime(): Promise<Runtime> {
     if (this.runtimeValue) return this.runtimeValue
-    const log = createLogger({verbose: this.verbose})
-    const settings: Settings = loadSettings({file: this.flags.config, requireSafeOwnership: this.agentSide})
+    const log = createLogger({verbose: this.verbose, ...this.logOptions()})
     const registry = new ProviderRegistry(async (event) => {
       const outcome = await this.config.runHook(event, {}, undefined, true)
       return outcome as unknown as HookOutcome
     })
+    this.runtimeValue = createRuntime({log, registry, settings: await this.loadSettings(log, registry), version: this.config.version})
+    return this.runtimeValue
+  }
+
+  /** The runtime with settings read again from the file (a daemon's SIGHUP); providers stay. */
+  protected async reloadedRuntime(): Promise<Runtime> {
+    const current = await this.runtime()
+    this.runtimeValue = {...current, settings: await this.loadSettings(current.log, current.registry)}
+    return this.runtimeValue
+  }
+
+  private async loadSettings(log: Logger, registry: ProviderRegistry): Promise<Settings> {
+    const settings = loadSettings({file: this.flags.config, requireSafeOwnership: this.agentSide})
     // Asking every plugin which settings it reads costs time, so only when there is a key to explain.
     if (settings.unknownKeys.length > 0) settings.warnings.push(...undeclaredKeyWarnings(settings, await registry.declaredSettings()))
     for (const warning of settings.warnings) log.warn(warning)
-    this.runtimeValue = createRuntime({log, registry, settings, version: this.config.version})
-    return this.runtimeValue
+    return settings
   }
 
   /** Warnings about broken plugins, shown once at the end of a command. */

@@ -1,8 +1,30 @@
 import type {ProviderLogger} from '../contracts.js'
 
+export type LogFormat = 'human' | 'json'
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+/** One thing that happened, with the fields log shippers index. */
+export interface LogEvent {
+  event: string
+  level?: LogLevel
+  message: string
+  environment?: string
+  version?: string
+  serial?: number
+  /** Seconds, for events that end something. */
+  duration?: number
+  /** pupistry's exit code for the run (docs/exit-codes.md). */
+  exitCode?: number
+  /** puppet apply's --detailed-exitcodes status. */
+  puppetExit?: number
+  [field: string]: unknown
+}
+
 export interface Logger extends ProviderLogger {
   /** Details shown only with --verbose. */
   debug(message: string): void
+  /** A structured event: its message as a line for people, the whole object as JSON. */
+  event(entry: LogEvent): void
   readonly tty: boolean
   readonly verbose: boolean
 }
@@ -13,26 +35,49 @@ const paint = (code: number, text: string) => `\u001B[${code}m${text}\u001B[0m`
  * Messages for people go to stderr, so stdout carries only results (and
  * --json). On a TTY warnings are coloured and progress is shown dimmed; in a
  * pipe output is plain lines and progress only appears with --verbose.
+ * With format json every message is one JSON object per line (time, level,
+ * event, message and the event's fields), for journald and log shippers.
  */
-export function createLogger(options: {verbose?: boolean; quiet?: boolean; stream?: NodeJS.WriteStream} = {}): Logger {
+export function createLogger(options: {verbose?: boolean; quiet?: boolean; stream?: NodeJS.WriteStream; format?: LogFormat} = {}): Logger {
   const stream = options.stream ?? process.stderr
-  const tty = Boolean(stream.isTTY) && !process.env.NO_COLOR
+  const json = options.format === 'json'
+  const tty = Boolean(stream.isTTY) && !process.env.NO_COLOR && !json
   const verbose = Boolean(options.verbose)
   const write = (line: string) => stream.write(`${line}\n`)
+  const human = (level: LogLevel, message: string) => {
+    if (level === 'warn' || level === 'error') {
+      const line = `${level === 'warn' ? 'warning' : 'error'}: ${message}`
+      write(tty ? paint(level === 'warn' ? 33 : 31, line) : line)
+    } else {
+      write(tty && level === 'debug' ? paint(2, message) : message)
+    }
+  }
+
+  const emit = (entry: LogEvent) => {
+    const level = entry.level ?? 'info'
+    if (level === 'info' && options.quiet) return
+    if (json) {
+      write(JSON.stringify({time: new Date().toISOString(), ...entry, level, message: entry.message}))
+    } else {
+      human(level, entry.message)
+    }
+  }
+
   return {
     debug(message) {
-      if (verbose) write(tty ? paint(2, message) : message)
+      if (verbose) emit({event: 'debug', level: 'debug', message})
     },
+    event: emit,
     info(message) {
-      if (!options.quiet) write(message)
+      emit({event: 'message', message})
     },
     progress(message) {
-      if (verbose || (tty && !options.quiet)) write(tty ? paint(2, message) : message)
+      if (verbose || (tty && !options.quiet)) emit({event: 'progress', level: 'debug', message})
     },
     tty,
     verbose,
     warn(message) {
-      write(tty ? paint(33, `warning: ${message}`) : `warning: ${message}`)
+      emit({event: 'warning', level: 'warn', message})
     },
   }
 }

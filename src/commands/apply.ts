@@ -1,40 +1,90 @@
 import {Flags} from '@oclif/core'
 
-import {apply, short} from '../agent/apply.js'
+import {apply, describeResult} from '../agent/apply.js'
+import {Daemon} from '../agent/daemon.js'
 import {BaseCommand} from '../cli/base-command.js'
+import {interruptible} from '../cli/interrupt.js'
+import type {LogFormat} from '../cli/logger.js'
+import {UsageError} from '../errors.js'
 
 export default class Apply extends BaseCommand<typeof Apply> {
   static override description = `Fetch, verify and activate the newest signed release, then run puppet apply.
 
-Checks the environment's pointer with one conditional read. Anything new is verified before a byte is unpacked (signature by a trusted key, environment, serial, expiry, SHA-256 and size), unpacked beside Puppet's code directory and activated atomically; then puppet apply runs with --detailed-exitcodes. Exit codes: 0 success, 20 refused, 21 expired, 22 locked, 30 Puppet failures, 31 Puppet could not run (docs/exit-codes.md).`
+Checks the environment's pointer with one conditional read. Anything new is verified before a byte is unpacked (signature by a trusted key, environment, serial, expiry, SHA-256 and size), unpacked beside Puppet's code directory and activated atomically; then puppet apply runs with --detailed-exitcodes.
 
-  static override examples = ['<%= config.bin %> apply', '<%= config.bin %> apply --noop', '<%= config.bin %> apply --minimal --environment staging']
+With --daemon it keeps running in the foreground (for systemd): a run every agent.daemon_frequency seconds (default 300) plus a random splay, backing off while the store is unreachable. SIGTERM or SIGINT stop it (exit 0), SIGHUP re-reads the settings. Exit codes: docs/exit-codes.md.`
+
+  static override examples = [
+    '<%= config.bin %> apply',
+    '<%= config.bin %> apply --noop',
+    '<%= config.bin %> apply --minimal --environment staging',
+    '<%= config.bin %> apply --daemon --log-format json',
+    '<%= config.bin %> apply --unpin',
+  ]
+
   static override flags = {
     'allow-downgrade': Flags.boolean({description: 'accept a manifest with a lower serial than the installed one (a deliberate rollback)'}),
+    daemon: Flags.boolean({description: 'keep running: a run every agent.daemon_frequency seconds, until SIGTERM'}),
     environment: Flags.string({char: 'e', description: 'environment to apply (default: agent.environment, else production)'}),
     force: Flags.boolean({description: 're-download, re-install and re-apply the newest release even if nothing changed'}),
     json: Flags.boolean({description: 'print the result as JSON'}),
+    'log-format': Flags.option({default: 'human', description: 'messages as lines for people, or one JSON object per line', options: ['human', 'json'] as const})(),
     minimal: Flags.boolean({description: 'run Puppet only when a new release was installed or the last run of this one failed'}),
     noop: Flags.boolean({description: 'run Puppet with --noop'}),
+    unpin: Flags.boolean({description: 'forget the pin set by `pupistry rollback`, then apply the newest release'}),
   }
 
   protected override readonly agentSide = true
 
+  protected override logOptions(): {format?: LogFormat; stream?: NodeJS.WriteStream} {
+    // A daemon's log is its output: stdout, while Puppet's own report stays on stderr.
+    return {format: this.flags['log-format'], stream: this.flags.daemon ? process.stdout : undefined}
+  }
+
   async run(): Promise<void> {
+    if (this.flags.daemon) return this.daemon()
     const runtime = await this.runtime()
-    const result = await apply(runtime, {
-      allowDowngrade: this.flags['allow-downgrade'],
+    const result = await interruptible((signal) =>
+      apply(runtime, {
+        allowDowngrade: this.flags['allow-downgrade'],
+        environment: this.flags.environment,
+        force: this.flags.force,
+        minimal: this.flags.minimal,
+        noop: this.flags.noop,
+        signal,
+        stopPuppet: signal,
+        unpin: this.flags.unpin,
+      }),
+    )
+    this.log(this.flags.json ? JSON.stringify(result, null, 2) : describeResult(result))
+  }
+
+  private async daemon(): Promise<void> {
+    for (const flag of ['json', 'allow-downgrade', 'unpin'] as const) {
+      if (this.flags[flag]) {
+        throw new UsageError(`--${flag} cannot be used with --daemon`, {
+          hint: flag === 'json' ? 'use --log-format json for one JSON object per event' : `run \`pupistry apply --${flag}\` once, then start the daemon`,
+        })
+      }
+    }
+
+    const daemon = new Daemon((reload) => (reload ? this.reloadedRuntime() : this.runtime()), {
       environment: this.flags.environment,
       force: this.flags.force,
       minimal: this.flags.minimal,
       noop: this.flags.noop,
     })
-    if (this.flags.json) {
-      this.log(JSON.stringify(result, null, 2))
-      return
+    const stop = () => daemon.stop()
+    const reload = () => daemon.reload()
+    process.on('SIGTERM', stop)
+    process.on('SIGINT', stop)
+    process.on('SIGHUP', reload)
+    try {
+      await daemon.run()
+    } finally {
+      process.off('SIGTERM', stop)
+      process.off('SIGINT', stop)
+      process.off('SIGHUP', reload)
     }
-
-    const puppet = result.puppet ? `; puppet ${result.puppet.changes ? 'applied changes' : 'made no changes'} (exit ${result.puppet.exitCode})` : ''
-    this.log(`${result.environment}: ${result.action === 'installed' ? 'installed' : 'current'} serial ${result.serial} (${short(result.version)})${puppet}`)
   }
 }

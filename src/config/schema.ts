@@ -13,6 +13,14 @@ const duration = v.nullish(
   v.union([v.pipe(v.number(), v.integer(), v.minValue(1)), v.pipe(v.string(), v.regex(/^[1-9]\d*\s*[smhdw]?$/))], 'expected a positive duration such as 3600, 30m, 12h or 7d'),
 )
 
+/** As duration, but 0 is allowed (no splay, no waiting). */
+const durationOrZero = v.nullish(
+  v.union(
+    [v.pipe(v.number(), v.integer(), v.minValue(0)), v.pipe(v.string(), v.regex(/^(0|[1-9]\d*)\s*[smhdw]?$/, 'expected a duration such as 0, 30, 90s or 5m'))],
+    'expected a duration such as 0, 30, 90s or 5m',
+  ),
+)
+
 const credentials = {
   access_key_id: optionalString,
   proxy_uri: optionalString,
@@ -42,11 +50,14 @@ export const agentSchema = v.looseObject({
   allow_insecure_http: optionalBool,
   daemon_frequency: optionalPositiveInt,
   daemon_minimal: optionalBool,
+  daemon_splay: durationOrZero,
   environment: optionalString,
   keep_releases: optionalPositiveInt,
   puppet: optionalString,
   puppetcode: optionalString,
   releases: optionalString,
+  run_timeout: duration,
+  stop_timeout: durationOrZero,
   storage: optionalString,
   ...credentials,
 })

@@ -3,7 +3,7 @@ import {createReadStream} from 'node:fs'
 import {BuildCache} from '../build/build-cache.js'
 import type {Store} from '../contracts.js'
 import {durationSeconds} from '../config/settings.js'
-import {NotFoundError, StoreError, VerificationError} from '../errors.js'
+import {NotFoundError, StoreError, UsageError, VerificationError} from '../errors.js'
 import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../manifest/envelope.js'
 import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../manifest/layout.js'
 import {type BuildRecord, type Manifest, MANIFEST_FORMAT, MANIFEST_PAYLOAD_TYPE} from '../manifest/manifest.js'
@@ -19,6 +19,8 @@ export interface PushResult {
   serial: number
   signedBy?: string
   artifactUploaded: boolean
+  /** Published with --version: an earlier build made live again under a new serial. */
+  rollback?: boolean
 }
 
 const SERIAL_ATTEMPTS = 5
@@ -28,9 +30,12 @@ const SERIAL_ATTEMPTS = 5
  * new serial (create-only, so two pushes never share one), and the pointer
  * last, so no node ever sees a pointer to something missing.
  */
-export async function push(runtime: Runtime, options: {environments?: string[]; refresh?: boolean}): Promise<PushResult[]> {
+export async function push(runtime: Runtime, options: {environments?: string[]; refresh?: boolean; version?: string}): Promise<PushResult[]> {
   const cache = new BuildCache(runtime.settings)
   const wanted = await cache.select(options.environments)
+  if (options.version !== undefined && (wanted.length !== 1 || options.refresh)) {
+    throw new UsageError(options.refresh ? '--version and --refresh cannot be combined' : `--version needs exactly one --environment (the last build has ${wanted.join(', ')})`)
+  }
 
   if (runtime.settings.general.gpg_disable) {
     runtime.log.warn('general.gpg_disable is true: publishing UNSIGNED manifests; any node that trusts keys will refuse them, and any writer to the store can replace your code')
@@ -39,7 +44,11 @@ export async function push(runtime: Runtime, options: {environments?: string[]; 
   const store = await openStore(runtime, 'build')
   const results: PushResult[] = []
   for (const environment of wanted) {
-    results.push(await pushEnvironment(runtime, store, cache, await cache.require(environment), Boolean(options.refresh)))
+    // A signed rollback: an earlier build, signed again under a new serial (never an old manifest replayed).
+    const record = options.version === undefined ? await cache.require(environment) : await cache.findVersion(environment, options.version)
+    const result = await pushEnvironment(runtime, store, cache, record, Boolean(options.refresh))
+    const newest = options.version === undefined ? undefined : await cache.read(environment)
+    results.push(newest && newest.version !== record.version ? {...result, rollback: true} : result)
   }
 
   return results

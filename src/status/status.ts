@@ -11,7 +11,20 @@ export interface EnvironmentStatus {
   environment: string
   built?: {version: string; built: string}
   published?: {version: string; serial: number; created: string; expires: string | null}
-  installed?: {version?: string; serial?: number; active?: string; appliedVersion?: string; appliedAt?: string; lastPuppetExit?: number; lastCheck?: string; lastError?: string}
+  installed?: {
+    version?: string
+    serial?: number
+    active?: string
+    appliedVersion?: string
+    appliedAt?: string
+    lastPuppetExit?: number
+    lastCheck?: string
+    lastError?: string
+    lastRunAt?: string
+    lastRunExit?: number
+    /** The version `pupistry rollback` pinned, if any. */
+    pinned?: string
+  }
 }
 
 export interface StatusReport {
@@ -60,6 +73,9 @@ export async function status(runtime: Runtime, options: {environments?: string[]
         lastCheck: state?.lastCheck,
         lastError: state?.lastError,
         lastPuppetExit: state?.lastPuppetExit,
+        lastRunAt: state?.lastRunAt,
+        lastRunExit: state?.lastRunExit,
+        pinned: state?.pinned?.version,
         serial: state?.serial,
         version: state?.version,
       }

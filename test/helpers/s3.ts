@@ -16,6 +16,8 @@ export interface LocalS3 {
   directory: string
   /** Cut this many of the next artifact downloads off half-way (the connection is dropped). */
   cutDownloads: number
+  /** While true, the endpoint drops every connection without an answer: an outage. */
+  down: boolean
   /**
    * The same server as a locked-down bucket answers a read-only user: writes
    * and unsigned requests get 403 AccessDenied, and the bucket policy status
@@ -36,6 +38,7 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
   const requests: string[] = []
   const answers: string[] = []
   const pass = (request: http.IncomingMessage, response: http.ServerResponse) => {
+    if (local.down) return void request.socket.destroy()
     requests.push(`${request.method} ${request.url}`)
     const upstream = http.request({headers: request.headers, host: '127.0.0.1', method: request.method, path: request.url, port}, (answer) => {
       answers.push(`${request.method} ${request.url} → ${answer.statusCode}`)
@@ -73,6 +76,7 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
     answers,
     cutDownloads: 0,
     directory,
+    down: false,
     endpoint: `http://127.0.0.1:${proxyPort}`,
     readOnlyEndpoint: `http://127.0.0.1:${(readOnly.address() as AddressInfo).port}`,
     requests,

@@ -1,0 +1,56 @@
+import {puppetcode, releasesDir} from '../config/paths.js'
+import {NotFoundError, UsageError} from '../errors.js'
+import type {Runtime} from '../runtime.js'
+import {agentEnvironment, type ApplyResult, short} from './apply.js'
+import {type ActiveRelease, type KeptRelease, Releases} from './releases.js'
+import {runPuppetStep, withAgentLock} from './run.js'
+
+export interface RollbackOptions {
+  environment?: string
+  /** A kept release's version, or a unique prefix of it; default: the release active before this one. */
+  to?: string
+  noop?: boolean
+  signal?: AbortSignal
+  stopPuppet?: AbortSignal
+}
+
+/**
+ * Re-activates a release kept on this node and pins it: `apply` (and the
+ * daemon) keep it until `apply --unpin`, or until the store offers a serial
+ * above the newest one the node had accepted. Then Puppet applies it.
+ * Nothing is downloaded: only kept releases (agent.keep_releases) qualify.
+ */
+export async function rollback(runtime: Runtime, options: RollbackOptions): Promise<ApplyResult> {
+  const environment = agentEnvironment(runtime, options.environment)
+  return withAgentLock(runtime, environment, options, async (control) => {
+    const releases = new Releases(releasesDir(runtime.settings), puppetcode(runtime.settings))
+    await releases.cleanLeftovers(environment)
+    const active = await releases.active(environment)
+    const target = chooseRelease(environment, await releases.kept(environment), active, options.to)
+    const state = (await control.stateFile.read()).environments[environment] ?? {}
+    await releases.activate(environment, target.dir)
+    const serial = state.serial ?? 0
+    await control.stateFile.update(environment, {pinned: {at: new Date().toISOString(), serial, version: target.version}})
+    runtime.log.info(
+      `${environment}: rolled back from ${short(active?.version)} to ${short(target.version)}; pinned until \`pupistry apply --unpin\` or a serial above ${serial}`,
+    )
+    const puppet = await runPuppetStep(runtime, control, {environment, noop: Boolean(options.noop), version: target.version})
+    return {action: 'installed', environment, pinned: true, puppet, serial: state.serial, version: target.version}
+  })
+}
+
+function chooseRelease(environment: string, kept: KeptRelease[], active: ActiveRelease | undefined, to: string | undefined): KeptRelease {
+  const listing = kept.map((release) => short(release.version)).join(', ') || 'none'
+  if (to === undefined) {
+    const previous = kept.find((release) => release.version !== active?.version)
+    if (!previous) throw new NotFoundError(`no earlier release of ${environment} is kept on this node (kept: ${listing})`, {hint: 'agent.keep_releases sets how many are kept'})
+    return previous
+  }
+
+  if (!/^[0-9a-f]{4,64}$/.test(to)) throw new UsageError(`not a version (a SHA-256, or at least its first 4 hex digits): ${to}`)
+  const versions = [...new Set(kept.filter((release) => release.version.startsWith(to)).map((release) => release.version))]
+  if (versions.length > 1) throw new UsageError(`version ${to} is ambiguous among the kept releases of ${environment}: ${versions.map(short).join(', ')}`)
+  if (versions.length === 0) throw new NotFoundError(`no release of ${environment} with version ${to} is kept on this node (kept: ${listing})`)
+  // Kept releases are newest first: the most recently activated directory of that version.
+  return kept.find((release) => release.version === versions[0])!
+}

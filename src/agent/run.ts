@@ -1,0 +1,105 @@
+import {mkdir} from 'node:fs/promises'
+import path from 'node:path'
+
+import {agentStateDir, puppetcode} from '../config/paths.js'
+import {durationSeconds} from '../config/settings.js'
+import {PupistryError, PuppetCouldNotRunError, PuppetFailedError, RunTimeoutError, StoppedError} from '../errors.js'
+import type {Runtime} from '../runtime.js'
+import {acquireLock} from './lock.js'
+import {pausePoint} from './pause.js'
+import {puppetCommand, type PuppetRun, runPuppet} from './puppet.js'
+import {StateFile} from './state.js'
+
+export const DEFAULT_RUN_TIMEOUT = 3600
+
+/** What a run under the lock works with: its state file and the signals that end it early. */
+export interface RunControl {
+  stateFile: StateFile
+  /** Fires when the run is abandoned (stopping, or over its time): no new step starts. */
+  signal: AbortSignal
+  /** Fires when a running Puppet must be stopped. */
+  stopPuppet: AbortSignal
+}
+
+/**
+ * The frame of every agent run that changes the node (apply, rollback): one
+ * run at a time (the lock), interrupted writes of earlier runs cleaned up,
+ * a time limit (agent.run_timeout), and its outcome recorded in the state
+ * file for `pupistry status --check`.
+ */
+export async function withAgentLock<T>(
+  runtime: Runtime,
+  environment: string,
+  options: {signal?: AbortSignal; stopPuppet?: AbortSignal},
+  work: (control: RunControl) => Promise<T>,
+): Promise<T> {
+  const stateFile = new StateFile(agentStateDir(runtime.settings))
+  await mkdir(stateFile.dir, {mode: 0o700, recursive: true})
+  const lock = await acquireLock(path.join(stateFile.dir, 'apply.lock'))
+  const seconds = runTimeout(runtime)
+  const timer = new AbortController()
+  const timeout = setTimeout(
+    () => timer.abort(new RunTimeoutError(`${environment}: the run took longer than agent.run_timeout (${seconds} s) and was stopped`)),
+    seconds * 1000,
+  )
+  const control: RunControl = {
+    signal: AbortSignal.any([timer.signal, ...(options.signal ? [options.signal] : [])]),
+    stateFile,
+    stopPuppet: AbortSignal.any([timer.signal, ...(options.stopPuppet ? [options.stopPuppet] : [])]),
+  }
+  try {
+    await stateFile.cleanLeftovers()
+    const result = await work(control)
+    await stateFile.update(environment, {lastError: undefined, lastRunAt: new Date().toISOString(), lastRunExit: 0})
+    return result
+  } catch (error) {
+    // A stop is not a failure of the node: the run is simply not finished.
+    if (!(error instanceof StoppedError)) {
+      await stateFile
+        .update(environment, {
+          lastError: error instanceof Error ? error.message : String(error),
+          lastRunAt: new Date().toISOString(),
+          lastRunExit: error instanceof PupistryError ? error.exitCode : 1,
+        })
+        .catch(() => {})
+    }
+
+    throw error
+  } finally {
+    clearTimeout(timeout)
+    await lock.release()
+  }
+}
+
+export function runTimeout(runtime: Runtime): number {
+  const configured = runtime.settings.agent.run_timeout
+  return configured === undefined || configured === null ? DEFAULT_RUN_TIMEOUT : durationSeconds(configured)
+}
+
+/**
+ * Runs Puppet on the active release and records the outcome: only a
+ * successful real (not --noop) run counts as applied, so a failed one is
+ * retried by --minimal.
+ */
+export async function runPuppetStep(runtime: Runtime, control: RunControl, job: {environment: string; version: string; noop: boolean}): Promise<PuppetRun> {
+  const {environment, noop} = job
+  const {settings} = runtime
+  pausePoint('puppet')
+  control.signal.throwIfAborted()
+  runtime.log.info(`${environment}: running puppet apply${noop ? ' --noop' : ''} on ${job.version.slice(0, 12)}`)
+  const run = await runPuppet({environment, noop, puppet: puppetCommand(settings.agent.puppet), puppetcode: puppetcode(settings), stop: control.stopPuppet})
+  if (!noop) {
+    const current = (await control.stateFile.read()).environments[environment] ?? {}
+    await control.stateFile.update(environment, {
+      appliedAt: run.failures ? current.appliedAt : new Date().toISOString(),
+      appliedVersion: run.failures ? undefined : job.version,
+      lastPuppetExit: run.exitCode,
+    })
+  }
+
+  // Puppet stopped because the agent stops or the run is over its time (it traps SIGTERM and exits 1): that is the story to tell.
+  if (control.stopPuppet.aborted && (run.signal || run.failures)) throw control.stopPuppet.reason
+  if (run.exitCode === 1) throw new PuppetCouldNotRunError(`puppet apply could not run on ${environment} (${run.signal ? `stopped by ${run.signal}` : 'exit code 1'})`)
+  if (run.failures) throw new PuppetFailedError(`puppet apply on ${environment} reported failures (exit code ${run.exitCode})`)
+  return run
+}

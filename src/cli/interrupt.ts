@@ -1,0 +1,18 @@
+import {StoppedError} from '../errors.js'
+
+/**
+ * Runs one agent run that SIGINT or SIGTERM interrupt at once: the signal
+ * it gets abandons a download or unpack and stops Puppet, and the run ends
+ * with StoppedError (exit 24). Nothing half-done is ever activated.
+ */
+export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
+  const abandon = new AbortController()
+  const stop = () => abandon.abort(new StoppedError('interrupted: the run was abandoned; nothing half-done was activated'))
+  const signals = ['SIGINT', 'SIGTERM'] as const
+  for (const signal of signals) process.on(signal, stop)
+  try {
+    return await work(abandon.signal)
+  } finally {
+    for (const signal of signals) process.off(signal, stop)
+  }
+}
