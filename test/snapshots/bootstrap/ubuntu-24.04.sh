@@ -184,8 +184,12 @@ After=network-online.target
 [Service]
 Type=simple
 ExecStart=/usr/local/bin/pupistry apply --daemon --config /etc/pupistry/settings.yaml
+ExecReload=/bin/kill -HUP $MAINPID
 Restart=always
 RestartSec=30
+# SIGTERM reaches pupistry alone: it lets a running Puppet finish within
+# agent.stop_timeout, then stops it; systemd kills what is left after this.
+KillMode=mixed
 TimeoutStopSec=120
 
 [Install]
