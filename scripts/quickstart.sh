@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The quick start: installs what is missing, builds pupistry, then runs the
 # whole job on a generated sample control repo with real r10k and Puppet:
-# keys → build → diff → push (to a directory store) → apply → status.
+# keys → build → diff → push (to a directory store) → apply → status → doctor.
 # Everything it makes lives in ./demo (removed and made again on each run).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -18,7 +18,9 @@ step "Installing dependencies and building pupistry"
 npm run build --silent
 
 rm -rf "$demo"
-mkdir -p "$demo/store"
+mkdir -p "$demo"
+# Artifacts carry hiera data: the store is closed to other local users.
+mkdir -m 0750 "$demo/store"
 step "Generating a sample control repo (branches production, staging, feature-x) and module repos in demo/repos"
 bash test/fixtures/make-control-repo.sh "$demo/repos" "$demo/target" >/dev/null
 
@@ -49,6 +51,8 @@ step "pupistry apply (verify, activate, puppet apply)"
 pupistry apply
 step "pupistry status"
 pupistry status
+step "pupistry doctor (settings, tools, keys and the store, as each side uses them)"
+pupistry doctor
 
 printf '\nPuppet wrote these files from the production environment:\n'
 for file in "$demo"/target/*; do printf '  %s: %s\n' "$file" "$(cat "$file")"; done
