@@ -1,7 +1,12 @@
 import assert from 'node:assert/strict'
-import {copyFileSync, existsSync, mkdirSync, readdirSync, utimesSync, writeFileSync} from 'node:fs'
+import {copyFileSync, existsSync, mkdirSync, readdirSync, readFileSync, utimesSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import {pathToFileURL} from 'node:url'
+
+import type {Store} from '../src/contracts.js'
+import {pruneStore} from '../src/publish/prune.js'
+import {FileStore} from '../src/store/file-store.js'
 
 import {show} from './helpers/cli.js'
 import {World} from './helpers/world.js'
@@ -105,5 +110,32 @@ describe('prune removes old manifests and artifacts, and nothing else', () => {
     const result = await world.cli('prune', '--grace', 'soon')
     assert.equal(result.code, 2, show(result))
     assert.match(result.stderr, /--grace: not a duration: soon/)
+  })
+
+  it('an old artifact that a push republishes while prune runs is kept', async () => {
+    const manifests = world.storePath('production', 'manifests')
+    const serials = readdirSync(manifests).map((name) => Number(name.slice(0, 12))).sort((a, b) => a - b)
+    const oldest = readFileSync(path.join(manifests, serialFile(serials[0])), 'utf8')
+    const envelope = JSON.parse(oldest) as {payload: string}
+    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as {serial: number; artifact: {key: string}}
+    const republished = serials.at(-1)! + 1
+    const store = new FileStore(pathToFileURL(world.store))
+    let published = false
+    // The push lands between prune's first look and its deleting of artifacts.
+    const racing: Store = Object.assign(Object.create(store) as Store, {
+      async delete(key: string) {
+        await store.delete(key)
+        if (published) return
+        published = true
+        const bytes = JSON.stringify({...envelope, payload: Buffer.from(JSON.stringify({...manifest, serial: republished})).toString('base64')})
+        await store.put(`pupistry/production/manifests/${serialFile(republished)}`, Buffer.from(bytes), {createOnly: true})
+        await store.put('pupistry/production/latest.json', Buffer.from(bytes))
+      },
+    })
+    const warnings: string[] = []
+    const [result] = await pruneStore({log: {warn: (line: string) => warnings.push(line)} as never}, racing, {dryRun: false, environments: ['production'], graceSeconds: 0, keep: 1})
+    assert.ok(published, 'the race was staged')
+    assert.ok(existsSync(path.join(world.store, manifest.artifact.key)), `${manifest.artifact.key} must stay: ${JSON.stringify(result)}`)
+    assert.deepEqual(warnings, [])
   })
 })

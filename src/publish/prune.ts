@@ -1,7 +1,7 @@
 import type {ObjectInfo, Store} from '../contracts.js'
 import {VerificationError} from '../errors.js'
 import {MAX_ENVELOPE_BYTES, parseEnvelope} from '../manifest/envelope.js'
-import {LAYOUT_ROOT} from '../manifest/layout.js'
+import {LAYOUT_ROOT, manifestsPrefix, pointerKey, serialOfKey} from '../manifest/layout.js'
 import type {Runtime} from '../runtime.js'
 import {openStore} from '../store/open-store.js'
 import {manifestOf, readLimited, readPointer} from './pointer.js'
@@ -42,7 +42,10 @@ interface EnvironmentObjects {
 
 /** Removes old manifests and artifacts; never what the pointer names, anything newer, or the newest `keep`. */
 export async function prune(runtime: Runtime, options: PruneOptions): Promise<PruneResult[]> {
-  const store = await openStore(runtime, 'build')
+  return pruneStore(runtime, await openStore(runtime, 'build'), options)
+}
+
+export async function pruneStore(runtime: Pick<Runtime, 'log'>, store: Store, options: PruneOptions): Promise<PruneResult[]> {
   const byEnvironment = groupOwnObjects(await store.list(`${LAYOUT_ROOT}/`))
   const names = options.environments?.length ? options.environments : [...byEnvironment.keys()].sort()
   const results: PruneResult[] = []
@@ -69,34 +72,44 @@ function groupOwnObjects(objects: ObjectInfo[]): Map<string, EnvironmentObjects>
   return grouped
 }
 
-async function pruneEnvironment(runtime: Runtime, store: Store, environment: string, objects: EnvironmentObjects, options: PruneOptions): Promise<PruneResult> {
+async function pruneEnvironment(runtime: Pick<Runtime, 'log'>, store: Store, environment: string, objects: EnvironmentObjects, options: PruneOptions): Promise<PruneResult> {
   const result: PruneResult = {deleted: [], environment, freedBytes: 0, keptArtifacts: objects.artifacts.size, keptManifests: [...objects.manifests.keys()].sort((a, b) => a - b)}
   const skip = (reason: string): PruneResult => {
     runtime.log.warn(`${environment}: ${reason}; nothing pruned there`)
     return {...result, skipped: reason}
   }
 
-  let live: number
-  try {
-    const pointer = await readPointer(store, environment)
-    if (!pointer || 'notModified' in pointer) return skip(`no pointer at ${store.location} ${LAYOUT_ROOT}/${environment}/latest.json`)
-    live = manifestOf(pointer.envelope, pointer.where).serial
-  } catch (error) {
-    if (error instanceof VerificationError) return skip(`the pointer is not a valid manifest (${error.message})`)
-    throw error
-  }
-
+  const pointer = await liveArtifact(store, environment)
+  if ('skip' in pointer) return skip(pointer.skip)
+  const live = pointer.serial
   result.live = live
   const serials = result.keptManifests
   const newest = new Set(serials.slice(-options.keep))
   const keep = serials.filter((serial) => serial >= live || newest.has(serial))
   const drop = serials.filter((serial) => !keep.includes(serial))
 
-  // The artifacts the kept manifests name stay. A kept manifest that cannot be read keeps every artifact.
-  const needed = new Set<string>()
+  // The artifacts the live pointer and the kept manifests name stay. A kept manifest that cannot be read keeps every artifact.
+  const needed = new Set<string>([pointer.sha256])
   for (const serial of keep) {
     const sha256 = await artifactOf(store, objects.manifests.get(serial)!.key)
     if (!sha256) return skip(`manifest serial ${serial} cannot be read, so the artifacts it needs are unknown`)
+    needed.add(sha256)
+  }
+
+  // Manifests go first: an interrupted prune never leaves a manifest naming a missing artifact.
+  for (const serial of drop) await remove(store, objects.manifests.get(serial)!, result, options.dryRun)
+  result.keptManifests = keep
+
+  // A push may have published meanwhile, reusing an artifact that was already there (a republished
+  // old version keeps its old upload time): look again, just before artifacts go.
+  const again = await liveArtifact(store, environment)
+  if ('skip' in again) return skip(again.skip)
+  needed.add(again.sha256)
+  for (const object of await store.list(manifestsPrefix(environment))) {
+    const serial = serialOfKey(object.key)
+    if (serial === undefined || objects.manifests.has(serial)) continue
+    const sha256 = await artifactOf(store, object.key)
+    if (!sha256) return skip(`manifest serial ${serial}, published while pruning, cannot be read`)
     needed.add(sha256)
   }
 
@@ -104,15 +117,28 @@ async function pruneEnvironment(runtime: Runtime, store: Store, environment: str
   const doomedArtifacts = [...objects.artifacts.entries()]
     .filter(([sha256, object]) => !needed.has(sha256) && object.modified !== undefined && object.modified.getTime() <= cutoff)
     .map(([, object]) => object)
-  // Manifests go first: an interrupted prune never leaves a manifest naming a missing artifact.
-  const doomed = [...drop.map((serial) => objects.manifests.get(serial)!), ...doomedArtifacts]
-  for (const object of doomed) {
-    if (!options.dryRun) await store.delete(object.key)
-    result.deleted.push(object)
-    result.freedBytes += object.size
-  }
+  for (const object of doomedArtifacts) await remove(store, object, result, options.dryRun)
 
   return {...result, keptArtifacts: objects.artifacts.size - doomedArtifacts.length, keptManifests: keep}
+}
+
+/** The serial and artifact the environment's pointer names now, or why prune must leave the environment alone. */
+async function liveArtifact(store: Store, environment: string): Promise<{serial: number; sha256: string} | {skip: string}> {
+  try {
+    const pointer = await readPointer(store, environment)
+    if (!pointer || 'notModified' in pointer) return {skip: `no pointer at ${store.location} ${pointerKey(environment)}`}
+    const manifest = manifestOf(pointer.envelope, pointer.where)
+    return {serial: manifest.serial, sha256: manifest.artifact.sha256}
+  } catch (error) {
+    if (error instanceof VerificationError) return {skip: `the pointer is not a valid manifest (${error.message})`}
+    throw error
+  }
+}
+
+async function remove(store: Store, object: ObjectInfo, result: PruneResult, dryRun: boolean): Promise<void> {
+  if (!dryRun) await store.delete(object.key)
+  result.deleted.push(object)
+  result.freedBytes += object.size
 }
 
 /** The artifact SHA-256 a stored manifest names (its signature is not needed to decide what to keep). */
