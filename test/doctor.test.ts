@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {chmodSync, mkdirSync, writeFileSync} from 'node:fs'
+import {chmodSync, existsSync, mkdirSync, utimesSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -53,6 +53,19 @@ describe('doctor checks settings, tools, keys and the file store', () => {
     assert.match(result.stdout, /^ok\s+store \(agent\)\s+this user \(\w+\) can read production serial 1 \(signed by Test Signer <signer@example\.invalid>\) and its artifact/m)
     assert.match(result.stdout, /^WARN\s+exposure\s+.* is open to every local user \(mode 0755\)/m)
     chmodSync(world.store, 0o750)
+  })
+
+  it('a probe an earlier doctor left behind is removed once an hour old; a fresh one is not touched', async () => {
+    const probes = path.join(world.store, 'pupistry', '.doctor')
+    mkdirSync(probes, {recursive: true})
+    const [stale, fresh] = ['probe-0123456789ab', 'probe-ba9876543210'].map((name) => path.join(probes, name))
+    for (const file of [stale, fresh]) writeFileSync(file, 'left behind\n')
+    const longAgo = new Date(Date.now() - 2 * 3_600_000)
+    utimesSync(stale, longAgo, longAgo)
+    const result = await world.cli('doctor')
+    assert.equal(result.code, 0, show(result))
+    assert.equal(existsSync(stale), false)
+    assert.equal(existsSync(fresh), true)
   })
 
   it('failures are all listed, and the exit code is the first failure\'s', async () => {

@@ -6,7 +6,7 @@ import {promisify} from 'node:util'
 import type {Side, Store} from '../contracts.js'
 import {puppetCommand} from '../agent/puppet.js'
 import {DEFAULT_ENVIRONMENT} from '../config/paths.js'
-import {AssemblerError, fromProviderError, PupistryError, SettingsError, ToolError} from '../errors.js'
+import {AssemblerError, fromProviderError, SettingsError, ToolError} from '../errors.js'
 import {LAYOUT_ROOT, pointerKey} from '../manifest/layout.js'
 import {manifestOf, readLimited, readPointer} from '../publish/pointer.js'
 import {providerContext, type Runtime} from '../runtime.js'
@@ -99,25 +99,48 @@ async function checkSigningKey(runtime: Runtime): Promise<Omit<Check, 'name'>> {
   return {detail: `signer ${name}: the key loads (${armored.length} bytes of public key to give nodes)`, status: 'ok'}
 }
 
+const PROBE_PREFIX = `${LAYOUT_ROOT}/.doctor/`
+const STALE_PROBE_MS = 3_600_000
+
 function probeKey(): string {
   // Not an environment name, so never taken for one, and outside what prune removes.
-  return `${LAYOUT_ROOT}/.doctor/probe-${randomBytes(6).toString('hex')}`
+  return `${PROBE_PREFIX}probe-${randomBytes(6).toString('hex')}`
+}
+
+/** Removes a probe; says which object was left behind when that is not allowed. */
+async function removeProbe(store: Store, key: string): Promise<string | undefined> {
+  try {
+    await store.delete(key)
+    return undefined
+  } catch (error) {
+    return `the probe ${store.location}${key} could not be deleted (${(error as Error).message}); remove it by hand`
+  }
+}
+
+/** Probes an earlier doctor could not delete (or was killed before deleting), once they are an hour old. */
+async function sweepProbes(store: Store): Promise<void> {
+  const stale = (await store.list(PROBE_PREFIX)).filter((object) => /\/probe-[0-9a-f]{12}$/.test(object.key) && object.modified && Date.now() - object.modified.getTime() > STALE_PROBE_MS)
+  for (const object of stale) await store.delete(object.key)
 }
 
 /** The Ruby tool read back what it uploaded; here a probe goes up, comes back identical, and is removed. */
 async function checkBuildStore(runtime: Runtime): Promise<Omit<Check, 'name'>> {
   const store = await openStore(runtime, 'build')
+  await sweepProbes(store)
   const key = probeKey()
   const bytes = randomBytes(64)
   await store.put(key, bytes, {contentType: 'application/octet-stream'})
+  let problem: string | undefined
   try {
     const back = await store.get(key)
-    if (!back || 'notModified' in back) return {detail: `${store.location}${key} was written but cannot be read back`, exitCode: 13, status: 'fail'}
-    if (!(await readLimited(back.body, 1024, key)).equals(bytes)) return {detail: `${store.location}${key} reads back different bytes`, exitCode: 13, status: 'fail'}
+    if (!back || 'notModified' in back) problem = `${store.location}${key} was written but cannot be read back`
+    else if (!(await readLimited(back.body, 1024, key)).equals(bytes)) problem = `${store.location}${key} reads back different bytes`
   } finally {
-    await store.delete(key)
+    const leftover = await removeProbe(store, key)
+    problem ??= leftover && `${describeCredentials(runtime, 'build')} can write and read back, but ${leftover}; prune needs to delete too`
   }
 
+  if (problem) return {detail: problem, exitCode: 13, status: 'fail'}
   return {detail: `${describeCredentials(runtime, 'build')} can write, read back and delete in ${store.location}`, status: 'ok'}
 }
 
@@ -159,12 +182,26 @@ async function checkAgentCannotWrite(runtime: Runtime, store: Store): Promise<Om
   try {
     await store.put(key, Buffer.from('pupistry doctor: agent write probe\n'))
   } catch (error) {
-    if (!(error instanceof PupistryError)) throw error
-    return {detail: `${describeCredentials(runtime, 'agent')} cannot write to ${store.location} (${error.message})`, status: 'ok'}
+    const who = describeCredentials(runtime, 'agent')
+    if (isAccessDenied(error)) return {detail: `${who} cannot write to ${store.location} (${(error as Error).message})`, status: 'ok'}
+    return {detail: `could not tell whether ${who} can write: the write probe failed for another reason (${(error as Error).message})`, status: 'warn'}
   }
 
-  await store.delete(key).catch(() => {})
-  return {detail: `${describeCredentials(runtime, 'agent')} can WRITE to ${store.location}: give nodes read-only credentials (signatures still protect them, but a stolen node key could delete what the fleet reads)`, status: 'warn'}
+  const leftover = await removeProbe(store, key)
+  return {
+    detail: `${describeCredentials(runtime, 'agent')} can WRITE to ${store.location}: give nodes read-only credentials (signatures still protect them, but a stolen node key could delete what the fleet reads)${leftover ? `; ${leftover}` : ''}`,
+    status: 'warn',
+  }
+}
+
+/** A refusal by the store (401/403, AccessDenied), as opposed to a network or server failure. */
+function isAccessDenied(error: unknown): boolean {
+  for (let current = error as {cause?: unknown; name?: string; Code?: string; $metadata?: {httpStatusCode?: number}} | undefined; current; current = current.cause as typeof current) {
+    const status = current.$metadata?.httpStatusCode
+    if (status === 401 || status === 403 || current.name === 'AccessDenied' || current.Code === 'AccessDenied') return true
+  }
+
+  return false
 }
 
 async function checkExposure(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
