@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, mkdtempSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -265,22 +265,23 @@ describe('pupistry packer', () => {
       assert.equal(evaluated, `${script}\n`)
 
       // The provisioner's commands, run by a real `packer build` here: the same lines with a
-      // local builder and shell-local instead of AWS and ssh, the script kept instead of run.
+      // local builder and shell-local instead of AWS and ssh, the script copied instead of run.
       const delivered = path.join(scratch, `${name}-delivered.sh`)
+      const kept = path.join(scratch, `${name}-kept.sh`)
       const local = hcl
         .replace(block, '')
         .replace(/^source "amazon-ebs" "pupistry" \{\n[\s\S]*?\n\}\n/m, 'source "null" "pupistry" {\n  communicator = "none"\n}\n')
         .replace('source.amazon-ebs.pupistry', 'source.null.pupistry')
         .replace('provisioner "shell" {', 'provisioner "shell-local" {')
-        .replace('"sudo bash /tmp/pupistry-bootstrap.sh"', '"true"')
-        .replace('"rm -f /tmp/pupistry-bootstrap.sh"', '"true"')
+        .replace('"sudo bash /tmp/pupistry-bootstrap.sh"', `"cp -p /tmp/pupistry-bootstrap.sh ${kept}"`)
         .replaceAll('/tmp/pupistry-bootstrap.sh', delivered)
       assert.match(local, /source "null" "pupistry"[\s\S]*provisioner "shell-local"[\s\S]*base64 -d >/)
       const localFile = path.join(scratch, `${name}-local.pkr.hcl`)
       writeFileSync(localFile, local)
       await run('/usr/bin/packer', ['build', '-color=false', localFile], {env: {CHECKPOINT_DISABLE: '1', PACKER_CACHE_DIR: path.join(scratch, 'packer-cache')}})
-      assert.equal(readFileSync(delivered, 'utf8'), script)
-      assert.equal(statSync(delivered).mode & 0o777, 0o600)
+      assert.equal(readFileSync(kept, 'utf8'), script)
+      assert.equal(statSync(kept).mode & 0o777, 0o600)
+      assert.equal(existsSync(delivered), false, 'the script holding credentials is removed after the run')
     })
   }
 })

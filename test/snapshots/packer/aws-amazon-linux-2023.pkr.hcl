@@ -292,11 +292,12 @@ build {
 
   provisioner "shell" {
     # The script travels base64-encoded (packer reads double braces in inline commands as its own
-    # template syntax), to a file only the build user can read, and runs as root.
+    # template syntax), to a file only the build user can read, runs as root, and is removed
+    # whether it succeeds or not.
     inline = [
+      "trap 'rm -f /tmp/pupistry-bootstrap.sh' EXIT",
       "umask 077 && echo '${base64encode(local.bootstrap)}' | base64 -d >/tmp/pupistry-bootstrap.sh",
       "sudo bash /tmp/pupistry-bootstrap.sh",
-      "rm -f /tmp/pupistry-bootstrap.sh",
     ]
   }
 }
