@@ -6,6 +6,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {dump as stringify} from 'js-yaml'
 
+import {startTimeOf} from '../src/agent/process-tree.js'
 import {show} from './helpers/cli.js'
 import {World} from './helpers/world.js'
 
@@ -45,6 +46,22 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     await ok(world, 'apply')
     assert.ok(world.activeVersion())
     assert.throws(() => readFileSync(lockFile), /ENOENT/, 'lock released')
+  })
+
+  it('a Puppet left running by a pupistry that died is stopped, with a warning, before the next run', async () => {
+    const orphan = spawn('sleep', ['300'], {detached: true, stdio: 'ignore'})
+    await new Promise((resolve) => orphan.once('spawn', resolve))
+    const gone = new Promise((resolve) => orphan.once('exit', resolve))
+    try {
+      const started = startTimeOf(orphan.pid!)
+      writeFileSync(path.join(path.dirname(lockFile), 'puppet.json'), JSON.stringify({by: {pid: 999_999_999, started: '1'}, puppet: {pid: orphan.pid, started}}))
+      const result = await ok(world, 'apply')
+      assert.match(result.stderr, new RegExp(`Puppet \\(pid ${orphan.pid}\\) started by a pupistry run that is gone \\(pid 999999999\\) is still running: stopping it`))
+      await gone
+      assert.throws(() => readFileSync(path.join(path.dirname(lockFile), 'puppet.json')), /ENOENT/, 'the record is removed after the run')
+    } finally {
+      orphan.kill('SIGKILL')
+    }
   })
 
   it('Puppet failures exit 30, are not recorded as applied, and --minimal runs Puppet again', async () => {

@@ -278,19 +278,21 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
     assert.match(status.installed.lastError, /run_timeout/)
   })
 
-  it('a single apply stops at once on SIGTERM, Puppet and its exec included, and exits 24', async () => {
-    rmSync(pidFile, {force: true})
-    const child = spawn(process.execPath, [BIN, 'apply', '--config', world.settingsFile], {stdio: ['ignore', 'ignore', 'pipe']})
-    let stderr = ''
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
-    await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'the slow exec to start')
-    const pid = slowPid()
-    child.kill('SIGTERM')
-    assert.equal(await exited, 24, stderr)
-    assert.match(stderr, /interrupted: the run was abandoned/)
-    await until(() => !alive(pid), "the exec's process to be gone", 30_000)
-  })
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    it(`a single apply stops at once on ${signal}, Puppet and its exec included, and exits 24`, async () => {
+      rmSync(pidFile, {force: true})
+      const child = spawn(process.execPath, [BIN, 'apply', '--config', world.settingsFile], {stdio: ['ignore', 'ignore', 'pipe']})
+      let stderr = ''
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+      await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'the slow exec to start')
+      const pid = slowPid()
+      child.kill(signal)
+      assert.equal(await exited, 24, stderr)
+      assert.match(stderr, /interrupted: the run was abandoned/)
+      await until(() => !alive(pid), "the exec's process to be gone", 30_000)
+    })
+  }
 
   it('a single apply over agent.run_timeout exits 23 too', async () => {
     rmSync(pidFile, {force: true})

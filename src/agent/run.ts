@@ -7,7 +7,7 @@ import {PupistryError, PuppetCouldNotRunError, PuppetFailedError, RunTimeoutErro
 import type {Runtime} from '../runtime.js'
 import {acquireLock} from './lock.js'
 import {pausePoint} from './pause.js'
-import {puppetCommand, type PuppetRun, runPuppet} from './puppet.js'
+import {puppetCommand, type PuppetRun, runPuppet, stopOrphanedPuppet} from './puppet.js'
 import {StateFile} from './state.js'
 
 export const DEFAULT_RUN_TIMEOUT = 3600
@@ -21,9 +21,13 @@ export interface RunControl {
   stopPuppet: AbortSignal
 }
 
+/** Where the Puppet a run started is recorded while it runs. */
+const puppetRecord = (stateFile: StateFile) => path.join(stateFile.dir, 'puppet.json')
+
 /**
  * The frame of every agent run that changes the node (apply, rollback): one
  * run at a time (the lock), interrupted writes of earlier runs cleaned up,
+ * a Puppet left running by a pupistry that died stopped (stopOrphanedPuppet),
  * a time limit (agent.run_timeout), and its outcome recorded in the state
  * file for `pupistry status --check`.
  */
@@ -49,6 +53,7 @@ export async function withAgentLock<T>(
   }
   try {
     await stateFile.cleanLeftovers()
+    await stopOrphanedPuppet(puppetRecord(stateFile), (message) => runtime.log.warn(message))
     const result = await work(control)
     await stateFile.update(environment, {lastError: undefined, lastRunAt: new Date().toISOString(), lastRunExit: 0})
     return result
@@ -87,7 +92,14 @@ export async function runPuppetStep(runtime: Runtime, control: RunControl, job: 
   pausePoint('puppet')
   control.signal.throwIfAborted()
   runtime.log.info(`${environment}: running puppet apply${noop ? ' --noop' : ''} on ${job.version.slice(0, 12)}`)
-  const run = await runPuppet({environment, noop, puppet: puppetCommand(settings.agent.puppet), puppetcode: puppetcode(settings), stop: control.stopPuppet})
+  const run = await runPuppet({
+    environment,
+    noop,
+    puppet: puppetCommand(settings.agent.puppet),
+    puppetcode: puppetcode(settings),
+    record: puppetRecord(control.stateFile),
+    stop: control.stopPuppet,
+  })
   if (!noop) {
     const current = (await control.stateFile.read()).environments[environment] ?? {}
     await control.stateFile.update(environment, {
