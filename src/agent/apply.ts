@@ -99,9 +99,15 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
     const manifest = manifestOf(pointer.envelope, pointer.where)
     const manifestExpired = checkManifest(manifest, {allowDowngrade: options.allowDowngrade, environment, prefix: store.prefix, state})
     if (pin && manifest.serial > pin.serial && !manifestExpired) {
-      log.info(`${environment}: serial ${manifest.serial} is newer than the pin on ${short(pin.version)} (serial ${pin.serial}); the pin is lifted`)
-      await stateFile.update(environment, {pinned: undefined})
-      pin = undefined
+      const from = pin.from ?? state.version
+      if (manifest.version !== from && manifest.version !== pin.version) {
+        log.info(`${environment}: serial ${manifest.serial} is a new release (${short(manifest.version)}); the pin on ${short(pin.version)} (serial ${pin.serial}) is lifted`)
+        await stateFile.update(environment, {pinned: undefined})
+        pin = undefined
+      } else {
+        const what = manifest.version === pin.version ? 'the pinned version' : `${short(from)} (the version rolled back from)`
+        log.info(`${environment}: serial ${manifest.serial} signs ${what} again; the pin on ${short(pin.version)} stays`)
+      }
     }
 
     if (manifestExpired) {
@@ -131,7 +137,7 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
   const current = (await stateFile.read()).environments[environment] ?? {}
   const needsPuppet = !options.minimal || result.action === 'installed' || current.appliedVersion !== result.version
   if (needsPuppet) {
-    if (pin) log.info(`${environment}: pinned to ${short(pin.version)} by rollback at ${pin.at}; \`pupistry apply --unpin\` or a newer serial lifts the pin`)
+    if (pin) log.info(`${environment}: pinned to ${short(pin.version)} by rollback at ${pin.at}; \`pupistry apply --unpin\` or a new release lifts the pin`)
     result.puppet = await runPuppetStep(runtime, control, {environment, noop: Boolean(options.noop), version: result.version})
   } else {
     log.info(`${environment}: up to date (serial ${result.serial}, ${short(result.version)}); --minimal: Puppet not run`)

@@ -16,8 +16,10 @@ export interface RollbackOptions {
 
 /**
  * Re-activates a release kept on this node and pins it: `apply` (and the
- * daemon) keep it until `apply --unpin`, or until the store offers a serial
- * above the newest one the node had accepted. Then Puppet applies it.
+ * daemon) keep it until `apply --unpin`, or until the store offers a new
+ * release: a serial above the newest one the node had accepted, with
+ * another version than the one it had accepted (a `push --refresh` of that
+ * one keeps the pin). Then Puppet applies it.
  * Nothing is downloaded: only kept releases (agent.keep_releases) qualify.
  */
 export async function rollback(runtime: Runtime, options: RollbackOptions): Promise<ApplyResult> {
@@ -30,9 +32,11 @@ export async function rollback(runtime: Runtime, options: RollbackOptions): Prom
     const state = (await control.stateFile.read()).environments[environment] ?? {}
     await releases.activate(environment, target.dir)
     const serial = state.serial ?? 0
-    await control.stateFile.update(environment, {pinned: {at: new Date().toISOString(), serial, version: target.version}})
+    // What the store offers (the newest version accepted), which a `push --refresh` signs again: only another version lifts the pin.
+    const from = state.pinned?.from ?? state.version ?? active?.version
+    await control.stateFile.update(environment, {pinned: {at: new Date().toISOString(), from, serial, version: target.version}})
     runtime.log.info(
-      `${environment}: rolled back from ${short(active?.version)} to ${short(target.version)}; pinned until \`pupistry apply --unpin\` or a serial above ${serial}`,
+      `${environment}: rolled back from ${short(active?.version)} to ${short(target.version)}; pinned until \`pupistry apply --unpin\` or a new release (a serial above ${serial} with a version other than ${short(from)})`,
     )
     const puppet = await runPuppetStep(runtime, control, {environment, noop: Boolean(options.noop), version: target.version})
     return {action: 'installed', environment, pinned: true, puppet, serial: state.serial, version: target.version}

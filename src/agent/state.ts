@@ -25,10 +25,14 @@ export interface EnvironmentState {
   lastRunExit?: number
   /**
    * Set by `pupistry rollback`: this release stays active until `apply
-   * --unpin`, or until the store offers a serial above `serial` (the newest
-   * serial the node had accepted when it was pinned).
+   * --unpin`, or until the store offers a new release: a serial above
+   * `serial` (the newest serial the node had accepted when it was pinned)
+   * whose version is neither `from` (the newest version the node had
+   * accepted, the one rolled back from) nor the pinned one. A re-signed
+   * `from` (`push --refresh`) keeps the pin. Pins written before `from`
+   * existed take `version` of the state as `from`: it is not updated while pinned.
    */
-  pinned?: {version: string; serial: number; at: string}
+  pinned?: {version: string; serial: number; at: string; from?: string}
 }
 
 export interface AgentState {
