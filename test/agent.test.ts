@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -141,6 +141,61 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     const aside = readdirSync(world.puppetcode).find((name) => name.startsWith('staging.pupistry-previous-'))
     assert.ok(aside)
     assert.equal(readFileSync(path.join(world.puppetcode, aside, 'manifests', 'site.pp'), 'utf8'), '# deployed by hand\n')
+  })
+
+  it('a state file that cannot be parsed is moved aside and stops runs (exit 18) until the operator deals with it', async () => {
+    const dir = path.dirname(lockFile)
+    const stateFile = path.join(dir, 'state.json')
+    const good = readFileSync(stateFile, 'utf8')
+    writeFileSync(stateFile, good.slice(0, good.length / 2))
+    const first = await world.cli('apply')
+    assert.equal(first.code, 18, show(first))
+    assert.match(first.stderr, new RegExp(`the agent state ${stateFile.replaceAll('.', '\\.')} is not valid JSON .*; it was moved to ${stateFile.replaceAll('.', '\\.')}\\.corrupt-`))
+    assert.match(first.stderr, /hint: the state holds the newest serial this node accepted/)
+    const corrupt = readdirSync(dir).filter((name) => name.startsWith('state.json.corrupt-'))
+    assert.equal(corrupt.length, 1)
+
+    // The next run does not start afresh without the serial floor: it still refuses, and status --check sees the failure.
+    const second = await world.cli('apply')
+    assert.equal(second.code, 18, show(second))
+    assert.match(second.stderr, /the agent state was found unreadable and moved to .*state\.json\.corrupt-.*; runs stop until it is dealt with/)
+    assert.equal((await world.cli('status', '--check')).code, 40)
+
+    // The operator puts a good copy back and removes the corrupt one: runs go on with the floor (serial 5) they had.
+    writeFileSync(stateFile, good)
+    rmSync(path.join(dir, corrupt[0]))
+    const pointer = world.storePath('production', 'latest.json')
+    const newest = readFileSync(pointer)
+    writeFileSync(pointer, readFileSync(world.storePath('production', 'manifests', '000000000002.json')))
+    try {
+      const replayed = await world.cli('apply')
+      assert.equal(replayed.code, 20, show(replayed))
+      assert.match(replayed.stderr, /older than the installed serial 5/)
+    } finally {
+      writeFileSync(pointer, newest)
+    }
+
+    await ok(world, 'apply')
+  })
+
+  it('a state file that cannot be read (not a file) stops the run too', async () => {
+    const stateFile = path.join(path.dirname(lockFile), 'state.json')
+    const good = readFileSync(stateFile, 'utf8')
+    rmSync(stateFile)
+    mkdirSync(stateFile)
+    try {
+      const result = await world.cli('apply')
+      assert.equal(result.code, 18, show(result))
+      assert.match(result.stderr, /cannot read the agent state .*state\.json: EISDIR/)
+    } finally {
+      for (const name of readdirSync(path.dirname(lockFile))) {
+        if (name.startsWith('state.json')) rmSync(path.join(path.dirname(lockFile), name), {force: true, recursive: true})
+      }
+
+      writeFileSync(stateFile, good)
+    }
+
+    await ok(world, 'apply')
   })
 })
 

@@ -27,6 +27,7 @@ const puppetRecord = (stateFile: StateFile) => path.join(stateFile.dir, 'puppet.
 /**
  * The frame of every agent run that changes the node (apply, rollback): one
  * run at a time (the lock), interrupted writes of earlier runs cleaned up,
+ * no run on a state file that cannot be read (StateFile.check),
  * a Puppet left running by a pupistry that died stopped (stopOrphanedPuppet),
  * a time limit (agent.run_timeout), and its outcome recorded in the state
  * file for `pupistry status --check`.
@@ -53,6 +54,7 @@ export async function withAgentLock<T>(
   }
   try {
     await stateFile.cleanLeftovers()
+    await stateFile.check()
     await stopOrphanedPuppet(puppetRecord(stateFile), (message) => runtime.log.warn(message))
     const result = await work(control)
     await stateFile.update(environment, {lastError: undefined, lastRunAt: new Date().toISOString(), lastRunExit: 0})

@@ -1,10 +1,11 @@
-import {mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile, rm, stat, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import {buildCache} from '../config/paths.js'
 import type {Settings} from '../config/settings.js'
 import {NotFoundError, UsageError} from '../errors.js'
 import type {BuildRecord} from '../manifest/manifest.js'
+import {writeAtomically} from '../util/atomic-write.js'
 
 /**
  * The local record of builds: per environment the newest artifact and its
@@ -130,11 +131,4 @@ export class BuildCache {
       if (sha && !kept.has(sha)) await rm(path.join(dir, name), {force: true})
     }
   }
-}
-
-export async function writeAtomically(file: string, content: string, mode = 0o644): Promise<void> {
-  await mkdir(path.dirname(file), {recursive: true})
-  const temp = `${file}.tmp-${process.pid}`
-  await writeFile(temp, content, {mode})
-  await rename(temp, file)
 }
