@@ -9,6 +9,7 @@ import {manifestOf, readPointer} from '../publish/pointer.js'
 import type {Runtime} from '../runtime.js'
 import {loadTrustedKeys, verifyEnvelope} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
+import {shortVersion as short} from '../util/version.js'
 import {abortable, sleep} from './abort.js'
 import {downloadArtifact} from './download.js'
 import {pausePoint} from './pause.js'
@@ -212,7 +213,7 @@ async function install(
   pausePoint('activated')
   runtime.log.info(`${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`)
   const removed = await releases.prune(environment, Number(runtime.settings.agent.keep_releases ?? DEFAULT_KEEP_RELEASES))
-  if (removed.length > 0) runtime.log.progress(`${environment}: removed old releases ${removed.map(short).join(', ')}`)
+  if (removed.length > 0) runtime.log.progress(`${environment}: removed old releases ${removed.map((version) => short(version)).join(', ')}`)
   return result
 }
 
@@ -231,8 +232,9 @@ async function fetchRelease(store: Store, manifest: Manifest, releases: Releases
     signal?.throwIfAborted()
     return await releases.commit(staging, manifest.environment, manifest.version)
   } finally {
-    await rm(download, {force: true})
-    await rm(staging, {force: true, recursive: true})
+    // A cleanup that fails must not hide why the run failed.
+    await rm(download, {force: true}).catch(() => {})
+    await rm(staging, {force: true, recursive: true}).catch(() => {})
   }
 }
 
@@ -255,8 +257,4 @@ export function describeResult(result: ApplyResult): string {
   const puppet = result.puppet ? `; puppet ${result.puppet.changes ? 'applied changes' : 'made no changes'} (exit ${result.puppet.exitCode})` : ''
   const what = result.pinned ? `pinned to ${short(result.version)} by rollback (newest accepted serial ${result.serial})` : `${result.action} serial ${result.serial} (${short(result.version)})`
   return `${result.environment}: ${what}${puppet}`
-}
-
-export function short(version?: string): string {
-  return version ? version.slice(0, 12) : 'none'
 }

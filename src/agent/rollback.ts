@@ -1,7 +1,8 @@
 import {puppetcode, releasesDir} from '../config/paths.js'
 import {NotFoundError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
-import {agentEnvironment, type ApplyResult, short} from './apply.js'
+import {checkVersionPrefix, shortVersion as short} from '../util/version.js'
+import {agentEnvironment, type ApplyResult} from './apply.js'
 import {type ActiveRelease, type KeptRelease, Releases} from './releases.js'
 import {runPuppetStep, withAgentLock} from './run.js'
 
@@ -51,9 +52,9 @@ function chooseRelease(environment: string, kept: KeptRelease[], active: ActiveR
     return previous
   }
 
-  if (!/^[0-9a-f]{4,64}$/.test(to)) throw new UsageError(`not a version (a SHA-256, or at least its first 4 hex digits): ${to}`)
+  checkVersionPrefix(to)
   const versions = [...new Set(kept.filter((release) => release.version.startsWith(to)).map((release) => release.version))]
-  if (versions.length > 1) throw new UsageError(`version ${to} is ambiguous among the kept releases of ${environment}: ${versions.map(short).join(', ')}`)
+  if (versions.length > 1) throw new UsageError(`version ${to} is ambiguous among the kept releases of ${environment}: ${versions.map((version) => short(version)).join(', ')}`)
   if (versions.length === 0) throw new NotFoundError(`no release of ${environment} with version ${to} is kept on this node (kept: ${listing})`)
   // Kept releases are newest first: the most recently activated directory of that version.
   return kept.find((release) => release.version === versions[0])!

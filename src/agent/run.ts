@@ -5,6 +5,7 @@ import {agentStateDir, puppetcode} from '../config/paths.js'
 import {durationSeconds} from '../config/settings.js'
 import {PupistryError, PuppetCouldNotRunError, PuppetFailedError, RunTimeoutError, StoppedError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
+import {shortVersion} from '../util/version.js'
 import {acquireLock} from './lock.js'
 import {pausePoint} from './pause.js'
 import {puppetCommand, type PuppetRun, runPuppet, stopOrphanedPuppet} from './puppet.js'
@@ -93,7 +94,7 @@ export async function runPuppetStep(runtime: Runtime, control: RunControl, job: 
   const {settings} = runtime
   pausePoint('puppet')
   control.signal.throwIfAborted()
-  runtime.log.info(`${environment}: running puppet apply${noop ? ' --noop' : ''} on ${job.version.slice(0, 12)}`)
+  runtime.log.info(`${environment}: running puppet apply${noop ? ' --noop' : ''} on ${shortVersion(job.version)}`)
   const run = await runPuppet({
     environment,
     noop,
