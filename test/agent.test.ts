@@ -89,19 +89,14 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     assert.match(forced.stderr, /downloading serial 3/)
     assert.match(forced.stderr, /running puppet apply/)
 
-    const pointer = world.storePath('production', 'latest.json')
-    const newest = readFileSync(pointer)
-    writeFileSync(pointer, readFileSync(world.storePath('production', 'manifests', '000000000002.json')))
-    const refused = await world.cli('apply', '--force')
-    assert.equal(refused.code, 20, show(refused))
-    assert.match(refused.stderr, /older than the installed serial 3/)
-    try {
+    await world.withReplayedManifest(2, async () => {
+      const refused = await world.cli('apply', '--force')
+      assert.equal(refused.code, 20, show(refused))
+      assert.match(refused.stderr, /older than the installed serial 3/)
       // Serial 2 is the release whose Puppet run fails: a dry run shows the downgrade was accepted.
       const downgraded = await ok(world, 'apply', '--allow-downgrade', '--noop')
       assert.match(downgraded.stdout, /installed serial 2/)
-    } finally {
-      writeFileSync(pointer, newest)
-    }
+    })
 
     await ok(world, 'apply', '--minimal')
   })
@@ -164,16 +159,11 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     // The operator puts a good copy back and removes the corrupt one: runs go on with the floor (serial 5) they had.
     writeFileSync(stateFile, good)
     rmSync(path.join(dir, corrupt[0]))
-    const pointer = world.storePath('production', 'latest.json')
-    const newest = readFileSync(pointer)
-    writeFileSync(pointer, readFileSync(world.storePath('production', 'manifests', '000000000002.json')))
-    try {
+    await world.withReplayedManifest(2, async () => {
       const replayed = await world.cli('apply')
       assert.equal(replayed.code, 20, show(replayed))
       assert.match(replayed.stderr, /older than the installed serial 5/)
-    } finally {
-      writeFileSync(pointer, newest)
-    }
+    })
 
     await ok(world, 'apply')
   })

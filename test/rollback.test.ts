@@ -102,17 +102,12 @@ describe('rollback on a node, signed rollback from the build side, and status --
     assert.equal((await installedState(world)).pinned, undefined)
 
     // Serial 1, the genuine signed manifest of this very content, put back by an attacker or a confused mirror: refused.
-    const pointer = world.storePath('production', 'latest.json')
-    const newest = readFileSync(pointer)
-    writeFileSync(pointer, readFileSync(world.storePath('production', 'manifests', '000000000001.json')))
-    try {
+    await world.withReplayedManifest(1, async () => {
       const replayed = await world.cli('apply')
       assert.equal(replayed.code, 20, show(replayed))
       assert.match(replayed.stderr, /serial 1, older than the installed serial 5; refusing a rollback/)
       assert.equal(world.activeVersion(), third)
-    } finally {
-      writeFileSync(pointer, newest)
-    }
+    })
   })
 
   it('push --version needs one environment and a kept build', async () => {
