@@ -116,6 +116,11 @@ describe('rollback on a node, signed rollback from the build side, and status --
     assert.match(unknown.stderr, /no kept build of production has version abcdef12/)
     const both = await world.cli('push', '--refresh', '--version', first.slice(0, 8))
     assert.equal(both.code, 2, show(both))
+    // Without --environment it takes the one environment of the last build; with several built, it asks for one.
+    await ok(world, 'build')
+    const several = await world.cli('push', '--version', first.slice(0, 8))
+    assert.equal(several.code, 2, show(several))
+    assert.match(several.stderr, /--version publishes one environment, but the last build has 3 \(feature_x, production, staging\): name one with --environment/)
   })
 
   it('status --check: 0 while converging, 40 when the last apply is too old or the last run failed', async () => {
