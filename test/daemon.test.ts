@@ -244,6 +244,8 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
   )
 
   const slowPid = () => Number.parseInt(readFileSync(pidFile, 'utf8'), 10)
+  // On a loaded machine the timeout may strike before Puppet reaches the exec: then there is nothing left to stop.
+  const slowGone = () => !existsSync(pidFile) || readFileSync(pidFile, 'utf8').trim() === '' || !alive(slowPid())
 
   it('SIGTERM lets a running Puppet go on for agent.stop_timeout, then stops its process group, and exits 0', async () => {
     rmSync(pidFile, {force: true})
@@ -265,12 +267,12 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
 
   it('a run over agent.run_timeout is stopped and reported (exit 23), and the daemon goes on', async () => {
     rmSync(pidFile, {force: true})
-    const daemon = new DaemonProcess(settingsWith(world, 'timeout.yaml', {daemon_frequency: 300, daemon_splay: 0, run_timeout: 3, stop_timeout: 0}))
+    const daemon = new DaemonProcess(settingsWith(world, 'timeout.yaml', {daemon_frequency: 300, daemon_splay: 0, run_timeout: 8, stop_timeout: 0}))
     daemons.push(daemon)
     const failed = await daemon.waitFor((event) => event.event === 'run-failed', {what: 'the run to time out'})
     assert.equal(failed.exitCode, 23, daemon.transcript())
-    assert.match(failed.message, /took longer than agent\.run_timeout \(3 s\) and was stopped/)
-    await until(() => !alive(slowPid()), "the exec's process to be gone", 30_000)
+    assert.match(failed.message, /took longer than agent\.run_timeout \(8 s\) and was stopped/)
+    await until(slowGone, "the exec's process to be gone", 30_000)
     assert.ok(daemon.running, 'the daemon keeps running')
     daemon.kill('SIGTERM')
     assert.equal((await daemon.exited).code, 0)
@@ -297,11 +299,11 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
 
   it('a single apply over agent.run_timeout exits 23 too', async () => {
     rmSync(pidFile, {force: true})
-    const file = settingsWith(world, 'single.yaml', {run_timeout: 3})
+    const file = settingsWith(world, 'single.yaml', {run_timeout: 8})
     const result = await world.cliWith(file, 'apply')
     assert.equal(result.code, 23, show(result))
     assert.match(result.stderr, /took longer than agent\.run_timeout/)
-    await until(() => !alive(slowPid()), "the exec's process to be gone", 30_000)
+    await until(slowGone, "the exec's process to be gone", 30_000)
   })
 })
 
