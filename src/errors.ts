@@ -15,6 +15,7 @@ export const EXIT = {
   notFound: 15,
   disk: 16,
   template: 17,
+  agentState: 18,
   verification: 20,
   expired: 21,
   locked: 22,
@@ -80,6 +81,11 @@ export class LocalDiskError extends PupistryError {
 /** A template could not be rendered: it refers to a value or partial that does not exist, or is not valid handlebars. */
 export class TemplateError extends PupistryError {
   override readonly exitCode = EXIT.template
+}
+
+/** The agent state file cannot be read or is not valid: the node no longer knows the newest serial it accepted. */
+export class AgentStateError extends PupistryError {
+  override readonly exitCode = EXIT.agentState
 }
 
 const DISK_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG'])

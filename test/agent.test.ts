@@ -1,11 +1,12 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {mkdirSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {dump as stringify} from 'js-yaml'
 
+import {startTimeOf} from '../src/agent/process-tree.js'
 import {show} from './helpers/cli.js'
 import {World} from './helpers/world.js'
 
@@ -47,6 +48,22 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     assert.throws(() => readFileSync(lockFile), /ENOENT/, 'lock released')
   })
 
+  it('a Puppet left running by a pupistry that died is stopped, with a warning, before the next run', async () => {
+    const orphan = spawn('sleep', ['300'], {detached: true, stdio: 'ignore'})
+    await new Promise((resolve) => orphan.once('spawn', resolve))
+    const gone = new Promise((resolve) => orphan.once('exit', resolve))
+    try {
+      const started = startTimeOf(orphan.pid!)
+      writeFileSync(path.join(path.dirname(lockFile), 'puppet.json'), JSON.stringify({by: {pid: 999_999_999, started: '1'}, puppet: {pid: orphan.pid, started}}))
+      const result = await ok(world, 'apply')
+      assert.match(result.stderr, new RegExp(`Puppet \\(pid ${orphan.pid}\\) started by a pupistry run that is gone \\(pid 999999999\\) is still running: stopping it`))
+      await gone
+      assert.throws(() => readFileSync(path.join(path.dirname(lockFile), 'puppet.json')), /ENOENT/, 'the record is removed after the run')
+    } finally {
+      orphan.kill('SIGKILL')
+    }
+  })
+
   it('Puppet failures exit 30, are not recorded as applied, and --minimal runs Puppet again', async () => {
     await world.commitToControl('production', (dir) => {
       writeFileSync(path.join(dir, 'manifests', 'zz-fail.pp'), "exec { 'always fails': command => '/bin/false' }\n")
@@ -72,19 +89,14 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     assert.match(forced.stderr, /downloading serial 3/)
     assert.match(forced.stderr, /running puppet apply/)
 
-    const pointer = world.storePath('production', 'latest.json')
-    const newest = readFileSync(pointer)
-    writeFileSync(pointer, readFileSync(world.storePath('production', 'manifests', '000000000002.json')))
-    const refused = await world.cli('apply', '--force')
-    assert.equal(refused.code, 20, show(refused))
-    assert.match(refused.stderr, /older than the installed serial 3/)
-    try {
+    await world.withReplayedManifest(2, async () => {
+      const refused = await world.cli('apply', '--force')
+      assert.equal(refused.code, 20, show(refused))
+      assert.match(refused.stderr, /older than the installed serial 3/)
       // Serial 2 is the release whose Puppet run fails: a dry run shows the downgrade was accepted.
       const downgraded = await ok(world, 'apply', '--allow-downgrade', '--noop')
       assert.match(downgraded.stdout, /installed serial 2/)
-    } finally {
-      writeFileSync(pointer, newest)
-    }
+    })
 
     await ok(world, 'apply', '--minimal')
   })
@@ -124,6 +136,56 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     const aside = readdirSync(world.puppetcode).find((name) => name.startsWith('staging.pupistry-previous-'))
     assert.ok(aside)
     assert.equal(readFileSync(path.join(world.puppetcode, aside, 'manifests', 'site.pp'), 'utf8'), '# deployed by hand\n')
+  })
+
+  it('a state file that cannot be parsed is moved aside and stops runs (exit 18) until the operator deals with it', async () => {
+    const dir = path.dirname(lockFile)
+    const stateFile = path.join(dir, 'state.json')
+    const good = readFileSync(stateFile, 'utf8')
+    writeFileSync(stateFile, good.slice(0, good.length / 2))
+    const first = await world.cli('apply')
+    assert.equal(first.code, 18, show(first))
+    assert.match(first.stderr, new RegExp(`the agent state ${stateFile.replaceAll('.', '\\.')} is not valid JSON .*; it was moved to ${stateFile.replaceAll('.', '\\.')}\\.corrupt-`))
+    assert.match(first.stderr, /hint: the state holds the newest serial this node accepted/)
+    const corrupt = readdirSync(dir).filter((name) => name.startsWith('state.json.corrupt-'))
+    assert.equal(corrupt.length, 1)
+
+    // The next run does not start afresh without the serial floor: it still refuses, and status --check sees the failure.
+    const second = await world.cli('apply')
+    assert.equal(second.code, 18, show(second))
+    assert.match(second.stderr, /the agent state was found unreadable and moved to .*state\.json\.corrupt-.*; runs stop until it is dealt with/)
+    assert.equal((await world.cli('status', '--check')).code, 40)
+
+    // The operator puts a good copy back and removes the corrupt one: runs go on with the floor (serial 5) they had.
+    writeFileSync(stateFile, good)
+    rmSync(path.join(dir, corrupt[0]))
+    await world.withReplayedManifest(2, async () => {
+      const replayed = await world.cli('apply')
+      assert.equal(replayed.code, 20, show(replayed))
+      assert.match(replayed.stderr, /older than the installed serial 5/)
+    })
+
+    await ok(world, 'apply')
+  })
+
+  it('a state file that cannot be read (not a file) stops the run too', async () => {
+    const stateFile = path.join(path.dirname(lockFile), 'state.json')
+    const good = readFileSync(stateFile, 'utf8')
+    rmSync(stateFile)
+    mkdirSync(stateFile)
+    try {
+      const result = await world.cli('apply')
+      assert.equal(result.code, 18, show(result))
+      assert.match(result.stderr, /cannot read the agent state .*state\.json: EISDIR/)
+    } finally {
+      for (const name of readdirSync(path.dirname(lockFile))) {
+        if (name.startsWith('state.json')) rmSync(path.join(path.dirname(lockFile), name), {force: true, recursive: true})
+      }
+
+      writeFileSync(stateFile, good)
+    }
+
+    await ok(world, 'apply')
   })
 })
 

@@ -1,6 +1,7 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {chmodSync, createReadStream, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {open} from 'node:fs/promises'
 import http from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
 import path from 'node:path'
@@ -8,7 +9,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {dump} from 'js-yaml'
 
-import {BIN, show} from './helpers/cli.js'
+import {BIN, run, show} from './helpers/cli.js'
 import {DaemonProcess} from './helpers/daemon.js'
 import {type LocalS3, startS3} from './helpers/s3.js'
 import {World} from './helpers/world.js'
@@ -280,19 +281,21 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
     assert.match(status.installed.lastError, /run_timeout/)
   })
 
-  it('a single apply stops at once on SIGTERM, Puppet and its exec included, and exits 24', async () => {
-    rmSync(pidFile, {force: true})
-    const child = spawn(process.execPath, [BIN, 'apply', '--config', world.settingsFile], {stdio: ['ignore', 'ignore', 'pipe']})
-    let stderr = ''
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
-    await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'the slow exec to start')
-    const pid = slowPid()
-    child.kill('SIGTERM')
-    assert.equal(await exited, 24, stderr)
-    assert.match(stderr, /interrupted: the run was abandoned/)
-    await until(() => !alive(pid), "the exec's process to be gone", 30_000)
-  })
+  for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
+    it(`a single apply stops at once on ${signal}, Puppet and its exec included, and exits 24`, async () => {
+      rmSync(pidFile, {force: true})
+      const child = spawn(process.execPath, [BIN, 'apply', '--config', world.settingsFile], {stdio: ['ignore', 'ignore', 'pipe']})
+      let stderr = ''
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+      await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'the slow exec to start')
+      const pid = slowPid()
+      child.kill(signal)
+      assert.equal(await exited, 24, stderr)
+      assert.match(stderr, /interrupted: the run was abandoned/)
+      await until(() => !alive(pid), "the exec's process to be gone", 30_000)
+    })
+  }
 
   it('a single apply over agent.run_timeout exits 23 too', async () => {
     rmSync(pidFile, {force: true})
@@ -383,6 +386,28 @@ describe('daemon signals: SIGHUP reloads, SIGTERM abandons a download at once', 
     await daemon.waitFor((event) => event.event === 'run', {from: before, what: 'a run with the old settings'})
     daemon.kill('SIGTERM')
     assert.equal((await daemon.exited).code, 0)
+  })
+
+  it('SIGTERM while SIGHUP reads the settings stops the daemon without starting another run', async () => {
+    const file = settingsWith(world, 'hup-term.yaml', {daemon_frequency: 600, daemon_splay: 0})
+    const daemon = new DaemonProcess(file)
+    daemons.push(daemon)
+    await daemon.waitFor((event) => event.event === 'run', {what: 'the first run'})
+    const from = daemon.events.length
+    // The settings file becomes a named pipe: the reload's read waits for the test, which sends SIGTERM meanwhile.
+    const content = readFileSync(file)
+    const fifo = `${file}.fifo`
+    await run('mkfifo', ['-m', '0600', fifo])
+    renameSync(fifo, file)
+    process.kill(daemon.pid, 'SIGHUP')
+    const writer = await open(file, 'w')
+    process.kill(daemon.pid, 'SIGTERM')
+    await writer.writeFile(content)
+    await writer.close()
+    assert.deepEqual(await daemon.exited, {code: 0, signal: null}, daemon.transcript())
+    const after = daemon.events.slice(from).map((event) => event.event)
+    // Not even a run that starts and is abandoned: no `run-stopped`, no "running puppet apply" message.
+    assert.deepEqual(after, ['reload', 'daemon-stop'], daemon.transcript())
   })
 
   it('SIGTERM during a download abandons it at once, exits 0, keeps the previous release and leaves nothing behind', async () => {

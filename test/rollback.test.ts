@@ -39,7 +39,7 @@ describe('rollback on a node, signed rollback from the build side, and status --
 
   it('rollback re-activates the previous release, Puppet applies it, and it stays pinned', async () => {
     const result = await ok(world, 'rollback')
-    assert.match(result.stderr, /rolled back from [0-9a-f]{12} to [0-9a-f]{12}; pinned until `pupistry apply --unpin` or a serial above 2/)
+    assert.match(result.stderr, /rolled back from [0-9a-f]{12} to [0-9a-f]{12}; pinned until `pupistry apply --unpin` or a new release \(a serial above 2 with a version other than [0-9a-f]{12}\)/)
     assert.equal(world.activeVersion(), first)
     assert.equal(world.targetFile('hello.txt'), 'hello from v1.0.0\n', 'Puppet applied the old content')
     const applied = await ok(world, 'apply')
@@ -70,34 +70,44 @@ describe('rollback on a node, signed rollback from the build side, and status --
     assert.equal(malformed.code, 2, show(malformed))
   })
 
-  it('a signed rollback (push --version) is accepted with a new serial and lifts the pin; a replayed old manifest is still refused', async () => {
-    const pushed = await ok(world, 'push', '-e', 'production', '--version', second.slice(0, 8))
-    assert.match(pushed.stdout, /is already live \(serial 2\); nothing to push/)
-    const signedRollback = await ok(world, 'push', '-e', 'production', '--version', first.slice(0, 8))
-    assert.match(signedRollback.stdout, new RegExp(`published ${first.slice(0, 12)} \\(an earlier build: a rollback\\) as serial 3`))
-    const manifest = JSON.parse(Buffer.from(JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8')).payload, 'base64').toString())
-    assert.equal(manifest.serial, 3)
-    assert.equal(manifest.version, first)
-
-    // The node was pinned to `first` at serial 2: serial 3 is newer, so the pin is lifted and serial 3 applies.
-    const applied = await ok(world, 'apply')
-    assert.match(applied.stderr, /serial 3 is newer than the pin/)
-    assert.match(applied.stdout, /current serial 3 \(/)
+  it('push --refresh of the version rolled back from, or a signed rollback to the pinned version, keeps the pin; a new release lifts it', async () => {
+    // Pinned to `first`, rolled back from `second` (serial 2). A daily refresh signs `second` again as serial 3.
+    await ok(world, 'push', '--refresh')
+    const refreshed = await ok(world, 'apply')
+    assert.match(refreshed.stderr, /serial 3 signs [0-9a-f]{12} \(the version rolled back from\) again; the pin on [0-9a-f]{12} stays/)
+    assert.match(refreshed.stdout, /pinned to [0-9a-f]{12} by rollback/)
     assert.equal(world.activeVersion(), first)
-    assert.equal((await installedState(world)).serial, 3)
+    assert.equal((await installedState(world)).pinned, first)
+
+    const pushed = await ok(world, 'push', '-e', 'production', '--version', second.slice(0, 8))
+    assert.match(pushed.stdout, /is already live \(serial 3\); nothing to push/)
+    const signedRollback = await ok(world, 'push', '-e', 'production', '--version', first.slice(0, 8))
+    assert.match(signedRollback.stdout, new RegExp(`published ${first.slice(0, 12)} \\(an earlier build: a rollback\\) as serial 4`))
+    const manifest = JSON.parse(Buffer.from(JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8')).payload, 'base64').toString())
+    assert.equal(manifest.serial, 4)
+    assert.equal(manifest.version, first)
+    const same = await ok(world, 'apply')
+    assert.match(same.stderr, /serial 4 signs the pinned version again; the pin on [0-9a-f]{12} stays/)
+    assert.equal(world.activeVersion(), first)
+
+    // A genuinely new release lifts the pin and is installed.
+    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'third.pp'), '# a third release\n'))
+    const third = JSON.parse((await ok(world, 'build', '-e', 'production', '--json')).stdout)[0].version
+    await ok(world, 'push')
+    const applied = await ok(world, 'apply')
+    assert.match(applied.stderr, /serial 5 is a new release \([0-9a-f]{12}\); the pin on [0-9a-f]{12} \(serial 2\) is lifted/)
+    assert.match(applied.stdout, /installed serial 5 \(/)
+    assert.equal(world.activeVersion(), third)
+    assert.equal((await installedState(world)).serial, 5)
+    assert.equal((await installedState(world)).pinned, undefined)
 
     // Serial 1, the genuine signed manifest of this very content, put back by an attacker or a confused mirror: refused.
-    const pointer = world.storePath('production', 'latest.json')
-    const newest = readFileSync(pointer)
-    writeFileSync(pointer, readFileSync(world.storePath('production', 'manifests', '000000000001.json')))
-    try {
+    await world.withReplayedManifest(1, async () => {
       const replayed = await world.cli('apply')
       assert.equal(replayed.code, 20, show(replayed))
-      assert.match(replayed.stderr, /serial 1, older than the installed serial 3; refusing a rollback/)
-      assert.equal(world.activeVersion(), first)
-    } finally {
-      writeFileSync(pointer, newest)
-    }
+      assert.match(replayed.stderr, /serial 1, older than the installed serial 5; refusing a rollback/)
+      assert.equal(world.activeVersion(), third)
+    })
   })
 
   it('push --version needs one environment and a kept build', async () => {
@@ -106,6 +116,11 @@ describe('rollback on a node, signed rollback from the build side, and status --
     assert.match(unknown.stderr, /no kept build of production has version abcdef12/)
     const both = await world.cli('push', '--refresh', '--version', first.slice(0, 8))
     assert.equal(both.code, 2, show(both))
+    // Without --environment it takes the one environment of the last build; with several built, it asks for one.
+    await ok(world, 'build')
+    const several = await world.cli('push', '--version', first.slice(0, 8))
+    assert.equal(several.code, 2, show(several))
+    assert.match(several.stderr, /--version publishes one environment, but the last build has 3 \(feature_x, production, staging\): name one with --environment/)
   })
 
   it('status --check: 0 while converging, 40 when the last apply is too old or the last run failed', async () => {

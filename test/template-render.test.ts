@@ -26,7 +26,9 @@ const CONTEXT: TemplateContext = {
   puppet: {package: 'puppet-agent', repo: null},
   pupistry: {plugins: [], version: '9.9.9'},
   schedule: 'daemon',
+  service_stop_seconds: 100,
   settings_yaml: 'general: {}\n',
+  stop_timeout_seconds: 60,
   template: {description: 'test', name: 'probe'},
   trusted_keys: [],
 }

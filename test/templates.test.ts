@@ -179,6 +179,19 @@ describe('pupistry bootstrap', () => {
     assert.equal(written.general.storage, 's3://acme-puppet/fleet')
   })
 
+  it('gives the service manager agent.stop_timeout + 40 s to stop the daemon, and nodes the same stop_timeout', async () => {
+    const defaults = await render(['bootstrap', '-t', 'debian-12'])
+    assert.match(defaults.stdout, /^TimeoutStopSec=100$/m)
+    const file = settingsFile(realisticSettings({agent: {stop_timeout: '5m'}}))
+    const [systemd, upstart] = await Promise.all([render(['bootstrap', '-t', 'debian-12'], file), render(['bootstrap', '-t', 'ubuntu-14.04'], file)])
+    assert.equal(systemd.code, 0, show(systemd))
+    assert.match(systemd.stdout, /^TimeoutStopSec=340$/m)
+    assert.equal(parseSettings(settingsInScript(systemd.stdout), 'node.yaml').agent.stop_timeout, '5m')
+    assert.equal(upstart.code, 0, show(upstart))
+    assert.match(upstart.stdout, /^kill timeout 340$/m)
+    await checkShell(upstart.stdout, 'ubuntu-14.04-stop-timeout')
+  })
+
   it('refuses to give nodes the build credentials unless --allow-build-credentials', async () => {
     const file = settingsFile(realisticSettings({agent: {access_key_id: null, secret_access_key: null}}))
     const refused = await render(['bootstrap', '-t', 'debian-12'], file)

@@ -9,6 +9,7 @@ import {manifestOf, readPointer} from '../publish/pointer.js'
 import type {Runtime} from '../runtime.js'
 import {loadTrustedKeys, verifyEnvelope} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
+import {shortVersion as short} from '../util/version.js'
 import {abortable, sleep} from './abort.js'
 import {downloadArtifact} from './download.js'
 import {pausePoint} from './pause.js'
@@ -99,9 +100,15 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
     const manifest = manifestOf(pointer.envelope, pointer.where)
     const manifestExpired = checkManifest(manifest, {allowDowngrade: options.allowDowngrade, environment, prefix: store.prefix, state})
     if (pin && manifest.serial > pin.serial && !manifestExpired) {
-      log.info(`${environment}: serial ${manifest.serial} is newer than the pin on ${short(pin.version)} (serial ${pin.serial}); the pin is lifted`)
-      await stateFile.update(environment, {pinned: undefined})
-      pin = undefined
+      const from = pin.from ?? state.version
+      if (manifest.version !== from && manifest.version !== pin.version) {
+        log.info(`${environment}: serial ${manifest.serial} is a new release (${short(manifest.version)}); the pin on ${short(pin.version)} (serial ${pin.serial}) is lifted`)
+        await stateFile.update(environment, {pinned: undefined})
+        pin = undefined
+      } else {
+        const what = manifest.version === pin.version ? 'the pinned version' : `${short(from)} (the version rolled back from)`
+        log.info(`${environment}: serial ${manifest.serial} signs ${what} again; the pin on ${short(pin.version)} stays`)
+      }
     }
 
     if (manifestExpired) {
@@ -131,7 +138,7 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
   const current = (await stateFile.read()).environments[environment] ?? {}
   const needsPuppet = !options.minimal || result.action === 'installed' || current.appliedVersion !== result.version
   if (needsPuppet) {
-    if (pin) log.info(`${environment}: pinned to ${short(pin.version)} by rollback at ${pin.at}; \`pupistry apply --unpin\` or a newer serial lifts the pin`)
+    if (pin) log.info(`${environment}: pinned to ${short(pin.version)} by rollback at ${pin.at}; \`pupistry apply --unpin\` or a new release lifts the pin`)
     result.puppet = await runPuppetStep(runtime, control, {environment, noop: Boolean(options.noop), version: result.version})
   } else {
     log.info(`${environment}: up to date (serial ${result.serial}, ${short(result.version)}); --minimal: Puppet not run`)
@@ -206,7 +213,7 @@ async function install(
   pausePoint('activated')
   runtime.log.info(`${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`)
   const removed = await releases.prune(environment, Number(runtime.settings.agent.keep_releases ?? DEFAULT_KEEP_RELEASES))
-  if (removed.length > 0) runtime.log.progress(`${environment}: removed old releases ${removed.map(short).join(', ')}`)
+  if (removed.length > 0) runtime.log.progress(`${environment}: removed old releases ${removed.map((version) => short(version)).join(', ')}`)
   return result
 }
 
@@ -225,8 +232,9 @@ async function fetchRelease(store: Store, manifest: Manifest, releases: Releases
     signal?.throwIfAborted()
     return await releases.commit(staging, manifest.environment, manifest.version)
   } finally {
-    await rm(download, {force: true})
-    await rm(staging, {force: true, recursive: true})
+    // A cleanup that fails must not hide why the run failed.
+    await rm(download, {force: true}).catch(() => {})
+    await rm(staging, {force: true, recursive: true}).catch(() => {})
   }
 }
 
@@ -249,8 +257,4 @@ export function describeResult(result: ApplyResult): string {
   const puppet = result.puppet ? `; puppet ${result.puppet.changes ? 'applied changes' : 'made no changes'} (exit ${result.puppet.exitCode})` : ''
   const what = result.pinned ? `pinned to ${short(result.version)} by rollback (newest accepted serial ${result.serial})` : `${result.action} serial ${result.serial} (${short(result.version)})`
   return `${result.environment}: ${what}${puppet}`
-}
-
-export function short(version?: string): string {
-  return version ? version.slice(0, 12) : 'none'
 }

@@ -1,3 +1,5 @@
+import {setImmediate} from 'node:timers/promises'
+
 import {durationSeconds} from '../config/settings.js'
 import {PupistryError, StoppedError, StoreError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
@@ -99,6 +101,12 @@ export class Daemon {
       if (this.reloadPending) {
         runtime = await this.reloadSettings(runtime)
         environment = agentEnvironment(runtime, this.options.environment)
+        // A stop that came while the settings were read: no run starts. The
+        // read is synchronous, so a signal that came meanwhile is handled
+        // only when the event loop next polls: two turns of it make sure.
+        await setImmediate()
+        await setImmediate()
+        if (this.stopping) break
       }
 
       const schedule = scheduleOf(runtime, this.options)
@@ -169,6 +177,7 @@ export class Daemon {
 
   /** One run; returns its error, or undefined when it succeeded. */
   private async once(runtime: Runtime, environment: string, schedule: Schedule): Promise<unknown> {
+    if (this.stopping) return undefined
     const run: CurrentRun = {abandon: new AbortController(), stopPuppet: new AbortController()}
     this.current = run
     const started = Date.now()

@@ -17,6 +17,31 @@ function statOf(pid: number): {ppid: number; started: string} | undefined {
   }
 }
 
+/** A process's start time (clock ticks after boot, /proc/<pid>/stat field 22), or undefined when it does not exist or there is no /proc. */
+export function startTimeOf(pid: number): string | undefined {
+  return statOf(pid)?.started
+}
+
+/** The calling process, named as a ProcessId. */
+export function thisProcess(): ProcessId {
+  return {pid: process.pid, started: startTimeOf(process.pid) ?? ''}
+}
+
+/** True while the process recorded is still running: same pid and same start time. */
+export function stillRunning(entry: ProcessId): boolean {
+  const started = startTimeOf(entry.pid)
+  return started !== undefined && started === entry.started && !isZombie(entry.pid)
+}
+
+function isZombie(pid: number): boolean {
+  try {
+    const stat = readFileSync(`/proc/${pid}/stat`, 'utf8')
+    return stat.slice(stat.lastIndexOf(')') + 2).startsWith('Z')
+  } catch {
+    return false
+  }
+}
+
 /**
  * A process and all its descendants, from /proc (empty where there is no
  * /proc). Puppet runs exec resources in their own sessions, so its process
@@ -44,6 +69,23 @@ export function processTree(root: number): ProcessId[] {
   if (!rootStat) return []
   const tree: ProcessId[] = [{pid: root, started: rootStat.started}]
   for (let index = 0; index < tree.length; index++) tree.push(...(children.get(tree[index].pid) ?? []))
+  return tree
+}
+
+/**
+ * Signals a process's group (when it leads one) and the tree below it;
+ * returns the processes it found, to be signalled again later
+ * (signalProcesses) even after the root is gone.
+ */
+export function signalTree(root: number, signal: NodeJS.Signals): ProcessId[] {
+  const tree = processTree(root)
+  try {
+    process.kill(-root, signal)
+  } catch {
+    // Not a group leader, or the group is gone already.
+  }
+
+  signalProcesses(tree, signal)
   return tree
 }
 

@@ -1,9 +1,10 @@
 import {spawn} from 'node:child_process'
-import {existsSync} from 'node:fs'
+import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
+import {setTimeout as sleep} from 'node:timers/promises'
 
 import {PuppetCouldNotRunError, ToolError} from '../errors.js'
-import {type ProcessId, processTree, signalProcesses} from './process-tree.js'
+import {type ProcessId, signalProcesses, signalTree, startTimeOf, stillRunning, thisProcess} from './process-tree.js'
 
 export interface PuppetRun {
   /** puppet's --detailed-exitcodes status: 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run. */
@@ -24,7 +25,8 @@ export function puppetCommand(configured?: string | null): string {
 }
 
 /** After asking Puppet's process group to stop, how long before it is killed outright. */
-const KILL_GRACE_MS = 10_000
+export const KILL_GRACE_SECONDS = 10
+const KILL_GRACE_MS = KILL_GRACE_SECONDS * 1000
 
 /**
  * Runs `puppet apply` on an environment with its own modulepath
@@ -36,7 +38,7 @@ const KILL_GRACE_MS = 10_000
  * own): SIGTERM to the group and every descendant, SIGKILL after a grace
  * period, and SIGKILL at once to what is left when Puppet itself has gone.
  */
-export function runPuppet(options: {puppet: string; puppetcode: string; environment: string; noop: boolean; stop?: AbortSignal}): Promise<PuppetRun> {
+export function runPuppet(options: {puppet: string; puppetcode: string; environment: string; noop: boolean; stop?: AbortSignal; record?: string}): Promise<PuppetRun> {
   const manifests = path.join(options.puppetcode, options.environment, 'manifests')
   const args = [
     'apply',
@@ -54,15 +56,10 @@ export function runPuppet(options: {puppet: string; puppetcode: string; environm
     const child = spawn(options.puppet, args, {detached: true, stdio: ['ignore', process.stderr, 'inherit']})
     let killer: NodeJS.Timeout | undefined
     let stopped: ProcessId[] = []
+    if (child.pid && options.record) recordPuppet(options.record, child.pid)
     const signalAll = (signal: NodeJS.Signals) => {
       if (!child.pid) return
-      stopped = [...stopped, ...processTree(child.pid)]
-      try {
-        process.kill(-child.pid, signal)
-      } catch {
-        // The group is gone already.
-      }
-
+      stopped = [...stopped, ...signalTree(child.pid, signal)]
       signalProcesses(stopped, signal)
     }
 
@@ -84,10 +81,61 @@ export function runPuppet(options: {puppet: string; puppetcode: string; environm
       clearTimeout(killer)
       options.stop?.removeEventListener('abort', stop)
       signalProcesses(stopped, 'SIGKILL')
+      if (options.record) rmSync(options.record, {force: true})
       // A Puppet killed by a signal did not finish: it counts as a run that could not complete.
       if (signal) return resolve({changes: false, exitCode: 1, failures: true, signal})
       const exitCode = code ?? 1
       resolve({changes: (exitCode & 2) !== 0, exitCode, failures: exitCode === 1 || (exitCode & 4) !== 0})
     })
   })
+}
+
+/** Who runs Puppet: the Puppet process and the pupistry that started it. */
+interface PuppetRecord {
+  puppet: ProcessId
+  by: ProcessId
+}
+
+/** Records a running Puppet, so a later run finds it if this pupistry dies first (kill -9, a crash). */
+function recordPuppet(file: string, pid: number): void {
+  const started = startTimeOf(pid)
+  if (started === undefined) return
+  const record: PuppetRecord = {by: thisProcess(), puppet: {pid, started}}
+  try {
+    writeFileSync(file, `${JSON.stringify(record)}\n`, {mode: 0o600})
+  } catch {
+    // Without the record only the orphan check of a later run is lost.
+  }
+}
+
+/**
+ * At the start of a run (under the lock): a Puppet recorded by a pupistry
+ * that is gone, and still running, is stopped with everything it started
+ * (SIGTERM, then SIGKILL after the usual grace), so two Puppets never run
+ * at once. Returns the stopped Puppet's pid, or undefined.
+ */
+export async function stopOrphanedPuppet(file: string, warn: (message: string) => void): Promise<number | undefined> {
+  let record: PuppetRecord
+  try {
+    record = JSON.parse(readFileSync(file, 'utf8')) as PuppetRecord
+  } catch {
+    rmSync(file, {force: true})
+    return undefined
+  }
+
+  // The pupistry that started it is still alive (outside this lock, so not running an apply): its Puppet is its own business.
+  if (record.by?.pid !== process.pid && stillRunning(record.by)) return undefined
+  const {puppet} = record
+  let stopped: number | undefined
+  if (puppet && stillRunning(puppet)) {
+    warn(`Puppet (pid ${puppet.pid}) started by a pupistry run that is gone (pid ${record.by.pid}) is still running: stopping it and what it started before this run`)
+    const tree = signalTree(puppet.pid, 'SIGTERM')
+    for (let waited = 0; waited < KILL_GRACE_MS && stillRunning(puppet); waited += 100) await sleep(100)
+    if (stillRunning(puppet)) signalTree(puppet.pid, 'SIGKILL')
+    signalProcesses(tree, 'SIGKILL')
+    stopped = puppet.pid
+  }
+
+  rmSync(file, {force: true})
+  return stopped
 }

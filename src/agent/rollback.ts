@@ -1,7 +1,8 @@
 import {puppetcode, releasesDir} from '../config/paths.js'
 import {NotFoundError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
-import {agentEnvironment, type ApplyResult, short} from './apply.js'
+import {checkVersionPrefix, shortVersion as short} from '../util/version.js'
+import {agentEnvironment, type ApplyResult} from './apply.js'
 import {type ActiveRelease, type KeptRelease, Releases} from './releases.js'
 import {runPuppetStep, withAgentLock} from './run.js'
 
@@ -16,8 +17,10 @@ export interface RollbackOptions {
 
 /**
  * Re-activates a release kept on this node and pins it: `apply` (and the
- * daemon) keep it until `apply --unpin`, or until the store offers a serial
- * above the newest one the node had accepted. Then Puppet applies it.
+ * daemon) keep it until `apply --unpin`, or until the store offers a new
+ * release: a serial above the newest one the node had accepted, with
+ * another version than the one it had accepted (a `push --refresh` of that
+ * one keeps the pin). Then Puppet applies it.
  * Nothing is downloaded: only kept releases (agent.keep_releases) qualify.
  */
 export async function rollback(runtime: Runtime, options: RollbackOptions): Promise<ApplyResult> {
@@ -30,9 +33,11 @@ export async function rollback(runtime: Runtime, options: RollbackOptions): Prom
     const state = (await control.stateFile.read()).environments[environment] ?? {}
     await releases.activate(environment, target.dir)
     const serial = state.serial ?? 0
-    await control.stateFile.update(environment, {pinned: {at: new Date().toISOString(), serial, version: target.version}})
+    // What the store offers (the newest version accepted), which a `push --refresh` signs again: only another version lifts the pin.
+    const from = state.pinned?.from ?? state.version ?? active?.version
+    await control.stateFile.update(environment, {pinned: {at: new Date().toISOString(), from, serial, version: target.version}})
     runtime.log.info(
-      `${environment}: rolled back from ${short(active?.version)} to ${short(target.version)}; pinned until \`pupistry apply --unpin\` or a serial above ${serial}`,
+      `${environment}: rolled back from ${short(active?.version)} to ${short(target.version)}; pinned until \`pupistry apply --unpin\` or a new release (a serial above ${serial} with a version other than ${short(from)})`,
     )
     const puppet = await runPuppetStep(runtime, control, {environment, noop: Boolean(options.noop), version: target.version})
     return {action: 'installed', environment, pinned: true, puppet, serial: state.serial, version: target.version}
@@ -47,9 +52,9 @@ function chooseRelease(environment: string, kept: KeptRelease[], active: ActiveR
     return previous
   }
 
-  if (!/^[0-9a-f]{4,64}$/.test(to)) throw new UsageError(`not a version (a SHA-256, or at least its first 4 hex digits): ${to}`)
+  checkVersionPrefix(to)
   const versions = [...new Set(kept.filter((release) => release.version.startsWith(to)).map((release) => release.version))]
-  if (versions.length > 1) throw new UsageError(`version ${to} is ambiguous among the kept releases of ${environment}: ${versions.map(short).join(', ')}`)
+  if (versions.length > 1) throw new UsageError(`version ${to} is ambiguous among the kept releases of ${environment}: ${versions.map((version) => short(version)).join(', ')}`)
   if (versions.length === 0) throw new NotFoundError(`no release of ${environment} with version ${to} is kept on this node (kept: ${listing})`)
   // Kept releases are newest first: the most recently activated directory of that version.
   return kept.find((release) => release.version === versions[0])!

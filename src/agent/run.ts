@@ -5,9 +5,10 @@ import {agentStateDir, puppetcode} from '../config/paths.js'
 import {durationSeconds} from '../config/settings.js'
 import {PupistryError, PuppetCouldNotRunError, PuppetFailedError, RunTimeoutError, StoppedError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
+import {shortVersion} from '../util/version.js'
 import {acquireLock} from './lock.js'
 import {pausePoint} from './pause.js'
-import {puppetCommand, type PuppetRun, runPuppet} from './puppet.js'
+import {puppetCommand, type PuppetRun, runPuppet, stopOrphanedPuppet} from './puppet.js'
 import {StateFile} from './state.js'
 
 export const DEFAULT_RUN_TIMEOUT = 3600
@@ -21,9 +22,14 @@ export interface RunControl {
   stopPuppet: AbortSignal
 }
 
+/** Where the Puppet a run started is recorded while it runs. */
+const puppetRecord = (stateFile: StateFile) => path.join(stateFile.dir, 'puppet.json')
+
 /**
  * The frame of every agent run that changes the node (apply, rollback): one
  * run at a time (the lock), interrupted writes of earlier runs cleaned up,
+ * no run on a state file that cannot be read (StateFile.check),
+ * a Puppet left running by a pupistry that died stopped (stopOrphanedPuppet),
  * a time limit (agent.run_timeout), and its outcome recorded in the state
  * file for `pupistry status --check`.
  */
@@ -49,6 +55,8 @@ export async function withAgentLock<T>(
   }
   try {
     await stateFile.cleanLeftovers()
+    await stateFile.check()
+    await stopOrphanedPuppet(puppetRecord(stateFile), (message) => runtime.log.warn(message))
     const result = await work(control)
     await stateFile.update(environment, {lastError: undefined, lastRunAt: new Date().toISOString(), lastRunExit: 0})
     return result
@@ -86,8 +94,15 @@ export async function runPuppetStep(runtime: Runtime, control: RunControl, job: 
   const {settings} = runtime
   pausePoint('puppet')
   control.signal.throwIfAborted()
-  runtime.log.info(`${environment}: running puppet apply${noop ? ' --noop' : ''} on ${job.version.slice(0, 12)}`)
-  const run = await runPuppet({environment, noop, puppet: puppetCommand(settings.agent.puppet), puppetcode: puppetcode(settings), stop: control.stopPuppet})
+  runtime.log.info(`${environment}: running puppet apply${noop ? ' --noop' : ''} on ${shortVersion(job.version)}`)
+  const run = await runPuppet({
+    environment,
+    noop,
+    puppet: puppetCommand(settings.agent.puppet),
+    puppetcode: puppetcode(settings),
+    record: puppetRecord(control.stateFile),
+    stop: control.stopPuppet,
+  })
   if (!noop) {
     const current = (await control.stateFile.read()).environments[environment] ?? {}
     await control.stateFile.update(environment, {

@@ -1,7 +1,8 @@
-import {mkdir, readdir, readFile, rename, rm, writeFile} from 'node:fs/promises'
+import {readdir, readFile, rename, rm} from 'node:fs/promises'
 import path from 'node:path'
 
-import {isDiskFull, LocalDiskError} from '../errors.js'
+import {AgentStateError, isDiskFull, LocalDiskError} from '../errors.js'
+import {TEMP_INFIX, writeAtomically} from '../util/atomic-write.js'
 import {pausePoint} from './pause.js'
 
 export interface EnvironmentState {
@@ -25,17 +26,24 @@ export interface EnvironmentState {
   lastRunExit?: number
   /**
    * Set by `pupistry rollback`: this release stays active until `apply
-   * --unpin`, or until the store offers a serial above `serial` (the newest
-   * serial the node had accepted when it was pinned).
+   * --unpin`, or until the store offers a new release: a serial above
+   * `serial` (the newest serial the node had accepted when it was pinned)
+   * whose version is neither `from` (the newest version the node had
+   * accepted, the one rolled back from) nor the pinned one. A re-signed
+   * `from` (`push --refresh`) keeps the pin. Pins written before `from`
+   * existed take `version` of the state as `from`: it is not updated while pinned.
    */
-  pinned?: {version: string; serial: number; at: string}
+  pinned?: {version: string; serial: number; at: string; from?: string}
 }
+
+const STATE_HINT =
+  'the state holds the newest serial this node accepted (its protection against replayed older manifests) and rollback pins: inspect the file, then put a repaired copy back as state.json, or remove the moved-aside copy to start afresh (the next run then trusts the newest valid manifest in the store)'
 
 export interface AgentState {
   environments: Record<string, EnvironmentState>
 }
 
-const TEMP_INFIX = '.tmp-'
+const CORRUPT_INFIX = '.corrupt-'
 
 /** The agent's state file: written 0600 in a 0700 directory, replaced atomically. */
 export class StateFile {
@@ -45,27 +53,68 @@ export class StateFile {
     return path.join(this.dir, 'state.json')
   }
 
+  /**
+   * The state; empty when there is no state file yet. A state file that
+   * cannot be read or parsed is an error (AgentStateError), never taken for
+   * an empty one: that would forget the serial floor that refuses replayed
+   * older manifests, and the rollback pins.
+   */
   async read(): Promise<AgentState> {
+    let text: string
     try {
-      const parsed = JSON.parse(await readFile(this.file, 'utf8')) as AgentState
-      return parsed && typeof parsed.environments === 'object' ? parsed : {environments: {}}
-    } catch {
-      return {environments: {}}
+      text = await readFile(this.file, 'utf8')
+    } catch (error) {
+      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {environments: {}}
+      throw new AgentStateError(`cannot read the agent state ${this.file}: ${(error as Error).message}`, {cause: error, hint: STATE_HINT})
+    }
+
+    let parsed: unknown
+    try {
+      parsed = JSON.parse(text)
+    } catch (error) {
+      throw new AgentStateError(`the agent state ${this.file} is not valid JSON (${(error as Error).message})`, {cause: error, hint: STATE_HINT})
+    }
+
+    const environments = (parsed as AgentState | null)?.environments
+    if (typeof environments !== 'object' || environments === null || Array.isArray(environments)) {
+      throw new AgentStateError(`the agent state ${this.file} has no "environments" mapping`, {hint: STATE_HINT})
+    }
+
+    return parsed as AgentState
+  }
+
+  /**
+   * At the start of a run (under the lock): refuses to run while a state
+   * file moved aside as corrupt is there, and moves a state file that cannot
+   * be read aside (state.json.corrupt-TIME) before refusing. A run never
+   * goes on without the serial floor it had; the operator decides.
+   */
+  async check(): Promise<void> {
+    const corrupt = (await readdir(this.dir).catch(() => [] as string[])).filter((name) => name.startsWith(`${path.basename(this.file)}${CORRUPT_INFIX}`)).sort()
+    if (corrupt.length > 0) {
+      throw new AgentStateError(`the agent state was found unreadable and moved to ${path.join(this.dir, corrupt.at(-1)!)}; runs stop until it is dealt with`, {hint: STATE_HINT})
+    }
+
+    try {
+      await this.read()
+    } catch (error) {
+      if (!(error instanceof AgentStateError)) throw error
+      const aside = `${this.file}${CORRUPT_INFIX}${new Date().toISOString().replaceAll(':', '')}`
+      const moved = await rename(this.file, aside).then(
+        () => `it was moved to ${aside}`,
+        (renameError: Error) => `it could not be moved aside (${renameError.message})`,
+      )
+      throw new AgentStateError(`${error.message}; ${moved}. Runs stop until it is dealt with`, {cause: error, hint: STATE_HINT})
     }
   }
 
   async update(environment: string, change: Partial<EnvironmentState>): Promise<EnvironmentState> {
-    await mkdir(this.dir, {mode: 0o700, recursive: true})
     const state = await this.read()
     const next = {...state.environments[environment], ...change}
     state.environments[environment] = next
-    const temp = `${this.file}${TEMP_INFIX}${process.pid}`
     try {
-      await writeFile(temp, `${JSON.stringify(state, null, 2)}\n`, {mode: 0o600})
-      pausePoint('state')
-      await rename(temp, this.file)
+      await writeAtomically(this.file, `${JSON.stringify(state, null, 2)}\n`, {beforeRename: () => pausePoint('state'), dirMode: 0o700, mode: 0o600})
     } catch (error) {
-      await rm(temp, {force: true})
       if (isDiskFull(error)) throw new LocalDiskError(`no room to write the agent state ${this.file} (${(error as Error).message}); it keeps its previous content`)
       throw error
     }

@@ -20,6 +20,7 @@ export function unpackInThread(job: UnpackJob, signal?: AbortSignal): Promise<vo
   return new Promise((resolve, reject) => {
     const worker = new Worker(new URL('unpack-worker.js', import.meta.url), {workerData: job})
     let settled = false
+    let abandoned = false
     const settle = (error?: unknown) => {
       if (settled) return
       settled = true
@@ -28,18 +29,28 @@ export function unpackInThread(job: UnpackJob, signal?: AbortSignal): Promise<vo
       else reject(error)
     }
 
+    // What the thread says or does once it is being stopped no longer counts.
+    const outcome = (error?: unknown) => {
+      if (!abandoned) settle(error)
+    }
+
+    // Settled only once the thread has stopped, so the caller's cleanup never races a thread still writing files.
     const abandon = () => {
-      settle(signal?.reason)
-      void worker.terminate()
+      abandoned = true
+      const reason = signal?.reason
+      worker.terminate().then(
+        () => settle(reason),
+        () => settle(reason),
+      )
     }
 
     signal?.addEventListener('abort', abandon, {once: true})
-    worker.once('message', (outcome: UnpackOutcome) => {
-      if (outcome.ok) return settle()
-      const Kind = outcome.kind === 'verification' ? VerificationError : outcome.kind === 'disk' ? LocalDiskError : PupistryError
-      settle(new Kind(outcome.message))
+    worker.once('message', (result: UnpackOutcome) => {
+      if (result.ok) return outcome()
+      const Kind = result.kind === 'verification' ? VerificationError : result.kind === 'disk' ? LocalDiskError : PupistryError
+      outcome(new Kind(result.message))
     })
-    worker.once('error', (error) => settle(new PupistryError(`cannot unpack ${job.file}: ${error.message}`, {cause: error})))
-    worker.once('exit', (code) => settle(code === 0 ? undefined : new PupistryError(`the unpacking thread for ${job.file} stopped with code ${code}`)))
+    worker.once('error', (error) => outcome(new PupistryError(`cannot unpack ${job.file}: ${error.message}`, {cause: error})))
+    worker.once('exit', (code) => outcome(code === 0 ? undefined : new PupistryError(`the unpacking thread for ${job.file} stopped with code ${code}`)))
   })
 }

@@ -1,10 +1,12 @@
-import {mkdir, readdir, readFile, rename, rm, stat, utimes, writeFile} from 'node:fs/promises'
+import {mkdir, readdir, readFile, rm, stat, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import {buildCache} from '../config/paths.js'
 import type {Settings} from '../config/settings.js'
 import {NotFoundError, UsageError} from '../errors.js'
 import type {BuildRecord} from '../manifest/manifest.js'
+import {writeAtomically} from '../util/atomic-write.js'
+import {checkVersionPrefix, shortVersion} from '../util/version.js'
 
 /**
  * The local record of builds: per environment the newest artifact and its
@@ -108,12 +110,12 @@ export class BuildCache {
 
   /** A kept build of the environment whose version starts with `prefix`. */
   async findVersion(environment: string, prefix: string): Promise<BuildRecord> {
-    if (!/^[0-9a-f]{4,64}$/.test(prefix)) throw new UsageError(`not a version (a SHA-256, or at least its first 4 hex digits): ${prefix}`)
+    checkVersionPrefix(prefix)
     const builds = await this.builds(environment)
     const matches = builds.filter((record) => record.version.startsWith(prefix))
-    if (matches.length > 1) throw new UsageError(`version ${prefix} of ${environment} is ambiguous: ${matches.map((record) => record.version.slice(0, 12)).join(', ')}; give more digits`)
+    if (matches.length > 1) throw new UsageError(`version ${prefix} of ${environment} is ambiguous: ${matches.map((record) => shortVersion(record.version)).join(', ')}; give more digits`)
     if (matches.length === 0) {
-      throw new NotFoundError(`no kept build of ${environment} has version ${prefix} (kept: ${builds.map((record) => record.version.slice(0, 12)).join(', ') || 'none'})`, {
+      throw new NotFoundError(`no kept build of ${environment} has version ${prefix} (kept: ${builds.map((record) => shortVersion(record.version)).join(', ') || 'none'})`, {
         hint: `the build cache keeps the last ${KEPT_BUILDS} builds; build the old commit again (the same tree gives the same version)`,
       })
     }
@@ -130,11 +132,4 @@ export class BuildCache {
       if (sha && !kept.has(sha)) await rm(path.join(dir, name), {force: true})
     }
   }
-}
-
-export async function writeAtomically(file: string, content: string, mode = 0o644): Promise<void> {
-  await mkdir(path.dirname(file), {recursive: true})
-  const temp = `${file}.tmp-${process.pid}`
-  await writeFile(temp, content, {mode})
-  await rename(temp, file)
 }

@@ -1,4 +1,5 @@
 import type {EnvironmentDiff} from '../publish/diff.js'
+import {shortVersion} from '../util/version.js'
 
 const colors = {bold: 1, cyan: 36, dim: 2, green: 32, red: 31, yellow: 33}
 
@@ -9,12 +10,12 @@ export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}
   const paint = (color: keyof typeof colors, text: string) => (options.color ? `\u001B[${colors[color]}m${text}\u001B[0m` : text)
   const out: string[] = []
   for (const result of results) {
-    const built = result.built.slice(0, 12)
+    const built = shortVersion(result.built)
     if (!result.published) out.push(paint('bold', `${result.environment}: not published yet; built ${built}`))
     else if (result.published.version === result.built) {
       out.push(`${result.environment}: no changes (${built} is live as serial ${result.published.serial})`)
       continue
-    } else out.push(paint('bold', `${result.environment}: published ${result.published.version.slice(0, 12)} (serial ${result.published.serial}) → built ${built}`))
+    } else out.push(paint('bold', `${result.environment}: published ${shortVersion(result.published.version)} (serial ${result.published.serial}) → built ${built}`))
 
     if (result.modules.length > 0) {
       out.push('  modules:')

@@ -3,6 +3,7 @@ import {Flags} from '@oclif/core'
 import {build} from '../build/build.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {formatBytes} from '../cli/format.js'
+import {shortVersion} from '../util/version.js'
 
 export default class Build extends BaseCommand<typeof Build> {
   static override hiddenAliases = ['generate']
@@ -26,7 +27,7 @@ Runs the assembler (build.assembler, default r10k) on build.puppetcode, then pac
 
     for (const {record, skipped, unchanged} of results) {
       const {artifact} = record
-      this.log(`${record.environment}: ${record.version.slice(0, 12)} ${unchanged ? 'unchanged' : 'built'} (${formatBytes(artifact.size)}, ${artifact.files} files, ${formatBytes(artifact.unpacked_size)} unpacked)`)
+      this.log(`${record.environment}: ${shortVersion(record.version)} ${unchanged ? 'unchanged' : 'built'} (${formatBytes(artifact.size)}, ${artifact.files} files, ${formatBytes(artifact.unpacked_size)} unpacked)`)
       if (skipped.length > 0) runtime.log.warn(`${record.environment}: left out ${skipped.length} special files (sockets, FIFOs, devices): ${skipped.slice(0, 3).join(', ')}`)
     }
 

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {push} from '../publish/push.js'
+import {shortVersion} from '../util/version.js'
 
 export default class Push extends BaseCommand<typeof Push> {
   static override description = `Sign the built manifests and publish them to the store.
@@ -26,7 +27,7 @@ For each built environment: uploads the artifact, signs a manifest with a new se
     }
 
     for (const result of results) {
-      const version = result.version.slice(0, 12)
+      const version = shortVersion(result.version)
       this.log(
         result.status === 'already-live'
           ? `${result.environment}: ${version} is already live (serial ${result.serial}); nothing to push`

@@ -5,8 +5,9 @@ import {durationSeconds} from '../config/settings.js'
 import {PupistryError, UnhealthyError, UsageError} from '../errors.js'
 import {checkHealth} from '../status/health.js'
 import {status} from '../status/status.js'
+import {shortVersion} from '../util/version.js'
 
-const short = (version?: string) => (version ? version.slice(0, 12) : '-')
+const short = (version?: string) => shortVersion(version, '-')
 
 export default class Status extends BaseCommand<typeof Status> {
   static override description = `Show the built, published and installed version of each environment.

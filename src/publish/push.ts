@@ -34,7 +34,9 @@ export async function push(runtime: Runtime, options: {environments?: string[]; 
   const cache = new BuildCache(runtime.settings)
   const wanted = await cache.select(options.environments)
   if (options.version !== undefined && (wanted.length !== 1 || options.refresh)) {
-    throw new UsageError(options.refresh ? '--version and --refresh cannot be combined' : `--version needs exactly one --environment (the last build has ${wanted.join(', ')})`)
+    if (options.refresh) throw new UsageError('--version and --refresh cannot be combined')
+    const which = options.environments?.length ? `${wanted.length} were given` : `the last build has ${wanted.length}`
+    throw new UsageError(`--version publishes one environment, but ${which} (${wanted.join(', ')}): name one with --environment`)
   }
 
   if (runtime.settings.general.gpg_disable) {

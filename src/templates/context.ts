@@ -4,7 +4,9 @@ import {dump} from 'js-yaml'
 
 import type {TemplateDescriptor} from '../contracts.js'
 import {agentEnvironment} from '../agent/apply.js'
-import {type Settings, settingsSource} from '../config/settings.js'
+import {DEFAULT_STOP_TIMEOUT} from '../agent/daemon.js'
+import {KILL_GRACE_SECONDS} from '../agent/puppet.js'
+import {durationSeconds, type Settings, settingsSource} from '../config/settings.js'
 import {SettingsError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {loadTrustedKeys} from '../signing/signing.js'
@@ -24,6 +26,9 @@ export type Schedule = (typeof SCHEDULES)[number]
 /** The Ruby tool's default check interval, used by the timer when agent.daemon_frequency is unset. */
 export const DEFAULT_INTERVAL_SECONDS = 300
 
+/** Beyond agent.stop_timeout and Puppet's kill grace, how long a service manager waits for a stopping daemon. */
+export const STOP_MARGIN_SECONDS = 30
+
 export interface Download {
   arch: string
   url: string
@@ -41,6 +46,8 @@ export interface TemplateContext {
   environment: string
   schedule: Schedule
   interval_seconds: number
+  stop_timeout_seconds: number
+  service_stop_seconds: number
   npm_registry: string | null
   puppet: {package: string; repo: {url: string; sha256: string} | null}
   node: {tarballs: Download[]; legacy_tarballs: Download[]}
@@ -71,6 +78,7 @@ export function baseContext(runtime: Runtime, options: ContextOptions): BaseCont
     general: {...storeSettings(settings), app_cache: appCache, trusted_keys: [NODE_PATHS.trustedKeys], ...(settings.general.gpg_disable ? {gpg_disable: true} : {})},
     agent: {...agentSettings(settings), ...agent, environment},
   }
+  const stopTimeout = settings.agent.stop_timeout === undefined || settings.agent.stop_timeout === null ? DEFAULT_STOP_TIMEOUT : durationSeconds(settings.agent.stop_timeout)
   return {
     credentials,
     environment,
@@ -82,7 +90,9 @@ export function baseContext(runtime: Runtime, options: ContextOptions): BaseCont
     puppetPackage: settings.bootstrap.puppet_package ?? 'puppet-agent',
     puppetRepos: settings.bootstrap.puppet_repos ?? {},
     schedule: options.schedule,
+    service_stop_seconds: stopTimeout + KILL_GRACE_SECONDS + STOP_MARGIN_SECONDS,
     settings_yaml: `# Written by pupistry bootstrap (pupistry ${runtime.version}); run the bootstrap again to change it.\n${dump(nodeSettings, {lineWidth: -1, noRefs: true})}`,
+    stop_timeout_seconds: stopTimeout,
     trusted_keys: trustedKeys,
   }
 }
@@ -126,7 +136,7 @@ function storeSettings(settings: Settings): Record<string, unknown> {
 /** Agent keys written as they are; credentials are decided separately. */
 function agentSettings(settings: Settings): Record<string, unknown> {
   const copied: Record<string, unknown> = {}
-  const keys = ['storage', 'allow_insecure_http', 'puppetcode', 'releases', 'keep_releases', 'puppet', 'daemon_frequency', 'daemon_minimal', 'region'] as const
+  const keys = ['storage', 'allow_insecure_http', 'puppetcode', 'releases', 'keep_releases', 'puppet', 'daemon_frequency', 'daemon_minimal', 'stop_timeout', 'region'] as const
   for (const key of keys) {
     const value = settings.agent[key]
     if (value !== undefined && value !== null) copied[key] = value

@@ -106,6 +106,18 @@ export class World {
     return path.join(this.store, 'pupistry', ...parts)
   }
 
+  /** Runs `work` while the store's pointer names an older signed manifest (a replay, or a confused mirror), then puts the newest back. */
+  async withReplayedManifest<T>(serial: number, work: () => Promise<T>, environment = 'production'): Promise<T> {
+    const pointer = this.storePath(environment, 'latest.json')
+    const newest = readFileSync(pointer)
+    writeFileSync(pointer, readFileSync(this.storePath(environment, 'manifests', `${String(serial).padStart(12, '0')}.json`)))
+    try {
+      return await work()
+    } finally {
+      writeFileSync(pointer, newest)
+    }
+  }
+
   /** Commits a change to a branch of the control repo, as an operator's git push would. */
   async commitToControl(branch: string, edit: (dir: string) => void, message = 'change'): Promise<void> {
     const work = mkdtempSync(path.join(this.dir, 'work-'))

@@ -176,9 +176,10 @@ ExecReload=/bin/kill -HUP $MAINPID
 Restart=always
 RestartSec=30
 # SIGTERM reaches pupistry alone: it lets a running Puppet finish within
-# agent.stop_timeout, then stops it; systemd kills what is left after this.
+# agent.stop_timeout (60 s), then stops it (SIGKILL 10 s later);
+# systemd kills what is left after this.
 KillMode=mixed
-TimeoutStopSec=120
+TimeoutStopSec=100
 
 [Install]
 WantedBy=multi-user.target

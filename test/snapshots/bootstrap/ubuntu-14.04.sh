@@ -185,6 +185,9 @@ start on (local-filesystems and net-device-up IFACE!=lo)
 stop on runlevel [!2345]
 respawn
 respawn limit 10 300
+# SIGTERM lets a running Puppet finish within agent.stop_timeout (60 s), then
+# stops it (SIGKILL 10 s later); upstart sends SIGKILL after this.
+kill timeout 100
 exec /usr/local/bin/pupistry apply --daemon --config /etc/pupistry/settings.yaml
 JOB
 }
