@@ -129,7 +129,7 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
   }
 
   if (pin) result = {action: 'current', environment, pinned: true, serial: state.serial, version: pin.version}
-  await stateFile.update(environment, {lastCheck: new Date().toISOString()})
+  stateFile.defer(environment, {lastCheck: new Date().toISOString()})
   if (expired) log.warn(expired.message)
   if (!result.version || !(await releases.find(environment, result.version))) {
     throw expired ?? new NotFoundError(`no release of ${environment} is installed on this node`)

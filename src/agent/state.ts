@@ -47,6 +47,8 @@ const CORRUPT_INFIX = '.corrupt-'
 
 /** The agent's state file: written 0600 in a 0700 directory, replaced atomically. */
 export class StateFile {
+  private readonly deferred = new Map<string, Partial<EnvironmentState>>()
+
   constructor(readonly dir: string) {}
 
   get file(): string {
@@ -108,9 +110,19 @@ export class StateFile {
     }
   }
 
+  /**
+   * Bookkeeping that needs no write of its own (when the store was last
+   * checked): it goes to disk with the run's next update, which every run
+   * that is not interrupted makes, so a check costs one durable write.
+   */
+  defer(environment: string, change: Partial<EnvironmentState>): void {
+    this.deferred.set(environment, {...this.deferred.get(environment), ...change})
+  }
+
   async update(environment: string, change: Partial<EnvironmentState>): Promise<EnvironmentState> {
     const state = await this.read()
-    const next = {...state.environments[environment], ...change}
+    const next = {...state.environments[environment], ...this.deferred.get(environment), ...change}
+    this.deferred.delete(environment)
     state.environments[environment] = next
     try {
       await writeAtomically(this.file, `${JSON.stringify(state, null, 2)}\n`, {beforeRename: () => pausePoint('state'), dirMode: 0o700, mode: 0o600})
