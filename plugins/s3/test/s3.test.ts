@@ -4,7 +4,7 @@ import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
+import {GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
 import {dump} from 'js-yaml'
 
 import {run, runCli, show} from '../../../test/helpers/cli.js'
@@ -39,6 +39,18 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     assert.equal(world.targetFile('hello.txt'), 'hello from v1.0.0\n')
     assert.ok(s3.requests.some((request) => request.startsWith('PUT /fleet/pupistry-test/pupistry/production/latest.json')))
     assert.ok(s3.requests.some((request) => /^PUT \/fleet\/pupistry-test\/pupistry\/production\/manifests\/000000000001\.json/.test(request)))
+  })
+
+  it('the pointer, which push marks mutable, is stored with Cache-Control: no-cache; manifests and artifacts are not', async () => {
+    const client = new S3Client({credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}, endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1'})
+    try {
+      const head = (key: string) => client.send(new HeadObjectCommand({Bucket: 'fleet', Key: `pupistry-test/pupistry/production/${key}`}))
+      assert.equal((await head('latest.json')).CacheControl, 'no-cache')
+      assert.equal((await head('manifests/000000000001.json')).CacheControl, undefined)
+      assert.equal((await head(`artifacts/${world.activeVersion()}.tar.gz`)).CacheControl, undefined)
+    } finally {
+      client.destroy()
+    }
   })
 
   it('a check with nothing new is exactly one request, answered 304', async () => {
