@@ -171,6 +171,10 @@ export function fromProviderError(
   const {kind, reason} = err as {kind?: string; reason?: string}
   const Type = (kind && providerKinds[kind]) || Default
   const message = kind ? err.message : `${context}: ${err.message}`
-  if (Type === StoreError) return new StoreError(message, {cause: err, reason: reason && Object.hasOwn(STORE_REASONS, reason) ? (reason as StoreFailureReason) : undefined})
+  if (Type === StoreError) {
+    const known = reason !== undefined && Object.hasOwn(STORE_REASONS, reason)
+    return new StoreError(message, {cause: err, reason: known ? (reason as StoreFailureReason) : undefined})
+  }
+
   return new Type(message, {cause: err})
 }

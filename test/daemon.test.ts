@@ -145,7 +145,8 @@ describe('the daemon against a file store', () => {
     let daemon: DaemonProcess | undefined
     try {
       const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/`
-      daemon = start(settingsWith(world, 'denied.yaml', {allow_insecure_http: true, daemon_frequency: 3, daemon_minimal: true, daemon_splay: 0, storage: url}))
+      const agent = {allow_insecure_http: true, daemon_frequency: 3, daemon_minimal: true, daemon_splay: 0, storage: url}
+      daemon = start(settingsWith(world, 'denied.yaml', agent))
       const failed = (event: {event: string}) => event.event === 'run-failed'
       const first = await daemon.waitFor(failed, {what: 'a refused run'})
       const second = await daemon.waitFor(failed, {from: daemon.events.indexOf(first) + 1, what: 'a second refused run'})

@@ -61,7 +61,8 @@ describe('the provider registry', () => {
   })
 
   it('refuses a descriptor newer than its contracts, with the hint to upgrade pupistry', async () => {
-    const registry = registryOf({'pupistry:signers': {failures: [], successes: [{plugin: zeta, result: [{contract: 3, createSigner: () => ({}), description: 'q', name: 'quantum'}]}]}})
+    const quantum = {contract: 3, createSigner: () => ({}), description: 'q', name: 'quantum'}
+    const registry = registryOf({'pupistry:signers': {failures: [], successes: [{plugin: zeta, result: [quantum]}]}})
     assert.deepEqual(await registry.list('signers'), [])
     await assert.rejects(registry.get('signers', 'quantum'), (error: Error) => {
       assert.ok(error instanceof UsageError)
@@ -71,7 +72,7 @@ describe('the provider registry', () => {
     })
   })
 
-  it('adapts contract-1 descriptors: a store\'s EEXIST becomes reason conflict, a signer splits into its signing side and verifier', async () => {
+  it('adapts contract-1 descriptors: EEXIST becomes reason conflict, a signer splits into signing side and verifier', async () => {
     const clash = Object.assign(new Error('taken'), {code: 'EEXIST'})
     const oldStore = {
       delete: async () => {},
@@ -88,7 +89,9 @@ describe('the provider registry', () => {
     const registry = registryOf({
       'pupistry:signers': {
         failures: [],
-        successes: [{plugin: zeta, result: [{...store('both'), create: () => verifies}, {...store('signonly'), create: () => ({sign: verifies.sign})}]}],
+        successes: [
+          {plugin: zeta, result: [{...store('both'), create: () => verifies}, {...store('signonly'), create: () => ({sign: verifies.sign})}]},
+        ],
       },
       'pupistry:storage': {failures: [], successes: [{plugin: zeta, result: [{...store('old'), create: () => oldStore}]}]},
     })
@@ -97,7 +100,8 @@ describe('the provider registry', () => {
     assert.equal(storage.prefixOf, undefined)
     const opened = await storage.create(new URL('old://x'), {} as never)
     assert.equal(opened.prefix, 'p/')
-    await assert.rejects(opened.put('k', new Uint8Array(), {createOnly: true}), (error: Error & {reason?: string}) => error.reason === 'conflict')
+    const again = opened.put('k', new Uint8Array(), {createOnly: true})
+    await assert.rejects(again, (error: Error & {reason?: string}) => error.reason === 'conflict')
 
     const {descriptor: both} = await registry.get('signers', 'both')
     assert.equal(typeof (await both.createSigner!({} as never)).sign, 'function')
@@ -110,7 +114,8 @@ describe('the provider registry', () => {
   })
 
   it('refuses a contract-2 signer that can neither sign nor verify', async () => {
-    const registry = registryOf({'pupistry:signers': {failures: [], successes: [{plugin: zeta, result: [{contract: 2, description: 'n', name: 'nothing'}]}]}})
+    const nothing = {contract: 2, description: 'n', name: 'nothing'}
+    const registry = registryOf({'pupistry:signers': {failures: [], successes: [{plugin: zeta, result: [nothing]}]}})
     assert.deepEqual(await registry.list('signers'), [])
     assert.deepEqual(registry.warnings, ['plugin zeta-store: signer "nothing" has no createSigner or createVerifier function; ignored'])
   })

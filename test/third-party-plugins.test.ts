@@ -30,7 +30,8 @@ function count(text: string, part: string): number {
 function shelvedKeys(shelf: string): string[] {
   return readdirSync(shelf)
     .filter((fan) => !fan.startsWith('.'))
-    .flatMap((fan) => readdirSync(path.join(shelf, fan)).filter((name) => name.endsWith('.key')).map((name) => readFileSync(path.join(shelf, fan, name), 'utf8')))
+    .flatMap((fan) => readdirSync(path.join(shelf, fan)).filter((name) => name.endsWith('.key')).map((name) => path.join(shelf, fan, name)))
+    .map((file) => readFileSync(file, 'utf8'))
     .sort()
 }
 
@@ -143,7 +144,8 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
   it('doctor checks the plugin\'s store and signer, and counts the store\'s own "denied" as least privilege', async () => {
     const result = await world.cli('doctor', '--json')
     assert.equal(result.code, 0, show(result))
-    const checks = Object.fromEntries((JSON.parse(result.stdout) as {checks: Array<{name: string; status: string; detail: string}>}).checks.map((check) => [check.name, check]))
+    const report = JSON.parse(result.stdout) as {checks: Array<{name: string; status: string; detail: string}>}
+    const checks = Object.fromEntries(report.checks.map((check) => [check.name, check]))
     assert.equal(checks['signing key'].status, 'ok', checks['signing key'].detail)
     assert.match(checks['signing key'].detail, /^signer ed25519: the key loads/)
     assert.equal(checks['store (build)'].status, 'ok', checks['store (build)'].detail)
@@ -156,10 +158,13 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     assert.deepEqual(shelvedKeys(shelf).filter((key) => key.includes('.doctor')), [], 'the probes are gone')
   })
 
-  it('bootstrap renders the store\'s node settings, the node\'s read token, general.signer and the Ed25519 key; a node made from it applies', async () => {
+  it('bootstrap renders the store\'s node settings, the read token, general.signer and the key; a node made from it applies', async () => {
     const settings = {
       ...world.settings,
-      bootstrap: {node_tarballs: {x86_64: {sha256: 'a'.repeat(64), url: 'https://127.0.0.1:9/node-v20-linux-x64.tar.gz'}}, npm_registry: 'http://127.0.0.1:9/'},
+      bootstrap: {
+        node_tarballs: {x86_64: {sha256: 'a'.repeat(64), url: 'https://127.0.0.1:9/node-v20-linux-x64.tar.gz'}},
+        npm_registry: 'http://127.0.0.1:9/',
+      },
     }
     const file = path.join(world.dir, 'bootstrap-settings.yaml')
     writeFileSync(file, stringify(settings))
@@ -193,7 +198,11 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
   it('bootstrap asks the Ed25519 verifier about trusted-key files: a secret key or an OpenPGP key is refused (exit 10)', async () => {
     for (const [name, text, message] of [
       ['secret.pem', readFileSync(keys.secret, 'utf8'), /secret\.pem holds a SECRET key; nodes get public keys only/],
-      ['pgp.asc', '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEaUZ9ABYJKwYBBAHaRw8BAQdA\n-----END PGP PUBLIC KEY BLOCK-----\n', /pgp\.asc holds no public key the ed25519 signer's verifier can use/],
+      [
+        'pgp.asc',
+        '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEaUZ9ABYJKwYBBAHaRw8BAQdA\n-----END PGP PUBLIC KEY BLOCK-----\n',
+        /pgp\.asc holds no public key the ed25519 signer's verifier can use/,
+      ],
     ] as const) {
       const dir = path.join(world.dir, `keys-${name}`)
       mkdirSync(dir)
@@ -255,7 +264,8 @@ describe('a plugin written for contract 1 (the shelf before contract 2) still wo
     shelf = path.join(world.dir, 'shelf1')
     mkdirSync(shelf)
     const keys = ed25519Keys(path.join(world.dir, 'ed25519'), 'build')
-    world.settings.general = {...world.settings.general, ed25519_key_file: keys.secret, signer: 'ed25519v1', storage: `shelf1://${shelf}`, trusted_keys: keys.public}
+    const general = {ed25519_key_file: keys.secret, signer: 'ed25519v1', storage: `shelf1://${shelf}`, trusted_keys: keys.public}
+    world.settings.general = {...world.settings.general, ...general}
     world.writeSettings()
     const linked = await world.cliWithoutSettings('plugins', 'link', path.join(FIXTURES, 'shelf-v1'), '--no-install')
     assert.equal(linked.code, 0, show(linked))
@@ -265,7 +275,8 @@ describe('a plugin written for contract 1 (the shelf before contract 2) still wo
   it('is listed without a warning, and build → push → apply run through its store and signer', async () => {
     const listing = await world.cli('providers', '--json')
     assert.equal(listing.code, 0, show(listing))
-    const names = (JSON.parse(listing.stdout) as Array<{name: string; plugin: string}>).filter((entry) => entry.plugin === 'pupistry-fixture-shelf-v1').map((entry) => entry.name)
+    const listed = JSON.parse(listing.stdout) as Array<{name: string; plugin: string}>
+    const names = listed.filter((entry) => entry.plugin === 'pupistry-fixture-shelf-v1').map((entry) => entry.name)
     assert.deepEqual(names.sort(), ['ed25519v1', 'shelf1'])
     assert.doesNotMatch(listing.stderr, /contract/)
 

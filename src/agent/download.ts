@@ -54,7 +54,8 @@ export async function downloadArtifact(store: Store, manifest: Manifest, file: s
     if (error instanceof PupistryError) throw error
     if (isDiskFull(error)) throw new LocalDiskError(`no room to download ${key} to ${file} (${(error as Error).message}); the installed release is unchanged`)
     // The body stopped coming (a dropped connection, a stalled server): the store is, for now, unreachable.
-    throw new StoreError(`download of ${key} from ${store.location} failed after ${received} bytes: ${(error as Error).message}`, {cause: error, reason: 'unreachable'})
+    const message = `download of ${key} from ${store.location} failed after ${received} bytes: ${(error as Error).message}`
+    throw new StoreError(message, {cause: error, reason: 'unreachable'})
   } finally {
     signal?.removeEventListener('abort', abandon)
   }

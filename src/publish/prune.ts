@@ -123,11 +123,13 @@ async function pruneEnvironment(runtime: Pick<Runtime, 'log'>, store: Store, env
   const undated = unneeded.filter((object) => object.modified === undefined).length
   if (undated > 0) {
     runtime.log.warn(
-      `${environment}: kept ${undated} artifact(s) no kept manifest needs, because ${store.location} does not say when they were written (its listing gives no modified time); delete them by hand, or use a store that dates its objects`,
+      `${environment}: kept ${undated} artifact(s) no kept manifest needs, because ${store.location} does not say when they were ` +
+        'written (its listing gives no modified time); delete them by hand, or use a store that dates its objects',
     )
   }
 
-  return {...result, keptArtifacts: objects.artifacts.size - doomedArtifacts.length, keptManifests: keep, ...(undated > 0 ? {undated} : {})}
+  const kept = {...result, keptArtifacts: objects.artifacts.size - doomedArtifacts.length, keptManifests: keep}
+  return undated > 0 ? {...kept, undated} : kept
 }
 
 /** The serial and artifact the environment's pointer names now, or why prune must leave the environment alone. */

@@ -188,7 +188,9 @@ function contractProblem(kind: ProviderKind, descriptor: {name: string; contract
   if (known && stated >= OLDEST_CONTRACT_VERSION && stated <= CONTRACT_VERSION) return undefined
   const what = `${KIND_LABEL[kind]} "${descriptor.name}" of plugin ${plugin.name}@${plugin.version}`
   const spoken = `this pupistry speaks contracts ${OLDEST_CONTRACT_VERSION} to ${CONTRACT_VERSION}`
-  const message = known ? `${what} was written for plugin contract ${stated}, but ${spoken}` : `${what} does not state the plugin contract it was written for (${spoken})`
+  const message = known
+    ? `${what} was written for plugin contract ${stated}, but ${spoken}`
+    : `${what} does not state the plugin contract it was written for (${spoken})`
   const hint =
     known && stated > CONTRACT_VERSION
       ? `upgrade pupistry, or install a version of ${plugin.name} made for contract ${CONTRACT_VERSION}`
@@ -217,8 +219,8 @@ function descriptorProblem(kind: ProviderKind, value: unknown): string | undefin
 
   if (kind === 'signers' && descriptor.contract !== 1) {
     const factories = [descriptor.createSigner, descriptor.createVerifier].filter((factory) => factory !== undefined)
-    if (factories.length === 0 || factories.some((factory) => typeof factory !== 'function')) return `signer "${name}" has no createSigner or createVerifier function`
-    return undefined
+    const usable = factories.length > 0 && factories.every((factory) => typeof factory === 'function')
+    return usable ? undefined : `signer "${name}" has no createSigner or createVerifier function`
   }
 
   if (typeof descriptor.create !== 'function') return `${KIND_LABEL[kind]} "${name}" has no create function`

@@ -34,7 +34,9 @@ export async function createVerifier(runtime: Runtime): Promise<{name: string; v
     if (verifier) return {name, verifier}
   }
 
-  throw new SettingsError('the openpgp signer cannot verify signatures: is @pupistry/openpgp installed in a version made for this pupistry?')
+  throw new SettingsError('the openpgp signer cannot verify signatures', {
+    hint: 'install a version of @pupistry/openpgp made for this pupistry',
+  })
 }
 
 async function verifier(runtime: Runtime): Promise<Verifier> {

@@ -12,8 +12,9 @@ const TEMP_PREFIX = '.pupistry-tmp-'
 
 const REASONS: Record<string, ProviderErrorReason> = {EACCES: 'denied', EEXIST: 'conflict', EPERM: 'denied', EROFS: 'denied'}
 
-function storeError(message: string, cause?: unknown, reason = REASONS[(cause as NodeJS.ErrnoException | undefined)?.code ?? '']): ProviderError {
-  return Object.assign(new Error(message, {cause}), {kind: 'store' as const, reason})
+function storeError(message: string, cause?: unknown, reason?: ProviderErrorReason): ProviderError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code
+  return Object.assign(new Error(message, {cause}), {kind: 'store' as const, reason: reason ?? (code ? REASONS[code] : undefined)})
 }
 
 /**
@@ -150,7 +151,8 @@ export class FileStore implements Store {
     const info = await stat(this.root).catch(() => undefined)
     if (!info?.isDirectory()) {
       // Most often a share that is not mounted (yet): the agent's daemon retries sooner, as for a network store.
-      throw storeError(`store directory ${this.root} does not exist (general.storage is ${this.location}); create it, or mount the share`, undefined, 'unreachable')
+      const message = `store directory ${this.root} does not exist (general.storage is ${this.location}); create it, or mount the share`
+      throw storeError(message, undefined, 'unreachable')
     }
   }
 }

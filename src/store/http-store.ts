@@ -34,9 +34,9 @@ export class HttpStore implements Store {
     private readonly options: HttpStoreOptions,
   ) {
     if (url.protocol === 'http:' && !options.allowInsecure) {
-      throw new StoreError(`refusing plain http:// for ${redactUrl(url.href)}: artifacts carry your hiera data; use https://, or set agent.allow_insecure_http: true on a trusted network`, {
-        reason: 'invalid',
-      })
+      const refused = `refusing plain http:// for ${redactUrl(url.href)}: artifacts carry your hiera data; use https://, ` +
+        'or set agent.allow_insecure_http: true on a trusted network'
+      throw new StoreError(refused, {reason: 'invalid'})
     }
 
     if (url.username) {
@@ -102,7 +102,12 @@ export class HttpStore implements Store {
   }
 
   /** One request, following redirects itself so that none goes from https to http or takes the credentials elsewhere. */
-  private async request(method: 'GET' | 'HEAD', key: string, {ifNoneMatch, mutable}: GetOptions = {}): Promise<{response: Response; abort: AbortController}> {
+  private async request(
+    method: 'GET' | 'HEAD',
+    key: string,
+    options: GetOptions = {},
+  ): Promise<{response: Response; abort: AbortController}> {
+    const {ifNoneMatch, mutable} = options
     let url = new URL(key.split('/').map(encodeURIComponent).join('/'), this.base)
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const abort = new AbortController()
@@ -128,9 +133,9 @@ export class HttpStore implements Store {
       if (!location) throw new StoreError(`${redactUrl(url.href)} answered ${response.status} without a Location`, {reason: 'invalid'})
       const next = new URL(location, url)
       if (next.protocol !== 'https:' && !(next.protocol === 'http:' && this.options.allowInsecure)) {
-        throw new StoreError(`${redactUrl(url.href)} redirects to ${redactUrl(next.href)}: refused (only https://, or http:// with agent.allow_insecure_http: true)`, {
-          reason: 'invalid',
-        })
+        const refused = `${redactUrl(url.href)} redirects to ${redactUrl(next.href)}: refused ` +
+          '(only https://, or http:// with agent.allow_insecure_http: true)'
+        throw new StoreError(refused, {reason: 'invalid'})
       }
 
       url = next
@@ -145,7 +150,8 @@ export class HttpStore implements Store {
     const denied = response.status === 401 || response.status === 403
     // A server error (502, 503, 504 from a CDN or proxy) means the origin gave no answer: retried sooner by the daemon.
     const reason = denied ? 'denied' : response.status >= 500 ? 'unreachable' : 'invalid'
-    throw new StoreError(`${this.location}${key}: ${denied ? 'access denied' : `HTTP ${response.status} ${response.statusText}`.trim()}`, {reason})
+    const what = denied ? 'access denied' : `HTTP ${response.status} ${response.statusText}`.trim()
+    throw new StoreError(`${this.location}${key}: ${what}`, {reason})
   }
 
   /** The body as a Node stream that fails when the server stalls longer than the idle timeout. */

@@ -58,7 +58,8 @@ export async function openStore(runtime: Runtime, side: Side): Promise<Store> {
 export async function storageDescriptor(runtime: Runtime, url: URL): Promise<StorageDescriptor> {
   const scheme = url.protocol.replace(/:$/, '')
   const providers = await runtime.registry.list('storage')
-  return (providers.find((entry) => entry.descriptor.schemes.includes(scheme)) ?? (await runtime.registry.get('storage', scheme))).descriptor
+  const found = providers.find((entry) => entry.descriptor.schemes.includes(scheme)) ?? (await runtime.registry.get('storage', scheme))
+  return found.descriptor
 }
 
 async function openAt(runtime: Runtime, url: URL, side: Side): Promise<Store> {

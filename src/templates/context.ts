@@ -7,7 +7,7 @@ import {agentEnvironment} from '../agent/apply.js'
 import {DEFAULT_STOP_TIMEOUT} from '../agent/daemon.js'
 import {KILL_GRACE_SECONDS} from '../agent/puppet.js'
 import {durationSeconds, type Settings, settingsSource} from '../config/settings.js'
-import {SettingsError} from '../errors.js'
+import {fromProviderError, SettingsError, SigningError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {createVerifier, loadTrustedKeys} from '../signing/signing.js'
 import {storageDescriptor, storageUrl} from '../store/open-store.js'
@@ -130,22 +130,25 @@ function downloads(byArch: Record<string, {url: string; sha256: string}> | null 
 async function nodeStores(runtime: Runtime): Promise<StorageDescriptor[]> {
   const {agent, general} = runtime.settings
   if (!general.storage && !general.s3_bucket && !agent.storage) {
-    throw new SettingsError(`no store for nodes in ${settingsSource(runtime.settings)}: set general.storage (or general.s3_bucket, or agent.storage for a mirror)`)
+    const where = settingsSource(runtime.settings)
+    throw new SettingsError(`no store for nodes in ${where}: set general.storage (or general.s3_bucket, or agent.storage for a mirror)`)
   }
 
-  const urls = [...(general.storage || general.s3_bucket ? [storageUrl(runtime, 'build')] : []), ...(agent.storage ? [storageUrl(runtime, 'agent')] : [])]
-  return Promise.all(urls.map((url) => storageDescriptor(runtime, url)))
+  const primary = general.storage || general.s3_bucket ? storageUrl(runtime, 'build') : undefined
+  const urls = [primary, agent.storage ? storageUrl(runtime, 'agent') : undefined]
+  return Promise.all(urls.filter((url) => url !== undefined).map((url) => storageDescriptor(runtime, url)))
 }
 
 /** The settings each store says nodes need (docs/plugins.md, `node`), general.storage as an absolute URL or path. */
-function storeSettings(settings: Settings, stores: StorageDescriptor[]): {general: Record<string, unknown>; agent: Record<string, unknown>} {
-  const picked: {general: Record<string, unknown>; agent: Record<string, unknown>} = {agent: {}, general: {}}
+function storeSettings(settings: Settings, stores: StorageDescriptor[]): Record<'general' | 'agent', Record<string, unknown>> {
+  const picked: Record<'general' | 'agent', Record<string, unknown>> = {agent: {}, general: {}}
   for (const dotted of stores.flatMap((store) => store.node?.settings ?? [])) {
     const [section, key, ...rest] = dotted.split('.')
     if ((section !== 'general' && section !== 'agent') || !key || rest.length > 0) continue
     const value = (settings[section] as Record<string, unknown>)[key]
     if (value === undefined || value === null) continue
-    picked[section][key] = section === 'general' && key === 'storage' && typeof value === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(value) ? path.resolve(value) : value
+    const plainPath = section === 'general' && key === 'storage' && typeof value === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(value)
+    picked[section][key] = plainPath ? path.resolve(value) : value
   }
 
   return picked
@@ -190,7 +193,8 @@ function agentCredentials(settings: Settings, keys: string[], allowBuild: boolea
   if (!build) return {agent: proxy, credentials: Boolean(proxy.proxy_uri)}
   if (!allowBuild) {
     throw new SettingsError(`only build credentials are set in ${source}: nodes must not get credentials that can write the store`, {
-      hint: `set read-only ${keys.map((key) => `agent.${key}`).join(' and ')}, or remove the build ones to use instance roles, or pass --allow-build-credentials`,
+      hint: `set read-only ${keys.map((key) => `agent.${key}`).join(' and ')}, or remove the build ones to use instance roles, or pass ` +
+        '--allow-build-credentials',
     })
   }
 
@@ -204,12 +208,21 @@ async function nodeTrustedKeys(runtime: Runtime): Promise<Array<{file: string; t
   const result = []
   const {name: verifierName, verifier} = keys.length > 0 ? await createVerifier(runtime) : {name: '', verifier: undefined}
   for (const {file, text} of keys) {
-    const kind = verifier?.keyFileKind(text)
+    let kind
+    try {
+      kind = verifier?.keyFileKind(text)
+    } catch (error) {
+      throw fromProviderError(error, `signer ${verifierName}`, SigningError)
+    }
+
     if (kind === 'secret') {
       throw new SettingsError(`general.trusted_keys: ${file} holds a SECRET key; nodes get public keys only`, {hint: 'list the output of `pupistry keys export` instead'})
     }
 
-    if (kind !== 'public') throw new SettingsError(`general.trusted_keys: ${file} holds no public key the ${verifierName} signer's verifier can use`)
+    if (kind !== 'public') {
+      throw new SettingsError(`general.trusted_keys: ${file} holds no public key the ${verifierName} signer's verifier can use`)
+    }
+
     const stem = path.basename(file).replaceAll(/[^\w.-]/g, '_').replace(/^\.+/, '') || 'key'
     let name = stem
     for (let index = 2; used.has(name); index++) name = `${index}-${stem}`

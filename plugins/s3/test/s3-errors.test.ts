@@ -75,7 +75,11 @@ describe('S3 errors carry the plugin contract\'s reason, so the core never reads
       askSecret: async () => undefined,
       cacheDir: '/nonexistent',
       log: {info() {}, progress() {}, warn() {}},
-      settings: {agent: {access_key_id: 'AKIAAGENTKEY', region: 'us-east-1', secret_access_key: 'agent-secret'}, build: {}, general: {s3_endpoint: endpoint}},
+      settings: {
+        agent: {access_key_id: 'AKIAAGENTKEY', region: 'us-east-1', secret_access_key: 'agent-secret'},
+        build: {},
+        general: {s3_endpoint: endpoint},
+      },
       side: 'agent',
     } satisfies ProviderContext
     return new S3Store(new URL('s3://fleet/p'), context)
@@ -89,7 +93,8 @@ describe('S3 errors carry the plugin contract\'s reason, so the core never reads
     it(`${answer.code} → ${reason}`, async () => {
       const fake = await startFakeS3(answer)
       try {
-        await assert.rejects(store(fake.endpoint).get('pupistry/production/latest.json'), (error: Error & {kind?: string; reason?: string}) => {
+        const reading = store(fake.endpoint).get('pupistry/production/latest.json')
+        await assert.rejects(reading, (error: Error & {kind?: string; reason?: string}) => {
           assert.equal(error.kind, 'store')
           assert.equal(error.reason, reason, error.message)
           return true
