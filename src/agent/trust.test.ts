@@ -216,10 +216,13 @@ describe('trust: rollback pins', () => {
     assert.match(asked.logged.join('\n'), /serial 6 signs 222222222222 \(the version rolled back from\) again/)
   })
 
-  it('keeps the pin while the serial is not above the pinned one', async () => {
-    const verdict = await decide(input({pointer: pointer(manifest({serial: 5, version: V2})), state: pinnedOn(pin)}))
-    assert.equal(verdict.action, 'keep')
-    assert.equal(verdict.pin, 'kept')
+  it('keeps the pin while the serial is not above the pinned one, whatever it names', async () => {
+    const same = await decide(input({pointer: pointer(manifest({serial: 5, version: V2})), state: pinnedOn(pin)}))
+    assert.equal(same.action, 'keep')
+    assert.equal(same.pin, 'kept')
+    const older = await decide(input({allowDowngrade: true, pointer: pointer(manifest({serial: 4, version: V3})), state: pinnedOn(pin)}))
+    assert.equal(older.action, 'keep')
+    assert.equal(older.pin, 'kept')
   })
 
   it('lifts the pin for a genuinely new release', async () => {
