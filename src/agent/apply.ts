@@ -6,7 +6,7 @@ import {agentSettingsOf} from '../config/agent-settings.js'
 import {NotFoundError, StoreError} from '../errors.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
-import {readPointer} from '../format/pointer.js'
+import {type PointerEnvelope, readPointer} from '../format/pointer.js'
 import type {Runtime} from '../runtime.js'
 import {nodeKeys} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
@@ -75,15 +75,7 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
   const active = await releases.active(environment)
   const store = await openStore(runtime, 'agent')
 
-  // The cheap path: one conditional read while the active release is the one we installed (or pinned).
-  const conditional = !options.force && state.etag !== undefined && active?.version === (state.pinned?.version ?? state.version)
-  const pointer = await abortable(readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined}), signal)
-  if (!pointer) {
-    throw new NotFoundError(`nothing is published for environment ${environment} at ${store.location}`, {
-      hint: 'run `pupistry push` on the build side, or check agent.environment',
-    })
-  }
-
+  const pointer = await readNewest(store, environment, {active, force: options.force, signal, state})
   const trust = {allowDowngrade: options.allowDowngrade, environment, keys, location: store.location, log, now: new Date(), prefix: store.prefix}
   const verdict = await decide({...trust, pointer, state})
   const result = await act(runtime, verdict, {active, control, environment, force: Boolean(options.force), releases, state, store})
@@ -104,6 +96,21 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
 
   if (verdict.expired) throw verdict.expired
   return result
+}
+
+/** The environment's pointer: one conditional read while the active release is the one the node accepted (or pinned). */
+async function readNewest(
+  store: Store,
+  environment: string,
+  job: {active?: ActiveRelease; force?: boolean; signal: AbortSignal; state: EnvironmentState},
+): Promise<PointerEnvelope | {notModified: true}> {
+  const {state} = job
+  const conditional = !job.force && state.etag !== undefined && job.active?.version === (state.pinned?.version ?? state.version)
+  const pointer = await abortable(readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined}), job.signal)
+  if (pointer) return pointer
+  throw new NotFoundError(`nothing is published for environment ${environment} at ${store.location}`, {
+    hint: 'run `pupistry push` on the build side, or check agent.environment',
+  })
 }
 
 async function unpin(runtime: Runtime, stateFile: StateFile, environment: string): Promise<EnvironmentState> {
