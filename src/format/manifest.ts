@@ -88,6 +88,6 @@ export function manifestOf(envelope: Envelope, where: string): Manifest {
 /** What a build records locally: the manifest less what push decides. */
 export type BuildRecord = Omit<Manifest, 'serial' | 'prefix' | 'created' | 'expires'> & {built: string}
 
-export function describeSchemaIssue(issue: v.BaseIssue<unknown>): string {
+function describeSchemaIssue(issue: v.BaseIssue<unknown>): string {
   return `${(issue.path ?? []).map((item) => String(item.key)).join('.') || 'manifest'}: ${issue.message}`
 }
