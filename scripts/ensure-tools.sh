@@ -4,7 +4,7 @@
 # tests use. Debian/Ubuntu only; elsewhere it says what is missing. Safe to run again: it does nothing when all are there.
 set -euo pipefail
 
-# tool (a command name, or an absolute path when another copy may shadow it) → Debian package
+# tool (a command name, or an absolute path: a command another copy may shadow, or a file the package installs) → Debian package
 declare -A package_of=(
   [puppet]=puppet
   [r10k]=r10k
@@ -14,7 +14,9 @@ declare -A package_of=(
   [gzip]=gzip
 )
 # `--tests` adds what only the test suite runs: librarian-puppet, Debian's aws CLI,
-# shellcheck, packer, and nginx with openssl (the HTTP mirror tests).
+# shellcheck, packer, nginx with openssl (the HTTP mirror tests), and what tests the
+# companion Puppet module: rspec-puppet (with its facts and spec helper), puppet-lint,
+# puppet-strings and puppetlabs-stdlib. Packages without a command are checked by a file they install.
 if [ "${1:-}" = "--tests" ]; then
   package_of+=(
     [librarian-puppet]=librarian-puppet
@@ -23,12 +25,18 @@ if [ "${1:-}" = "--tests" ]; then
     [packer]=packer
     [/usr/sbin/nginx]=nginx
     [openssl]=openssl
+    [rspec]=ruby-rspec-puppet
+    [/usr/lib/ruby/vendor_ruby/rspec-puppet-facts.rb]=ruby-rspec-puppet-facts
+    [/usr/lib/ruby/vendor_ruby/puppetlabs_spec_helper/module_spec_helper.rb]=ruby-puppetlabs-spec-helper
+    [puppet-lint]=puppet-lint
+    [/usr/share/puppet/modules/stdlib/metadata.json]=puppet-module-puppetlabs-stdlib
+    [/usr/lib/ruby/vendor_ruby/puppet-strings.rb]=puppet-strings
   )
 fi
 
 missing=()
 for tool in "${!package_of[@]}"; do
-  if [[ $tool == /* ]]; then [ -x "$tool" ] && continue
+  if [[ $tool == /* ]]; then [ -e "$tool" ] && continue
   else command -v "$tool" >/dev/null 2>&1 && continue; fi
   missing+=("${package_of[$tool]}")
 done
