@@ -90,10 +90,16 @@ function bootstrapUnits(script: string): Record<string, string> {
 
 describe('the companion Puppet module', () => {
   it('parses, its templates are valid EPP, and puppet-lint finds nothing', async () => {
-    const manifests = ['manifests', 'functions', 'types', 'examples'].flatMap((dir) => filesUnder(path.join(MODULE, dir), '.pp'))
-    assert.ok(manifests.length >= 10, `only ${manifests.length} manifests found`)
-    const parsed = await execute('puppet', ['parser', 'validate', '--modulepath', MODULEPATH, ...manifests])
-    assert.equal(parsed.code, 0, show(parsed))
+    const code = ['manifests', 'functions', 'types'].flatMap((dir) => filesUnder(path.join(MODULE, dir), '.pp'))
+    const examples = filesUnder(path.join(MODULE, 'examples'), '.pp')
+    assert.ok(code.length >= 10 && examples.length >= 2, `only ${code.length} manifests and ${examples.length} examples found`)
+    // Examples are top-level code, which Puppet refuses in a file it finds on the module path.
+    for (const [files, modulepath] of [[code, ['--modulepath', MODULEPATH]], [examples, []]]) {
+      const parsed = await execute('puppet', ['parser', 'validate', ...modulepath, ...files])
+      assert.equal(parsed.code, 0, show(parsed))
+    }
+
+    const manifests = [...code, ...examples]
     const templates = filesUnder(path.join(MODULE, 'templates'), '.epp')
     assert.ok(templates.length >= 3)
     for (const template of templates) {
@@ -138,6 +144,19 @@ describe('the companion Puppet module', () => {
     const templates = (JSON.parse(listed.stdout) as Array<{name: string}>).map((template) => template.name).sort()
     assert.deepEqual(templates, Object.keys(expected).sort(), 'a new bootstrap template: add its OS to metadata.json and to this table')
     assert.deepEqual([...supported].sort(), Object.values(expected).flat().sort())
+  })
+
+  it('REFERENCE.md is what puppet-strings makes of the code today', async () => {
+    const dir = mkdtempSync(path.join(os.tmpdir(), 'pupistry-module-strings-'))
+    try {
+      const out = path.join(dir, 'REFERENCE.md')
+      const sources = ['manifests/**/*.pp', 'functions/**/*.pp', 'types/**/*.pp', 'lib/**/*.rb']
+      const result = await execute('puppet', ['strings', 'generate', '--format', 'markdown', '--out', out, ...sources], {cwd: MODULE})
+      assert.equal(result.code, 0, show(result))
+      assert.equal(readFileSync(out, 'utf8'), readFileSync(path.join(MODULE, 'REFERENCE.md'), 'utf8'), 'regenerate it: see docs/module.md')
+    } finally {
+      rmSync(dir, {force: true, recursive: true})
+    }
   })
 
   it('passes its rspec-puppet examples (each OS family, modes, service wiring, daemon and timer, refusals)', async () => {
