@@ -5,6 +5,7 @@
 set -euo pipefail
 
 # tool (a command name, or an absolute path: a command another copy may shadow, or a file the package installs) → Debian package
+libraries=()
 declare -A package_of=(
   [puppet]=puppet
   [r10k]=r10k
@@ -14,9 +15,9 @@ declare -A package_of=(
   [gzip]=gzip
 )
 # `--tests` adds what only the test suite runs: librarian-puppet, Debian's aws CLI,
-# shellcheck, packer, nginx with openssl (the HTTP mirror tests), and what tests the
-# companion Puppet module: rspec-puppet (with its facts and spec helper), puppet-lint,
-# puppet-strings and puppetlabs-stdlib. Packages without a command are checked by a file they install.
+# the linter shellcheck, packer, nginx with openssl (the HTTP mirror tests), and for the
+# companion Puppet module's tests rspec-puppet, puppet-lint, puppet-strings, stdlib
+# (where the tests look for it) and the Ruby libraries below.
 if [ "${1:-}" = "--tests" ]; then
   package_of+=(
     [librarian-puppet]=librarian-puppet
@@ -25,13 +26,12 @@ if [ "${1:-}" = "--tests" ]; then
     [packer]=packer
     [/usr/sbin/nginx]=nginx
     [openssl]=openssl
-    [rspec]=ruby-rspec-puppet
-    [/usr/lib/ruby/vendor_ruby/rspec-puppet-facts.rb]=ruby-rspec-puppet-facts
-    [/usr/lib/ruby/vendor_ruby/puppetlabs_spec_helper/module_spec_helper.rb]=ruby-puppetlabs-spec-helper
+    [rspec-puppet-init]=ruby-rspec-puppet
     [puppet-lint]=puppet-lint
     [/usr/share/puppet/modules/stdlib/metadata.json]=puppet-module-puppetlabs-stdlib
-    [/usr/lib/ruby/vendor_ruby/puppet-strings.rb]=puppet-strings
   )
+  # Ruby libraries with no command of their own (and a versioned path): asked of dpkg.
+  libraries=(ruby-rspec-puppet-facts ruby-puppetlabs-spec-helper puppet-strings)
 fi
 
 missing=()
@@ -39,6 +39,10 @@ for tool in "${!package_of[@]}"; do
   if [[ $tool == /* ]]; then [ -e "$tool" ] && continue
   else command -v "$tool" >/dev/null 2>&1 && continue; fi
   missing+=("${package_of[$tool]}")
+done
+for package in "${libraries[@]}"; do
+  [ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" = "install ok installed" ] && continue
+  missing+=("$package")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 
