@@ -138,7 +138,9 @@ class pupistry (
       fail("pupistry: trusted_keys ${name} is not an armoured OpenPGP public key")
     }
   }
-  $extra_store = $extra_settings.dig('general', 'storage') =~ NotUndef or $extra_settings.dig('general', 's3_bucket') =~ NotUndef
+  $extra_store = [['general', 'storage'], ['general', 's3_bucket'], ['agent', 'storage']].any |$key| {
+    $extra_settings.dig(*$key) =~ NotUndef
+  }
   if $storage =~ Undef and $mirror =~ Undef and !$extra_store {
     fail('pupistry: no store: set storage (or mirror, or general.s3_bucket in extra_settings)')
   }

@@ -116,6 +116,13 @@ describe 'pupistry' do
       is_expected.to compile.and_raise_error(%r{trusted_keys})
     end
 
+    it 'refuses a node without a store, and takes the Ruby tool\'s s3_bucket from extra_settings' do
+      params.delete(:storage)
+      is_expected.to compile.and_raise_error(%r{no store})
+      params[:extra_settings] = { 'general' => { 's3_bucket' => 'acme-puppet', 's3_prefix' => 'fleet' } }
+      is_expected.to compile.with_all_deps
+    end
+
     it 'refuses half a credential pair' do
       params[:access_key_id] = sensitive('AKIA')
       is_expected.to compile.and_raise_error(%r{both access_key_id and secret_access_key})
