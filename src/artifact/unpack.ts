@@ -37,6 +37,8 @@ export async function unpackArtifact(file: string, dest: string, limits: {unpack
   }
 
   const unpack = new tar.UnpackSync({
+    // The format is a tar in one gzip member: node-tar must not look for another compressed stream inside.
+    brotli: false,
     cwd: dest,
     filter(entryPath, entry) {
       seen++
@@ -64,12 +66,19 @@ export async function unpackArtifact(file: string, dest: string, limits: {unpack
     preserveOwner: false,
     processUmask: 0o022,
     strict: false,
+    zstd: false,
   })
   // Unrecoverable reader errors (a truncated tar) are emitted, and thrown when nobody listens.
   unpack.on('error', failed)
   const stop = () => problems.length > 0 || diskFull !== undefined
   let read = 0
   for await (const chunk of gunzipMember(file)) {
+    // node-tar would inflate a gzip stream found there, outside the budget below; no real tar starts with its magic.
+    if (read === 0 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
+      problems.push('the gzip member holds another gzip stream, not a tar')
+      break
+    }
+
     read += chunk.length
     if (read > limits.unpackedSize + OVERHEAD + OVERHEAD_PER_ENTRY * seen) {
       problems.push(`archive holds more than the signed ${limits.unpackedSize} bytes of files allow (${read} bytes of tar read so far)`)
