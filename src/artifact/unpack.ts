@@ -1,6 +1,5 @@
 import * as tar from 'tar'
 
-import {pausePoint} from '../agent/pause.js'
 import {isDiskFull, LocalDiskError, VerificationError} from '../errors.js'
 import {gunzipMember} from './gzip-member.js'
 import {symlinkProblem} from './tree.js'
@@ -25,7 +24,12 @@ const OVERHEAD = 1024 * 1024
  * failure of the gzip or tar reader is a refusal; a full disk is its own error.
  * The caller discards the directory when this throws.
  */
-export async function unpackArtifact(file: string, dest: string, limits: {unpackedSize: number}): Promise<void> {
+export async function unpackArtifact(
+  file: string,
+  dest: string,
+  limits: {unpackedSize: number},
+  hooks: {started?: () => void} = {},
+): Promise<void> {
   const problems: string[] = []
   let diskFull: string | undefined
   let total = 0
@@ -48,7 +52,7 @@ export async function unpackArtifact(file: string, dest: string, limits: {unpack
         return false
       }
 
-      if (++entries === 2) pausePoint('unpack')
+      if (++entries === 2) hooks.started?.()
       total += (entry as tar.ReadEntry).size ?? 0
       if (total > limits.unpackedSize) {
         problems.push(`archive unpacks to more than the signed ${limits.unpackedSize} bytes`)
