@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {createWriteStream} from 'node:fs'
+import {constants, createWriteStream} from 'node:fs'
 import {link, mkdir, open, readdir, rename, stat, unlink} from 'node:fs/promises'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
@@ -37,13 +37,27 @@ export class FileStore implements Store {
     await this.checkRoot()
     let handle
     try {
-      handle = await open(file, 'r')
+      // Anyone who can write the store could put a FIFO or a link to a device there: an open must never wait
+      // (a FIFO blocks a thread of the pool for good) nor follow a link to /dev, so it is non-blocking and no-follow.
+      handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW)
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw storeError(`cannot read ${file}: ${(error as Error).message}`, error)
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return undefined
+      // A socket cannot be opened at all.
+      if (code === 'ENXIO') throw storeError(`refusing ${key} in ${this.location}: it is a socket or a device, not a regular file`, error)
+      if (code === 'ELOOP') throw storeError(`refusing ${key} in ${this.location}: it is a symbolic link, and store objects must be regular files`, error)
+      throw storeError(`cannot read ${key} at ${file}: ${(error as Error).message}`, error)
     }
 
-    const info = await handle.stat()
+    const info = await handle.stat().catch(async (error: Error) => {
+      await handle.close()
+      throw storeError(`cannot read ${key} at ${file}: ${error.message}`, error)
+    })
+    if (!info.isFile()) {
+      await handle.close()
+      throw storeError(`refusing ${key} in ${this.location}: it is ${kindOf(info)}, not a regular file`)
+    }
+
     const etag = tagOf(info)
     if (options.ifNoneMatch !== undefined && options.ifNoneMatch === etag) {
       await handle.close()
@@ -155,6 +169,14 @@ export class FileStore implements Store {
       throw storeError(message, undefined, 'unreachable')
     }
   }
+}
+
+function kindOf(info: {isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean}): string {
+  if (info.isDirectory()) return 'a directory'
+  if (info.isFIFO()) return 'a FIFO (named pipe)'
+  if (info.isSocket()) return 'a socket'
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device'
+  return 'something other than a file'
 }
 
 /** Device, inode, size and microsecond mtime: any rename or rewrite changes it. */

@@ -82,8 +82,9 @@ export class S3Store implements Store {
       // Many S3-compatible servers reject the SDK's newer default checksums (and some store the chunked framing as the body).
       requestChecksumCalculation: checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
       responseChecksumValidation: checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
-      // Fail in bounded time when the store stops answering; the SDK retries transient errors itself.
-      requestHandler: {connectionTimeout: 10_000, requestTimeout: 120_000},
+      // Fail in bounded time when the store stops answering or a body stalls: the SDK's socketTimeout is the idle time of
+      // the connection, also while a body streams (its requestTimeout only warns). The SDK retries transient errors itself.
+      requestHandler: {connectionTimeout: 10_000, requestTimeout: 120_000, socketTimeout: stallSeconds(context) * 1000},
       region: text(side.region) ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
       ...(endpoint ? {endpoint, forcePathStyle: true} : {}),
       ...(accessKeyId && secretAccessKey ? {credentials: {accessKeyId, secretAccessKey}} : {}),
@@ -215,6 +216,12 @@ export class S3Store implements Store {
   private error(error: unknown, action: string, key: string): Error {
     return failure('store', describeS3Error(error, {...this.identity, action, key}), {cause: error, reason: reasonOf(error)})
   }
+}
+
+/** agent.transfer_timeout on a node (validated by the core as a whole number of seconds); 120 s otherwise. */
+function stallSeconds(context: ProviderContext): number {
+  const configured = context.side === 'agent' ? context.settings.agent.transfer_timeout : undefined
+  return typeof configured === 'number' && configured > 0 ? configured : 120
 }
 
 function statusOf(error: unknown): number | undefined {

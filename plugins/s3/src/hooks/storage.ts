@@ -31,6 +31,7 @@ const hook: PupistryHook<'pupistry:storage'> = () => [
       'agent.access_key_id',
       'agent.secret_access_key',
       'agent.region',
+      'agent.transfer_timeout',
       'build.access_key_id',
       'build.secret_access_key',
       'build.region',
