@@ -44,8 +44,8 @@ export class FileStore implements Store {
       const code = (error as NodeJS.ErrnoException).code
       if (code === 'ENOENT') return undefined
       // A socket cannot be opened at all.
-      if (code === 'ENXIO') throw storeError(`refusing ${key} in ${this.location}: it is a socket or a device, not a regular file`, error)
-      if (code === 'ELOOP') throw storeError(`refusing ${key} in ${this.location}: it is a symbolic link, and store objects must be regular files`, error)
+      if (code === 'ENXIO') throw storeError(`refusing ${key} in ${this.location}: it is a socket or a device, not a regular file`, error, 'invalid')
+      if (code === 'ELOOP') throw storeError(`refusing ${key} in ${this.location}: it is a symbolic link, and store objects must be regular files`, error, 'invalid')
       throw storeError(`cannot read ${key} at ${file}: ${(error as Error).message}`, error)
     }
 
@@ -55,7 +55,7 @@ export class FileStore implements Store {
     })
     if (!info.isFile()) {
       await handle.close()
-      throw storeError(`refusing ${key} in ${this.location}: it is ${kindOf(info)}, not a regular file`)
+      throw storeError(`refusing ${key} in ${this.location}: it is ${kindOf(info)}, not a regular file`, undefined, 'invalid')
     }
 
     const etag = tagOf(info)
