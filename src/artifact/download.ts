@@ -27,8 +27,13 @@ export async function downloadArtifact(
     throw new StoreError(`artifact ${key} named by the manifest is missing from ${store.location}`)
   }
 
-  // Abandoning (the agent stops, or the run timed out) ends the transfer at once.
-  const abandon = () => result.body.destroy(signal?.reason)
+  // Abandoning (the agent stops, or the run timed out) ends the transfer at once. It may come while nothing
+  // listens to the body yet (the file is being opened): the loop below still sees the error, so a stream
+  // destroyed then must not also count as an unhandled 'error' event, which would end the daemon.
+  const abandon = () => {
+    result.body.on('error', () => {})
+    result.body.destroy(signal?.reason)
+  }
   signal?.addEventListener('abort', abandon, {once: true})
 
   const hash = createHash('sha256')
