@@ -6,11 +6,11 @@ import {after, before, describe, it} from 'node:test'
 import {dump} from 'js-yaml'
 
 import {runCli, show} from '../../../test/helpers/cli.js'
-import {startFakeS3} from '../../../test/helpers/s3-errors-server.js'
+import {type FakeS3Answer, startFakeS3} from '../../../test/helpers/s3-errors-server.js'
 import {World} from '../../../test/helpers/world.js'
 
 /** The S3 error documents s3rver cannot produce, each with its message and exit code 13. */
-const CASES = [
+const CASES: Array<{answer: FakeS3Answer; expect: RegExp; name: string}> = [
   {
     answer: {code: 'AccessDenied', message: 'Access Denied', status: 403},
     expect: /^pupistry: error: access denied reading s3:\/\/fleet\/p\/pupistry\/production\/latest\.json with the agent credentials \(access key AKIAAGENTKEY\)$/m,
