@@ -30,11 +30,27 @@ export class PupistryError extends Error {
   readonly exitCode: number = EXIT.internal
   /** A next step for the user, printed after the message. */
   readonly hint?: string
+  /** Structured detail for `--json` output, beside the message. */
+  readonly details?: unknown
 
-  constructor(message: string, options?: {hint?: string; cause?: unknown}) {
+  constructor(message: string, options?: {hint?: string; cause?: unknown; details?: unknown}) {
     super(message, options?.cause === undefined ? undefined : {cause: options.cause})
     this.name = new.target.name
     this.hint = options?.hint
+    this.details = options?.details
+  }
+}
+
+/**
+ * Something that should not happen did: a broken assumption inside pupistry,
+ * not anything a user did or can fix. Distinct from the base class, which
+ * also covers unexpected failures of the system around it (a file system error).
+ */
+export class BugError extends PupistryError {
+  override readonly exitCode = EXIT.internal
+
+  constructor(what: string, options?: {cause?: unknown}) {
+    super(`this is a bug in pupistry: ${what}; please report it`, {...options, hint: 'run again with --verbose and include the output in the report'})
   }
 }
 

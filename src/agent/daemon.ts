@@ -4,7 +4,7 @@ import {durationSeconds} from '../config/settings.js'
 import {PupistryError, StoppedError, StoreError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {sleep} from './abort.js'
-import {agentEnvironment, apply, type ApplyResult, describeResult} from './apply.js'
+import {agentEnvironment, apply, type ApplyResult} from './apply.js'
 
 export const DEFAULT_FREQUENCY = 300
 export const DEFAULT_STOP_TIMEOUT = 60
@@ -78,7 +78,9 @@ export class Daemon {
 
   constructor(
     private readonly loadRuntime: (reload: boolean) => Promise<Runtime>,
-    private readonly options: DaemonOptions = {},
+    private readonly options: DaemonOptions,
+    /** The line for people about a finished run: presentation stays with the command. */
+    private readonly describe: (result: ApplyResult) => string,
   ) {}
 
   async run(): Promise<void> {
@@ -191,7 +193,7 @@ export class Daemon {
         signal: run.abandon.signal,
         stopPuppet: run.stopPuppet.signal,
       })
-      runtime.log.event({...runFields(result), duration: duration(), event: 'run', exitCode: 0, message: `${describeResult(result)} in ${duration()} s`})
+      runtime.log.event({...runFields(result), duration: duration(), event: 'run', exitCode: 0, message: `${this.describe(result)} in ${duration()} s`})
       return undefined
     } catch (error) {
       if (error instanceof StoppedError) {

@@ -1,6 +1,6 @@
 import {Worker} from 'node:worker_threads'
 
-import {LocalDiskError, PupistryError, VerificationError} from '../errors.js'
+import {BugError, LocalDiskError, PupistryError, VerificationError} from '../errors.js'
 
 export interface UnpackJob {
   file: string
@@ -51,6 +51,7 @@ export function unpackInThread(job: UnpackJob, signal?: AbortSignal): Promise<vo
       outcome(new Kind(result.message))
     })
     worker.once('error', (error) => outcome(new PupistryError(`cannot unpack ${job.file}: ${error.message}`, {cause: error})))
-    worker.once('exit', (code) => outcome(code === 0 ? undefined : new PupistryError(`the unpacking thread for ${job.file} stopped with code ${code}`)))
+    // The worker answers every job with a message before it ends, so an exit without one is our fault.
+    worker.once('exit', (code) => outcome(code === 0 ? undefined : new BugError(`the unpacking thread for ${job.file} stopped with code ${code} without an answer`)))
   })
 }
