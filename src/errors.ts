@@ -145,6 +145,19 @@ export class UnhealthyError extends PupistryError {
   override readonly exitCode = EXIT.unhealthy
 }
 
+/**
+ * `doctor`: one or more checks failed. The exit code is the first failed
+ * check's, so it names the kind of thing to fix (settings, tool, store ...).
+ */
+export class ChecksFailedError extends PupistryError {
+  override readonly exitCode: number
+
+  constructor(message: string, exitCode: number, options?: {details?: unknown}) {
+    super(message, options)
+    this.exitCode = exitCode
+  }
+}
+
 /** Puppet ran and reported failures (detailed exit code 4 or 6). */
 export class PuppetFailedError extends PupistryError {
   override readonly exitCode = EXIT.puppetFailures

@@ -1,5 +1,6 @@
 import {BaseCommand} from '../cli/base-command.js'
 import {type Check, doctor} from '../doctor/doctor.js'
+import {ChecksFailedError, EXIT} from '../errors.js'
 import {formatChecks} from '../formatters/doctor.js'
 
 export default class Doctor extends BaseCommand<typeof Doctor> {
@@ -11,10 +12,13 @@ On a build machine (build.puppetcode set): the assembler and its tool, the signi
   static override examples = ['<%= config.bin %> doctor', '<%= config.bin %> doctor --json']
   async run(): Promise<{checks: Check[]; ok: boolean}> {
     const checks = await doctor(await this.runtime())
-    const failure = checks.find((check) => check.status === 'fail')
+    const failed = checks.filter((check) => check.status === 'fail')
     this.print(formatChecks(checks))
-    // A failed check is part of the report, not an error: the report is still the output, with the check's code.
-    if (failure) process.exitCode = failure.exitCode ?? 1
-    return {checks, ok: !failure}
+    if (failed.length > 0) {
+      const message = `${failed.length} check(s) failed: ${failed.map((check) => check.name).join(', ')}`
+      throw new ChecksFailedError(message, failed[0].exitCode ?? EXIT.internal, {details: {checks, ok: false}})
+    }
+
+    return {checks, ok: true}
   }
 }
