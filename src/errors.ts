@@ -50,7 +50,8 @@ export class BugError extends PupistryError {
   override readonly exitCode = EXIT.internal
 
   constructor(what: string, options?: {cause?: unknown}) {
-    super(`this is a bug in pupistry: ${what}; please report it`, {...options, hint: 'run again with --verbose and include the output in the report'})
+    const hint = 'run again with --verbose and include the output in the report'
+    super(`this is a bug in pupistry: ${what}; please report it`, {...options, hint})
   }
 }
 

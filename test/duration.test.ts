@@ -25,7 +25,9 @@ describe('one duration parser for settings and flags', () => {
       ['0', 0],
     ]
     for (const [input, seconds] of cases) assert.equal(parseDuration(input), seconds, String(input))
-    for (const input of ['soon', '1.5h', '-5m', '10 minutes', '1h30m', '', -1, 1.5]) assert.equal(parseDuration(input), undefined, String(input))
+    for (const input of ['soon', '1.5h', '-5m', '10 minutes', '1h30m', '', -1, 1.5]) {
+      assert.equal(parseDuration(input), undefined, String(input))
+    }
   })
 
   it('the flag and the settings agree on every value', async () => {

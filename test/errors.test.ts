@@ -19,13 +19,20 @@ describe('error kinds and what --json prints for them', () => {
 
   it('typed errors keep their name, code and hint; details only when there are some', () => {
     const error = new NotFoundError('nothing has been built yet', {hint: 'run `pupistry build` first'})
-    assert.deepEqual(describeFailure(error), {exitCode: 15, hint: 'run `pupistry build` first', message: 'nothing has been built yet', name: 'NotFoundError'})
+    assert.deepEqual(describeFailure(error), {
+      exitCode: 15,
+      hint: 'run `pupistry build` first',
+      message: 'nothing has been built yet',
+      name: 'NotFoundError',
+    })
     const detailed = new NotFoundError('x', {details: [{environment: 'production'}]})
     assert.deepEqual(describeFailure(detailed).details, [{environment: 'production'}])
   })
 
   it("oclif's own errors are usage errors; anything else is internal", () => {
-    assert.deepEqual(describeFailure(new Errors.CLIError('Nonexistent flag: --bogus', {exit: 2})), {exitCode: 2, message: 'Nonexistent flag: --bogus', name: 'UsageError'})
-    assert.deepEqual(describeFailure(new TypeError('x is not a function')), {exitCode: 1, message: 'x is not a function', name: 'InternalError'})
+    const usage = describeFailure(new Errors.CLIError('Nonexistent flag: --bogus', {exit: 2}))
+    assert.deepEqual(usage, {exitCode: 2, message: 'Nonexistent flag: --bogus', name: 'UsageError'})
+    const internal = describeFailure(new TypeError('x is not a function'))
+    assert.deepEqual(internal, {exitCode: 1, message: 'x is not a function', name: 'InternalError'})
   })
 })

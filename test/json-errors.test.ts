@@ -43,7 +43,8 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
 
   it('every command with --json, when its settings file cannot be read', async () => {
     const commands = jsonCommands()
-    assert.deepEqual(commands, ['apply', 'bootstrap', 'build', 'diff', 'doctor', 'packer', 'providers', 'prune', 'push', 'rollback', 'status'])
+    const expected = ['apply', 'bootstrap', 'build', 'diff', 'doctor', 'packer', 'providers', 'prune', 'push', 'rollback', 'status']
+    assert.deepEqual(commands, expected)
     const missing = path.join(world.dir, 'missing.yaml')
     for (const command of commands) {
       const json = await runCli([...command.split(' '), '--json', '--config', missing])

@@ -193,7 +193,8 @@ export class Daemon {
         signal: run.abandon.signal,
         stopPuppet: run.stopPuppet.signal,
       })
-      runtime.log.event({...runFields(result), duration: duration(), event: 'run', exitCode: 0, message: `${this.describe(result)} in ${duration()} s`})
+      const message = `${this.describe(result)} in ${duration()} s`
+      runtime.log.event({...runFields(result), duration: duration(), event: 'run', exitCode: 0, message})
       return undefined
     } catch (error) {
       if (error instanceof StoppedError) {

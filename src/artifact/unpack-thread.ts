@@ -52,6 +52,9 @@ export function unpackInThread(job: UnpackJob, signal?: AbortSignal): Promise<vo
     })
     worker.once('error', (error) => outcome(new PupistryError(`cannot unpack ${job.file}: ${error.message}`, {cause: error})))
     // The worker answers every job with a message before it ends, so an exit without one is our fault.
-    worker.once('exit', (code) => outcome(code === 0 ? undefined : new BugError(`the unpacking thread for ${job.file} stopped with code ${code} without an answer`)))
+    worker.once('exit', (code) => {
+      const what = `the unpacking thread for ${job.file} stopped with code ${code} without an answer`
+      outcome(code === 0 ? undefined : new BugError(what))
+    })
   })
 }

@@ -21,7 +21,8 @@ Runs the assembler (build.assembler, default r10k) on build.puppetcode, then pac
     const results = await build(runtime, {environments: this.flags.environment})
     for (const {record, skipped} of results) {
       if (skipped.length === 0) continue
-      runtime.log.warn(`${record.environment}: left out ${skipped.length} special files (sockets, FIFOs, devices): ${skipped.slice(0, 3).join(', ')}`)
+      const examples = skipped.slice(0, 3).join(', ')
+      runtime.log.warn(`${record.environment}: left out ${skipped.length} special files (sockets, FIFOs, devices): ${examples}`)
     }
 
     this.print(formatBuild(results))

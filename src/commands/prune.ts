@@ -15,7 +15,11 @@ Per environment it keeps the manifest the pointer names, any newer one (a push i
   static override flags = {
     'dry-run': Flags.boolean({description: 'only list what would be removed'}),
     environment: Flags.string({char: 'e', description: 'only this environment (repeatable)', multiple: true}),
-    grace: durationFlag({default: 3600, defaultHelp: async () => '1h', description: 'spare unreferenced artifacts younger than this (e.g. 30m, 2h, 1d)'}),
+    grace: durationFlag({
+      default: 3600,
+      defaultHelp: async () => '1h',
+      description: 'spare unreferenced artifacts younger than this (e.g. 30m, 2h, 1d)',
+    }),
     keep: Flags.integer({default: 5, description: 'manifests to keep per environment besides the live one', min: 1}),
   }
 

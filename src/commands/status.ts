@@ -19,7 +19,10 @@ With --check (for monitoring) only this node's agent state is read: the exit cod
   static override flags = {
     check: Flags.boolean({description: 'exit 40 unless the last run succeeded (and, with --max-age, the last successful apply is recent)'}),
     environment: Flags.string({char: 'e', description: 'only this environment (repeatable)', multiple: true}),
-    'max-age': durationFlag({dependsOn: ['check'], description: 'with --check: the oldest acceptable successful apply, e.g. 900, 30m, 2h'}),
+    'max-age': durationFlag({
+      dependsOn: ['check'],
+      description: 'with --check: the oldest acceptable successful apply, e.g. 900, 30m, 2h',
+    }),
   }
 
   async run(): Promise<StatusReport | Health[]> {

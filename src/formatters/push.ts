@@ -5,7 +5,10 @@ import {shortVersion} from '../util/version.js'
 export function formatPush(results: PushResult[]): string {
   const lines = results.map((result) => {
     const version = shortVersion(result.version)
-    if (result.status === 'already-live') return `${result.environment}: ${version} is already live (serial ${result.serial}); nothing to push`
+    if (result.status === 'already-live') {
+      return `${result.environment}: ${version} is already live (serial ${result.serial}); nothing to push`
+    }
+
     const rollback = result.rollback ? ' (an earlier build: a rollback)' : ''
     const signed = result.signedBy ? `, signed by ${result.signedBy}` : ' UNSIGNED'
     return `${result.environment}: published ${version}${rollback} as serial ${result.serial}${signed}`

@@ -18,7 +18,8 @@ export function formatStatus(report: StatusReport): string {
   }
 
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
-  return rows.map((row) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')).join('\n')
+  const line = (row: string[]) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')
+  return rows.map(line).join('\n')
 }
 
 /** `status --check`: one line per environment, OK or UNHEALTHY with the reasons. */
