@@ -1,9 +1,9 @@
 import type {Command} from '@oclif/core'
 
+import {formatTemplateListing} from '../formatters/templates.js'
 import type {Runtime} from '../runtime.js'
 import type {ContextOptions, Schedule} from '../templates/context.js'
 import type {TemplateKind} from '../templates/render.js'
-import {formatTemplateListing} from '../formatters/templates.js'
 import {listTemplates, type Rendered, renderTemplate, type TemplateListing, writeRendered} from '../templates/service.js'
 import {BaseCommand} from './base-command.js'
 

@@ -62,21 +62,18 @@ With --daemon it keeps running in the foreground (for systemd): a run every agen
   }
 
   private async daemon(): Promise<void> {
-    const given = {'allow-downgrade': this.flags['allow-downgrade'], json: this.jsonEnabled(), unpin: this.flags.unpin}
-    for (const flag of ['json', 'allow-downgrade', 'unpin'] as const) {
-      if (given[flag]) {
+    // --json is oclif's flag: it is not among this.flags, so ask oclif whether it was given.
+    const conflicting = {json: this.jsonEnabled(), 'allow-downgrade': this.flags['allow-downgrade'], unpin: this.flags.unpin}
+    for (const [flag, given] of Object.entries(conflicting)) {
+      if (given) {
         throw new UsageError(`--${flag} cannot be used with --daemon`, {
           hint: flag === 'json' ? 'use --log-format json for one JSON object per event' : `run \`pupistry apply --${flag}\` once, then start the daemon`,
         })
       }
     }
 
-    const daemon = new Daemon((reload) => (reload ? this.reloadedRuntime() : this.runtime()), {
-      environment: this.flags.environment,
-      force: this.flags.force,
-      minimal: this.flags.minimal,
-      noop: this.flags.noop,
-    }, describeResult)
+    const options = {environment: this.flags.environment, force: this.flags.force, minimal: this.flags.minimal, noop: this.flags.noop}
+    const daemon = new Daemon((reload) => (reload ? this.reloadedRuntime() : this.runtime()), options, describeResult)
     const stop = () => daemon.stop()
     const reload = () => daemon.reload()
     process.on('SIGTERM', stop)
