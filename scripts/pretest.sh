@@ -1,7 +1,9 @@
 #!/usr/bin/env bash
-# Everything `npm test` needs on a fresh clone: system tools, dependencies, a build.
+# Everything `npm test` needs on a fresh clone: system tools, dependencies, a build, type-checked tests.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-tools.sh --tests
 [ -f node_modules/.package-lock.json ] || npm ci --no-audit --no-fund
 npm run build --silent
+# The tests are TypeScript too: a type error there is a broken test, not a runtime surprise.
+npx tsc -p tsconfig.test.json

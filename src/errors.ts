@@ -32,11 +32,28 @@ export class PupistryError extends Error {
   readonly exitCode: number = EXIT.internal
   /** A next step for the user, printed after the message. */
   readonly hint?: string
+  /** Structured detail for `--json` output, beside the message. */
+  readonly details?: unknown
 
-  constructor(message: string, options?: {hint?: string; cause?: unknown}) {
+  constructor(message: string, options?: {hint?: string; cause?: unknown; details?: unknown}) {
     super(message, options?.cause === undefined ? undefined : {cause: options.cause})
     this.name = new.target.name
     this.hint = options?.hint
+    this.details = options?.details
+  }
+}
+
+/**
+ * Something that should not happen did: a broken assumption inside pupistry,
+ * not anything a user did or can fix. Distinct from the base class, which
+ * also covers unexpected failures of the system around it (a file system error).
+ */
+export class BugError extends PupistryError {
+  override readonly exitCode = EXIT.internal
+
+  constructor(what: string, options?: {cause?: unknown}) {
+    const hint = 'run again with --verbose and include the output in the report'
+    super(`this is a bug in pupistry: ${what}; please report it`, {...options, hint})
   }
 }
 
@@ -140,6 +157,19 @@ export class StoppedError extends PupistryError {
 /** `status --check`: the node has not converged recently, or its last run failed. */
 export class UnhealthyError extends PupistryError {
   override readonly exitCode = EXIT.unhealthy
+}
+
+/**
+ * `doctor`: one or more checks failed. The exit code is the first failed
+ * check's, so it names the kind of thing to fix (settings, tool, store ...).
+ */
+export class ChecksFailedError extends PupistryError {
+  override readonly exitCode: number
+
+  constructor(message: string, exitCode: number, options?: {details?: unknown}) {
+    super(message, options)
+    this.exitCode = exitCode
+  }
 }
 
 /** Puppet ran and reported failures (detailed exit code 4 or 6). */

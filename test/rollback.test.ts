@@ -137,7 +137,10 @@ describe('rollback on a node, signed rollback from the build side, and status --
       assert.equal((await world.cli('apply')).code, 13)
       const failed = await world.cli('status', '--check', '--json')
       assert.equal(failed.code, 40, show(failed))
-      const [health] = JSON.parse(failed.stdout)
+      const {error} = JSON.parse(failed.stdout)
+      assert.equal(error.name, 'UnhealthyError')
+      assert.equal(error.exitCode, 40)
+      const [health] = error.details
       assert.equal(health.healthy, false)
       assert.match(health.problems.join('\n'), /failed with exit code 13: store directory .* does not exist/)
     } finally {

@@ -153,6 +153,20 @@ describe('pupistry bootstrap', () => {
     assert.equal(Buffer.from(encoded.stdout, 'base64').toString('utf8'), plain.stdout)
   })
 
+  it('--json with a template prints one object: the text and whether it holds credentials, or the file it went to', async () => {
+    const file = path.join(scratch, 'json-output.sh')
+    const [plain, json, written] = await Promise.all([
+      render(['bootstrap', '-t', 'rhel-9']),
+      render(['bootstrap', '-t', 'rhel-9', '--json']),
+      render(['bootstrap', '-t', 'rhel-9', '--json', '--output', file]),
+    ])
+    assert.equal(json.code, 0, show(json))
+    assert.deepEqual(JSON.parse(json.stdout), {credentials: true, text: plain.stdout})
+    assert.equal(written.code, 0, show(written))
+    assert.deepEqual(JSON.parse(written.stdout), {credentials: true, file})
+    assert.equal(readFileSync(file, 'utf8'), plain.stdout)
+  })
+
   it('writes the agent credentials only, the store, the inlined keys and the environment; quoting survives', async () => {
     const result = await render(['bootstrap', '-t', 'debian-12', '--environment', 'staging'])
     assert.equal(result.code, 0, show(result))

@@ -211,10 +211,3 @@ async function downloadWithRetries(store: Store, manifest: Manifest, file: strin
     }
   }
 }
-
-/** One line for people about a finished run. */
-export function describeResult(result: ApplyResult): string {
-  const puppet = result.puppet ? `; puppet ${result.puppet.changes ? 'applied changes' : 'made no changes'} (exit ${result.puppet.exitCode})` : ''
-  const what = result.pinned ? `pinned to ${short(result.version)} by rollback (newest accepted serial ${result.serial})` : `${result.action} serial ${result.serial} (${short(result.version)})`
-  return `${result.environment}: ${what}${puppet}`
-}

@@ -4,7 +4,7 @@ import {AGENT_DEFAULTS, agentSettingsOf} from '../config/agent-settings.js'
 import {PupistryError, StoppedError, StoreError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {sleep} from '../util/abort.js'
-import {agentEnvironment, apply, type ApplyResult, describeResult} from './apply.js'
+import {agentEnvironment, apply, type ApplyResult} from './apply.js'
 
 export interface DaemonOptions {
   environment?: string
@@ -66,7 +66,9 @@ export class Daemon {
 
   constructor(
     private readonly loadRuntime: (reload: boolean) => Promise<Runtime>,
-    private readonly options: DaemonOptions = {},
+    private readonly options: DaemonOptions,
+    /** The line for people about a finished run: presentation stays with the command. */
+    private readonly describe: (result: ApplyResult) => string,
   ) {}
 
   async run(): Promise<void> {
@@ -180,7 +182,8 @@ export class Daemon {
         signal: run.abandon.signal,
         stopPuppet: run.stopPuppet.signal,
       })
-      runtime.log.event({...runFields(result), duration: duration(), event: 'run', exitCode: 0, message: `${describeResult(result)} in ${duration()} s`})
+      const message = `${this.describe(result)} in ${duration()} s`
+      runtime.log.event({...runFields(result), duration: duration(), event: 'run', exitCode: 0, message})
       return undefined
     } catch (error) {
       if (error instanceof StoppedError) {

@@ -1,6 +1,6 @@
 import {Worker} from 'node:worker_threads'
 
-import {LocalDiskError, PupistryError, VerificationError} from '../errors.js'
+import {BugError, LocalDiskError, PupistryError, VerificationError} from '../errors.js'
 
 export interface UnpackJob {
   file: string
@@ -61,6 +61,10 @@ export function unpackInThread(job: UnpackJob, signal?: AbortSignal): Promise<vo
       if ((error as NodeJS.ErrnoException).code !== 'ERR_WORKER_OUT_OF_MEMORY') return outcome(new PupistryError(`cannot unpack ${job.file}: ${error.message}`, {cause: error}))
       outcome(new VerificationError(`artifact refused: unpacking ${job.file} needed more than ${UNPACK_MEMORY.maxOldGenerationSizeMb} MB of memory`, {cause: error}))
     })
-    worker.once('exit', (code) => outcome(code === 0 ? undefined : new PupistryError(`the unpacking thread for ${job.file} stopped with code ${code}`)))
+    // The worker answers every job with a message before it ends, so an exit without one is our fault.
+    worker.once('exit', (code) => {
+      const what = `the unpacking thread for ${job.file} stopped with code ${code} without an answer`
+      outcome(code === 0 ? undefined : new BugError(what))
+    })
   })
 }

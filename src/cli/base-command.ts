@@ -1,7 +1,7 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/settings.js'
-import {EXIT, PupistryError} from '../errors.js'
+import {EXIT, PupistryError, UsageError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
 import {askSecret} from './ask-secret.js'
@@ -31,6 +31,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const {args, flags} = await this.parse({
       args: this.ctor.args,
       baseFlags: (super.ctor as typeof BaseCommand).baseFlags,
+      enableJsonFlag: this.ctor.enableJsonFlag,
       flags: this.ctor.flags,
       strict: this.ctor.strict,
     })
@@ -84,7 +85,15 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     return super.finally(error)
   }
 
-  override async catch(error: Error & {exitCode?: number; oclif?: {exit?: number}}): Promise<void> {
+  /** Writes text for people on stdout; nothing for an empty text, and nothing under --json (oclif's log). */
+  protected print(text: string): void {
+    if (text) this.log(text)
+  }
+
+  override async catch(error: Error & {oclif?: {exit?: number}}): Promise<void> {
+    const failure = describeFailure(error)
+    // Under --json stdout carries exactly one object, the error; the lines for people still go to stderr.
+    if (this.jsonEnabled()) this.logJson({error: failure})
     if (error instanceof PupistryError) {
       process.stderr.write(`${this.config.bin}: error: ${error.message}\n`)
       if (error.hint) process.stderr.write(`hint: ${error.hint}\n`)
@@ -94,7 +103,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     }
 
     // oclif's own errors (bad flags, exit()) keep their rendering and codes.
-    if (error.oclif) return super.catch(error)
+    if (error.oclif) {
+      if (!this.jsonEnabled()) return super.catch(error)
+      process.exitCode = failure.exitCode
+      process.stderr.write(`${this.config.bin}: error: ${error.message}\n`)
+      return
+    }
+
     process.stderr.write(`${this.config.bin}: internal error: ${error.message}\n`)
     if (this.verbose) process.stderr.write(`${error.stack}\n`)
     else process.stderr.write('hint: run again with --verbose for details, and report it if it persists\n')
@@ -104,4 +119,29 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   protected override get ctor(): typeof BaseCommand {
     return this.constructor as typeof BaseCommand
   }
+}
+
+/** What `--json` prints for a failure: the error's kind, message, documented exit code and the hint, if any. */
+export interface FailureJson {
+  name: string
+  message: string
+  exitCode: number
+  hint?: string
+  /** Structured detail some errors carry (status --check: the health of each environment). */
+  details?: unknown
+}
+
+export function describeFailure(error: Error & {oclif?: {exit?: number}}): FailureJson {
+  if (error instanceof PupistryError) {
+    const {details, exitCode, hint, message, name} = error
+    return {exitCode, message, name, ...(hint === undefined ? {} : {hint}), ...(details === undefined ? {} : {details})}
+  }
+
+  // oclif's own errors (a bad flag or argument) are usage errors, as docs/exit-codes.md counts them.
+  if (error.oclif) {
+    const exitCode = error.oclif.exit ?? EXIT.usage
+    return {exitCode, message: error.message, name: exitCode === EXIT.usage ? UsageError.name : error.name}
+  }
+
+  return {exitCode: EXIT.internal, message: error.message, name: 'InternalError'}
 }

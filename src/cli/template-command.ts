@@ -1,16 +1,23 @@
 import type {Command} from '@oclif/core'
 
+import {formatTemplateListing} from '../formatters/templates.js'
 import type {Runtime} from '../runtime.js'
 import type {ContextOptions, Schedule} from '../templates/context.js'
 import type {TemplateKind} from '../templates/render.js'
-import {formatListing, listTemplates, type Rendered, renderTemplate, writeRendered} from '../templates/service.js'
+import {listTemplates, type Rendered, renderTemplate, type TemplateListing, writeRendered} from '../templates/service.js'
 import {BaseCommand} from './base-command.js'
+
+/** What `--json` prints for a rendered template: its text, or the file it went to. */
+export type Emitted = Rendered | {credentials: boolean; file: string}
 
 /** What `bootstrap` and `packer` share: listing templates, the context flags, and where the result goes. */
 export abstract class TemplateCommand<T extends typeof Command> extends BaseCommand<T> {
-  protected async list(kind: TemplateKind, json: boolean): Promise<void> {
+  static override enableJsonFlag = true
+
+  protected async list(kind: TemplateKind): Promise<TemplateListing[]> {
     const listing = await listTemplates(await this.runtime(), kind)
-    this.log(json ? JSON.stringify(listing, null, 2) : formatListing(listing).join('\n'))
+    this.print(formatTemplateListing(listing))
+    return listing
   }
 
   protected async render(kind: TemplateKind, name: string, flags: {environment?: string; schedule: string; 'allow-build-credentials': boolean}): Promise<Rendered> {
@@ -24,16 +31,20 @@ export abstract class TemplateCommand<T extends typeof Command> extends BaseComm
     return renderTemplate(runtime, kind, name, options)
   }
 
-  /** Writes to a file (0600 when it holds credentials) or to stdout. */
-  protected async emit(rendered: Rendered, file: string | undefined): Promise<void> {
+  /**
+   * Writes to a file (0600 when it holds credentials) or to stdout. Under
+   * --json the text goes into the result instead, so stdout stays one object.
+   */
+  protected async emit(rendered: Rendered, file: string | undefined): Promise<Emitted> {
     if (!file) {
-      process.stdout.write(rendered.text)
-      return
+      if (!this.jsonEnabled()) process.stdout.write(rendered.text)
+      return rendered
     }
 
     await writeRendered(file, rendered)
     const runtime = await this.runtime()
     runtime.log.info(`wrote ${file}${rendered.credentials ? ' (mode 0600: it holds the agent credentials)' : ''}`)
+    return {credentials: rendered.credentials, file}
   }
 
   /**

@@ -6,6 +6,5 @@ import {SCHEDULES} from '../templates/context.js'
 export const templateFlags = {
   'allow-build-credentials': Flags.boolean({description: 'when only build credentials are set, give them to nodes (they can write the store: avoid)'}),
   environment: Flags.string({char: 'e', description: 'environment the node applies (default: agent.environment, else production)'}),
-  json: Flags.boolean({description: 'list the templates as JSON'}),
   schedule: Flags.string({default: 'daemon', description: 'how the node runs pupistry: a service running `apply --daemon`, or a timer running `apply --minimal`', options: [...SCHEDULES]}),
 }

@@ -1,13 +1,15 @@
 import {Flags} from '@oclif/core'
 
-import {apply, describeResult} from '../agent/apply.js'
+import {apply, type ApplyResult} from '../agent/apply.js'
 import {Daemon} from '../agent/daemon.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {interruptible} from '../cli/interrupt.js'
 import type {LogFormat} from '../cli/logger.js'
 import {UsageError} from '../errors.js'
+import {describeResult} from '../formatters/apply.js'
 
 export default class Apply extends BaseCommand<typeof Apply> {
+  static override enableJsonFlag = true
   static override description = `Fetch, verify and activate the newest signed release, then run puppet apply.
 
 Checks the environment's pointer with one conditional read. Anything new is verified before a byte is unpacked (signature by a trusted key, environment, serial, expiry, SHA-256 and size), unpacked beside Puppet's code directory and activated atomically; then puppet apply runs with --detailed-exitcodes.
@@ -27,7 +29,6 @@ With --daemon it keeps running in the foreground (for systemd): a run every agen
     daemon: Flags.boolean({description: 'keep running: a run every agent.daemon_frequency seconds, until SIGTERM'}),
     environment: Flags.string({char: 'e', description: 'environment to apply (default: agent.environment, else production)'}),
     force: Flags.boolean({description: 're-download, re-install and re-apply the newest release even if nothing changed'}),
-    json: Flags.boolean({description: 'print the result as JSON'}),
     'log-format': Flags.option({default: 'human', description: 'messages as lines for people, or one JSON object per line', options: ['human', 'json'] as const})(),
     minimal: Flags.boolean({description: 'run Puppet only when a new release was installed or the last run of this one failed'}),
     noop: Flags.boolean({description: 'run Puppet with --noop'}),
@@ -41,7 +42,7 @@ With --daemon it keeps running in the foreground (for systemd): a run every agen
     return {format: this.flags['log-format'], stream: this.flags.daemon ? process.stdout : undefined}
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<ApplyResult | void> {
     if (this.flags.daemon) return this.daemon()
     const runtime = await this.runtime()
     const result = await interruptible((signal) =>
@@ -56,24 +57,23 @@ With --daemon it keeps running in the foreground (for systemd): a run every agen
         unpin: this.flags.unpin,
       }),
     )
-    this.log(this.flags.json ? JSON.stringify(result, null, 2) : describeResult(result))
+    this.print(describeResult(result))
+    return result
   }
 
   private async daemon(): Promise<void> {
-    for (const flag of ['json', 'allow-downgrade', 'unpin'] as const) {
-      if (this.flags[flag]) {
+    // --json is oclif's flag: it is not among this.flags, so ask oclif whether it was given.
+    const conflicting = {json: this.jsonEnabled(), 'allow-downgrade': this.flags['allow-downgrade'], unpin: this.flags.unpin}
+    for (const [flag, given] of Object.entries(conflicting)) {
+      if (given) {
         throw new UsageError(`--${flag} cannot be used with --daemon`, {
           hint: flag === 'json' ? 'use --log-format json for one JSON object per event' : `run \`pupistry apply --${flag}\` once, then start the daemon`,
         })
       }
     }
 
-    const daemon = new Daemon((reload) => (reload ? this.reloadedRuntime() : this.runtime()), {
-      environment: this.flags.environment,
-      force: this.flags.force,
-      minimal: this.flags.minimal,
-      noop: this.flags.noop,
-    })
+    const options = {environment: this.flags.environment, force: this.flags.force, minimal: this.flags.minimal, noop: this.flags.noop}
+    const daemon = new Daemon((reload) => (reload ? this.reloadedRuntime() : this.runtime()), options, describeResult)
     const stop = () => daemon.stop()
     const reload = () => daemon.reload()
     process.on('SIGTERM', stop)

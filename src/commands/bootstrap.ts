@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {TemplateCommand} from '../cli/template-command.js'
+import {type Emitted, TemplateCommand} from '../cli/template-command.js'
 import {templateFlags} from '../cli/template-flags.js'
+import type {TemplateListing} from '../templates/service.js'
 
 export default class Bootstrap extends TemplateCommand<typeof Bootstrap> {
   static override description = `Render a script that takes a fresh machine to its first pupistry apply (cloud user-data).
@@ -22,10 +23,10 @@ Without --template, lists the bootstrap templates. The script installs Puppet, N
     template: Flags.string({char: 't', description: 'the template (name or alias) to render'}),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<TemplateListing[] | Emitted> {
     const {flags} = this
-    if (!flags.template) return this.list('bootstrap', flags.json)
+    if (!flags.template) return this.list('bootstrap')
     const rendered = await this.render('bootstrap', flags.template, flags)
-    await this.emit(flags.base64 ? {...rendered, text: `${Buffer.from(rendered.text).toString('base64')}\n`} : rendered, flags.output)
+    return this.emit(flags.base64 ? {...rendered, text: `${Buffer.from(rendered.text).toString('base64')}\n`} : rendered, flags.output)
   }
 }

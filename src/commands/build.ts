@@ -2,10 +2,10 @@ import {Flags} from '@oclif/core'
 
 import {build} from '../build/build.js'
 import {BaseCommand} from '../cli/base-command.js'
-import {formatBytes} from '../cli/format.js'
-import {shortVersion} from '../util/version.js'
+import {buildSummary, formatBuild} from '../formatters/build.js'
 
 export default class Build extends BaseCommand<typeof Build> {
+  static override enableJsonFlag = true
   static override hiddenAliases = ['generate']
   static override description = `Assemble the control repo and pack one deterministic artifact per environment.
 
@@ -14,23 +14,18 @@ Runs the assembler (build.assembler, default r10k) on build.puppetcode, then pac
   static override examples = ['<%= config.bin %> build', '<%= config.bin %> build --environment production', '<%= config.bin %> build --json']
   static override flags = {
     environment: Flags.string({char: 'e', description: 'build only this branch (repeatable)', multiple: true}),
-    json: Flags.boolean({description: 'print the result as JSON'}),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<ReturnType<typeof buildSummary>> {
     const runtime = await this.runtime()
     const results = await build(runtime, {environments: this.flags.environment})
-    if (this.flags.json) {
-      this.log(JSON.stringify(results.map((result) => ({environment: result.record.environment, unchanged: result.unchanged, version: result.record.version, ...result.record.artifact})), null, 2))
-      return
+    for (const {record, skipped} of results) {
+      if (skipped.length === 0) continue
+      const examples = skipped.slice(0, 3).join(', ')
+      runtime.log.warn(`${record.environment}: left out ${skipped.length} special files (sockets, FIFOs, devices): ${examples}`)
     }
 
-    for (const {record, skipped, unchanged} of results) {
-      const {artifact} = record
-      this.log(`${record.environment}: ${shortVersion(record.version)} ${unchanged ? 'unchanged' : 'built'} (${formatBytes(artifact.size)}, ${artifact.files} files, ${formatBytes(artifact.unpacked_size)} unpacked)`)
-      if (skipped.length > 0) runtime.log.warn(`${record.environment}: left out ${skipped.length} special files (sockets, FIFOs, devices): ${skipped.slice(0, 3).join(', ')}`)
-    }
-
-    if (results.every((result) => result.unchanged)) this.log('nothing changed — did you git push?')
+    this.print(formatBuild(results))
+    return buildSummary(results)
   }
 }

@@ -1,10 +1,11 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {renderDiff} from '../cli/render-diff.js'
-import {diff} from '../publish/diff.js'
+import {renderDiff} from '../formatters/diff.js'
+import {diff, type EnvironmentDiff} from '../publish/diff.js'
 
 export default class Diff extends BaseCommand<typeof Diff> {
+  static override enableJsonFlag = true
   static override description = `Show what would change: the built environments against what is published.
 
 Lists modules added, removed or changed (old → new ref) and a unified diff of the changed files, coloured on a terminal.`
@@ -12,13 +13,12 @@ Lists modules added, removed or changed (old → new ref) and a unified diff of 
   static override examples = ['<%= config.bin %> diff', '<%= config.bin %> diff --environment production --stat']
   static override flags = {
     environment: Flags.string({char: 'e', description: 'only this environment (repeatable)', multiple: true}),
-    json: Flags.boolean({description: 'print the result as JSON'}),
     stat: Flags.boolean({description: 'only list the changed files with line counts'}),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<EnvironmentDiff[]> {
     const results = await diff(await this.runtime(), {environments: this.flags.environment, stat: this.flags.stat})
-    if (this.flags.json) this.log(JSON.stringify(results, null, 2))
-    else process.stdout.write(renderDiff(results, {color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR}))
+    if (!this.jsonEnabled()) process.stdout.write(renderDiff(results, {color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR}))
+    return results
   }
 }

@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {TemplateCommand} from '../cli/template-command.js'
+import {type Emitted, TemplateCommand} from '../cli/template-command.js'
 import {templateFlags} from '../cli/template-flags.js'
+import type {TemplateListing} from '../templates/service.js'
 
 export default class Packer extends TemplateCommand<typeof Packer> {
   static override description = `Render a packer template (HCL2) that builds a machine image with the bootstrap baked in.
@@ -16,9 +17,9 @@ Without --template, lists the packer templates. The bootstrap script inside is r
     template: Flags.string({char: 't', description: 'the packer template (name or alias) to render'}),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<TemplateListing[] | Emitted> {
     const {flags} = this
-    if (!flags.template) return this.list('packer', flags.json)
-    await this.emit(await this.render('packer', flags.template, flags), flags.file)
+    if (!flags.template) return this.list('packer')
+    return this.emit(await this.render('packer', flags.template, flags), flags.file)
   }
 }

@@ -1,10 +1,11 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
-import {push} from '../publish/push.js'
-import {shortVersion} from '../util/version.js'
+import {formatPush} from '../formatters/push.js'
+import {push, type PushResult} from '../publish/push.js'
 
 export default class Push extends BaseCommand<typeof Push> {
+  static override enableJsonFlag = true
   static override description = `Sign the built manifests and publish them to the store.
 
 For each built environment: uploads the artifact, signs a manifest with a new serial (general.signing_key_file with openpgp.js, or general.gpg_signing_key through the system gpg), checks the signature, writes the manifest create-only and then moves the environment's pointer to it. Pushing what is already live changes nothing.
@@ -14,25 +15,13 @@ For each built environment: uploads the artifact, signs a manifest with a new se
   static override examples = ['<%= config.bin %> push', '<%= config.bin %> push --environment staging', '<%= config.bin %> push --refresh', '<%= config.bin %> push --environment production --version 3f2a9c1d']
   static override flags = {
     environment: Flags.string({char: 'e', description: 'push only this environment (repeatable)', multiple: true}),
-    json: Flags.boolean({description: 'print the result as JSON'}),
     refresh: Flags.boolean({description: 're-sign what is live with a new serial and expiry (general.manifest_ttl)'}),
     version: Flags.string({description: 'publish this earlier build (its version or a unique prefix) as the newest release: a signed rollback'}),
   }
 
-  async run(): Promise<void> {
+  async run(): Promise<PushResult[]> {
     const results = await push(await this.runtime(), {environments: this.flags.environment, refresh: this.flags.refresh, version: this.flags.version})
-    if (this.flags.json) {
-      this.log(JSON.stringify(results, null, 2))
-      return
-    }
-
-    for (const result of results) {
-      const version = shortVersion(result.version)
-      this.log(
-        result.status === 'already-live'
-          ? `${result.environment}: ${version} is already live (serial ${result.serial}); nothing to push`
-          : `${result.environment}: published ${version}${result.rollback ? ' (an earlier build: a rollback)' : ''} as serial ${result.serial}${result.signedBy ? `, signed by ${result.signedBy}` : ' UNSIGNED'}`,
-      )
-    }
+    this.print(formatPush(results))
+    return results
   }
 }

@@ -1,5 +1,7 @@
 import * as v from 'valibot'
 
+import {parseDuration} from './duration.js'
+
 /**
  * settings.yaml: every key of the Ruby tool's settings.example.yaml keeps its
  * meaning, plus the keys pupistry 3 adds. Blank values (`key:` with nothing
@@ -8,18 +10,18 @@ import * as v from 'valibot'
 const optionalString = v.nullish(v.pipe(v.string(), v.minLength(1, 'expected a non-empty string')))
 const optionalBool = v.nullish(v.boolean())
 const optionalPositiveInt = v.nullish(v.pipe(v.number(), v.integer('expected a whole number'), v.minValue(1, 'expected a number above 0')))
+const durationAtLeast = (min: number, message: string) =>
+  v.nullish(
+    v.pipe(
+      v.union([v.number(), v.string()], message),
+      // The same parser reads the value later (durationSeconds) and reads duration flags.
+      v.check((value) => (parseDuration(value) ?? -1) >= min, message),
+    ),
+  )
 /** Seconds as a number, or a duration such as `90s`, `30m`, `12h`, `7d`. */
-const duration = v.nullish(
-  v.union([v.pipe(v.number(), v.integer(), v.minValue(1)), v.pipe(v.string(), v.regex(/^[1-9]\d*\s*[smhdw]?$/))], 'expected a positive duration such as 3600, 30m, 12h or 7d'),
-)
-
+const duration = durationAtLeast(1, 'expected a positive duration such as 3600, 30m, 12h or 7d')
 /** As duration, but 0 is allowed (no splay, no waiting). */
-const durationOrZero = v.nullish(
-  v.union(
-    [v.pipe(v.number(), v.integer(), v.minValue(0)), v.pipe(v.string(), v.regex(/^(0|[1-9]\d*)\s*[smhdw]?$/, 'expected a duration such as 0, 30, 90s or 5m'))],
-    'expected a duration such as 0, 30, 90s or 5m',
-  ),
-)
+const durationOrZero = durationAtLeast(0, 'expected a duration such as 0, 30, 90s or 5m')
 
 const credentials = {
   access_key_id: optionalString,

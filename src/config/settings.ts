@@ -5,6 +5,7 @@ import {load} from 'js-yaml'
 import * as v from 'valibot'
 
 import {SettingsError} from '../errors.js'
+import {parseDuration} from './duration.js'
 import {describeIssue, knownKeys, type RawSettings, settingsSchema} from './schema.js'
 import {lineOfKey, rawValueAt} from './yaml-lines.js'
 
@@ -154,11 +155,9 @@ export function assertNotWritableByOthers(file: string, what: string): void {
   }
 }
 
-/** Seconds from a duration setting (number of seconds, or `30m`, `12h`, `7d`, `2w`). */
+/** Seconds from a duration setting (number of seconds, or `30m`, `12h`, `7d`, `2w`); the schema has already checked it. */
 export function durationSeconds(value: number | string): number {
-  if (typeof value === 'number') return value
-  const match = /^(\d+)\s*([smhdw]?)$/.exec(value.trim())
-  if (!match) throw new SettingsError(`not a duration: ${value}`)
-  const unit = {'': 1, s: 1, m: 60, h: 3600, d: 86_400, w: 604_800}[match[2] as '' | 's' | 'm' | 'h' | 'd' | 'w']
-  return Number(match[1]) * unit
+  const seconds = parseDuration(value)
+  if (seconds === undefined) throw new SettingsError(`not a duration: ${value}`)
+  return seconds
 }

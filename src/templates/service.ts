@@ -52,12 +52,3 @@ export async function writeRendered(file: string, rendered: Rendered, mode = ren
     await handle.close()
   }
 }
-
-/** Listing lines for people: name, aliases, providing plugin, description. */
-export function formatListing(entries: TemplateListing[]): string[] {
-  const width = Math.max(0, ...entries.map((entry) => entry.name.length))
-  return entries.map((entry) => {
-    const aliases = entry.aliases.length > 0 ? ` (also ${entry.aliases.join(', ')})` : ''
-    return `${entry.name.padEnd(width)}  ${entry.plugin}@${entry.version}  ${entry.description}${aliases}`
-  })
-}

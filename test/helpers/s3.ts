@@ -35,7 +35,8 @@ export interface LocalS3 {
  */
 export async function startS3(buckets: string[]): Promise<LocalS3> {
   const directory = mkdtempSync(path.join(os.tmpdir(), 'pupistry-s3-'))
-  const server = new S3rver({address: '127.0.0.1', configureBuckets: buckets.map((name) => ({name})), directory, port: 0, silent: true})
+  const configureBuckets = buckets.map((name) => ({configs: [], name}))
+  const server = new S3rver({address: '127.0.0.1', configureBuckets, directory, port: 0, silent: true})
   const {port} = (await server.run()) as AddressInfo
   const requests: string[] = []
   const answers: string[] = []

@@ -5,14 +5,14 @@ import {after, before, describe, it} from 'node:test'
 
 import {dump} from 'js-yaml'
 
-import type {ProviderContext} from '../../../src/contracts.js'
+import type {ProviderContext, ProviderErrorReason} from '../../../src/contracts.js'
 import {runCli, show} from '../../../test/helpers/cli.js'
-import {startFakeS3} from '../../../test/helpers/s3-errors-server.js'
+import {type FakeS3Answer, startFakeS3} from '../../../test/helpers/s3-errors-server.js'
 import {World} from '../../../test/helpers/world.js'
 import {S3Store} from '../src/s3-store.js'
 
 /** The S3 error documents s3rver cannot produce, each with its message and exit code 13. */
-const CASES = [
+const CASES: Array<{answer: FakeS3Answer; expect: RegExp; name: string; reason: ProviderErrorReason}> = [
   {
     answer: {code: 'AccessDenied', message: 'Access Denied', status: 403},
     reason: 'denied',

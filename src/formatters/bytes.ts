@@ -1,3 +1,4 @@
+/** A size for people: bytes below 1 KiB, otherwise one decimal in the largest binary unit that fits. */
 export function formatBytes(bytes: number): string {
   const units = ['B', 'KiB', 'MiB', 'GiB', 'TiB']
   let value = bytes

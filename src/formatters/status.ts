@@ -1,0 +1,33 @@
+import type {Health} from '../status/health.js'
+import type {StatusReport} from '../status/status.js'
+import {shortVersion} from '../util/version.js'
+
+const short = (version?: string) => shortVersion(version, '-')
+
+/** A table of the built, published and installed version of each environment. */
+export function formatStatus(report: StatusReport): string {
+  if (report.environments.length === 0) return 'no environments built, published or installed on this machine'
+  const rows = [['ENVIRONMENT', 'BUILT', 'PUBLISHED', 'SERIAL', 'INSTALLED', 'LAST APPLY']]
+  for (const entry of report.environments) {
+    const installed = entry.installed
+    const applied = installed?.appliedAt ? `${installed.appliedAt} (${short(installed.appliedVersion)})` : '-'
+    const lastApply = installed?.lastError ? `error: ${installed.lastError}` : applied
+    const active = installed?.pinned ? `${short(installed.pinned)} (pinned)` : short(installed?.active ?? installed?.version)
+    const serial = entry.published ? String(entry.published.serial) : '-'
+    rows.push([entry.environment, short(entry.built?.version), short(entry.published?.version), serial, active, lastApply])
+  }
+
+  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
+  const line = (row: string[]) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')
+  return rows.map(line).join('\n')
+}
+
+/** `status --check`: one line per environment, OK or UNHEALTHY with the reasons. */
+export function formatHealth(health: Health[]): string {
+  const line = (entry: Health) => {
+    if (!entry.healthy) return `${entry.environment}: UNHEALTHY: ${entry.problems.join('; ')}`
+    const pinned = entry.pinned ? `, pinned to ${short(entry.pinned)} by rollback` : ''
+    return `${entry.environment}: OK, last applied ${entry.appliedAt} (${short(entry.appliedVersion)})${pinned}`
+  }
+  return health.map(line).join('\n')
+}
