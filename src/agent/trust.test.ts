@@ -134,6 +134,7 @@ describe('trust: format', () => {
       ['tools', {node: 20}],
       ['modules', {a: 'x'.repeat(1001)}],
       ['modules', {['k'.repeat(1001)]: 'a'}],
+      ['tools', JSON.parse('{"node": "20", "__proto__": {}}')],
     ] as const) {
       const content = {...base, build: {...base.build, [field]: value}}
       await assert.rejects(decide(input({pointer: pointer(content)})), {message: new RegExp(`invalid manifest \\(build\\.${field}`), name: VerificationError.name})

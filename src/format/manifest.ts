@@ -21,10 +21,13 @@ const isoTime = v.pipe(v.string(), v.isoTimestamp('expected an ISO 8601 time'))
 const text = v.pipe(v.string(), v.maxLength(1000))
 
 /**
- * valibot's record takes any object, arrays included; FORMAT.md says a JSON
- * object of bounded strings, so the shape is checked before the entries.
+ * valibot's record takes any object, arrays included, and skips the keys
+ * below without checking their values; FORMAT.md says a JSON object of
+ * bounded strings, so the shape is checked before the entries.
  */
-const isPlainObject = (input: unknown): boolean => typeof input === 'object' && input !== null && Object.getPrototypeOf(input) === Object.prototype
+const SKIPPED_KEYS = ['__proto__', 'prototype', 'constructor']
+const isPlainObject = (input: unknown): boolean =>
+  typeof input === 'object' && input !== null && Object.getPrototypeOf(input) === Object.prototype && !SKIPPED_KEYS.some((key) => Object.hasOwn(input, key))
 const stringMap = v.pipe(v.custom<Record<string, string>>(isPlainObject, 'expected an object of strings'), v.record(text, text))
 
 /**
