@@ -27,7 +27,8 @@ for (const target of targets) {
   if (details.failed) {
     failed++
     const cause = details.errorInstance?.cause ?? details.errorInstance
-    console.log(`${target.name}: FAILED after ${details.numRuns} cases in ${took} s; seed ${details.seed} path ${details.counterexamplePath}`)
+    const where = `seed ${details.seed} path ${details.counterexamplePath}`
+    console.log(`${target.name}: FAILED after ${details.numRuns} cases in ${took} s; ${where}`)
     console.log(`  ${String(cause?.message ?? cause).split('\n')[0].slice(0, 300)}`)
   } else console.log(`${target.name}: ${details.numRuns} cases passed in ${took} s`)
 }

@@ -137,7 +137,8 @@ describe('trust: format', () => {
       ['tools', JSON.parse('{"node": "20", "__proto__": {}}')],
     ] as const) {
       const content = {...base, build: {...base.build, [field]: value}}
-      await assert.rejects(decide(input({pointer: pointer(content)})), {message: new RegExp(`invalid manifest \\(build\\.${field}`), name: VerificationError.name})
+      const message = new RegExp(`invalid manifest \\(build\\.${field}`)
+      await assert.rejects(decide(input({pointer: pointer(content)})), {message, name: VerificationError.name})
     }
   })
 })

@@ -27,7 +27,10 @@ const text = v.pipe(v.string(), v.maxLength(1000))
  */
 const SKIPPED_KEYS = ['__proto__', 'prototype', 'constructor']
 const isPlainObject = (input: unknown): boolean =>
-  typeof input === 'object' && input !== null && Object.getPrototypeOf(input) === Object.prototype && !SKIPPED_KEYS.some((key) => Object.hasOwn(input, key))
+  typeof input === 'object' &&
+  input !== null &&
+  Object.getPrototypeOf(input) === Object.prototype &&
+  !SKIPPED_KEYS.some((key) => Object.hasOwn(input, key))
 const stringMap = v.pipe(v.custom<Record<string, string>>(isPlainObject, 'expected an object of strings'), v.record(text, text))
 
 /**

@@ -61,7 +61,9 @@ function mutatedBytes(valid: Buffer): fc.Arbitrary<Buffer> {
     }),
     at.map((length) => valid.subarray(0, length)),
     fc.uint8Array({maxLength: 64, minLength: 1}).map((tail) => Buffer.concat([valid, tail])),
-    fc.tuple(at, at, fc.uint8Array({maxLength: 32})).map(([start, end, bytes]) => Buffer.concat([valid.subarray(0, Math.min(start, end)), bytes, valid.subarray(Math.max(start, end))])),
+    fc
+      .tuple(at, at, fc.uint8Array({maxLength: 32}))
+      .map(([start, end, bytes]) => Buffer.concat([valid.subarray(0, Math.min(start, end)), bytes, valid.subarray(Math.max(start, end))])),
     fc.uint8Array({maxLength: 512}).map((bytes) => Buffer.from(bytes)),
   )
 }
@@ -79,7 +81,8 @@ function mutatedJson(valid: unknown): fc.Arbitrary<unknown> {
 
   walk(valid, [])
   const key = fc.oneof(fc.constantFrom(...WEIRD_KEYS), fc.string({maxLength: 12}))
-  return fc.tuple(fc.constantFrom(...paths), fc.constantFrom('replace', 'extra', 'remove', 'array'), key, anyJson).map(([at, how, name, value]) => {
+  const how = fc.constantFrom('replace', 'extra', 'remove', 'array')
+  return fc.tuple(fc.constantFrom(...paths), how, key, anyJson).map(([at, how, name, value]) => {
     const copy = JSON.parse(JSON.stringify(valid)) as Record<string, unknown>
     if (at.length === 0) return how === 'replace' ? value : how === 'array' ? [copy] : copy
     let parent = copy
@@ -88,7 +91,9 @@ function mutatedJson(valid: unknown): fc.Arbitrary<unknown> {
     if (how === 'replace') parent[last] = value
     else if (how === 'remove') delete parent[last]
     else if (how === 'array') parent[last] = [parent[last]]
-    else if (parent[last] && typeof parent[last] === 'object') Object.defineProperty(parent[last], name, {enumerable: true, value, writable: true})
+    else if (parent[last] && typeof parent[last] === 'object') {
+      Object.defineProperty(parent[last], name, {enumerable: true, value, writable: true})
+    }
     else parent[last] = value
     return copy
   })
@@ -156,7 +161,8 @@ async function signedPayloadReadWhole(text: string): Promise<void> {
   if (!manifest) return
   assert.deepStrictEqual(JSON.parse(JSON.stringify(manifest)), JSON.parse(text), 'the reader dropped or changed signed content')
   const parsed = JSON.parse(text) as Record<string, unknown>
-  const keysOf = (value: unknown): string[] => (value && typeof value === 'object' ? Object.keys(value).flatMap((key) => [key, ...keysOf((value as Record<string, unknown>)[key])]) : [])
+  const keysOf = (value: unknown): string[] =>
+    value && typeof value === 'object' ? Object.entries(value).flatMap(([key, child]) => [key, ...keysOf(child)]) : []
   assert.deepEqual(keysOf(manifest).sort(), keysOf(parsed).sort(), 'the reader dropped members')
 }
 
@@ -205,14 +211,19 @@ export function fuzzTargets(workdir: string): FuzzTarget[] {
     {name: 'envelope bytes', property: fc.asyncProperty(mutatedBytes(VALID_ENVELOPE), acceptsOnlySigned)},
     {
       name: 'envelope JSON',
-      property: fc.asyncProperty(fc.oneof(mutatedJson(envelopeJson).map((json) => JSON.stringify(json) ?? ''), reencoded(envelopeJson)), (text) =>
-        acceptsOnlySigned(Buffer.from(text, 'utf8')),
+      property: fc.asyncProperty(
+        fc.oneof(mutatedJson(envelopeJson).map((json) => JSON.stringify(json) ?? ''), reencoded(envelopeJson)),
+        (text) => acceptsOnlySigned(Buffer.from(text, 'utf8')),
       ),
     },
     {
       name: 'signed manifest',
       property: fc.asyncProperty(
-        fc.oneof(mutatedJson(manifestJson).map((json) => JSON.stringify(json) ?? ''), reencoded(manifestJson), mutatedBytes(PAYLOAD).map((b) => b.toString('latin1'))),
+        fc.oneof(
+          mutatedJson(manifestJson).map((json) => JSON.stringify(json) ?? ''),
+          reencoded(manifestJson),
+          mutatedBytes(PAYLOAD).map((bytes) => bytes.toString('latin1')),
+        ),
         signedPayloadReadWhole,
       ),
     },
