@@ -145,6 +145,18 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
     }
   })
 
+  it('a validly signed manifest whose build.modules is an array', async () => {
+    stageBuild(appCache, 'production', craftArchive([{path: 'manifests/site.pp', content: 'notice("x")\n'}]))
+    const record = path.join(appCache, 'build', 'production', 'build.json')
+    const built = JSON.parse(readFileSync(record, 'utf8'))
+    writeFileSync(record, JSON.stringify({...built, build: {...built.build, modules: ['a']}}))
+    // push signs and writes it, then its own read-back refuses it; the signed pointer stays in the store for nodes to read
+    const pushed = await world.cli('push', '-e', 'production')
+    assert.equal(pushed.code, REFUSED, show(pushed))
+    assert.notDeepEqual(readFileSync(pointer), goodPointer)
+    assertRefused(await world.cli('apply'), /invalid manifest \(build\.modules: expected an object of strings\)/)
+  })
+
   for (const [name, entries, reason] of [
     ['a path with ..', [{path: 'manifests/../../x', content: 'x'}], /path with "\.\."|\.\./],
     ['an absolute path', [{path: '/tmp/pupistry-abs-attack', content: 'x'}], /absolute path|stripping/],

@@ -123,6 +123,24 @@ describe('trust: format', () => {
   it('refuses a manifest that does not match the schema', async () => {
     await assert.rejects(decide(input({pointer: pointer({...manifest({serial: 6}), extra: true})})), /invalid manifest/)
   })
+
+  it('refuses build.modules or build.tools that are not objects of strings, even when validly signed', async () => {
+    const base = manifest({serial: 6})
+    for (const [field, value] of [
+      ['modules', ['a']],
+      ['tools', []],
+      ['modules', 'a'],
+      ['modules', null],
+      ['tools', {node: 20}],
+      ['modules', {a: 'x'.repeat(1001)}],
+      ['modules', {['k'.repeat(1001)]: 'a'}],
+      ['tools', JSON.parse('{"node": "20", "__proto__": {}}')],
+    ] as const) {
+      const content = {...base, build: {...base.build, [field]: value}}
+      const message = new RegExp(`invalid manifest \\(build\\.${field}`)
+      await assert.rejects(decide(input({pointer: pointer(content)})), {message, name: VerificationError.name})
+    }
+  })
 })
 
 describe('trust: binding to environment and store', () => {

@@ -21,6 +21,19 @@ const isoTime = v.pipe(v.string(), v.isoTimestamp('expected an ISO 8601 time'))
 const text = v.pipe(v.string(), v.maxLength(1000))
 
 /**
+ * valibot's record takes any object, arrays included, and skips the keys
+ * below without checking their values; FORMAT.md says a JSON object of
+ * bounded strings, so the shape is checked before the entries.
+ */
+const SKIPPED_KEYS = ['__proto__', 'prototype', 'constructor']
+const isPlainObject = (input: unknown): boolean =>
+  typeof input === 'object' &&
+  input !== null &&
+  Object.getPrototypeOf(input) === Object.prototype &&
+  !SKIPPED_KEYS.some((key) => Object.hasOwn(input, key))
+const stringMap = v.pipe(v.custom<Record<string, string>>(isPlainObject, 'expected an object of strings'), v.record(text, text))
+
+/**
  * The signed manifest. Every field read from a store goes through this
  * schema before use: nothing else of a manifest is trusted or interpreted.
  */
@@ -37,8 +50,8 @@ const manifestFormat1 = v.pipe(
       assembler: text,
       commit: v.nullable(text),
       host: text,
-      modules: v.record(text, text),
-      tools: v.record(text, text),
+      modules: stringMap,
+      tools: stringMap,
       user: text,
     }),
     created: isoTime,
