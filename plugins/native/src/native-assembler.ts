@@ -12,12 +12,14 @@ import {run} from './run.js'
 import {type NativeSettings, nativeSettings} from './settings.js'
 
 /**
- * r10k's default naming (`invalid_branches: correct_and_warn`): every
- * character that is not an ASCII word character becomes an underscore.
- * The `u` flag counts a character outside the BMP once, as Ruby does.
+ * r10k's default naming (`invalid_branches: correct_and_warn`): every byte
+ * that is not an ASCII word character becomes an underscore. r10k 3.15
+ * reads branch names as bytes, so `café` becomes `caf__` (é is two bytes).
  */
 export function environmentName(branch: string): string {
-  return branch.replace(/\W/gu, '_')
+  let name = ''
+  for (const byte of Buffer.from(branch, 'utf8')) name += /\w/.test(String.fromCharCode(byte)) && byte < 0x80 ? String.fromCharCode(byte) : '_'
+  return name
 }
 
 /** What was deployed into an environment directory, kept outside the tree (the artifact must not carry it). */
@@ -42,8 +44,7 @@ interface Placement {
 
 /**
  * Assembles every branch of the control repo as r10k deploys it: the branch's
- * tree, then its Puppetfile's modules, with r10k's purge of unmanaged content
- * in the module directories. Git comes from one bare mirror per remote and
+ * tree, then its Puppetfile's modules. Git comes from one bare mirror per remote and
  * `git archive`; Forge modules from the Forge API. An environment whose
  * commit and modules did not move is left as it is.
  */
@@ -183,8 +184,10 @@ export class NativeAssembler implements Assembler {
 
   /**
    * Builds the environment beside the old one and swaps it in: the control
-   * repo's tree, r10k's purge of the module directories, then the modules.
-   * A module whose content did not change is moved over from the old tree.
+   * repo's tree, then the modules. r10k's purge (its default `puppetfile`
+   * level) spares the control repo's tracked files and removes only what
+   * earlier deploys left behind, which a fresh tree never has. A module
+   * whose content did not change is moved over from the old tree.
    */
   private async deploy(dir: string, control: GitMirror, commit: string, placements: Placement[], previous?: EnvironmentState): Promise<void> {
     const staging = `${dir}.new-${process.pid}`
@@ -193,7 +196,6 @@ export class NativeAssembler implements Assembler {
     await mkdir(staging)
     try {
       await control.export(commit, staging)
-      await purgeUnmanaged(staging, placements)
       const fresh: Placement[] = []
       for (const placement of placements) {
         if (!placement.install) continue
@@ -270,24 +272,6 @@ function insideEnvironment(dir: string, where: string): string {
   }
 
   return normal === '.' ? '' : normal
-}
-
-/**
- * r10k's `puppetfile` purge level (its default): in every directory that
- * modules are installed into (other than the environment root), anything
- * that is not one of those modules, or another such directory, is removed,
- * even files the control repo tracks there.
- */
-async function purgeUnmanaged(root: string, placements: Placement[]): Promise<void> {
-  const managed = new Set(placements.map((placement) => path.posix.dirname(placement.path)).filter((dir) => dir !== '.'))
-  const desired = new Set(placements.map((placement) => placement.path))
-  for (const dir of managed) {
-    const entries = await readdir(path.join(root, dir)).catch(() => [])
-    for (const entry of entries) {
-      const rel = `${dir}/${entry}`
-      if (!desired.has(rel) && !managed.has(rel)) await rm(path.join(root, rel), {force: true, recursive: true})
-    }
-  }
 }
 
 function sameState(a: EnvironmentState, b: EnvironmentState): boolean {
