@@ -4,7 +4,7 @@ import {access, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {failure, shown} from './failure.js'
-import {missingTool, run, said, TOOL_ENV} from './run.js'
+import {missingTool, run, type RunResult, said, TOOL_ENV} from './run.js'
 
 /** What the mirror knows, kept beside it so an unchanged remote costs one `ls-remote`. */
 interface MirrorState {
@@ -93,7 +93,7 @@ export class GitMirror {
         if (code !== 0) failed = true
         if (code !== 0 && errors.length === 0) errors.push(`${program} exited with ${code}`)
         if (--pending === 0) {
-          if (failed) reject(failure('assembler', `cannot export ${commit} of ${shown(this.remote)}: ${errors.slice(0, 2).join(' ')}`))
+          if (failed) reject(failure('assembler', `cannot export ${commit} of ${shown(this.remote)}: ${errors.slice(0, 2).join(' ').split(this.remote).join(shown(this.remote))}`))
           else resolve()
         }
       }
@@ -122,17 +122,17 @@ export class GitMirror {
         () => undefined,
       )
       const listed = await run('git', ['ls-remote', '--heads', '--tags', this.remote])
-      if (listed.code !== 0) throw failure('assembler', `cannot reach ${shown(this.remote)}: ${said(listed)}`)
+      if (listed.code !== 0) throw failure('assembler', `cannot reach ${shown(this.remote)}: ${this.said(listed)}`)
       if (this.state && normalise(listed.stdout) === this.state.advertised) return
       const fetched = await run('git', ['--git-dir', this.dir, 'fetch', '--quiet', '--prune', '--no-tags', this.remote, ...FETCH_REFSPECS])
-      if (fetched.code !== 0) throw failure('assembler', `cannot fetch ${shown(this.remote)}: ${said(fetched)}`)
+      if (fetched.code !== 0) throw failure('assembler', `cannot fetch ${shown(this.remote)}: ${this.said(fetched)}`)
     } else {
       await mkdir(path.dirname(this.dir), {recursive: true})
       await rm(this.dir, {force: true, recursive: true})
       const cloned = await run('git', ['clone', '--quiet', '--bare', this.remote, this.dir])
       if (cloned.code !== 0) {
         await rm(this.dir, {force: true, recursive: true})
-        throw failure('assembler', `cannot clone ${shown(this.remote)}: ${said(cloned)}`)
+        throw failure('assembler', `cannot clone ${shown(this.remote)}: ${this.said(cloned)}`)
       }
 
       await mkdir(path.join(this.dir, 'info'), {recursive: true})
@@ -140,7 +140,7 @@ export class GitMirror {
     }
 
     const listed = await run('git', ['--git-dir', this.dir, 'for-each-ref', `--format=${REFS_FORMAT}`, 'refs/heads', 'refs/tags'])
-    if (listed.code !== 0) throw failure('assembler', `cannot read the mirror of ${shown(this.remote)}: ${said(listed)}`)
+    if (listed.code !== 0) throw failure('assembler', `cannot read the mirror of ${shown(this.remote)}: ${this.said(listed)}`)
     const advertised = normalise(listed.stdout)
     const refs: Record<string, string> = {}
     for (const line of advertised.split('\n')) {
@@ -150,6 +150,11 @@ export class GitMirror {
 
     this.state = {advertised, refs, verified: this.state?.verified ?? []}
     await this.saveState()
+  }
+
+  /** What git said, with the remote's credentials hidden (git repeats the URL as it was given). */
+  private said(result: RunResult): string {
+    return said(result).split(this.remote).join(shown(this.remote))
   }
 
   private async saveState(): Promise<void> {

@@ -140,7 +140,7 @@ export class NativeAssembler implements Assembler {
   /** Where a module goes and what goes there, with refs and `:latest` resolved. */
   private async place(module: ModuleSpec, puppetfile: Puppetfile, branch: string): Promise<Placement> {
     const where = `the Puppetfile of branch ${branch}, line ${module.line}`
-    const dir = insideEnvironment(module.installPath ?? puppetfile.moduledir, where)
+    const dir = module.installPath ?? puppetfile.moduledir
     const modulePath = dir ? `${dir}/${module.name}` : module.name
     if (module.kind === 'local') return {name: module.name, path: modulePath, report: 'local'}
 
@@ -262,16 +262,6 @@ function choose(control: GitMirror, wanted: string[] | undefined, remote: string
     if (!match) throw failure('assembler', `the control repo ${shown(remote)} has no branch for environment "${name}"`)
     return match
   })
-}
-
-/** A Puppetfile path (moduledir, install_path) as a '/'-separated path inside the environment ('' for its root). */
-function insideEnvironment(dir: string, where: string): string {
-  const normal = path.posix.normalize(dir.replace(/\/+$/, '') || '.')
-  if (path.posix.isAbsolute(normal) || normal === '..' || normal.startsWith('../')) {
-    throw failure('assembler', `${where}: Puppetfile cannot manage content outside of its environment: ${dir}`)
-  }
-
-  return normal === '.' ? '' : normal
 }
 
 function sameState(a: EnvironmentState, b: EnvironmentState): boolean {

@@ -4,6 +4,8 @@
  * file that needs that (conditionals, variables, interpolation, methods) is
  * refused with its line, so the operator knows to keep the r10k assembler.
  */
+import path from 'node:path'
+
 import {failure} from './failure.js'
 
 export interface GitModule {
@@ -37,7 +39,7 @@ export interface LocalModule {
 export type ModuleSpec = ForgeModule | GitModule | LocalModule
 
 export interface Puppetfile {
-  /** Where modules go unless they say otherwise, relative to the environment. */
+  /** Where modules go unless they say otherwise: '/'-separated, inside the environment ('' for its root). */
   moduledir: string
   modules: ModuleSpec[]
 }
@@ -50,6 +52,8 @@ type Token =
   | {type: 'label'; value: string; line: number}
   | {type: 'word'; value: string; line: number}
   | {type: ',' | '=>' | '(' | ')' | 'end' | 'newline'; line: number}
+  /** Something outside the subset, reported when the parser reaches it (so the first problem in the file is the one named). */
+  | {type: 'ruby'; value: string; line: number}
 
 const GIT_KEYS = new Set(['branch', 'commit', 'default_branch', 'git', 'install_path', 'ref', 'tag'])
 const LOCAL_KEYS = new Set(['install_path', 'local'])
@@ -73,7 +77,7 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
       `${what} is Ruby code outside the declarative Puppetfile subset the native assembler reads (mod, forge, moduledir); build this control repo with the r10k assembler (build.assembler: r10k)`,
     )
 
-  const tokens = tokenize(text, rubyCode)
+  const tokens = tokenize(text)
   const result: Puppetfile = {moduledir: 'modules', modules: []}
   let at = 0
   const peek = () => tokens[at]
@@ -83,7 +87,7 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
     const head = next()
     if (head.type === 'newline') continue
     if (head.type !== 'word' || !['forge', 'mod', 'moduledir'].includes(head.value)) {
-      rubyCode(head.line, head.type === 'word' ? `"${head.value}"` : 'this')
+      rubyCode(head.line, describe(head))
     }
 
     const statement = (head as {value: string}).value
@@ -92,7 +96,7 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
     else if (args.positional.length !== 1 || typeof args.positional[0] !== 'string' || args.named.size > 0) {
       refuse(head.line, `${statement} takes one string argument`)
     } else if (statement === 'moduledir') {
-      result.moduledir = args.positional[0] as string
+      result.moduledir = inside(head.line, args.positional[0] as string)
     }
     // `forge 'URL'` is read but not followed, as r10k does by default: the Forge is a setting (build.forge.baseurl).
   }
@@ -172,18 +176,19 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
     if (typeof title !== 'string') return refuse(line, 'mod needs the module name as a string first')
     if (rest.length > 0 || (version !== undefined && named.size > 0)) return refuse(line, `mod '${title}' has too many arguments`)
     if (named.size === 0) return forgeModule(line, title, version)
-    const installPath = optionalString(named.get('install_path'), 'install_path')
+    const given = optionalString(named.get('install_path'), 'install_path')
+    const installPath = given === undefined ? undefined : inside(line, given)
     if (named.has('git')) {
       for (const key of named.keys()) if (!GIT_KEYS.has(key)) unsupportedOption(line, title, key)
       const remote = named.get('git')
       if (typeof remote !== 'string' || remote === '') return refuse(line, `mod '${title}': :git must be a URL string`)
-      const given = REF_KEYS.filter((key) => named.has(key))
-      if (given.length > 1) return refuse(line, `mod '${title}': give only one of :${given.join(', :')}`)
-      const refValue = given.length === 1 ? named.get(given[0]) : 'master'
+      const refKeys = REF_KEYS.filter((key) => named.has(key))
+      if (refKeys.length > 1) return refuse(line, `mod '${title}': give only one of :${refKeys.join(', :')}`)
+      const refValue = refKeys.length === 1 ? named.get(refKeys[0]) : 'master'
       let ref: GitModule['ref']
       if (typeof refValue === 'string' && refValue !== '') ref = refValue
-      else if (typeof refValue === 'object' && refValue.symbol === 'control_branch' && given[0] !== 'tag' && given[0] !== 'commit') ref = {controlBranch: true}
-      else return refuse(line, `mod '${title}': :${given[0]} must be a string${given[0] === 'branch' || given[0] === 'ref' ? ' or :control_branch' : ''}`)
+      else if (typeof refValue === 'object' && refValue.symbol === 'control_branch' && refKeys[0] !== 'tag' && refKeys[0] !== 'commit') ref = {controlBranch: true}
+      else return refuse(line, `mod '${title}': :${refKeys[0]} must be a string${refKeys[0] === 'branch' || refKeys[0] === 'ref' ? ' or :control_branch' : ''}`)
       const spec: GitModule = {kind: 'git', line, name: gitModuleName(line, title), ref, remote}
       const defaultBranch = optionalString(named.get('default_branch'), 'default_branch')
       if (defaultBranch !== undefined) spec.defaultBranch = defaultBranch
@@ -194,7 +199,9 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
     if (named.has('local')) {
       for (const key of named.keys()) if (!LOCAL_KEYS.has(key)) unsupportedOption(line, title, key)
       if (named.get('local') !== true) return refuse(line, `mod '${title}': :local must be true`)
-      return {installPath, kind: 'local', line, name: gitModuleName(line, title)}
+      const local: LocalModule = {kind: 'local', line, name: gitModuleName(line, title)}
+      if (installPath !== undefined) local.installPath = installPath
+      return local
     }
 
     for (const key of named.keys()) if (!GIT_KEYS.has(key) && !LOCAL_KEYS.has(key)) unsupportedOption(line, title, key)
@@ -205,6 +212,16 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
       if (typeof value !== 'string') return refuse(line, `mod '${title}': :${key} must be a string`)
       return value
     }
+  }
+
+  /** A Puppetfile path (moduledir, install_path) as a '/'-separated path inside the environment ('' for its root). */
+  function inside(line: number, dir: string): string {
+    const normal = path.posix.normalize(dir.replace(/\/+$/, '') || '.')
+    if (path.posix.isAbsolute(normal) || normal === '..' || normal.startsWith('../')) {
+      return refuse(line, `Puppetfile cannot manage content outside of its environment: ${dir}`)
+    }
+
+    return normal === '.' ? '' : normal
   }
 
   function unsupportedOption(line: number, title: string, key: string): never {
@@ -237,6 +254,7 @@ function describeValue(value: Value): string {
 }
 
 function describe(token: Token): string {
+  if (token.type === 'ruby') return token.value
   if (token.type === 'word') return `"${token.value}"`
   if (token.type === 'string') return `'${token.value}'`
   if (token.type === 'symbol') return `:${token.value}`
@@ -252,8 +270,12 @@ function isNewline(token: Token): boolean {
  * Splits the text into tokens. Newlines are tokens (they end statements);
  * a backslash before a newline joins the lines, as in Ruby.
  */
-function tokenize(text: string, rubyCode: (line: number, what: string) => never): Token[] {
+function tokenize(text: string): Token[] {
   const tokens: Token[] = []
+  const rubyCode = (at: number, value: string): void => {
+    tokens.push({line: at, type: 'ruby', value})
+  }
+
   let line = 1
   let i = 0
   const push = (token: Token) => tokens.push(token)
@@ -278,19 +300,29 @@ function tokenize(text: string, rubyCode: (line: number, what: string) => never)
       let value = ''
       i++
       for (;;) {
-        if (i >= text.length) rubyCode(start, 'an unterminated string')
+        if (i >= text.length) {
+          rubyCode(start, 'an unterminated string')
+          break
+        }
+
         const d = text[i]
         if (d === c) break
         if (d === '\n') line++
         if (d === '\\') {
           const e = text[i + 1]
           if (c === "'") value += e === "'" || e === '\\' ? e : `\\${e}`
-          else value += ({'"': '"', '\\': '\\', n: '\n', t: '\t'} as Record<string, string>)[e] ?? rubyCode(line, `the escape \\${e}`)
+          else {
+            const escaped = ({'"': '"', '\\': '\\', n: '\n', t: '\t'} as Record<string, string>)[e]
+            if (escaped === undefined) rubyCode(line, `the escape \\${e}`)
+            value += escaped ?? ''
+          }
+
           i += 2
           continue
         }
 
         if (c === '"' && d === '#' && ['{', '$', '@'].includes(text[i + 1])) rubyCode(line, 'string interpolation')
+
         value += d
         i++
       }
@@ -318,6 +350,7 @@ function tokenize(text: string, rubyCode: (line: number, what: string) => never)
       }
     } else {
       rubyCode(line, `"${c}"`)
+      i++
     }
   }
 
