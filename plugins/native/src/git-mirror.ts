@@ -81,33 +81,29 @@ export class GitMirror {
     return commit
   }
 
-  /** Writes the tree of a commit into `dest` (which must exist): `git archive` piped into tar, no working copy. */
-  export(commit: string, dest: string): Promise<void> {
-    return new Promise((resolve, reject) => {
-      const archive = spawn('git', ['--git-dir', this.dir, 'archive', '--format=tar', commit], {env: {...process.env, ...TOOL_ENV}, stdio: ['ignore', 'pipe', 'pipe']})
-      const extract = spawn('tar', ['-x', '-f', '-', '-C', dest, '--no-same-owner'], {env: {...process.env, ...TOOL_ENV}, stdio: ['pipe', 'ignore', 'pipe']})
-      const errors: string[] = []
-      let pending = 2
-      let failed = false
-      const done = (program: string, code: number | null) => {
-        if (code !== 0) failed = true
-        if (code !== 0 && errors.length === 0) errors.push(`${program} exited with ${code}`)
-        if (--pending === 0) {
-          if (failed) reject(failure('assembler', `cannot export ${commit} of ${shown(this.remote)}: ${errors.slice(0, 2).join(' ').split(this.remote).join(shown(this.remote))}`))
-          else resolve()
-        }
-      }
-
-      archive.stderr.on('data', (chunk: Buffer) => errors.push(chunk.toString('utf8').trim()))
-      extract.stderr.on('data', (chunk: Buffer) => errors.push(chunk.toString('utf8').trim()))
-      archive.stdout.pipe(extract.stdin)
-      // tar stopping early closes the pipe; its own exit code says why.
-      extract.stdin.on('error', () => {})
+  /**
+   * Writes the tree of a commit into `dest` (which must exist): `git archive`
+   * unpacked in this process, so a module costs one git process and no
+   * working copy.
+   */
+  async export(commit: string, dest: string): Promise<void> {
+    const {x} = await import('tar')
+    const archive = spawn('git', ['--git-dir', this.dir, 'archive', '--format=tar', commit], {env: {...process.env, ...TOOL_ENV}, stdio: ['ignore', 'pipe', 'pipe']})
+    const errors: string[] = []
+    archive.stderr.on('data', (chunk: Buffer) => errors.push(chunk.toString('utf8').trim()))
+    const exited = new Promise<number | null>((resolve, reject) => {
       archive.on('error', (error) => reject(missingTool('git', error)))
-      extract.on('error', (error) => reject(missingTool('tar', error)))
-      archive.on('close', (code) => done('git archive', code))
-      extract.on('close', (code) => done('tar', code))
+      archive.on('close', resolve)
     })
+    const unpacked = new Promise<void>((resolve, reject) => {
+      const extract = x({cwd: dest, strict: true})
+      extract.on('error', reject)
+      extract.on('close', resolve)
+      archive.stdout.pipe(extract)
+    })
+    const problem = (reason: string) => failure('assembler', `cannot export ${commit} of ${shown(this.remote)}: ${reason.split(this.remote).join(shown(this.remote))}`)
+    const [code] = await Promise.all([exited, unpacked.catch((error: Error) => Promise.reject(problem(error.message)))])
+    if (code !== 0) throw problem(errors.slice(0, 2).join(' ') || `git archive exited with ${code}`)
   }
 
   private async update(): Promise<void> {
@@ -129,7 +125,8 @@ export class GitMirror {
     } else {
       await mkdir(path.dirname(this.dir), {recursive: true})
       await rm(this.dir, {force: true, recursive: true})
-      const cloned = await run('git', ['clone', '--quiet', '--bare', this.remote, this.dir])
+      // No hook templates: nothing runs in the mirror, and copying them costs a cold build time.
+      const cloned = await run('git', ['clone', '--quiet', '--bare', '--template=', this.remote, this.dir])
       if (cloned.code !== 0) {
         await rm(this.dir, {force: true, recursive: true})
         throw failure('assembler', `cannot clone ${shown(this.remote)}: ${this.said(cloned)}`)
@@ -139,9 +136,7 @@ export class GitMirror {
       await writeFile(path.join(this.dir, 'info', 'attributes'), ARCHIVE_ATTRIBUTES)
     }
 
-    const listed = await run('git', ['--git-dir', this.dir, 'for-each-ref', `--format=${REFS_FORMAT}`, 'refs/heads', 'refs/tags'])
-    if (listed.code !== 0) throw failure('assembler', `cannot read the mirror of ${shown(this.remote)}: ${this.said(listed)}`)
-    const advertised = normalise(listed.stdout)
+    const advertised = normalise(exists ? await this.listRefs() : await this.packedRefs())
     const refs: Record<string, string> = {}
     for (const line of advertised.split('\n')) {
       const [commit, name] = line.split('\t')
@@ -150,6 +145,36 @@ export class GitMirror {
 
     this.state = {advertised, refs, verified: this.state?.verified ?? []}
     await this.saveState()
+  }
+
+  private async listRefs(): Promise<string> {
+    const listed = await run('git', ['--git-dir', this.dir, 'for-each-ref', `--format=${REFS_FORMAT}`, 'refs/heads', 'refs/tags'])
+    if (listed.code !== 0) throw failure('assembler', `cannot read the mirror of ${shown(this.remote)}: ${this.said(listed)}`)
+    return listed.stdout
+  }
+
+  /**
+   * A fresh clone keeps all its refs in packed-refs, with annotated tags
+   * peeled (`^commit` lines): reading that file saves a git process per
+   * module on a cold build. Anything unexpected falls back to git.
+   */
+  private async packedRefs(): Promise<string> {
+    const text = await readFile(path.join(this.dir, 'packed-refs'), 'utf8').catch(() => undefined)
+    if (text === undefined || !/^# pack-refs with:.*\bfully-peeled\b/.test(text)) return this.listRefs()
+    const lines: string[] = []
+    let last = ''
+    for (const line of text.split('\n')) {
+      if (line.startsWith('#') || line === '') continue
+      const peeled = /^\^([0-9a-f]{40,64})$/.exec(line)
+      const ref = /^([0-9a-f]{40,64}) (refs\/(?:heads|tags)\/.+)$/.exec(line)
+      if (peeled && last) lines.push(`${peeled[1]}\t${last}^{}`)
+      else if (ref) {
+        lines.push(`${ref[1]}\t${ref[2]}`)
+        last = ref[2]
+      } else last = ''
+    }
+
+    return lines.join('\n')
   }
 
   /** What git said, with the remote's credentials hidden (git repeats the URL as it was given). */
