@@ -15,6 +15,10 @@ declare -A package_of=(
 )
 # `--tests` adds what only the test suite runs: librarian-puppet, Debian's aws CLI,
 # shellcheck, packer, and nginx with openssl (the HTTP mirror tests).
+# `--bench` adds g10k, which only bench/assemblers.sh runs (to compare with), and GNU time.
+if [ "${1:-}" = "--bench" ]; then
+  package_of+=([g10k]=g10k [/usr/bin/time]=time)
+fi
 if [ "${1:-}" = "--tests" ]; then
   package_of+=(
     [librarian-puppet]=librarian-puppet
