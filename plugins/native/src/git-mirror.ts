@@ -1,10 +1,10 @@
-import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {access, mkdir, readFile, rm, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {failure, shown} from './failure.js'
-import {missingTool, run, type RunResult, said, TOOL_ENV} from './run.js'
+import {type RunResult, said} from './run.js'
+import type {Workers} from './workers.js'
 
 /** What the mirror knows, kept beside it so an unchanged remote costs one `ls-remote`. */
 interface MirrorState {
@@ -38,6 +38,7 @@ export class GitMirror {
   constructor(
     root: string,
     readonly remote: string,
+    private readonly workers: Workers,
   ) {
     const hash = createHash('sha256').update(remote).digest('hex').slice(0, 16)
     const readable = remote.replace(/^[a-z][a-z0-9+.-]*:\/\/([^/@]*@)?/i, '').replace(/[^\w.-]+/g, '-').slice(-60)
@@ -70,7 +71,7 @@ export class GitMirror {
 
     if (!/^[0-9a-f]{4,40}$/.test(ref)) return undefined
     if (ref.length === 40 && this.state!.verified.includes(ref)) return ref
-    const result = await run('git', ['--git-dir', this.dir, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`])
+    const result = await this.workers.run(['git', '--git-dir', this.dir, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`])
     if (result.code !== 0) return undefined
     const commit = result.stdout.trim()
     if (ref.length === 40) {
@@ -81,29 +82,10 @@ export class GitMirror {
     return commit
   }
 
-  /**
-   * Writes the tree of a commit into `dest` (which must exist): `git archive`
-   * unpacked in this process, so a module costs one git process and no
-   * working copy.
-   */
+  /** Writes the tree of a commit into `dest` (which must exist): `git archive` piped into tar, no working copy. */
   async export(commit: string, dest: string): Promise<void> {
-    const {x} = await import('tar')
-    const archive = spawn('git', ['--git-dir', this.dir, 'archive', '--format=tar', commit], {env: {...process.env, ...TOOL_ENV}, stdio: ['ignore', 'pipe', 'pipe']})
-    const errors: string[] = []
-    archive.stderr.on('data', (chunk: Buffer) => errors.push(chunk.toString('utf8').trim()))
-    const exited = new Promise<number | null>((resolve, reject) => {
-      archive.on('error', (error) => reject(missingTool('git', error)))
-      archive.on('close', resolve)
-    })
-    const unpacked = new Promise<void>((resolve, reject) => {
-      const extract = x({cwd: dest, strict: true})
-      extract.on('error', reject)
-      extract.on('close', resolve)
-      archive.stdout.pipe(extract)
-    })
-    const problem = (reason: string) => failure('assembler', `cannot export ${commit} of ${shown(this.remote)}: ${reason.split(this.remote).join(shown(this.remote))}`)
-    const [code] = await Promise.all([exited, unpacked.catch((error: Error) => Promise.reject(problem(error.message)))])
-    if (code !== 0) throw problem(errors.slice(0, 2).join(' ') || `git archive exited with ${code}`)
+    const result = await this.workers.run(['export_tree', this.dir, commit, dest])
+    if (result.code !== 0) throw failure('assembler', `cannot export ${commit} of ${shown(this.remote)}: ${this.said(result)}`)
   }
 
   private async update(): Promise<void> {
@@ -117,16 +99,16 @@ export class GitMirror {
         (text) => JSON.parse(text) as MirrorState,
         () => undefined,
       )
-      const listed = await run('git', ['ls-remote', '--heads', '--tags', this.remote])
+      const listed = await this.workers.run(['git', 'ls-remote', '--heads', '--tags', this.remote])
       if (listed.code !== 0) throw failure('assembler', `cannot reach ${shown(this.remote)}: ${this.said(listed)}`)
       if (this.state && normalise(listed.stdout) === this.state.advertised) return
-      const fetched = await run('git', ['--git-dir', this.dir, 'fetch', '--quiet', '--prune', '--no-tags', this.remote, ...FETCH_REFSPECS])
+      const fetched = await this.workers.run(['git', '--git-dir', this.dir, 'fetch', '--quiet', '--prune', '--no-tags', this.remote, ...FETCH_REFSPECS])
       if (fetched.code !== 0) throw failure('assembler', `cannot fetch ${shown(this.remote)}: ${this.said(fetched)}`)
     } else {
       await mkdir(path.dirname(this.dir), {recursive: true})
       await rm(this.dir, {force: true, recursive: true})
       // No hook templates: nothing runs in the mirror, and copying them costs a cold build time.
-      const cloned = await run('git', ['clone', '--quiet', '--bare', '--template=', this.remote, this.dir])
+      const cloned = await this.workers.run(['git', 'clone', '--quiet', '--bare', '--template=', this.remote, this.dir])
       if (cloned.code !== 0) {
         await rm(this.dir, {force: true, recursive: true})
         throw failure('assembler', `cannot clone ${shown(this.remote)}: ${this.said(cloned)}`)
@@ -148,7 +130,7 @@ export class GitMirror {
   }
 
   private async listRefs(): Promise<string> {
-    const listed = await run('git', ['--git-dir', this.dir, 'for-each-ref', `--format=${REFS_FORMAT}`, 'refs/heads', 'refs/tags'])
+    const listed = await this.workers.run(['git', '--git-dir', this.dir, 'for-each-ref', `--format=${REFS_FORMAT}`, 'refs/heads', 'refs/tags'])
     if (listed.code !== 0) throw failure('assembler', `cannot read the mirror of ${shown(this.remote)}: ${this.said(listed)}`)
     return listed.stdout
   }

@@ -10,6 +10,7 @@ import {mapBounded} from './pool.js'
 import {type ModuleSpec, parsePuppetfile, type Puppetfile} from './puppetfile.js'
 import {run} from './run.js'
 import {type NativeSettings, nativeSettings} from './settings.js'
+import {Workers} from './workers.js'
 
 /**
  * r10k's default naming (`invalid_branches: correct_and_warn`): every byte
@@ -52,6 +53,7 @@ export class NativeAssembler implements Assembler {
   private readonly environmentsDir: string
   private readonly stateDir: string
   private readonly mirrors = new Map<string, GitMirror>()
+  private workers?: Workers
   private forge?: Forge
   private settings?: NativeSettings
 
@@ -63,6 +65,15 @@ export class NativeAssembler implements Assembler {
   async assemble(options: AssembleOptions): Promise<AssembledEnvironment[]> {
     const settings = nativeSettings(this.context.settings)
     this.settings = settings
+    this.workers = new Workers(settings.poolSize, path.join(this.context.cacheDir, 'tmp'))
+    try {
+      return await this.assembleWith(settings, options)
+    } finally {
+      await this.workers.close()
+    }
+  }
+
+  private async assembleWith(settings: NativeSettings, options: AssembleOptions): Promise<AssembledEnvironment[]> {
     this.forge = new Forge(settings.forge, path.join(this.context.cacheDir, 'forge'), (message) => this.context.log.warn(message))
     await mkdir(this.environmentsDir, {recursive: true})
     await mkdir(this.stateDir, {recursive: true})
@@ -122,7 +133,7 @@ export class NativeAssembler implements Assembler {
   private mirror(remote: string): GitMirror {
     let mirror = this.mirrors.get(remote)
     if (!mirror) {
-      mirror = new GitMirror(path.join(this.context.cacheDir, 'git'), remote)
+      mirror = new GitMirror(path.join(this.context.cacheDir, 'git'), remote, this.workers!)
       this.mirrors.set(remote, mirror)
     }
 
@@ -131,7 +142,7 @@ export class NativeAssembler implements Assembler {
 
   /** The Puppetfile at a commit of the control repo, or null when the branch has none (an environment without modules, as in r10k). */
   private async puppetfileAt(control: GitMirror, commit: string): Promise<string | null> {
-    const result = await run('git', ['--git-dir', control.dir, 'cat-file', 'blob', `${commit}:Puppetfile`])
+    const result = await this.workers!.run(['git', '--git-dir', control.dir, 'cat-file', 'blob', `${commit}:Puppetfile`])
     if (result.code === 0) return result.stdout
     if (/does not exist|not a valid object name|exists on disk, but not in/i.test(result.stderr)) return null
     throw failure('assembler', `cannot read the Puppetfile at ${commit} of ${shown(control.remote)}: ${result.stderr.trim()}`)

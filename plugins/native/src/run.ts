@@ -9,6 +9,7 @@ export interface RunResult {
 }
 
 const INSTALL_HINTS: Record<string, string> = {
+  bash: 'Debian/Ubuntu: apt-get install bash',
   git: 'Debian/Ubuntu: apt-get install git',
   tar: 'Debian/Ubuntu: apt-get install tar',
 }
