@@ -52,6 +52,8 @@ export class Workers {
 
   /** Runs `git ARGS...` (or `export_tree MIRROR COMMIT DEST`) in a worker. */
   async run(args: string[]): Promise<RunResult> {
+    // Fields are NUL-terminated on the wire; a NUL inside one would shift every field after it.
+    if (args.some((arg) => arg.includes('\0'))) throw failure('settings', `a git argument contains a NUL character: ${JSON.stringify(args.join(' '))}`)
     this.dir ??= mkdir(this.tmpRoot, {recursive: true}).then(() => mkdtemp(path.join(this.tmpRoot, 'jobs-')))
     const dir = await this.dir
     const worker = await this.take()

@@ -1,12 +1,12 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {mkdtempSync, rmSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {parsePuppetfile} from '../src/puppetfile.js'
-import {show} from '../../../test/helpers/cli.js'
+import {runCli, show} from '../../../test/helpers/cli.js'
 import {World} from '../../../test/helpers/world.js'
 
 const WHERE = 'the Puppetfile of branch production'
@@ -128,6 +128,15 @@ mod 'plain', :git => 'file:///srv/plain.git'
       const result = await world.cli('build', '-e', 'staging')
       assert.equal(result.code, 12, show(result))
       assert.match(result.stderr, /line 1: Unable to manage Puppetfile content 'hello': Could not resolve desired ref 'v9' and no default provided in file:\/\/.*hello\.git/)
+    })
+
+    it('a missing git exits 11 and says how to install it', async () => {
+      const bin = path.join(world.dir, 'bin-without-git')
+      mkdirSync(bin, {recursive: true})
+      symlinkSync('/bin/bash', path.join(bin, 'bash'))
+      const result = await runCli(['build', '--config', world.settingsFile], {env: {PATH: bin}})
+      assert.equal(result.code, 11, show(result))
+      assert.match(result.stderr, /git is not installed or not on PATH \(Debian\/Ubuntu: apt-get install git\)/)
     })
 
     it('an unreachable remote exits 12 and names it with its credentials hidden', async () => {
