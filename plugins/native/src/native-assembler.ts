@@ -66,6 +66,8 @@ export class NativeAssembler implements Assembler {
     const settings = nativeSettings(this.context.settings)
     this.settings = settings
     this.workers = new Workers(settings.poolSize, path.join(this.context.cacheDir, 'tmp'))
+    // Mirrors remember what they fetched in this build only.
+    this.mirrors.clear()
     try {
       return await this.assembleWith(settings, options)
     } finally {
@@ -108,6 +110,8 @@ export class NativeAssembler implements Assembler {
       const unchanged = plan.previous && sameState(plan.previous, state) && (await exists(dir))
       if (!unchanged) {
         this.context.log.progress(`native: deploying environment ${plan.name}`)
+        // The old record goes first: after a crash mid-deploy it would describe a tree that is no longer there.
+        await rm(this.stateFile(plan.name), {force: true})
         await this.deploy(dir, control, plan.commit, placements, plan.previous)
         await writeFile(this.stateFile(plan.name), JSON.stringify(state))
       }
