@@ -40,7 +40,8 @@ describe('the file store', () => {
 
   it('create-only writes fail when the key exists, leaving it untouched', async () => {
     await store.put('m/1.json', Buffer.from('first'), {createOnly: true})
-    await assert.rejects(store.put('m/1.json', Buffer.from('second'), {createOnly: true}), (error: Error & {code?: string}) => error.code === 'EEXIST')
+    const second = store.put('m/1.json', Buffer.from('second'), {createOnly: true})
+    await assert.rejects(second, (error: Error & {reason?: string}) => error.reason === 'conflict')
     const kept = await store.get('m/1.json')
     assert.ok(kept && 'body' in kept)
     assert.equal(await text(kept.body), 'first')

@@ -58,7 +58,9 @@ export async function downloadArtifact(
     if (signal?.aborted) throw signal.reason
     if (error instanceof PupistryError) throw error
     if (isDiskFull(error)) throw new LocalDiskError(`no room to download ${key} to ${file} (${(error as Error).message}); the installed release is unchanged`)
-    throw new StoreError(`download of ${key} from ${store.location} failed after ${received} bytes: ${(error as Error).message}`, {cause: error})
+    // The body stopped coming (a dropped connection, a stalled server): the store is, for now, unreachable.
+    const message = `download of ${key} from ${store.location} failed after ${received} bytes: ${(error as Error).message}`
+    throw new StoreError(message, {cause: error, reason: 'unreachable'})
   } finally {
     signal?.removeEventListener('abort', abandon)
   }

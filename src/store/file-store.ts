@@ -6,12 +6,15 @@ import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
 
-import type {Exposure, GetOptions, GetResult, ObjectInfo, PutOptions, Store} from '../contracts.js'
+import type {Exposure, GetOptions, GetResult, ObjectInfo, ProviderError, ProviderErrorReason, PutOptions, Store} from '../contracts.js'
 
 const TEMP_PREFIX = '.pupistry-tmp-'
 
-function storeError(message: string, cause?: unknown): Error {
-  return Object.assign(new Error(message, {cause}), {kind: 'store' as const})
+const REASONS: Record<string, ProviderErrorReason> = {EACCES: 'denied', EEXIST: 'conflict', EPERM: 'denied', EROFS: 'denied'}
+
+function storeError(message: string, cause?: unknown, reason?: ProviderErrorReason): ProviderError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code
+  return Object.assign(new Error(message, {cause}), {kind: 'store' as const, reason: reason ?? (code ? REASONS[code] : undefined)})
 }
 
 /**
@@ -82,9 +85,7 @@ export class FileStore implements Store {
       return {etag: tagOf(await stat(file))}
     } catch (error) {
       await unlink(temp).catch(() => {})
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw Object.assign(storeError(`${file} already exists`, error), {code: 'EEXIST'})
-      }
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw storeError(`${file} already exists`, error)
 
       throw storeError(`cannot write ${file}: ${(error as Error).message}`, error)
     }
@@ -127,7 +128,7 @@ export class FileStore implements Store {
   private pathOf(key: string): string {
     const parts = key.split('/')
     if (key.startsWith('/') || parts.some((part) => part === '..' || part === '')) {
-      if (key !== '.') throw storeError(`invalid object key "${key}"`)
+      if (key !== '.') throw storeError(`invalid object key "${key}"`, undefined, 'invalid')
     }
 
     return path.join(this.root, ...parts)
@@ -149,7 +150,9 @@ export class FileStore implements Store {
   private async checkRoot(): Promise<void> {
     const info = await stat(this.root).catch(() => undefined)
     if (!info?.isDirectory()) {
-      throw storeError(`store directory ${this.root} does not exist (general.storage is ${this.location}); create it, or mount the share`)
+      // Most often a share that is not mounted (yet): the agent's daemon retries sooner, as for a network store.
+      const message = `store directory ${this.root} does not exist (general.storage is ${this.location}); create it, or mount the share`
+      throw storeError(message, undefined, 'unreachable')
     }
   }
 }

@@ -11,17 +11,19 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3'
 import {Upload} from '@aws-sdk/lib-storage'
-import type {Exposure, GetOptions, GetResult, ObjectInfo, ProviderContext, PutOptions, Store} from 'pupistry'
+import type {Exposure, GetOptions, GetResult, ObjectInfo, ProviderContext, ProviderError, PutOptions, Store} from 'pupistry'
 
-import {describeS3Error, type S3Identity} from './s3-errors.js'
+import {describeS3Error, reasonOf, type S3Identity} from './s3-errors.js'
+import {prefixOf} from './s3-url.js'
 
 /** Objects up to this size go up in one PutObject; larger streams go multipart. */
 const SINGLE_PUT_LIMIT = 16 * 1024 * 1024
 const PART_SIZE = 8 * 1024 * 1024
 
-function failure(kind: 'settings' | 'store', message: string, extra: Record<string, unknown> = {}): Error {
+function failure(kind: 'settings' | 'store', message: string, extra: Partial<ProviderError> = {}): ProviderError {
   return Object.assign(new Error(message), {kind, ...extra})
 }
+
 
 function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
@@ -46,8 +48,7 @@ export class S3Store implements Store {
     const side = context.settings[context.side]
     this.bucket = url.hostname
     if (!this.bucket) throw failure('settings', `general.storage ${url.href} names no bucket (s3://BUCKET/PREFIX)`)
-    const prefix = decodeURIComponent(url.pathname.replace(/^\/+/, ''))
-    this.prefix = prefix && !prefix.endsWith('/') ? `${prefix}/` : prefix
+    this.prefix = prefixOf(url)
     this.location = `s3://${this.bucket}/${this.prefix}`
     if (text(side.proxy_uri)) {
       throw failure('settings', `${context.side}.proxy_uri is set, but proxies are not supported by the s3 store yet; unset it or reach the store directly`)
@@ -115,6 +116,8 @@ export class S3Store implements Store {
   async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<{etag: string}> {
     const params = {
       Bucket: this.bucket,
+      // A pointer is rewritten in place: no cache in front of the bucket may serve an old one.
+      ...(options.mutable ? {CacheControl: 'no-cache'} : {}),
       ContentType: options.contentType,
       Key: this.keyOf(key),
       ...this.sse,
@@ -134,7 +137,7 @@ export class S3Store implements Store {
       const result = await upload.done()
       return {etag: result.ETag ?? ''}
     } catch (error) {
-      if (statusOf(error) === 412) throw Object.assign(failure('store', `${this.location}${key} already exists`), {code: 'EEXIST'})
+      if (statusOf(error) === 412) throw failure('store', `${this.location}${key} already exists`, {reason: 'conflict'})
       throw this.error(error, 'writing', key)
     }
   }
@@ -210,7 +213,7 @@ export class S3Store implements Store {
   }
 
   private error(error: unknown, action: string, key: string): Error {
-    return failure('store', describeS3Error(error, {...this.identity, action, key}), {cause: error})
+    return failure('store', describeS3Error(error, {...this.identity, action, key}), {cause: error, reason: reasonOf(error)})
   }
 }
 
