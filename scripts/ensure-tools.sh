@@ -14,6 +14,10 @@ declare -A package_of=(
   [tar]=tar
   [gzip]=gzip
 )
+# `--bench` adds g10k, which only bench/assemblers.sh runs (to compare with), and GNU time.
+if [ "${1:-}" = "--bench" ]; then
+  package_of+=([g10k]=g10k [/usr/bin/time]=time)
+fi
 # `--tests` adds what only the test suite runs: librarian-puppet, Debian's aws CLI,
 # the linter shellcheck, packer, nginx with openssl (the HTTP mirror tests), and for the
 # companion Puppet module's tests rspec-puppet, puppet-lint, puppet-strings, stdlib

@@ -41,7 +41,7 @@ describe('@pupistry/librarian installed from a private npm registry, then build 
     assert.equal(await librarianListed(), undefined)
     const result = await world.cli('build')
     assert.equal(result.code, 2, show(result))
-    assert.match(result.stderr, /^pupistry: error: no assembler named "librarian" is installed \(available: r10k\)$/m)
+    assert.match(result.stderr, /^pupistry: error: no assembler named "librarian" is installed \(available: native, r10k\)$/m)
     assert.match(result.stderr, /^hint: run `pupistry plugins install @pupistry\/librarian`$/m)
   })
 

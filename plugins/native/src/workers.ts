@@ -1,0 +1,112 @@
+import {type ChildProcess, spawn} from 'node:child_process'
+import {mkdir, mkdtemp, readFile, rm} from 'node:fs/promises'
+import path from 'node:path'
+import {createInterface} from 'node:readline'
+
+import {failure} from './failure.js'
+import {missingTool, type RunResult, TOOL_ENV} from './run.js'
+
+/**
+ * Each worker is a small shell that runs the jobs it reads from stdin
+ * (NUL-separated: argument count, stdout file, stderr file, then the
+ * arguments, never a command string) and answers each with its exit code.
+ * Only git and the tree export may run. `export_tree` pipes `git archive`
+ * into GNU tar: a module costs two small processes and no working copy.
+ */
+const WORKER = `
+set -u
+export_tree() { set -o pipefail; git --git-dir "$1" archive --format=tar "$2" | tar -x -f - -C "$3" --no-same-owner; }
+while IFS= read -r -d '' count && IFS= read -r -d '' out && IFS= read -r -d '' err; do
+  args=()
+  for ((i = 0; i < count; i++)); do IFS= read -r -d '' arg; args+=("$arg"); done
+  case "\${args[0]}" in
+    git|export_tree) "\${args[@]}" </dev/null >"$out" 2>"$err"; printf '%d\\n' "$?" ;;
+    *) printf '126\\n' ;;
+  esac
+done
+`
+
+interface Worker {
+  child: ChildProcess
+  answers: Array<(code: number) => void>
+}
+
+/**
+ * A fixed set of shell workers that start git for the assembler. Node's own
+ * `spawn` forks the whole Node process, which costs several milliseconds a
+ * process here (far more on a busy machine); a shell forks in a fraction of
+ * that, and a build starts a few processes per module.
+ */
+export class Workers {
+  private readonly idle: Worker[] = []
+  private readonly waiting: Array<(worker: Worker) => void> = []
+  private readonly all: Worker[] = []
+  private dir?: Promise<string>
+  private jobs = 0
+  private broken?: Error
+
+  constructor(
+    private readonly size: number,
+    private readonly tmpRoot: string,
+  ) {}
+
+  /** Runs `git ARGS...` (or `export_tree MIRROR COMMIT DEST`) in a worker. */
+  async run(args: string[]): Promise<RunResult> {
+    // Fields are NUL-terminated on the wire; a NUL inside one would shift every field after it.
+    if (args.some((arg) => arg.includes('\0'))) throw failure('settings', `a git argument contains a NUL character: ${JSON.stringify(args.join(' '))}`)
+    this.dir ??= mkdir(this.tmpRoot, {recursive: true}).then(() => mkdtemp(path.join(this.tmpRoot, 'jobs-')))
+    const dir = await this.dir
+    const worker = await this.take()
+    const job = this.jobs++
+    const out = path.join(dir, `${job}.out`)
+    const err = path.join(dir, `${job}.err`)
+    try {
+      const code = await new Promise<number>((resolve) => {
+        worker.answers.push(resolve)
+        worker.child.stdin!.write(`${[String(args.length), out, err, ...args].map((field) => `${field}\0`).join('')}`)
+      })
+      if (code === -1) throw this.broken ?? failure('tool', 'a bash worker running git stopped unexpectedly')
+      if (code === 127) throw missingTool(args[0] === 'export_tree' ? 'tar' : 'git', Object.assign(new Error('not found'), {code: 'ENOENT'}))
+      const [stdout, stderr] = await Promise.all([readFile(out, 'utf8').catch(() => ''), readFile(err, 'utf8').catch(() => '')])
+      return {code, stderr, stdout}
+    } finally {
+      await Promise.all([rm(out, {force: true}), rm(err, {force: true})])
+      this.give(worker)
+    }
+  }
+
+  /** Stops the workers (they exit when their input ends) and removes the job files. */
+  async close(): Promise<void> {
+    for (const worker of this.all) worker.child.stdin!.end()
+    if (this.dir) await rm(await this.dir, {force: true, recursive: true})
+  }
+
+  private take(): Promise<Worker> {
+    const worker = this.idle.pop()
+    if (worker) return Promise.resolve(worker)
+    if (this.all.length < this.size) return Promise.resolve(this.start())
+    return new Promise((resolve) => this.waiting.push(resolve))
+  }
+
+  private give(worker: Worker): void {
+    const next = this.waiting.shift()
+    if (next) next(worker)
+    else this.idle.push(worker)
+  }
+
+  private start(): Worker {
+    const child = spawn('bash', ['-c', WORKER], {env: {...process.env, ...TOOL_ENV}, stdio: ['pipe', 'pipe', 'ignore']})
+    const worker: Worker = {answers: [], child}
+    createInterface({input: child.stdout!}).on('line', (line) => worker.answers.shift()?.(Number(line)))
+    // A worker that cannot start or dies answers its pending jobs with -1.
+    const lost = () => worker.answers.splice(0).forEach((answer) => answer(-1))
+    child.on('error', (error: NodeJS.ErrnoException) => {
+      this.broken = error.code === 'ENOENT' ? missingTool('bash', error) : failure('tool', `cannot start bash to run git: ${error.message}`, error)
+      lost()
+    })
+    child.on('close', lost)
+    child.stdin!.on('error', () => {})
+    this.all.push(worker)
+    return worker
+  }
+}
