@@ -2,7 +2,7 @@ import type {PupistryHook} from 'pupistry'
 
 const hook: PupistryHook<'pupistry:assemblers'> = () => [
   {
-    contract: 1,
+    contract: 2,
     async create(context) {
       const {NativeAssembler} = await import('../native-assembler.js')
       return new NativeAssembler(context)
