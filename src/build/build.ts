@@ -1,4 +1,4 @@
-import {mkdir, rename, rm} from 'node:fs/promises'
+import {chmod, rename, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -10,7 +10,7 @@ import {artifactKey, ENVIRONMENT_PATTERN} from '../manifest/layout.js'
 import type {BuildRecord} from '../manifest/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {redactUrl} from '../util/redact.js'
-import {BuildCache} from './build-cache.js'
+import {BuildCache, CACHE_FILE_MODE} from './build-cache.js'
 
 export interface BuiltEnvironment {
   record: BuildRecord
@@ -77,8 +77,7 @@ async function packEnvironment(
   environment: AssembledEnvironment,
   meta: {assembler: string; tools: Record<string, string>},
 ): Promise<BuiltEnvironment> {
-  const dir = cache.dirOf(environment.name)
-  await mkdir(dir, {recursive: true})
+  const dir = await cache.makeDir(environment.name)
   const temp = path.join(dir, `.building-${process.pid}.tar.gz`)
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
@@ -89,6 +88,7 @@ async function packEnvironment(
     throw new AssemblerError(`cannot pack environment ${environment.name}: ${(error as Error).message}`)
   }
 
+  await chmod(temp, CACHE_FILE_MODE)
   await rename(temp, cache.artifactPath(environment.name, packed.sha256))
   const previous = await cache.read(environment.name)
   const record: BuildRecord = {
