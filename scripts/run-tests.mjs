@@ -1,5 +1,6 @@
 #!/usr/bin/env node
-// Runs every test file of the core and the plugins with Node's test runner.
+// Runs every test file of the core and the plugins with Node's test runner: scenario tests in test/,
+// unit tests beside the code they test (src/**/*.test.ts).
 // Usage: npm test [-- FILE_OR_FILTER ...]
 import {spawnSync} from 'node:child_process'
 import {readdirSync, statSync} from 'node:fs'
@@ -28,7 +29,7 @@ function testFiles(dir) {
 }
 
 const plugins = readdirSync(path.join(root, 'plugins')).map((name) => path.join(root, 'plugins', name, 'test'))
-let files = [path.join(root, 'test'), ...plugins].flatMap(testFiles)
+let files = [path.join(root, 'test'), path.join(root, 'src'), ...plugins].flatMap(testFiles)
 if (filters.length > 0) files = files.filter((file) => filters.some((filter) => file.includes(filter)))
 if (files.length === 0) {
   console.error('no test files matched')

@@ -1,11 +1,37 @@
 import path from 'node:path'
 
-import type {ProviderContext, Side} from './contracts.js'
-import {askSecret} from './cli/ask-secret.js'
-import type {Logger} from './cli/logger.js'
+import type {ProviderContext, ProviderLogger, Side} from './contracts.js'
 import {appCache} from './config/paths.js'
 import type {Settings} from './config/settings.js'
 import type {ProviderRegistry} from './registry/registry.js'
+
+export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
+
+/** One thing that happened, with the fields log shippers index. */
+export interface LogEvent {
+  event: string
+  level?: LogLevel
+  message: string
+  environment?: string
+  version?: string
+  serial?: number
+  /** Seconds, for events that end something. */
+  duration?: number
+  /** pupistry's exit code for the run (docs/exit-codes.md). */
+  exitCode?: number
+  /** puppet apply's --detailed-exitcodes status. */
+  puppetExit?: number
+  [field: string]: unknown
+}
+
+export interface Logger extends ProviderLogger {
+  /** Details shown only with --verbose. */
+  debug(message: string): void
+  /** A structured event: its message as a line for people, the whole object as JSON. */
+  event(entry: LogEvent): void
+  readonly tty: boolean
+  readonly verbose: boolean
+}
 
 /** What every service needs: settings, providers and a place to talk to the user. */
 export interface Runtime {
@@ -17,8 +43,11 @@ export interface Runtime {
   askSecret(question: string): Promise<string | undefined>
 }
 
+/** Asks the person at the terminal; without one (as on nodes) there is no answer. */
+const noTerminal = async () => undefined
+
 export function createRuntime(parts: Omit<Runtime, 'askSecret'> & {askSecret?: Runtime['askSecret']}): Runtime {
-  return {askSecret, ...parts}
+  return {askSecret: noTerminal, ...parts}
 }
 
 export function providerContext(runtime: Runtime, side: Side, provider: string): ProviderContext {

@@ -1,22 +1,23 @@
 import {mkdir, rm} from 'node:fs/promises'
 
+import {downloadArtifact} from '../artifact/download.js'
 import type {Store} from '../contracts.js'
-import {DEFAULT_ENVIRONMENT, DEFAULT_KEEP_RELEASES, puppetcode, releasesDir} from '../config/paths.js'
-import {ExpiredError, NotFoundError, StoreError, UsageError, VerificationError} from '../errors.js'
-import {ENVIRONMENT_PATTERN} from '../manifest/layout.js'
-import type {Manifest} from '../manifest/manifest.js'
-import {manifestOf, readPointer} from '../publish/pointer.js'
+import {agentSettingsOf} from '../config/agent-settings.js'
+import {NotFoundError, StoreError} from '../errors.js'
+import {checkEnvironmentName} from '../format/environment.js'
+import type {Manifest} from '../format/manifest.js'
+import {type PointerEnvelope, readPointer} from '../format/pointer.js'
 import type {Runtime} from '../runtime.js'
-import {loadTrustedKeys, verifyEnvelope} from '../signing/signing.js'
+import {nodeKeys} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
+import {abortable, sleep} from '../util/abort.js'
 import {shortVersion as short} from '../util/version.js'
-import {abortable, sleep} from './abort.js'
-import {downloadArtifact} from './download.js'
 import {pausePoint} from './pause.js'
 import type {PuppetRun} from './puppet.js'
 import {type ActiveRelease, Releases} from './releases.js'
 import {type RunControl, runPuppetStep, withAgentLock} from './run.js'
-import type {EnvironmentState} from './state.js'
+import type {EnvironmentState, StateFile} from './state.js'
+import {decide, type Verdict} from './trust.js'
 
 export interface ApplyOptions {
   environment?: string
@@ -48,9 +49,7 @@ export interface ApplyResult {
 }
 
 export function agentEnvironment(runtime: Runtime, requested?: string): string {
-  const environment = requested ?? runtime.settings.agent.environment ?? DEFAULT_ENVIRONMENT
-  if (!ENVIRONMENT_PATTERN.test(environment)) throw new UsageError(`not a Puppet environment name: ${environment}`)
-  return environment
+  return checkEnvironmentName(requested ?? agentSettingsOf(runtime.settings).environment)
 }
 
 /**
@@ -65,127 +64,88 @@ export async function apply(runtime: Runtime, options: ApplyOptions): Promise<Ap
 }
 
 async function applyLocked(runtime: Runtime, options: ApplyOptions, environment: string, control: RunControl): Promise<ApplyResult> {
-  const {log, settings} = runtime
+  const {log} = runtime
   const {signal, stateFile} = control
   // Trust settings are checked on every run, even when nothing new arrives.
-  if (!settings.general.gpg_disable) loadTrustedKeys(runtime)
-  let state = (await stateFile.read()).environments[environment] ?? {}
-  if (options.unpin && state.pinned) {
-    log.info(`${environment}: unpinned ${short(state.pinned.version)} (pinned by rollback at ${state.pinned.at})`)
-    state = await stateFile.update(environment, {pinned: undefined})
-  }
-
-  let pin = state.pinned
-  const releases = new Releases(releasesDir(settings), puppetcode(settings))
+  const keys = nodeKeys(runtime)
+  const state = options.unpin ? await unpin(runtime, stateFile, environment) : stateFile.environment(environment)
+  const agent = agentSettingsOf(runtime.settings)
+  const releases = new Releases(agent.releases, agent.puppetcode)
   await releases.cleanLeftovers(environment)
   const active = await releases.active(environment)
   const store = await openStore(runtime, 'agent')
 
-  // The cheap path: one conditional read while the active release is the one we installed (or pinned).
-  const conditional = !options.force && state.etag !== undefined && active?.version === (pin?.version ?? state.version)
-  const pointer = await abortable(readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined}), signal)
-  if (!pointer) {
-    throw new NotFoundError(`nothing is published for environment ${environment} at ${store.location}`, {
-      hint: 'run `pupistry push` on the build side, or check agent.environment',
-    })
-  }
-
-  let result: ApplyResult = {action: 'current', environment, serial: state.serial, version: state.version}
-  // A pinned node runs an older release on purpose: the expiry it remembers is the newest manifest's.
-  let expired = 'notModified' in pointer && !pin ? expiryOf(environment, state.serial, state.expires) : undefined
-  if ('envelope' in pointer) {
-    const trust = await verifyEnvelope(runtime, pointer.envelope, `the manifest of ${environment} at ${store.location}`)
-    const signedBy = trust.signed ? `${trust.by.identity} (${trust.by.keyid})` : undefined
-    if (!trust.signed) log.warn('general.gpg_disable is true on this node: the manifest signature was NOT checked')
-    const manifest = manifestOf(pointer.envelope, pointer.where)
-    const manifestExpired = checkManifest(manifest, {allowDowngrade: options.allowDowngrade, environment, prefix: store.prefix, state})
-    if (pin && manifest.serial > pin.serial && !manifestExpired) {
-      const from = pin.from ?? state.version
-      if (manifest.version !== from && manifest.version !== pin.version) {
-        log.info(`${environment}: serial ${manifest.serial} is a new release (${short(manifest.version)}); the pin on ${short(pin.version)} (serial ${pin.serial}) is lifted`)
-        await stateFile.update(environment, {pinned: undefined})
-        pin = undefined
-      } else {
-        const what = manifest.version === pin.version ? 'the pinned version' : `${short(from)} (the version rolled back from)`
-        log.info(`${environment}: serial ${manifest.serial} signs ${what} again; the pin on ${short(pin.version)} stays`)
-      }
-    }
-
-    if (manifestExpired) {
-      expired = manifestExpired
-    } else if (pin) {
-      await stateFile.update(environment, {etag: pointer.etag})
-    } else {
-      signal?.throwIfAborted()
-      result = await install(runtime, {active, environment, force: Boolean(options.force), manifest, releases, signal, signedBy, store})
-      await stateFile.update(environment, {
-        etag: pointer.etag,
-        expires: manifest.expires,
-        installedAt: result.action === 'installed' ? new Date().toISOString() : state.installedAt,
-        serial: manifest.serial,
-        version: manifest.version,
-      })
-    }
-  }
-
-  if (pin) result = {action: 'current', environment, pinned: true, serial: state.serial, version: pin.version}
+  const pointer = await readNewest(store, environment, {active, force: options.force, signal, state})
+  const trust = {allowDowngrade: options.allowDowngrade, environment, keys, location: store.location, log, now: new Date(), prefix: store.prefix}
+  const verdict = await decide({...trust, pointer, state})
+  const result = await act(runtime, verdict, {active, control, environment, force: Boolean(options.force), releases, state, store})
   stateFile.defer(environment, {lastCheck: new Date().toISOString()})
-  if (expired) log.warn(expired.message)
+  if (verdict.expired) log.warn(verdict.expired.message)
   if (!result.version || !(await releases.find(environment, result.version))) {
-    throw expired ?? new NotFoundError(`no release of ${environment} is installed on this node`)
+    throw verdict.expired ?? new NotFoundError(`no release of ${environment} is installed on this node`)
   }
 
-  const current = (await stateFile.read()).environments[environment] ?? {}
-  const needsPuppet = !options.minimal || result.action === 'installed' || current.appliedVersion !== result.version
+  const needsPuppet = !options.minimal || result.action === 'installed' || state.appliedVersion !== result.version
   if (needsPuppet) {
-    if (pin) log.info(`${environment}: pinned to ${short(pin.version)} by rollback at ${pin.at}; \`pupistry apply --unpin\` or a new release lifts the pin`)
+    const {pinned} = state
+    if (result.pinned && pinned) log.info(`${environment}: pinned to ${short(pinned.version)} by rollback at ${pinned.at}; \`pupistry apply --unpin\` or a new release lifts the pin`)
     result.puppet = await runPuppetStep(runtime, control, {environment, noop: Boolean(options.noop), version: result.version})
   } else {
     log.info(`${environment}: up to date (serial ${result.serial}, ${short(result.version)}); --minimal: Puppet not run`)
   }
 
-  if (expired) throw expired
+  if (verdict.expired) throw verdict.expired
   return result
 }
 
-function expiryOf(environment: string, serial: number | undefined, expires: string | null | undefined, now = new Date()): ExpiredError | undefined {
-  if (!expires || new Date(expires).getTime() > now.getTime()) return undefined
-  return new ExpiredError(`${environment}: the newest manifest (serial ${serial}) expired at ${expires}; keeping the installed release`, {
-    hint: 'on the build side, `pupistry push --refresh` re-signs what is live with a new expiry',
+/** The environment's pointer: one conditional read while the active release is the one the node accepted (or pinned). */
+async function readNewest(
+  store: Store,
+  environment: string,
+  job: {active?: ActiveRelease; force?: boolean; signal: AbortSignal; state: EnvironmentState},
+): Promise<PointerEnvelope | {notModified: true}> {
+  const {state} = job
+  const conditional = !job.force && state.etag !== undefined && job.active?.version === (state.pinned?.version ?? state.version)
+  const pointer = await abortable(readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined}), job.signal)
+  if (pointer) return pointer
+  throw new NotFoundError(`nothing is published for environment ${environment} at ${store.location}`, {
+    hint: 'run `pupistry push` on the build side, or check agent.environment',
   })
 }
 
-/**
- * Checks a verified manifest against what this node asked for and has:
- * environment, store prefix, serial (no rollback) and expiry. Returns an
- * expiry error instead of throwing it, since the node keeps applying what it has.
- */
-export function checkManifest(
-  manifest: Manifest,
-  expected: {environment: string; prefix: string; state: EnvironmentState; allowDowngrade?: boolean; now?: Date},
-): ExpiredError | undefined {
-  if (manifest.environment !== expected.environment) {
-    throw new VerificationError(`manifest is signed for environment ${manifest.environment}, but this node asked for ${expected.environment}; refused`)
+async function unpin(runtime: Runtime, stateFile: StateFile, environment: string): Promise<EnvironmentState> {
+  const {pinned} = stateFile.environment(environment)
+  if (!pinned) return stateFile.environment(environment)
+  runtime.log.info(`${environment}: unpinned ${short(pinned.version)} (pinned by rollback at ${pinned.at})`)
+  return stateFile.update(environment, {pinned: undefined})
+}
+
+/** Carries out a verdict: installs, or records what a kept pin saw; the state is written only after the change it records. */
+async function act(
+  runtime: Runtime,
+  verdict: Verdict,
+  job: {active?: ActiveRelease; control: RunControl; environment: string; force: boolean; releases: Releases; state: EnvironmentState; store: Store},
+): Promise<ApplyResult> {
+  const {environment, state} = job
+  const {stateFile, signal} = job.control
+  const {manifest} = verdict
+  if (state.pinned && verdict.pin !== 'lifted') {
+    if (verdict.action === 'keep' && verdict.etag !== undefined) await stateFile.update(environment, {etag: verdict.etag})
+    return {action: 'current', environment, pinned: true, serial: state.serial, version: state.pinned.version}
   }
 
-  if (manifest.prefix !== expected.prefix) {
-    throw new VerificationError(`manifest was published under store prefix "${manifest.prefix}", not "${expected.prefix}"; refused`)
-  }
-
-  const installed = expected.state.serial
-  if (installed !== undefined && !expected.allowDowngrade) {
-    if (manifest.serial < installed) {
-      throw new VerificationError(
-        `${manifest.environment}: the store offers serial ${manifest.serial}, older than the installed serial ${installed}; refusing a rollback (--allow-downgrade accepts it)`,
-      )
-    }
-
-    if (manifest.serial === installed && manifest.version !== expected.state.version) {
-      throw new VerificationError(`${manifest.environment}: serial ${installed} now names a different version than the one installed; refused`)
-    }
-  }
-
-  return expiryOf(manifest.environment, manifest.serial, manifest.expires, expected.now)
+  if (verdict.action !== 'install' || !manifest) return {action: 'current', environment, serial: state.serial, version: state.version}
+  if (verdict.pin === 'lifted') await stateFile.update(environment, {pinned: undefined})
+  signal.throwIfAborted()
+  const result = await install(runtime, {...job, manifest, signal, signedBy: verdict.signedBy})
+  await stateFile.update(environment, {
+    etag: verdict.etag,
+    expires: manifest.expires,
+    installedAt: result.action === 'installed' ? new Date().toISOString() : state.installedAt,
+    serial: manifest.serial,
+    version: manifest.version,
+  })
+  return result
 }
 
 /**
@@ -212,7 +172,7 @@ async function install(
   await releases.activate(environment, dir)
   pausePoint('activated')
   runtime.log.info(`${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`)
-  const removed = await releases.prune(environment, Number(runtime.settings.agent.keep_releases ?? DEFAULT_KEEP_RELEASES))
+  const removed = await releases.prune(environment, agentSettingsOf(runtime.settings).keepReleases)
   if (removed.length > 0) runtime.log.progress(`${environment}: removed old releases ${removed.map((version) => short(version)).join(', ')}`)
   return result
 }
@@ -226,7 +186,7 @@ async function fetchRelease(store: Store, manifest: Manifest, releases: Releases
     pausePoint('downloaded')
     await mkdir(staging, {mode: 0o755})
     // tar is loaded (in its thread) only when there is something to unpack: the no-change check stays light.
-    const {unpackInThread} = await import('../artifact/unpack-thread.js')
+    const {unpackInThread} = await import('./unpack-thread.js')
     await unpackInThread({dest: staging, file: download, limits: {unpackedSize: manifest.artifact.unpacked_size}}, signal)
     pausePoint('unpacked')
     signal?.throwIfAborted()
@@ -244,7 +204,7 @@ const DOWNLOAD_ATTEMPTS = 3
 async function downloadWithRetries(store: Store, manifest: Manifest, file: string, signal?: AbortSignal): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
-      return await downloadArtifact(store, manifest, file, signal)
+      return await downloadArtifact(store, manifest, file, {signal, started: () => pausePoint('download')})
     } catch (error) {
       if (!(error instanceof StoreError) || attempt >= DOWNLOAD_ATTEMPTS || signal?.aborted) throw error
       await sleep(250 * 2 ** attempt, signal)

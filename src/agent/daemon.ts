@@ -1,15 +1,10 @@
 import {setImmediate} from 'node:timers/promises'
 
-import {durationSeconds} from '../config/settings.js'
+import {AGENT_DEFAULTS, agentSettingsOf} from '../config/agent-settings.js'
 import {PupistryError, StoppedError, StoreError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
-import {sleep} from './abort.js'
+import {sleep} from '../util/abort.js'
 import {agentEnvironment, apply, type ApplyResult, describeResult} from './apply.js'
-
-export const DEFAULT_FREQUENCY = 300
-export const DEFAULT_STOP_TIMEOUT = 60
-/** Without agent.daemon_splay, runs are spread over this fraction of the interval. */
-const DEFAULT_SPLAY_FRACTION = 0.1
 
 export interface DaemonOptions {
   environment?: string
@@ -28,15 +23,8 @@ export interface Schedule {
 
 /** The daemon's timing from settings, in seconds. */
 export function scheduleOf(runtime: Runtime, options: DaemonOptions = {}): Schedule {
-  const {agent} = runtime.settings
-  const interval = agent.daemon_frequency ?? DEFAULT_FREQUENCY
-  const seconds = (value: number | string | null | undefined, fallback: number) => (value === undefined || value === null ? fallback : durationSeconds(value))
-  return {
-    interval,
-    minimal: Boolean(options.minimal || agent.daemon_minimal),
-    splay: seconds(agent.daemon_splay, interval * DEFAULT_SPLAY_FRACTION),
-    stopTimeout: seconds(agent.stop_timeout, DEFAULT_STOP_TIMEOUT),
-  }
+  const agent = agentSettingsOf(runtime.settings)
+  return {interval: agent.interval, minimal: Boolean(options.minimal || agent.minimal), splay: agent.splay, stopTimeout: agent.stopTimeout}
 }
 
 /**
@@ -150,7 +138,7 @@ export class Daemon {
     const run = this.current
     if (!run) return
     run.abandon.abort(new StoppedError('the agent is stopping: the run was abandoned, the active release is unchanged'))
-    const seconds = this.runtime ? scheduleOf(this.runtime, this.options).stopTimeout : DEFAULT_STOP_TIMEOUT
+    const seconds = this.runtime ? scheduleOf(this.runtime, this.options).stopTimeout : AGENT_DEFAULTS.stopTimeout
     this.stopTimer = setTimeout(() => run.stopPuppet.abort(new StoppedError(`Puppet did not finish within agent.stop_timeout (${seconds} s) after the stop request and was stopped`)), seconds * 1000)
   }
 

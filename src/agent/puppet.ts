@@ -1,8 +1,9 @@
 import {spawn} from 'node:child_process'
-import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
+import {PUPPET_KILL_GRACE_SECONDS} from '../config/agent-settings.js'
 import {PuppetCouldNotRunError, ToolError} from '../errors.js'
 import {type ProcessId, signalProcesses, signalTree, startTimeOf, stillRunning, thisProcess} from './process-tree.js'
 
@@ -15,18 +16,7 @@ export interface PuppetRun {
   signal?: string
 }
 
-const FALLBACK_PUPPET = '/opt/puppetlabs/bin/puppet'
-
-/** `puppet` from settings, PATH, or the puppetlabs packages' location. */
-export function puppetCommand(configured?: string | null): string {
-  if (configured) return configured
-  const onPath = (process.env.PATH ?? '').split(':').some((dir) => dir && existsSync(path.join(dir, 'puppet')))
-  return !onPath && existsSync(FALLBACK_PUPPET) ? FALLBACK_PUPPET : 'puppet'
-}
-
-/** After asking Puppet's process group to stop, how long before it is killed outright. */
-export const KILL_GRACE_SECONDS = 10
-const KILL_GRACE_MS = KILL_GRACE_SECONDS * 1000
+const KILL_GRACE_MS = PUPPET_KILL_GRACE_SECONDS * 1000
 
 /**
  * Runs `puppet apply` on an environment with its own modulepath

@@ -1,4 +1,4 @@
-import {puppetcode, releasesDir} from '../config/paths.js'
+import {agentSettingsOf} from '../config/agent-settings.js'
 import {NotFoundError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {checkVersionPrefix, shortVersion as short} from '../util/version.js'
@@ -26,11 +26,12 @@ export interface RollbackOptions {
 export async function rollback(runtime: Runtime, options: RollbackOptions): Promise<ApplyResult> {
   const environment = agentEnvironment(runtime, options.environment)
   return withAgentLock(runtime, environment, options, async (control) => {
-    const releases = new Releases(releasesDir(runtime.settings), puppetcode(runtime.settings))
+    const {puppetcode, releases: releasesDir} = agentSettingsOf(runtime.settings)
+    const releases = new Releases(releasesDir, puppetcode)
     await releases.cleanLeftovers(environment)
     const active = await releases.active(environment)
     const target = chooseRelease(environment, await releases.kept(environment), active, options.to)
-    const state = (await control.stateFile.read()).environments[environment] ?? {}
+    const state = control.stateFile.environment(environment)
     await releases.activate(environment, target.dir)
     const serial = state.serial ?? 0
     // What the store offers (the newest version accepted), which a `push --refresh` signs again: only another version lifts the pin.

@@ -1,17 +1,14 @@
 import {mkdir} from 'node:fs/promises'
 import path from 'node:path'
 
-import {agentStateDir, puppetcode} from '../config/paths.js'
-import {durationSeconds} from '../config/settings.js'
+import {agentSettingsOf, puppetCommand} from '../config/agent-settings.js'
 import {PupistryError, PuppetCouldNotRunError, PuppetFailedError, RunTimeoutError, StoppedError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {shortVersion} from '../util/version.js'
 import {acquireLock} from './lock.js'
 import {pausePoint} from './pause.js'
-import {puppetCommand, type PuppetRun, runPuppet, stopOrphanedPuppet} from './puppet.js'
+import {type PuppetRun, runPuppet, stopOrphanedPuppet} from './puppet.js'
 import {StateFile} from './state.js'
-
-export const DEFAULT_RUN_TIMEOUT = 3600
 
 /** What a run under the lock works with: its state file and the signals that end it early. */
 export interface RunControl {
@@ -39,10 +36,11 @@ export async function withAgentLock<T>(
   options: {signal?: AbortSignal; stopPuppet?: AbortSignal},
   work: (control: RunControl) => Promise<T>,
 ): Promise<T> {
-  const stateFile = new StateFile(agentStateDir(runtime.settings))
+  const agent = agentSettingsOf(runtime.settings)
+  const stateFile = new StateFile(agent.stateDir)
   await mkdir(stateFile.dir, {mode: 0o700, recursive: true})
   const lock = await acquireLock(path.join(stateFile.dir, 'apply.lock'))
-  const seconds = runTimeout(runtime)
+  const seconds = agent.runTimeout
   const timer = new AbortController()
   const timeout = setTimeout(
     () => timer.abort(new RunTimeoutError(`${environment}: the run took longer than agent.run_timeout (${seconds} s) and was stopped`)),
@@ -55,7 +53,7 @@ export async function withAgentLock<T>(
   }
   try {
     await stateFile.cleanLeftovers()
-    await stateFile.check()
+    await stateFile.load()
     await stopOrphanedPuppet(puppetRecord(stateFile), (message) => runtime.log.warn(message))
     const result = await work(control)
     await stateFile.update(environment, {lastError: undefined, lastRunAt: new Date().toISOString(), lastRunExit: 0})
@@ -79,11 +77,6 @@ export async function withAgentLock<T>(
   }
 }
 
-export function runTimeout(runtime: Runtime): number {
-  const configured = runtime.settings.agent.run_timeout
-  return configured === undefined || configured === null ? DEFAULT_RUN_TIMEOUT : durationSeconds(configured)
-}
-
 /**
  * Runs Puppet on the active release and records the outcome: only a
  * successful real (not --noop) run counts as applied, so a failed one is
@@ -98,13 +91,13 @@ export async function runPuppetStep(runtime: Runtime, control: RunControl, job: 
   const run = await runPuppet({
     environment,
     noop,
-    puppet: puppetCommand(settings.agent.puppet),
-    puppetcode: puppetcode(settings),
+    puppet: puppetCommand(settings),
+    puppetcode: agentSettingsOf(settings).puppetcode,
     record: puppetRecord(control.stateFile),
     stop: control.stopPuppet,
   })
   if (!noop) {
-    const current = (await control.stateFile.read()).environments[environment] ?? {}
+    const current = control.stateFile.environment(environment)
     await control.stateFile.update(environment, {
       appliedAt: run.failures ? current.appliedAt : new Date().toISOString(),
       appliedVersion: run.failures ? undefined : job.version,

@@ -45,9 +45,14 @@ export interface AgentState {
 
 const CORRUPT_INFIX = '.corrupt-'
 
-/** The agent's state file: written 0600 in a 0700 directory, replaced atomically. */
+/**
+ * The agent's state file: written 0600 in a 0700 directory, replaced
+ * atomically. The lock holder loads it once per run (load) and keeps it in
+ * memory from then on: only the lock holder writes it.
+ */
 export class StateFile {
   private readonly deferred = new Map<string, Partial<EnvironmentState>>()
+  private loaded?: AgentState
 
   constructor(readonly dir: string) {}
 
@@ -86,19 +91,20 @@ export class StateFile {
   }
 
   /**
-   * At the start of a run (under the lock): refuses to run while a state
-   * file moved aside as corrupt is there, and moves a state file that cannot
-   * be read aside (state.json.corrupt-TIME) before refusing. A run never
-   * goes on without the serial floor it had; the operator decides.
+   * At the start of a run (under the lock): the state, read once. Refuses to
+   * run while a state file moved aside as corrupt is there, and moves a state
+   * file that cannot be read aside (state.json.corrupt-TIME) before refusing.
+   * A run never goes on without the serial floor it had; the operator decides.
    */
-  async check(): Promise<void> {
+  async load(): Promise<AgentState> {
     const corrupt = (await readdir(this.dir).catch(() => [] as string[])).filter((name) => name.startsWith(`${path.basename(this.file)}${CORRUPT_INFIX}`)).sort()
     if (corrupt.length > 0) {
       throw new AgentStateError(`the agent state was found unreadable and moved to ${path.join(this.dir, corrupt.at(-1)!)}; runs stop until it is dealt with`, {hint: STATE_HINT})
     }
 
     try {
-      await this.read()
+      this.loaded = await this.read()
+      return this.loaded
     } catch (error) {
       if (!(error instanceof AgentStateError)) throw error
       const aside = `${this.file}${CORRUPT_INFIX}${new Date().toISOString().replaceAll(':', '')}`
@@ -119,11 +125,16 @@ export class StateFile {
     this.deferred.set(environment, {...this.deferred.get(environment), ...change})
   }
 
+  /** One environment's state as loaded and updated in this run. */
+  environment(environment: string): EnvironmentState {
+    return this.loaded?.environments[environment] ?? {}
+  }
+
   async update(environment: string, change: Partial<EnvironmentState>): Promise<EnvironmentState> {
-    const state = await this.read()
-    const next = {...state.environments[environment], ...this.deferred.get(environment), ...change}
+    const current = this.loaded ?? (await this.read())
+    const next = {...current.environments[environment], ...this.deferred.get(environment), ...change}
+    const state = {...current, environments: {...current.environments, [environment]: next}}
     this.deferred.delete(environment)
-    state.environments[environment] = next
     try {
       await writeAtomically(this.file, `${JSON.stringify(state, null, 2)}\n`, {beforeRename: () => pausePoint('state'), dirMode: 0o700, mode: 0o600})
     } catch (error) {
@@ -131,6 +142,7 @@ export class StateFile {
       throw error
     }
 
+    this.loaded = state
     return next
   }
 

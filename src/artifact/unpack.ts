@@ -1,6 +1,5 @@
 import * as tar from 'tar'
 
-import {pausePoint} from '../agent/pause.js'
 import {isDiskFull, LocalDiskError, VerificationError} from '../errors.js'
 import {symlinkProblem} from './tree.js'
 
@@ -13,7 +12,7 @@ const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory',
  * node-tar only warns about some of these, so every warning is a refusal.
  * The caller discards the directory when this throws.
  */
-export function unpackArtifact(file: string, dest: string, limits: {unpackedSize: number}): void {
+export function unpackArtifact(file: string, dest: string, limits: {unpackedSize: number}, hooks: {started?: () => void} = {}): void {
   const problems: string[] = []
   let diskFull: string | undefined
   let total = 0
@@ -28,7 +27,7 @@ export function unpackArtifact(file: string, dest: string, limits: {unpackedSize
         return false
       }
 
-      if (++entries === 2) pausePoint('unpack')
+      if (++entries === 2) hooks.started?.()
       total += (entry as tar.ReadEntry).size ?? 0
       if (total > limits.unpackedSize) {
         problems.push(`archive unpacks to more than the signed ${limits.unpackedSize} bytes`)

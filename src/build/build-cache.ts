@@ -4,7 +4,7 @@ import path from 'node:path'
 import {buildCache} from '../config/paths.js'
 import type {Settings} from '../config/settings.js'
 import {NotFoundError, UsageError} from '../errors.js'
-import type {BuildRecord} from '../manifest/manifest.js'
+import type {BuildRecord} from '../format/manifest.js'
 import {writeAtomically} from '../util/atomic-write.js'
 import {checkVersionPrefix, shortVersion} from '../util/version.js'
 

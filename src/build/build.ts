@@ -6,8 +6,9 @@ import {packTree} from '../artifact/pack.js'
 import {settingsSource} from '../config/settings.js'
 import type {AssembledEnvironment} from '../contracts.js'
 import {AssemblerError, fromProviderError, SettingsError, UsageError} from '../errors.js'
-import {artifactKey, ENVIRONMENT_PATTERN} from '../manifest/layout.js'
-import type {BuildRecord} from '../manifest/manifest.js'
+import {ENVIRONMENT_PATTERN} from '../format/environment.js'
+import {artifactKey} from '../format/layout.js'
+import {type BuildRecord, MANIFEST_FORMAT} from '../format/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {redactUrl} from '../util/redact.js'
 import {BuildCache, CACHE_FILE_MODE} from './build-cache.js'
@@ -109,7 +110,7 @@ async function packEnvironment(
     },
     built: new Date().toISOString(),
     environment: environment.name,
-    format: 1,
+    format: MANIFEST_FORMAT,
     version: packed.sha256,
   }
   const unchanged = previous?.version === record.version

@@ -4,6 +4,7 @@ import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/sett
 import {EXIT, PupistryError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
+import {askSecret} from './ask-secret.js'
 import {createLogger, type Logger, type LogFormat} from './logger.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
@@ -54,7 +55,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       const outcome = await this.config.runHook(event, {}, undefined, true)
       return outcome as unknown as HookOutcome
     })
-    this.runtimeValue = createRuntime({log, registry, settings: await this.loadSettings(log, registry), version: this.config.version})
+    this.runtimeValue = createRuntime({askSecret, log, registry, settings: await this.loadSettings(log, registry), version: this.config.version})
     return this.runtimeValue
   }
 

@@ -1,33 +1,8 @@
-import type {ProviderLogger} from '../contracts.js'
+import type {LogEvent, Logger, LogLevel} from '../runtime.js'
+
+export type {LogEvent, Logger, LogLevel} from '../runtime.js'
 
 export type LogFormat = 'human' | 'json'
-export type LogLevel = 'debug' | 'info' | 'warn' | 'error'
-
-/** One thing that happened, with the fields log shippers index. */
-export interface LogEvent {
-  event: string
-  level?: LogLevel
-  message: string
-  environment?: string
-  version?: string
-  serial?: number
-  /** Seconds, for events that end something. */
-  duration?: number
-  /** pupistry's exit code for the run (docs/exit-codes.md). */
-  exitCode?: number
-  /** puppet apply's --detailed-exitcodes status. */
-  puppetExit?: number
-  [field: string]: unknown
-}
-
-export interface Logger extends ProviderLogger {
-  /** Details shown only with --verbose. */
-  debug(message: string): void
-  /** A structured event: its message as a line for people, the whole object as JSON. */
-  event(entry: LogEvent): void
-  readonly tty: boolean
-  readonly verbose: boolean
-}
 
 const paint = (code: number, text: string) => `\u001B[${code}m${text}\u001B[0m`
 

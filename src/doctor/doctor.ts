@@ -4,11 +4,11 @@ import {userInfo} from 'node:os'
 import {promisify} from 'node:util'
 
 import type {Side, Store} from '../contracts.js'
-import {puppetCommand} from '../agent/puppet.js'
-import {DEFAULT_ENVIRONMENT} from '../config/paths.js'
+import {agentSettingsOf, puppetCommand} from '../config/agent-settings.js'
 import {AssemblerError, fromProviderError, SettingsError, ToolError} from '../errors.js'
-import {LAYOUT_ROOT, pointerKey} from '../manifest/layout.js'
-import {manifestOf, readLimited, readPointer} from '../publish/pointer.js'
+import {LAYOUT_ROOT, pointerKey} from '../format/layout.js'
+import {manifestOf} from '../format/manifest.js'
+import {readLimited, readPointer} from '../format/pointer.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {createSigner, loadTrustedKeys, signingProviderName, verifyEnvelope} from '../signing/signing.js'
 import {openStore, storageUrl} from '../store/open-store.js'
@@ -152,7 +152,7 @@ function checkTrustedKeys(runtime: Runtime): Omit<Check, 'name'> {
 }
 
 async function checkPuppet(runtime: Runtime): Promise<Omit<Check, 'name'>> {
-  const command = puppetCommand(runtime.settings.agent.puppet)
+  const command = puppetCommand(runtime.settings)
   try {
     const {stdout} = await promisify(execFile)(command, ['--version'], {timeout: 60_000})
     return {detail: `${command} ${stdout.trim()}`, status: 'ok'}
@@ -162,7 +162,7 @@ async function checkPuppet(runtime: Runtime): Promise<Omit<Check, 'name'>> {
 }
 
 async function checkAgentStore(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
-  const environment = runtime.settings.agent.environment ?? DEFAULT_ENVIRONMENT
+  const {environment} = agentSettingsOf(runtime.settings)
   const pointer = await readPointer(store, environment)
   if (!pointer || 'notModified' in pointer) return {detail: `${describeCredentials(runtime, 'agent')} can reach ${store.location}, but nothing is published for ${environment} yet`, status: 'warn'}
   const trust = await verifyEnvelope(runtime, pointer.envelope, pointer.where)
@@ -206,7 +206,7 @@ function isAccessDenied(error: unknown): boolean {
 
 async function checkExposure(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
   if (!store.exposure) return {detail: `the ${storageUrl(runtime, 'agent').protocol.replace(/:$/, '')} store cannot tell who may read it; check by hand`, status: 'skip'}
-  const exposure = await store.exposure(pointerKey(runtime.settings.agent.environment ?? DEFAULT_ENVIRONMENT))
+  const exposure = await store.exposure(pointerKey(agentSettingsOf(runtime.settings).environment))
   const status = exposure.status === 'private' ? 'ok' : 'warn'
   const note = exposure.status === 'exposed' ? ' — artifacts carry hiera data: make the store private' : exposure.status === 'unknown' ? ' — check who can read it by hand' : ''
   return {detail: `${exposure.detail}${note}`, status}

@@ -4,13 +4,13 @@ import path from 'node:path'
 
 import {createTwoFilesPatch} from 'diff'
 
-import {downloadArtifact} from '../agent/download.js'
+import {downloadArtifact} from '../artifact/download.js'
 import {type ArchiveEntry, indexArchive, readArchiveFiles} from '../artifact/read-archive.js'
 import {BuildCache} from '../build/build-cache.js'
 import type {Runtime} from '../runtime.js'
 import {publishedTrust} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
-import {readPublished} from './pointer.js'
+import {readPublished} from '../format/pointer.js'
 
 /** Text diffs are shown for files up to this size; larger or binary ones are only named. */
 const MAX_TEXT_DIFF = 512 * 1024

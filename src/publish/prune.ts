@@ -1,10 +1,11 @@
 import type {ObjectInfo, Store} from '../contracts.js'
 import {VerificationError} from '../errors.js'
-import {MAX_ENVELOPE_BYTES, parseEnvelope} from '../manifest/envelope.js'
-import {LAYOUT_ROOT, manifestsPrefix, pointerKey, serialOfKey} from '../manifest/layout.js'
+import {MAX_ENVELOPE_BYTES, parseEnvelope} from '../format/envelope.js'
+import {LAYOUT_ROOT, manifestsPrefix, parseOwnKey, pointerKey, serialOfKey} from '../format/layout.js'
+import {manifestOf} from '../format/manifest.js'
 import type {Runtime} from '../runtime.js'
 import {openStore} from '../store/open-store.js'
-import {manifestOf, readLimited, readPointer} from './pointer.js'
+import {readLimited, readPointer} from '../format/pointer.js'
 
 export interface PruneOptions {
   /** Manifests kept per environment besides the live one and any newer. */
@@ -27,13 +28,6 @@ export interface PruneResult {
   /** Why nothing was pruned in this environment, when so. */
   skipped?: string
 }
-
-/**
- * Only keys of exactly this shape are ever deleted. Anything else in the
- * store (the Ruby tool's manifest.latest.yaml, artifact.*.tar.gz and
- * *.publickey, or files an operator put there) is not pupistry's to remove.
- */
-const OWN_KEY = new RegExp(`^${LAYOUT_ROOT}/([A-Za-z0-9_]{1,100})/(?:manifests/(\\d{12})\\.json|artifacts/([0-9a-f]{64})\\.tar\\.gz)$`)
 
 interface EnvironmentObjects {
   manifests: Map<number, ObjectInfo>
@@ -60,13 +54,12 @@ export async function pruneStore(runtime: Pick<Runtime, 'log'>, store: Store, op
 function groupOwnObjects(objects: ObjectInfo[]): Map<string, EnvironmentObjects> {
   const grouped = new Map<string, EnvironmentObjects>()
   for (const object of objects) {
-    const match = OWN_KEY.exec(object.key)
-    if (!match) continue
-    const [, environment, serial, sha256] = match
-    let entry = grouped.get(environment)
-    if (!entry) grouped.set(environment, (entry = {artifacts: new Map(), manifests: new Map()}))
-    if (serial) entry.manifests.set(Number(serial), object)
-    else entry.artifacts.set(sha256, object)
+    const own = parseOwnKey(object.key)
+    if (!own) continue
+    let entry = grouped.get(own.environment)
+    if (!entry) grouped.set(own.environment, (entry = {artifacts: new Map(), manifests: new Map()}))
+    if ('serial' in own) entry.manifests.set(own.serial, object)
+    else entry.artifacts.set(own.sha256, object)
   }
 
   return grouped

@@ -4,13 +4,13 @@ import {BuildCache} from '../build/build-cache.js'
 import type {Store} from '../contracts.js'
 import {durationSeconds} from '../config/settings.js'
 import {NotFoundError, StoreError, UsageError, VerificationError} from '../errors.js'
-import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../manifest/envelope.js'
-import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../manifest/layout.js'
-import {type BuildRecord, type Manifest, MANIFEST_FORMAT, MANIFEST_PAYLOAD_TYPE} from '../manifest/manifest.js'
+import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../format/envelope.js'
+import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../format/layout.js'
+import {type BuildRecord, type Manifest, MANIFEST_FORMAT, MANIFEST_PAYLOAD_TYPE} from '../format/manifest.js'
 import type {Runtime} from '../runtime.js'
 import {publishedTrust, signPayload} from '../signing/signing.js'
 import {isCreateConflict, openStore} from '../store/open-store.js'
-import {type PublishedManifest, readLimited, readPublished} from './pointer.js'
+import {type PublishedManifest, readLimited, readPublished} from '../format/pointer.js'
 
 export interface PushResult {
   environment: string

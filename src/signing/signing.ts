@@ -4,7 +4,7 @@ import path from 'node:path'
 import type {Signature, Signer, TrustedKeyFile, VerifiedSignature} from '../contracts.js'
 import {assertNotWritableByOthers, expandHome, settingsSource} from '../config/settings.js'
 import {fromProviderError, SettingsError, SigningError, VerificationError} from '../errors.js'
-import {envelopePayload, envelopeSignatures, type Envelope, makeEnvelope, preAuthEncoding} from '../manifest/envelope.js'
+import {envelopePayload, envelopeSignatures, type Envelope, makeEnvelope, preAuthEncoding} from '../format/envelope.js'
 import {providerContext, type Runtime} from '../runtime.js'
 
 /** The signer that signs on the build side, chosen from settings. */
@@ -100,33 +100,63 @@ export async function signPayload(runtime: Runtime, payloadType: string, payload
 /** The result of checking an envelope on a node. */
 export type EnvelopeTrust = {signed: true; by: VerifiedSignature} | {signed: false}
 
+export type VerifyFunction = (data: Uint8Array, signature: Signature, trusted: TrustedKeyFile[]) => Promise<VerifiedSignature | undefined>
+
+/** How a node checks signatures. Trust is configured on the node, never fetched from the store. */
+export interface NodeKeys {
+  /** general.gpg_disable: true: this node itself said not to check signatures. */
+  disabled: boolean
+  trusted: TrustedKeyFile[]
+  verify: VerifyFunction
+  /** Where the trusted keys are configured, for messages. */
+  setting: string
+}
+
 /**
- * Checks an envelope against this node's trusted keys. Never fails open:
+ * This node's trusted keys, read once, and its verifier, created on first
+ * use (loading a signer costs start-up time a no-change check need not pay).
+ */
+export function nodeKeys(runtime: Runtime): NodeKeys {
+  const setting = `general.trusted_keys in ${settingsSource(runtime.settings)}`
+  let check: Promise<Signer> | undefined
+  const verify: VerifyFunction = async (data, signature, trusted) => {
+    check ??= verifier(runtime)
+    return (await check).verify!(data, signature, trusted)
+  }
+
+  if (runtime.settings.general.gpg_disable) return {disabled: true, setting, trusted: [], verify}
+  return {disabled: false, setting, trusted: loadTrustedKeys(runtime), verify}
+}
+
+/**
+ * Checks an envelope against a node's trusted keys. Never fails open:
  * with no trusted keys, or an unsigned envelope, it refuses, unless the node
  * itself set gpg_disable: true.
  */
-export async function verifyEnvelope(runtime: Runtime, envelope: Envelope, where: string): Promise<EnvelopeTrust> {
-  if (runtime.settings.general.gpg_disable) return {signed: false}
-  const trusted = loadTrustedKeys(runtime)
-  if (trusted.length === 0) {
-    throw new VerificationError(`no trusted keys configured (general.trusted_keys in ${settingsSource(runtime.settings)}): refusing ${where}`, {
+export async function checkEnvelope(envelope: Envelope, where: string, keys: NodeKeys): Promise<EnvelopeTrust> {
+  if (keys.disabled) return {signed: false}
+  if (keys.trusted.length === 0) {
+    throw new VerificationError(`no trusted keys configured (${keys.setting}): refusing ${where}`, {
       hint: 'copy the output of `pupistry keys export` to the node and list it in general.trusted_keys',
     })
   }
 
   const signatures = envelopeSignatures(envelope)
   if (signatures.length === 0) throw new VerificationError(`${where} is not signed, and this node only accepts signed manifests`)
-  const check = await verifier(runtime)
   const data = preAuthEncoding(envelope.payloadType, envelopePayload(envelope))
   for (const signature of signatures) {
-    const by = await check.verify!(data, signature, trusted).catch((error) => {
-      const converted = fromProviderError(error, 'verifying signature', VerificationError)
-      throw converted
+    const by = await keys.verify(data, signature, keys.trusted).catch((error) => {
+      throw fromProviderError(error, 'verifying signature', VerificationError)
     })
     if (by) return {by, signed: true}
   }
 
   throw new VerificationError(`${where}: no valid signature by a trusted key (${describeKeyids(signatures)})`)
+}
+
+/** Checks an envelope against this node's trusted keys, as configured in its settings. */
+export async function verifyEnvelope(runtime: Runtime, envelope: Envelope, where: string): Promise<EnvelopeTrust> {
+  return checkEnvelope(envelope, where, nodeKeys(runtime))
 }
 
 function describeKeyids(signatures: Signature[]): string {

@@ -1,6 +1,6 @@
-import {agentEnvironment} from '../agent/apply.js'
 import {StateFile} from '../agent/state.js'
-import {agentStateDir} from '../config/paths.js'
+import {agentSettingsOf} from '../config/agent-settings.js'
+import {checkEnvironmentName} from '../format/environment.js'
 import type {Runtime} from '../runtime.js'
 
 export interface Health {
@@ -23,8 +23,9 @@ export interface Health {
  */
 export async function checkHealth(runtime: Runtime, options: {environments?: string[]; maxAge?: number; now?: Date}): Promise<Health[]> {
   const now = options.now ?? new Date()
-  const state = (await new StateFile(agentStateDir(runtime.settings)).read()).environments
-  const environments = options.environments ?? [agentEnvironment(runtime)]
+  const agent = agentSettingsOf(runtime.settings)
+  const state = (await new StateFile(agent.stateDir).read()).environments
+  const environments = options.environments ?? [checkEnvironmentName(agent.environment)]
   return environments.map((environment) => {
     const entry = state[environment]
     const problems: string[] = []

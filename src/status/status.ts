@@ -1,9 +1,9 @@
 import {StateFile} from '../agent/state.js'
 import {BuildCache} from '../build/build-cache.js'
-import {agentStateDir, puppetcode, releasesDir} from '../config/paths.js'
+import {agentSettingsOf} from '../config/agent-settings.js'
 import {Releases} from '../agent/releases.js'
 import {PupistryError} from '../errors.js'
-import {readPublished} from '../publish/pointer.js'
+import {readPublished} from '../format/pointer.js'
 import type {Runtime} from '../runtime.js'
 import {openStore} from '../store/open-store.js'
 
@@ -36,9 +36,10 @@ export interface StatusReport {
 /** Built, published and installed version of every environment this machine knows. */
 export async function status(runtime: Runtime, options: {environments?: string[]}): Promise<StatusReport> {
   const cache = new BuildCache(runtime.settings)
-  const agent = (await new StateFile(agentStateDir(runtime.settings)).read()).environments
+  const {puppetcode, releases: releasesDir, stateDir} = agentSettingsOf(runtime.settings)
+  const agent = (await new StateFile(stateDir).read()).environments
   const names = options.environments ?? [...new Set([...(await cache.environments()), ...Object.keys(agent)])].sort()
-  const releases = new Releases(releasesDir(runtime.settings), puppetcode(runtime.settings))
+  const releases = new Releases(releasesDir, puppetcode)
   const report: StatusReport = {environments: []}
   let store
   try {

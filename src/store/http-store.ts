@@ -3,6 +3,7 @@ import type {ReadableStream as WebReadableStream} from 'node:stream/web'
 
 import type {Exposure, GetOptions, GetResult, ObjectInfo, Store} from '../contracts.js'
 import {StoreError} from '../errors.js'
+import {isPointerKey} from '../format/layout.js'
 import {redactUrl} from '../util/redact.js'
 
 export interface HttpStoreOptions {
@@ -107,7 +108,7 @@ export class HttpStore implements Store {
       const headers: Record<string, string> = {}
       if (ifNoneMatch) headers['if-none-match'] = ifNoneMatch
       // The pointer must come from the origin, not a cache's stale copy; artifacts never change.
-      if (key.endsWith('/latest.json')) headers['cache-control'] = 'no-cache'
+      if (isPointerKey(key)) headers['cache-control'] = 'no-cache'
       if (this.authorization && url.origin === this.base.origin) headers.authorization = this.authorization
       let response: Response
       try {

@@ -3,11 +3,10 @@ import path from 'node:path'
 import {dump} from 'js-yaml'
 
 import type {TemplateDescriptor} from '../contracts.js'
-import {agentEnvironment} from '../agent/apply.js'
-import {DEFAULT_STOP_TIMEOUT} from '../agent/daemon.js'
-import {KILL_GRACE_SECONDS} from '../agent/puppet.js'
-import {durationSeconds, type Settings, settingsSource} from '../config/settings.js'
+import {agentSettingsOf, PUPPET_KILL_GRACE_SECONDS} from '../config/agent-settings.js'
+import {type Settings, settingsSource} from '../config/settings.js'
 import {SettingsError} from '../errors.js'
+import {checkEnvironmentName} from '../format/environment.js'
 import type {Runtime} from '../runtime.js'
 import {loadTrustedKeys} from '../signing/signing.js'
 
@@ -22,9 +21,6 @@ export const NODE_PATHS = {
 
 export const SCHEDULES = ['daemon', 'timer'] as const
 export type Schedule = (typeof SCHEDULES)[number]
-
-/** The Ruby tool's default check interval, used by the timer when agent.daemon_frequency is unset. */
-export const DEFAULT_INTERVAL_SECONDS = 300
 
 /** Beyond agent.stop_timeout and Puppet's kill grace, how long a service manager waits for a stopping daemon. */
 export const STOP_MARGIN_SECONDS = 30
@@ -70,7 +66,8 @@ export type BaseContext = Omit<TemplateContext, 'template' | 'puppet'> & {puppet
 
 export function baseContext(runtime: Runtime, options: ContextOptions): BaseContext {
   const {settings} = runtime
-  const environment = agentEnvironment(runtime, options.environment)
+  const agentResolved = agentSettingsOf(settings)
+  const environment = checkEnvironmentName(options.environment ?? agentResolved.environment)
   const trustedKeys = nodeTrustedKeys(runtime)
   const {credentials, agent} = agentCredentials(settings, options.allowBuildCredentials)
   const appCache = settings.bootstrap.app_cache ?? NODE_PATHS.appCache
@@ -78,11 +75,11 @@ export function baseContext(runtime: Runtime, options: ContextOptions): BaseCont
     general: {...storeSettings(settings), app_cache: appCache, trusted_keys: [NODE_PATHS.trustedKeys], ...(settings.general.gpg_disable ? {gpg_disable: true} : {})},
     agent: {...agentSettings(settings), ...agent, environment},
   }
-  const stopTimeout = settings.agent.stop_timeout === undefined || settings.agent.stop_timeout === null ? DEFAULT_STOP_TIMEOUT : durationSeconds(settings.agent.stop_timeout)
+  const stopTimeout = agentResolved.stopTimeout
   return {
     credentials,
     environment,
-    interval_seconds: settings.agent.daemon_frequency ?? DEFAULT_INTERVAL_SECONDS,
+    interval_seconds: agentResolved.interval,
     node: {legacy_tarballs: downloads(settings.bootstrap.node_legacy_tarballs), tarballs: downloads(settings.bootstrap.node_tarballs)},
     npm_registry: settings.bootstrap.npm_registry ?? null,
     paths: {app_cache: appCache, bin: NODE_PATHS.bin, prefix: NODE_PATHS.prefix, settings: NODE_PATHS.settings, trusted_keys: NODE_PATHS.trustedKeys},
@@ -90,7 +87,7 @@ export function baseContext(runtime: Runtime, options: ContextOptions): BaseCont
     puppetPackage: settings.bootstrap.puppet_package ?? 'puppet-agent',
     puppetRepos: settings.bootstrap.puppet_repos ?? {},
     schedule: options.schedule,
-    service_stop_seconds: stopTimeout + KILL_GRACE_SECONDS + STOP_MARGIN_SECONDS,
+    service_stop_seconds: stopTimeout + PUPPET_KILL_GRACE_SECONDS + STOP_MARGIN_SECONDS,
     settings_yaml: `# Written by pupistry bootstrap (pupistry ${runtime.version}); run the bootstrap again to change it.\n${dump(nodeSettings, {lineWidth: -1, noRefs: true})}`,
     stop_timeout_seconds: stopTimeout,
     trusted_keys: trustedKeys,

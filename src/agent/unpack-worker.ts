@@ -1,14 +1,15 @@
 import {parentPort, workerData} from 'node:worker_threads'
 
+import {unpackArtifact} from '../artifact/unpack.js'
 import {isDiskFull, LocalDiskError, VerificationError} from '../errors.js'
-import {unpackArtifact} from './unpack.js'
+import {pausePoint} from './pause.js'
 import type {UnpackJob, UnpackOutcome} from './unpack-thread.js'
 
 /** Runs one extraction off the main thread, so the agent can abandon it at once. */
 const job = workerData as UnpackJob
 let outcome: UnpackOutcome
 try {
-  unpackArtifact(job.file, job.dest, job.limits)
+  unpackArtifact(job.file, job.dest, job.limits, {started: () => pausePoint('unpack')})
   outcome = {ok: true}
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error)

@@ -3,9 +3,8 @@ import {open, rm} from 'node:fs/promises'
 
 import type {Store} from '../contracts.js'
 import {isDiskFull, LocalDiskError, PupistryError, StoreError, VerificationError} from '../errors.js'
-import type {Manifest} from '../manifest/manifest.js'
-import {abortable} from './abort.js'
-import {pausePoint} from './pause.js'
+import type {Manifest} from '../format/manifest.js'
+import {abortable} from '../util/abort.js'
 
 /**
  * Streams the artifact into a temporary file while hashing it, stopping as
@@ -13,7 +12,13 @@ import {pausePoint} from './pause.js'
  * after this returns, i.e. after hash and size matched the signed manifest.
  * A rejected download is deleted, never kept for reuse.
  */
-export async function downloadArtifact(store: Store, manifest: Manifest, file: string, signal?: AbortSignal): Promise<void> {
+export async function downloadArtifact(
+  store: Store,
+  manifest: Manifest,
+  file: string,
+  options: {signal?: AbortSignal; started?: () => void} = {},
+): Promise<void> {
+  const {signal} = options
   const {key, sha256, size} = manifest.artifact
   const result = await abortable(store.get(key), signal, (late) => {
     if (late && 'body' in late) late.body.destroy()
@@ -40,7 +45,7 @@ export async function downloadArtifact(store: Store, manifest: Manifest, file: s
 
       hash.update(bytes)
       await handle.write(bytes)
-      if (received === bytes.length) pausePoint('download')
+      if (received === bytes.length) options.started?.()
     }
 
     if (received !== size) throw new VerificationError(`artifact ${key} is ${received} bytes, the manifest signed ${size}; refused`)

@@ -1,12 +1,10 @@
 import type {Readable} from 'node:stream'
 
-import * as v from 'valibot'
-
 import type {Store} from '../contracts.js'
 import {VerificationError} from '../errors.js'
-import {type Envelope, envelopePayload, MAX_ENVELOPE_BYTES, parseEnvelope} from '../manifest/envelope.js'
-import {pointerKey} from '../manifest/layout.js'
-import {describeSchemaIssue, type Manifest, MANIFEST_PAYLOAD_TYPE, manifestSchema} from '../manifest/manifest.js'
+import {type Envelope, MAX_ENVELOPE_BYTES, parseEnvelope} from './envelope.js'
+import {pointerKey} from './layout.js'
+import {type Manifest, manifestOf} from './manifest.js'
 
 export interface PublishedManifest {
   envelope: Envelope
@@ -30,24 +28,6 @@ export async function readLimited(body: Readable, limit: number, where: string):
   }
 
   return Buffer.concat(chunks)
-}
-
-/**
- * The manifest inside an envelope, checked against the schema. This does not
- * check signatures: agents verify the envelope first, then call this.
- */
-export function manifestOf(envelope: Envelope, where: string): Manifest {
-  if (envelope.payloadType !== MANIFEST_PAYLOAD_TYPE) throw new VerificationError(`${where}: not a pupistry manifest (payload type ${envelope.payloadType})`)
-  let json: unknown
-  try {
-    json = JSON.parse(envelopePayload(envelope).toString('utf8'))
-  } catch {
-    throw new VerificationError(`${where}: manifest payload is not JSON`)
-  }
-
-  const result = v.safeParse(manifestSchema, json)
-  if (!result.success) throw new VerificationError(`${where}: invalid manifest (${describeSchemaIssue(result.issues[0])})`)
-  return result.output
 }
 
 export interface PointerEnvelope {

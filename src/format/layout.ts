@@ -1,0 +1,64 @@
+import {ENVIRONMENT_NAME} from './environment.js'
+
+/**
+ * Where things live in a store. Everything pupistry writes is below
+ * `pupistry/`, so it never collides with the Ruby tool's objects
+ * (manifest.latest.yaml, artifact.*.tar.gz, *.publickey) in the same prefix.
+ */
+export const LAYOUT_ROOT = 'pupistry'
+
+export const SERIAL_DIGITS = 12
+
+const POINTER_NAME = 'latest.json'
+
+export function pointerKey(environment: string): string {
+  return `${LAYOUT_ROOT}/${environment}/${POINTER_NAME}`
+}
+
+/** The one mutable object of the layout: readers must not take a cached copy of it. */
+export function isPointerKey(key: string): boolean {
+  return OWN_KEY.pointer.test(key)
+}
+
+export function manifestsPrefix(environment: string): string {
+  return `${LAYOUT_ROOT}/${environment}/manifests/`
+}
+
+export function manifestKey(environment: string, serial: number): string {
+  return `${manifestsPrefix(environment)}${String(serial).padStart(SERIAL_DIGITS, '0')}.json`
+}
+
+export function artifactKey(environment: string, sha256: string): string {
+  return `${LAYOUT_ROOT}/${environment}/artifacts/${sha256}.tar.gz`
+}
+
+/** The serial a manifest key names, or undefined for keys of another shape. */
+export function serialOfKey(key: string): number | undefined {
+  const match = /\/manifests\/(\d+)\.json$/.exec(key)
+  return match ? Number(match[1]) : undefined
+}
+
+const OWN_KEY = {
+  artifact: new RegExp(`^${LAYOUT_ROOT}/(${ENVIRONMENT_NAME})/artifacts/([0-9a-f]{64})\\.tar\\.gz$`),
+  manifest: new RegExp(`^${LAYOUT_ROOT}/(${ENVIRONMENT_NAME})/manifests/(\\d{${SERIAL_DIGITS}})\\.json$`),
+  pointer: new RegExp(`^${LAYOUT_ROOT}/${ENVIRONMENT_NAME}/${POINTER_NAME.replace('.', '\\.')}$`),
+}
+
+/** The shape of an artifact key, for the manifest schema. */
+export const ARTIFACT_KEY_PATTERN = OWN_KEY.artifact
+
+/** An immutable object of our own layout: a manifest or an artifact of one environment. */
+export type OwnObject = {environment: string; serial: number} | {environment: string; sha256: string}
+
+/**
+ * What a key is in our layout; undefined for any other key. Only keys of
+ * exactly these shapes are ever deleted (prune): anything else in the store
+ * (the Ruby tool's manifest.latest.yaml, artifact.*.tar.gz and *.publickey,
+ * or files an operator put there) is not pupistry's to remove.
+ */
+export function parseOwnKey(key: string): OwnObject | undefined {
+  const manifest = OWN_KEY.manifest.exec(key)
+  if (manifest) return {environment: manifest[1], serial: Number(manifest[2])}
+  const artifact = OWN_KEY.artifact.exec(key)
+  return artifact ? {environment: artifact[1], sha256: artifact[2]} : undefined
+}
