@@ -4,7 +4,8 @@
 # tests use. Debian/Ubuntu only; elsewhere it says what is missing. Safe to run again: it does nothing when all are there.
 set -euo pipefail
 
-# tool (a command name, or an absolute path when another copy may shadow it) → Debian package
+# tool (a command name, or an absolute path: a command another copy may shadow, or a file the package installs) → Debian package
+libraries=()
 declare -A package_of=(
   [puppet]=puppet
   [r10k]=r10k
@@ -14,7 +15,9 @@ declare -A package_of=(
   [gzip]=gzip
 )
 # `--tests` adds what only the test suite runs: librarian-puppet, Debian's aws CLI,
-# shellcheck, packer, and nginx with openssl (the HTTP mirror tests).
+# the linter shellcheck, packer, nginx with openssl (the HTTP mirror tests), and for the
+# companion Puppet module's tests rspec-puppet, puppet-lint, puppet-strings, stdlib
+# (where the tests look for it) and the Ruby libraries below.
 if [ "${1:-}" = "--tests" ]; then
   package_of+=(
     [librarian-puppet]=librarian-puppet
@@ -23,14 +26,23 @@ if [ "${1:-}" = "--tests" ]; then
     [packer]=packer
     [/usr/sbin/nginx]=nginx
     [openssl]=openssl
+    [rspec-puppet-init]=ruby-rspec-puppet
+    [puppet-lint]=puppet-lint
+    [/usr/share/puppet/modules/stdlib/metadata.json]=puppet-module-puppetlabs-stdlib
   )
+  # Ruby libraries with no command of their own (and a versioned path): asked of dpkg.
+  libraries=(ruby-rspec-puppet-facts ruby-puppetlabs-spec-helper puppet-strings)
 fi
 
 missing=()
 for tool in "${!package_of[@]}"; do
-  if [[ $tool == /* ]]; then [ -x "$tool" ] && continue
+  if [[ $tool == /* ]]; then [ -e "$tool" ] && continue
   else command -v "$tool" >/dev/null 2>&1 && continue; fi
   missing+=("${package_of[$tool]}")
+done
+for package in "${libraries[@]}"; do
+  [ "$(dpkg-query -W -f='${Status}' "$package" 2>/dev/null)" = "install ok installed" ] && continue
+  missing+=("$package")
 done
 [ ${#missing[@]} -eq 0 ] && exit 0
 

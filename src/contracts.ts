@@ -8,9 +8,14 @@ import type {Readable} from 'node:stream'
 /**
  * Bumped whenever a descriptor or provider interface changes incompatibly.
  * Every descriptor states the version it was written for (as a number in
- * the plugin's code), and the core refuses descriptors of any other version.
+ * the plugin's code). The core speaks every version from
+ * OLDEST_CONTRACT_VERSION to CONTRACT_VERSION (adapting older descriptors)
+ * and refuses the rest. docs/plugins.md says what changed between them.
  */
-export const CONTRACT_VERSION = 1
+export const CONTRACT_VERSION = 2
+
+/** The oldest contract whose descriptors the core still adapts and uses. */
+export const OLDEST_CONTRACT_VERSION = 1
 
 /** Settings as the provider sees them: the parsed settings.yaml sections. */
 export interface ProviderSettings {
@@ -50,8 +55,23 @@ export type ProviderErrorKind =
   | 'store' // the store failed (unreachable, denied, ...)
   | 'signing' // a key could not be read or a signature not made
 
+/**
+ * Why a store operation failed, so the core can act on it without reading
+ * store-specific error shapes: the agent's daemon backs off only on
+ * `unreachable`, doctor counts `denied` writes as least privilege, push
+ * retries a create-only write on `conflict`.
+ */
+export type ProviderErrorReason =
+  | 'denied' // the store refused these credentials (401/403, file permissions)
+  | 'conflict' // a create-only write found the key already there
+  | 'unreachable' // no answer: network down, timeout, server unavailable, share not mounted
+  | 'not found' // the store itself (a bucket, a root directory) does not exist
+  | 'invalid' // the request or the store's settings are wrong (another region, a bad key)
+
 export interface ProviderError extends Error {
   kind: ProviderErrorKind
+  /** Contract 2: why it failed, where the provider can tell. */
+  reason?: ProviderErrorReason
 }
 
 interface DescriptorBase {
@@ -103,13 +123,21 @@ export interface StoredObject {
 export interface GetOptions {
   /** Return {notModified: true} when the object's tag still equals this. */
   ifNoneMatch?: string
+  /** The object is rewritten in place (a pointer): read it from the origin, never from a cache. */
+  mutable?: boolean
 }
 
 export type GetResult = StoredObject | {notModified: true} | undefined
 
 export interface PutOptions {
-  /** Fail with a `PreconditionFailed` error (`code: 'EEXIST'`) if the key exists. */
+  /** Fail, atomically, with an error of reason `conflict` if the key exists. */
   createOnly?: boolean
+  /**
+   * The object is rewritten in place (an environment's pointer): readers and
+   * caches must not keep a copy (S3: `Cache-Control: no-cache`). Everything
+   * else the core writes is immutable, content-addressed or create-only.
+   */
+  mutable?: boolean
   /** Size in bytes when known: lets a store choose multipart uploads. */
   size?: number
   contentType?: string
@@ -119,7 +147,11 @@ export interface ObjectInfo {
   key: string
   size: number
   etag: string
-  /** When the object was last written, where the store knows it (prune spares young objects). */
+  /**
+   * When the object was last written. `list` should always set it: prune
+   * deletes an unneeded artifact only once it is older than its grace period,
+   * and keeps (saying so) what it cannot date. `head` may leave it out.
+   */
   modified?: Date
 }
 
@@ -151,10 +183,30 @@ export interface Store {
   exposure?(sampleKey?: string): Promise<Exposure>
 }
 
+/** What a node needs to reach a store: `pupistry bootstrap` copies these into the node's settings. */
+export interface NodeSettings {
+  /** Settings keys (dotted paths, `general.s3_bucket`) copied as they are when set. */
+  settings: string[]
+  /**
+   * Credential keys of a side's section (`access_key_id`): a node gets the
+   * `agent.` ones, or with --allow-build-credentials the `build.` ones,
+   * written as `agent.` keys. Set together or not at all.
+   */
+  credentials?: string[]
+}
+
 export interface StorageDescriptor extends DescriptorBase {
   /** URL schemes this store handles: ['file'], ['s3'] ... */
   schemes: string[]
   create(url: URL, context: ProviderContext): Store | Promise<Store>
+  /** Contract 2: what bootstrap gives nodes so they can reach this store (none beyond `general.storage` when absent). */
+  node?: NodeSettings
+  /**
+   * Contract 2: the `prefix` a store made for this URL would have, without
+   * making one (no credentials, no network). A node reading a mirror binds
+   * manifests to the primary store's prefix through this.
+   */
+  prefixOf?(url: URL, settings: ProviderSettings): string
 }
 
 // ------------------------------------------------------------------- signers
@@ -187,26 +239,51 @@ export interface GeneratedKey {
 }
 
 /**
- * Signs and verifies bytes. Creating a signer must not read keys yet: the
- * core creates one for each of these jobs, and each method reads what it needs.
+ * The signing side of a signer (build machines). Creating one must not read
+ * keys yet: each method reads what it needs.
  */
 export interface Signer {
-  /** Sign bytes with the configured key (build side). */
+  /** Sign bytes with the configured key. */
   sign?(data: Uint8Array): Promise<Signature>
-  /** The armoured public key of the configured signing key. */
+  /** The public key of the configured signing key, in the form the verifier reads from a trusted-key file. */
   publicKey?(): Promise<string>
-  /**
-   * Verify a detached signature against trusted keys (agent side). Returns
-   * the trusted key that made it, or undefined when none did. Throws (kind
-   * `settings`) when a trusted key file holds no usable key.
-   */
-  verify?(data: Uint8Array, signature: Signature, trusted: TrustedKeyFile[]): Promise<VerifiedSignature | undefined>
   /** Make a new signing key. */
   generateKey?(options: {userId: string; passphrase?: string}): Promise<GeneratedKey>
 }
 
+/** What a verifier makes of a trusted-key file's text. */
+export type KeyFileKind =
+  | 'public' // public keys this verifier can use
+  | 'secret' // a secret key: never given to nodes
+  | 'unusable' // nothing this verifier can use
+
+/** The verifying side of a signer (nodes, and build machines checking what is live). */
+export interface Verifier {
+  /**
+   * Verify a detached signature against trusted keys. Returns the trusted
+   * key that made it, or undefined when none did. Throws (kind `settings`)
+   * when a trusted key file holds no usable key.
+   */
+  verify(data: Uint8Array, signature: Signature, trusted: TrustedKeyFile[]): Promise<VerifiedSignature | undefined>
+  /** Whether a trusted-key file's text is one this verifier can use: bootstrap asks before giving it to nodes. */
+  keyFileKind(text: string): KeyFileKind
+}
+
 export interface SignerDescriptor extends DescriptorBase {
-  create(context: ProviderContext): Signer | Promise<Signer>
+  /** Contract 2: the signing side; absent for a signer that only verifies. */
+  createSigner?(context: ProviderContext): Signer | Promise<Signer>
+  /** Contract 2: the verifier; absent when another signer's verifier checks these signatures (openpgp checks gpg's). */
+  createVerifier?(context: ProviderContext): Verifier | Promise<Verifier>
+}
+
+/** Contract 1's signer: one object that signs and verifies, with no way to inspect key files. */
+export interface SignerV1 extends Signer {
+  verify?(data: Uint8Array, signature: Signature, trusted: TrustedKeyFile[]): Promise<VerifiedSignature | undefined>
+}
+
+/** Contract 1's signer descriptor, still accepted (the core adapts it). */
+export interface SignerDescriptorV1 extends DescriptorBase {
+  create(context: ProviderContext): SignerV1 | Promise<SignerV1>
 }
 
 // ----------------------------------------------------------------- templates

@@ -3,6 +3,8 @@
  * its documented exit code (docs/exit-codes.md). They are thrown where the
  * problem is found and rendered once, by the command base class.
  */
+import type {ProviderErrorReason} from './contracts.js'
+
 export const EXIT = {
   ok: 0,
   internal: 1,
@@ -58,9 +60,20 @@ export class AssemblerError extends PupistryError {
   override readonly exitCode = EXIT.assembler
 }
 
+/** Why a store failed, as the store said (the plugin contract's reasons); undefined when it could not tell. */
+export type StoreFailureReason = ProviderErrorReason
+
+const STORE_REASONS: Record<StoreFailureReason, true> = {conflict: true, denied: true, invalid: true, 'not found': true, unreachable: true}
+
 /** The store failed: unreachable, denied, missing bucket, write conflict. */
 export class StoreError extends PupistryError {
   override readonly exitCode = EXIT.store
+  readonly reason?: StoreFailureReason
+
+  constructor(message: string, options?: {hint?: string; cause?: unknown; reason?: StoreFailureReason}) {
+    super(message, options)
+    this.reason = options?.reason
+  }
 }
 
 /** A signing key could not be read or used. */
@@ -155,7 +168,13 @@ export function fromProviderError(
 ): PupistryError {
   if (error instanceof PupistryError) return error
   const err = error instanceof Error ? error : new Error(String(error))
-  const kind = (err as {kind?: string}).kind
+  const {kind, reason} = err as {kind?: string; reason?: string}
   const Type = (kind && providerKinds[kind]) || Default
-  return new Type(kind ? err.message : `${context}: ${err.message}`, {cause: err})
+  const message = kind ? err.message : `${context}: ${err.message}`
+  if (Type === StoreError) {
+    const known = reason !== undefined && Object.hasOwn(STORE_REASONS, reason)
+    return new StoreError(message, {cause: err, reason: known ? (reason as StoreFailureReason) : undefined})
+  }
+
+  return new Type(message, {cause: err})
 }

@@ -4,11 +4,13 @@ import {chmodSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symli
 import os from 'node:os'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
+import {gzipSync} from 'node:zlib'
 
 import {packTree} from '../src/artifact/pack.js'
 import {indexArchive} from '../src/artifact/read-archive.js'
 import {symlinkProblem} from '../src/artifact/tree.js'
 import {unpackArtifact} from '../src/artifact/unpack.js'
+import {craftArchive} from './helpers/craft.js'
 
 const scratch = mkdtempSync(path.join(os.tmpdir(), 'pupistry-artifact-'))
 after(() => rmSync(scratch, {force: true, recursive: true}))
@@ -91,16 +93,24 @@ describe('deterministic artifacts', () => {
   it('round-trips through the confined unpacker with modes and links', async () => {
     const dest = path.join(scratch, 'unpacked')
     mkdirSync(dest)
-    unpackArtifact(path.join(scratch, 'a.tar.gz'), dest, {unpackedSize: 10_000})
+    await unpackArtifact(path.join(scratch, 'a.tar.gz'), dest, {unpackedSize: 10_000})
     assert.equal(readFileSync(path.join(dest, 'manifests/site.pp'), 'utf8'), 'node default {}\n')
     assert.equal(readFileSync(path.join(dest, 'modules/empty/link/init.pp'), 'utf8'), 'class hello {}\n')
     execFileSync(path.join(dest, 'scripts/config_version.sh'))
   })
 
-  it('refuses an archive that unpacks to more than signed', () => {
+  it('refuses a gzip member that holds another gzip stream, which node-tar would inflate outside the byte budget', async () => {
+    const nested = path.join(scratch, 'nested.tar.gz')
+    writeFileSync(nested, gzipSync(craftArchive([{content: 'node default {}\n', path: 'manifests/site.pp'}])))
+    const dest = path.join(scratch, 'nested')
+    mkdirSync(dest)
+    await assert.rejects(unpackArtifact(nested, dest, {unpackedSize: 10_000}), /the gzip member holds another gzip stream, not a tar/)
+  })
+
+  it('refuses an archive that unpacks to more than signed', async () => {
     const dest = path.join(scratch, 'bomb')
     mkdirSync(dest)
-    assert.throws(() => unpackArtifact(path.join(scratch, 'a.tar.gz'), dest, {unpackedSize: 10}), /unpacks to more than the signed 10 bytes/)
+    await assert.rejects(unpackArtifact(path.join(scratch, 'a.tar.gz'), dest, {unpackedSize: 10}), /unpacks to more than the signed 10 bytes/)
   })
 })
 

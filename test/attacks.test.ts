@@ -1,15 +1,18 @@
 import assert from 'node:assert/strict'
-import {copyFileSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {copyFileSync, mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, beforeEach, describe, it} from 'node:test'
+import {gzipSync} from 'node:zlib'
 
 import {dump as stringify} from 'js-yaml'
 
 import {type CliResult, show} from './helpers/cli.js'
-import {craftArchive, stageBuild} from './helpers/craft.js'
+import {craftArchive, craftTar, stageBuild} from './helpers/craft.js'
 import {World} from './helpers/world.js'
 
 const REFUSED = 20
+const STORE = 13
 
 describe('a node refuses tampered, replayed and hostile releases and keeps the previous one', () => {
   let world: World
@@ -31,7 +34,10 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
     goodPointer = readFileSync(pointer)
   })
   after(() => world.cleanup())
-  beforeEach(() => writeFileSync(pointer, goodPointer))
+  beforeEach(() => {
+    rmSync(pointer, {force: true, recursive: true})
+    writeFileSync(pointer, goodPointer)
+  })
 
   /** The node refused, said why, and the previous release is still active and intact. */
   function assertRefused(result: CliResult, reason: RegExp): void {
@@ -156,4 +162,82 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
       assert.throws(() => readFileSync('/tmp/pupistry-abs-attack'), /ENOENT/)
     })
   }
+  /** The node gave up with a store error naming the object, and the previous release is still active. */
+  function assertStoreRefused(result: CliResult, reason: RegExp): void {
+    assert.equal(result.code, STORE, show(result))
+    assert.match(result.stderr, reason)
+    assert.doesNotMatch(result.stderr, /internal error|EISDIR/)
+    assert.equal(world.activeVersion(), good)
+  }
+
+  it('a FIFO or a directory as the pointer is refused at once as a store error, not a hang or EISDIR', async () => {
+    rmSync(pointer)
+    execFileSync('mkfifo', [pointer])
+    assertStoreRefused(await world.cli('apply', '--minimal'), /refusing pupistry\/production\/latest\.json in .*: it is a FIFO \(named pipe\), not a regular file/)
+    rmSync(pointer)
+    mkdirSync(pointer)
+    assertStoreRefused(await world.cli('apply', '--minimal'), /refusing pupistry\/production\/latest\.json in .*: it is a directory, not a regular file/)
+  })
+
+  it('a FIFO as the artifact a fresh signed manifest names is refused at once', async () => {
+    const version = stageBuild(appCache, 'production', craftArchive([{content: 'node default {}\n', path: 'manifests/site.pp'}]))
+    const pushed = await world.cli('push', '-e', 'production')
+    assert.equal(pushed.code, 0, show(pushed))
+    const artifact = world.storePath('production', 'artifacts', `${version}.tar.gz`)
+    rmSync(artifact)
+    execFileSync('mkfifo', [artifact])
+    assertStoreRefused(await world.cli('apply', '--minimal'), new RegExp(`refusing pupistry/production/artifacts/${version}\\.tar\\.gz in .*: it is a FIFO`))
+  })
+
+  const site = [{content: 'node default {}\n', path: 'manifests/site.pp'}]
+  const big = {content: 'x'.repeat(200_000), path: 'modules/big.txt'}
+  for (const [name, bytes, reason] of [
+    ['an uncompressed tar', () => craftTar(site), /is not gzip-compressed/],
+    ['two gzip members', () => Buffer.concat([craftArchive(site), gzipSync(Buffer.alloc(1024))]), /bytes after its compressed data \(a second gzip member or trailing bytes\)/],
+    ['trailing bytes after the gzip member', () => Buffer.concat([craftArchive(site), Buffer.from('trailing garbage')]), /after its compressed data/],
+    ['trailing zero bytes after the gzip member', () => Buffer.concat([craftArchive(site), Buffer.alloc(64)]), /after its compressed data/],
+    ['a gzip header with a file name', () => gzipWithName(craftTar(site)), /header flags 8/],
+    ['a corrupt deflate stream', () => corrupt(craftArchive([...site, big])), /not a valid gzip stream|CRC-32/],
+    ['a truncated gzip file', () => craftArchive([...site, big]).subarray(0, -40), /not a valid gzip stream|CRC-32|trailer/],
+    ['a truncated tar inside a valid gzip member', () => gzipSync(craftTar([...site, big]).subarray(0, 100_000)), /the tar reader failed: .*Truncated input|Truncated input/],
+    ['a decompression bomb (64 MiB of zeros signed as 1 MiB)', () => gzipSync(zeros(64 * 1024 * 1024)), /unpacks to more than the signed 1000000 bytes|more than the signed/],
+  ] as const) {
+    it(`${name}, validly signed, is refused with exit 20 and nothing reaches the disk`, async () => {
+      stageBuild(appCache, 'production', bytes())
+      const pushed = await world.cli('push', '-e', 'production')
+      assert.equal(pushed.code, 0, show(pushed))
+      assertRefused(await world.cli('apply'), reason)
+      const releases = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
+      assert.deepEqual(readdirSync(releases).filter((dir) => dir.startsWith('.')), [], 'no download or staging directory is left')
+    })
+  }
 })
+
+/** A tar holding one file of `size` zero bytes. */
+function zeros(size: number): Buffer {
+  const tar = craftTar([{content: '', path: 'zeros'}])
+  const bytes = Buffer.alloc(512 + size + 1024)
+  tar.copy(bytes, 0, 0, 512)
+  bytes.write(size.toString(8).padStart(11, '0'), 124, 'ascii')
+  // The header checksum covers the new size: computed with the checksum field as spaces.
+  bytes.fill(' ', 148, 156)
+  let sum = 0
+  for (let index = 0; index < 512; index++) sum += bytes[index]
+  bytes.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'ascii')
+  return bytes
+}
+
+/** A gzip member whose header carries a file name (FNAME), which the format does not allow. */
+function gzipWithName(data: Buffer): Buffer {
+  const plain = gzipSync(data)
+  const header = Buffer.from(plain.subarray(0, 10))
+  header[3] = 8
+  return Buffer.concat([header, Buffer.from('name\0'), plain.subarray(10)])
+}
+
+/** Flips bytes in the middle of the deflate data. */
+function corrupt(archive: Buffer): Buffer {
+  const copy = Buffer.from(archive)
+  for (let index = Math.floor(copy.length / 2); index < Math.floor(copy.length / 2) + 8; index++) copy[index] ^= 0xff
+  return copy
+}

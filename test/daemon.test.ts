@@ -136,6 +136,34 @@ describe('the daemon against a file store', () => {
     assert.equal((await daemon.exited).code, 0)
   })
 
+  it('a store that refuses the node (access denied) is no outage: no backoff, the next try after the normal interval', async () => {
+    const refusing = http.createServer((_request, response) => {
+      response.writeHead(403, {'content-type': 'text/plain'})
+      response.end('denied\n')
+    })
+    await new Promise<void>((resolve) => refusing.listen(0, '127.0.0.1', resolve))
+    let daemon: DaemonProcess | undefined
+    try {
+      const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/`
+      const agent = {allow_insecure_http: true, daemon_frequency: 3, daemon_minimal: true, daemon_splay: 0, storage: url}
+      daemon = start(settingsWith(world, 'denied.yaml', agent))
+      const failed = (event: {event: string}) => event.event === 'run-failed'
+      const first = await daemon.waitFor(failed, {what: 'a refused run'})
+      const second = await daemon.waitFor(failed, {from: daemon.events.indexOf(first) + 1, what: 'a second refused run'})
+      assert.equal(first.exitCode, 13, daemon.transcript())
+      assert.match(first.message, /access denied/)
+      assert.deepEqual(daemon.events.filter((event) => event.event === 'backoff'), [], daemon.transcript())
+      // A backoff would retry after 0.5 to 1 s; the normal schedule waits the interval (3 s) after a run ends.
+      const gap = Date.parse(second.time) - Date.parse(first.time)
+      assert.ok(gap >= 2900, `${gap} ms between the refused runs: ${daemon.transcript()}`)
+    } finally {
+      // Stopped here, not after the suite: its runs take the node's lock, which the next test counts.
+      daemon?.kill('SIGTERM')
+      await daemon?.exited
+      await new Promise((resolve) => refusing.close(resolve))
+    }
+  })
+
   it('two daemons on one node never run Puppet (or install) at the same time', async () => {
     // A real puppet behind a wrapper that notices when two runs overlap.
     const marker = path.join(world.dir, 'puppet-running')

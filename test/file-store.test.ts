@@ -1,5 +1,7 @@
 import assert from 'node:assert/strict'
-import {mkdirSync, mkdtempSync, readdirSync, rmSync} from 'node:fs'
+import {execFileSync} from 'node:child_process'
+import {mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync} from 'node:fs'
+import {createServer} from 'node:net'
 import os from 'node:os'
 import path from 'node:path'
 import {Readable} from 'node:stream'
@@ -40,7 +42,8 @@ describe('the file store', () => {
 
   it('create-only writes fail when the key exists, leaving it untouched', async () => {
     await store.put('m/1.json', Buffer.from('first'), {createOnly: true})
-    await assert.rejects(store.put('m/1.json', Buffer.from('second'), {createOnly: true}), (error: Error & {code?: string}) => error.code === 'EEXIST')
+    const second = store.put('m/1.json', Buffer.from('second'), {createOnly: true})
+    await assert.rejects(second, (error: Error & {reason?: string}) => error.reason === 'conflict')
     const kept = await store.get('m/1.json')
     assert.ok(kept && 'body' in kept)
     assert.equal(await text(kept.body), 'first')
@@ -59,4 +62,34 @@ describe('the file store', () => {
     const missing = new FileStore(pathToFileURL(path.join(scratch, 'unmounted')))
     await assert.rejects(missing.get('x'), /store directory .*unmounted does not exist .*create it, or mount the share/)
   })
+  it('refuses a FIFO, a directory, a socket or a link to a device at once, naming the key, and never blocks', async () => {
+    const dir = path.join(root, 'pupistry', 'special')
+    mkdirSync(dir, {recursive: true})
+    execFileSync('mkfifo', [path.join(dir, 'fifo.json')])
+    mkdirSync(path.join(dir, 'dir.json'))
+    symlinkSync('/dev/zero', path.join(dir, 'zero.json'))
+    const server = createServer()
+    await new Promise<void>((resolve) => server.listen(path.join(dir, 'socket.json'), resolve))
+    try {
+      for (const [name, what] of [
+        ['fifo', /it is a FIFO \(named pipe\), not a regular file/],
+        ['dir', /it is a directory, not a regular file/],
+        ['socket', /it is a socket or a device, not a regular file/],
+        ['zero', /it is a symbolic link, and store objects must be regular files/],
+      ] as const) {
+        const key = `pupistry/special/${name}.json`
+        // A blocking open of the FIFO would never settle: the race makes that a failure, not a hang.
+        const read = Promise.race([store.get(key), new Promise((resolve) => setTimeout(resolve, 5000, 'blocked'))])
+        await assert.rejects(read, (error: Error & {kind?: string}) => {
+          assert.equal(error.kind, 'store')
+          assert.match(error.message, new RegExp(`refusing ${key.replaceAll('.', '\\.')} in `))
+          assert.match(error.message, what)
+          return true
+        })
+      }
+    } finally {
+      server.close()
+    }
+  })
 })
+

@@ -100,7 +100,8 @@ export class Daemon {
       const schedule = scheduleOf(runtime, this.options)
       const outcome = await this.once(runtime, environment, schedule)
       if (this.stopping) break
-      if (outcome instanceof StoreError) {
+      // Only a store that does not answer is retried sooner; a denied or misconfigured one keeps the normal schedule.
+      if (outcome instanceof StoreError && outcome.reason === 'unreachable') {
         storeFailures++
       } else if (storeFailures > 0) {
         runtime.log.event({environment, event: 'store-recovered', message: `${environment}: the store answers again after ${storeFailures} failed ${storeFailures === 1 ? 'try' : 'tries'}`})

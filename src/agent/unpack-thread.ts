@@ -11,6 +11,13 @@ export interface UnpackJob {
 export type UnpackOutcome = {ok: true} | {ok: false; kind: 'verification' | 'disk' | 'other'; message: string}
 
 /**
+ * The unpacking thread's heap. Extraction streams, so a real artifact needs a
+ * few MB whatever its size; the limit is a last line against an archive
+ * that makes the tar reader hold more than it should (it ends the thread).
+ */
+const UNPACK_MEMORY = {maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16}
+
+/**
  * unpackArtifact in a worker thread: extraction is synchronous (fast with
  * many small files), and in a thread it can still be abandoned the moment
  * the signal fires. The caller removes the half-filled directory.
@@ -18,7 +25,7 @@ export type UnpackOutcome = {ok: true} | {ok: false; kind: 'verification' | 'dis
 export function unpackInThread(job: UnpackJob, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason)
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('unpack-worker.js', import.meta.url), {workerData: job})
+    const worker = new Worker(new URL('unpack-worker.js', import.meta.url), {resourceLimits: UNPACK_MEMORY, workerData: job})
     let settled = false
     let abandoned = false
     const settle = (error?: unknown) => {
@@ -50,7 +57,10 @@ export function unpackInThread(job: UnpackJob, signal?: AbortSignal): Promise<vo
       const Kind = result.kind === 'verification' ? VerificationError : result.kind === 'disk' ? LocalDiskError : PupistryError
       outcome(new Kind(result.message))
     })
-    worker.once('error', (error) => outcome(new PupistryError(`cannot unpack ${job.file}: ${error.message}`, {cause: error})))
+    worker.once('error', (error) => {
+      if ((error as NodeJS.ErrnoException).code !== 'ERR_WORKER_OUT_OF_MEMORY') return outcome(new PupistryError(`cannot unpack ${job.file}: ${error.message}`, {cause: error}))
+      outcome(new VerificationError(`artifact refused: unpacking ${job.file} needed more than ${UNPACK_MEMORY.maxOldGenerationSizeMb} MB of memory`, {cause: error}))
+    })
     worker.once('exit', (code) => outcome(code === 0 ? undefined : new PupistryError(`the unpacking thread for ${job.file} stopped with code ${code}`)))
   })
 }

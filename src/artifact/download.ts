@@ -27,8 +27,13 @@ export async function downloadArtifact(
     throw new StoreError(`artifact ${key} named by the manifest is missing from ${store.location}`)
   }
 
-  // Abandoning (the agent stops, or the run timed out) ends the transfer at once.
-  const abandon = () => result.body.destroy(signal?.reason)
+  // Abandoning (the agent stops, or the run timed out) ends the transfer at once. It may come while nothing
+  // listens to the body yet (the file is being opened): the loop below still sees the error, so a stream
+  // destroyed then must not also count as an unhandled 'error' event, which would end the daemon.
+  const abandon = () => {
+    result.body.on('error', () => {})
+    result.body.destroy(signal?.reason)
+  }
   signal?.addEventListener('abort', abandon, {once: true})
 
   const hash = createHash('sha256')
@@ -58,7 +63,9 @@ export async function downloadArtifact(
     if (signal?.aborted) throw signal.reason
     if (error instanceof PupistryError) throw error
     if (isDiskFull(error)) throw new LocalDiskError(`no room to download ${key} to ${file} (${(error as Error).message}); the installed release is unchanged`)
-    throw new StoreError(`download of ${key} from ${store.location} failed after ${received} bytes: ${(error as Error).message}`, {cause: error})
+    // The body stopped coming (a dropped connection, a stalled server): the store is, for now, unreachable.
+    const message = `download of ${key} from ${store.location} failed after ${received} bytes: ${(error as Error).message}`
+    throw new StoreError(message, {cause: error, reason: 'unreachable'})
   } finally {
     signal?.removeEventListener('abort', abandon)
   }

@@ -59,6 +59,7 @@ export const agentSchema = v.looseObject({
   run_timeout: duration,
   stop_timeout: durationOrZero,
   storage: optionalString,
+  transfer_timeout: optionalPositiveInt,
   ...credentials,
 })
 

@@ -5,7 +5,7 @@ import {promisify} from 'node:util'
 
 import type {Side, Store} from '../contracts.js'
 import {agentSettingsOf, puppetCommand} from '../config/agent-settings.js'
-import {AssemblerError, fromProviderError, SettingsError, ToolError} from '../errors.js'
+import {AssemblerError, fromProviderError, SettingsError, StoreError, ToolError} from '../errors.js'
 import {LAYOUT_ROOT, pointerKey} from '../format/layout.js'
 import {manifestOf} from '../format/manifest.js'
 import {readLimited, readPointer} from '../format/pointer.js'
@@ -194,14 +194,9 @@ async function checkAgentCannotWrite(runtime: Runtime, store: Store): Promise<Om
   }
 }
 
-/** A refusal by the store (401/403, AccessDenied), as opposed to a network or server failure. */
+/** A refusal by the store, as it reports it (reason `denied`), as opposed to a network or server failure. */
 function isAccessDenied(error: unknown): boolean {
-  for (let current = error as {cause?: unknown; name?: string; Code?: string; $metadata?: {httpStatusCode?: number}} | undefined; current; current = current.cause as typeof current) {
-    const status = current.$metadata?.httpStatusCode
-    if (status === 401 || status === 403 || current.name === 'AccessDenied' || current.Code === 'AccessDenied') return true
-  }
-
-  return false
+  return error instanceof StoreError && error.reason === 'denied'
 }
 
 async function checkExposure(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {

@@ -15,11 +15,6 @@ export function pointerKey(environment: string): string {
   return `${LAYOUT_ROOT}/${environment}/${POINTER_NAME}`
 }
 
-/** The one mutable object of the layout: readers must not take a cached copy of it. */
-export function isPointerKey(key: string): boolean {
-  return OWN_KEY.pointer.test(key)
-}
-
 export function manifestsPrefix(environment: string): string {
   return `${LAYOUT_ROOT}/${environment}/manifests/`
 }
@@ -41,7 +36,6 @@ export function serialOfKey(key: string): number | undefined {
 const OWN_KEY = {
   artifact: new RegExp(`^${LAYOUT_ROOT}/(${ENVIRONMENT_NAME})/artifacts/([0-9a-f]{64})\\.tar\\.gz$`),
   manifest: new RegExp(`^${LAYOUT_ROOT}/(${ENVIRONMENT_NAME})/manifests/(\\d{${SERIAL_DIGITS}})\\.json$`),
-  pointer: new RegExp(`^${LAYOUT_ROOT}/${ENVIRONMENT_NAME}/${POINTER_NAME.replace('.', '\\.')}$`),
 }
 
 /** The shape of an artifact key, for the manifest schema. */

@@ -40,7 +40,7 @@ export interface PointerEnvelope {
 /** The environment's pointer (the newest manifest's envelope), unverified; one conditional read. */
 export async function readPointer(store: Store, environment: string, options: {ifNoneMatch?: string} = {}): Promise<PointerEnvelope | {notModified: true} | undefined> {
   const key = pointerKey(environment)
-  const result = await store.get(key, {ifNoneMatch: options.ifNoneMatch})
+  const result = await store.get(key, {ifNoneMatch: options.ifNoneMatch, mutable: true})
   if (!result || 'notModified' in result) return result
   const where = `${store.location} ${key}`
   const bytes = await readLimited(result.body, MAX_ENVELOPE_BYTES, where)

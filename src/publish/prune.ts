@@ -27,6 +27,8 @@ export interface PruneResult {
   freedBytes: number
   /** Why nothing was pruned in this environment, when so. */
   skipped?: string
+  /** Artifacts no kept manifest needs that were kept all the same: the store's listing does not say when they were written. */
+  undated?: number
 }
 
 interface EnvironmentObjects {
@@ -107,12 +109,20 @@ async function pruneEnvironment(runtime: Pick<Runtime, 'log'>, store: Store, env
   }
 
   const cutoff = (options.now ?? new Date()).getTime() - options.graceSeconds * 1000
-  const doomedArtifacts = [...objects.artifacts.entries()]
-    .filter(([sha256, object]) => !needed.has(sha256) && object.modified !== undefined && object.modified.getTime() <= cutoff)
-    .map(([, object]) => object)
+  const unneeded = [...objects.artifacts.entries()].filter(([sha256]) => !needed.has(sha256)).map(([, object]) => object)
+  const doomedArtifacts = unneeded.filter((object) => object.modified !== undefined && object.modified.getTime() <= cutoff)
   for (const object of doomedArtifacts) await remove(store, object, result, options.dryRun)
+  // Without a write time, a push still uploading cannot be told from an old leftover: keep them, and say so.
+  const undated = unneeded.filter((object) => object.modified === undefined).length
+  if (undated > 0) {
+    runtime.log.warn(
+      `${environment}: kept ${undated} artifact(s) no kept manifest needs, because ${store.location} does not say when they were ` +
+        'written (its listing gives no modified time); delete them by hand, or use a store that dates its objects',
+    )
+  }
 
-  return {...result, keptArtifacts: objects.artifacts.size - doomedArtifacts.length, keptManifests: keep}
+  const kept = {...result, keptArtifacts: objects.artifacts.size - doomedArtifacts.length, keptManifests: keep}
+  return undated > 0 ? {...kept, undated} : kept
 }
 
 /** The serial and artifact the environment's pointer names now, or why prune must leave the environment alone. */

@@ -137,12 +137,12 @@ async function trustedLive(runtime: Runtime, store: Store, environment: string):
  * gets that manifest's bytes, so it never stays behind.
  */
 async function publishPointer(runtime: Runtime, store: Store, environment: string, serial: number, bytes: Buffer): Promise<void> {
-  await store.put(pointerKey(environment), bytes, {contentType: 'application/json'})
+  await store.put(pointerKey(environment), bytes, {contentType: 'application/json', mutable: true})
   const newest = await highestSerial(store, environment, serial)
   if (newest > serial) {
     runtime.log.warn(`${environment}: serial ${newest} was published while this push ran; the pointer names it`)
     const object = await store.get(manifestKey(environment, newest))
-    if (object && 'body' in object) await store.put(pointerKey(environment), await readLimited(object.body, MAX_ENVELOPE_BYTES, manifestKey(environment, newest)), {contentType: 'application/json'})
+    if (object && 'body' in object) await store.put(pointerKey(environment), await readLimited(object.body, MAX_ENVELOPE_BYTES, manifestKey(environment, newest)), {contentType: 'application/json', mutable: true})
   }
 
   await readBack(store, environment, serial)

@@ -3,17 +3,18 @@ import path from 'node:path'
 import {
   type AssemblerDescriptor,
   CONTRACT_VERSION,
+  OLDEST_CONTRACT_VERSION,
   type ProviderKind,
-  type SignerDescriptor,
   type StorageDescriptor,
   type TemplateDescriptor,
 } from '../contracts.js'
 import {UsageError} from '../errors.js'
+import {adaptContract1, type CoreSignerDescriptor} from './contract1.js'
 
 export interface DescriptorsByKind {
   assemblers: AssemblerDescriptor
   storage: StorageDescriptor
-  signers: SignerDescriptor
+  signers: CoreSignerDescriptor
   templates: TemplateDescriptor
 }
 
@@ -132,7 +133,7 @@ export class ProviderRegistry {
           continue
         }
 
-        entries.push({descriptor: descriptor as DescriptorsByKind[ProviderKind], plugin: success.plugin})
+        entries.push({descriptor: adaptContract1(kind, descriptor as DescriptorsByKind[ProviderKind]), plugin: success.plugin})
       }
     }
 
@@ -176,20 +177,22 @@ function rank(plugin: PluginInfo): number {
 }
 
 /**
- * The contract rule: a provider is used only if its descriptor states the
- * contract version this pupistry speaks. An older plugin may call methods
- * differently, and a newer one may rely on what this core does not do yet.
+ * The contract rule: a provider is used only if its descriptor states a
+ * contract version this pupistry speaks (older ones are adapted). A plugin
+ * older than that calls methods differently, and a newer one may rely on what
+ * this core does not do yet.
  */
 function contractProblem(kind: ProviderKind, descriptor: {name: string; contract?: unknown}, plugin: PluginInfo): {message: string; hint: string} | undefined {
   const stated = descriptor.contract
-  if (stated === CONTRACT_VERSION) return undefined
+  const known = typeof stated === 'number' && Number.isInteger(stated)
+  if (known && stated >= OLDEST_CONTRACT_VERSION && stated <= CONTRACT_VERSION) return undefined
   const what = `${KIND_LABEL[kind]} "${descriptor.name}" of plugin ${plugin.name}@${plugin.version}`
-  const message =
-    typeof stated === 'number' && Number.isInteger(stated)
-      ? `${what} was written for plugin contract ${stated}, but this pupistry speaks contract ${CONTRACT_VERSION}`
-      : `${what} does not state the plugin contract it was written for (this pupistry speaks contract ${CONTRACT_VERSION})`
+  const spoken = `this pupistry speaks contracts ${OLDEST_CONTRACT_VERSION} to ${CONTRACT_VERSION}`
+  const message = known
+    ? `${what} was written for plugin contract ${stated}, but ${spoken}`
+    : `${what} does not state the plugin contract it was written for (${spoken})`
   const hint =
-    typeof stated === 'number' && stated > CONTRACT_VERSION
+    known && stated > CONTRACT_VERSION
       ? `upgrade pupistry, or install a version of ${plugin.name} made for contract ${CONTRACT_VERSION}`
       : `upgrade the plugin: \`pupistry plugins install ${plugin.name}\` (or ask its author for a version made for contract ${CONTRACT_VERSION})`
   return {hint, message}
@@ -212,6 +215,12 @@ function descriptorProblem(kind: ProviderKind, value: unknown): string | undefin
     }
 
     return typeof descriptor.path === 'string' && path.isAbsolute(descriptor.path) ? undefined : `template "${name}" has no absolute path`
+  }
+
+  if (kind === 'signers' && descriptor.contract !== 1) {
+    const factories = [descriptor.createSigner, descriptor.createVerifier].filter((factory) => factory !== undefined)
+    const usable = factories.length > 0 && factories.every((factory) => typeof factory === 'function')
+    return usable ? undefined : `signer "${name}" has no createSigner or createVerifier function`
   }
 
   if (typeof descriptor.create !== 'function') return `${KIND_LABEL[kind]} "${name}" has no create function`

@@ -1,7 +1,7 @@
 import {readdirSync, readFileSync, statSync} from 'node:fs'
 import path from 'node:path'
 
-import type {Signature, Signer, TrustedKeyFile, VerifiedSignature} from '../contracts.js'
+import type {Signature, Signer, TrustedKeyFile, VerifiedSignature, Verifier} from '../contracts.js'
 import {assertNotWritableByOthers, expandHome, settingsSource} from '../config/settings.js'
 import {fromProviderError, SettingsError, SigningError, VerificationError} from '../errors.js'
 import {envelopePayload, envelopeSignatures, type Envelope, makeEnvelope, preAuthEncoding} from '../format/envelope.js'
@@ -19,21 +19,36 @@ export function signingProviderName(runtime: Runtime): string {
   )
 }
 
-/** Verification uses the configured signer when it can verify, else OpenPGP (which also checks gpg's signatures). */
-async function verifier(runtime: Runtime): Promise<Signer> {
-  const preferred = runtime.settings.general.signer
-  if (preferred) {
-    const signer = await createSigner(runtime, preferred, 'agent')
-    if (signer.verify) return signer
+/** Verification uses the configured signer's verifier when it has one, else OpenPGP's (which also checks gpg's signatures). */
+export async function createVerifier(runtime: Runtime): Promise<{name: string; verifier: Verifier}> {
+  for (const name of [runtime.settings.general.signer, 'openpgp']) {
+    if (!name) continue
+    const {descriptor} = await runtime.registry.get('signers', name)
+    let verifier: Verifier | undefined
+    try {
+      verifier = await descriptor.createVerifier?.(providerContext(runtime, 'agent', descriptor.name))
+    } catch (error) {
+      throw fromProviderError(error, `signer ${name}`, SigningError)
+    }
+
+    if (verifier) return {name, verifier}
   }
 
-  return createSigner(runtime, 'openpgp', 'agent')
+  throw new SettingsError('the openpgp signer cannot verify signatures', {
+    hint: 'install a version of @pupistry/openpgp made for this pupistry',
+  })
 }
 
+async function verifier(runtime: Runtime): Promise<Verifier> {
+  return (await createVerifier(runtime)).verifier
+}
+
+/** The signing side of a signer. */
 export async function createSigner(runtime: Runtime, name: string, side: 'build' | 'agent'): Promise<Signer> {
   const {descriptor} = await runtime.registry.get('signers', name)
+  if (!descriptor.createSigner) throw new SettingsError(`signer ${name} only verifies; it cannot sign`)
   try {
-    return await descriptor.create(providerContext(runtime, side, descriptor.name))
+    return await descriptor.createSigner(providerContext(runtime, side, descriptor.name))
   } catch (error) {
     throw fromProviderError(error, `signer ${name}`, SigningError)
   }
@@ -90,7 +105,7 @@ export async function signPayload(runtime: Runtime, payloadType: string, payload
   const signature = await signer.sign(data).catch((error) => fail(error, `signer ${name}`))
   const publicKey = await signer.publicKey().catch((error) => fail(error, `signer ${name}`))
   const check = await verifier(runtime)
-  const signedBy = await check.verify!(data, signature, [{file: `public key of the ${name} signing key`, text: publicKey}]).catch((error) =>
+  const signedBy = await check.verify(data, signature, [{file: `public key of the ${name} signing key`, text: publicKey}]).catch((error) =>
     fail(error, 'verifying the new signature'),
   )
   if (!signedBy) throw new SigningError(`the signature made by signer ${name} does not verify with its own public key; nothing was published`)
@@ -118,10 +133,10 @@ export interface NodeKeys {
  */
 export function nodeKeys(runtime: Runtime): NodeKeys {
   const setting = `general.trusted_keys in ${settingsSource(runtime.settings)}`
-  let check: Promise<Signer> | undefined
+  let check: Promise<Verifier> | undefined
   const verify: VerifyFunction = async (data, signature, trusted) => {
     check ??= verifier(runtime)
-    return (await check).verify!(data, signature, trusted)
+    return (await check).verify(data, signature, trusted)
   }
 
   if (runtime.settings.general.gpg_disable) return {disabled: true, setting, trusted: [], verify}
@@ -185,7 +200,7 @@ export async function publishedTrust(runtime: Runtime, envelope: Envelope): Prom
   const check = await verifier(runtime)
   const data = preAuthEncoding(envelope.payloadType, envelopePayload(envelope))
   for (const signature of envelopeSignatures(envelope)) {
-    const by = await check.verify!(data, signature, keys).catch((error) => {
+    const by = await check.verify(data, signature, keys).catch((error) => {
       throw fromProviderError(error, 'checking the live manifest', VerificationError)
     })
     if (by) return 'trusted'

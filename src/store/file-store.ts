@@ -1,17 +1,20 @@
 import {randomBytes} from 'node:crypto'
-import {createWriteStream} from 'node:fs'
+import {constants, createWriteStream} from 'node:fs'
 import {link, mkdir, open, readdir, rename, stat, unlink} from 'node:fs/promises'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
 
-import type {Exposure, GetOptions, GetResult, ObjectInfo, PutOptions, Store} from '../contracts.js'
+import type {Exposure, GetOptions, GetResult, ObjectInfo, ProviderError, ProviderErrorReason, PutOptions, Store} from '../contracts.js'
 
 const TEMP_PREFIX = '.pupistry-tmp-'
 
-function storeError(message: string, cause?: unknown): Error {
-  return Object.assign(new Error(message, {cause}), {kind: 'store' as const})
+const REASONS: Record<string, ProviderErrorReason> = {EACCES: 'denied', EEXIST: 'conflict', EPERM: 'denied', EROFS: 'denied'}
+
+function storeError(message: string, cause?: unknown, reason?: ProviderErrorReason): ProviderError {
+  const code = (cause as NodeJS.ErrnoException | undefined)?.code
+  return Object.assign(new Error(message, {cause}), {kind: 'store' as const, reason: reason ?? (code ? REASONS[code] : undefined)})
 }
 
 /**
@@ -34,13 +37,27 @@ export class FileStore implements Store {
     await this.checkRoot()
     let handle
     try {
-      handle = await open(file, 'r')
+      // Anyone who can write the store could put a FIFO or a link to a device there: an open must never wait
+      // (a FIFO blocks a thread of the pool for good) nor follow a link to /dev, so it is non-blocking and no-follow.
+      handle = await open(file, constants.O_RDONLY | constants.O_NONBLOCK | constants.O_NOFOLLOW)
     } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw storeError(`cannot read ${file}: ${(error as Error).message}`, error)
+      const code = (error as NodeJS.ErrnoException).code
+      if (code === 'ENOENT') return undefined
+      // A socket cannot be opened at all.
+      if (code === 'ENXIO') throw storeError(`refusing ${key} in ${this.location}: it is a socket or a device, not a regular file`, error, 'invalid')
+      if (code === 'ELOOP') throw storeError(`refusing ${key} in ${this.location}: it is a symbolic link, and store objects must be regular files`, error, 'invalid')
+      throw storeError(`cannot read ${key} at ${file}: ${(error as Error).message}`, error)
     }
 
-    const info = await handle.stat()
+    const info = await handle.stat().catch(async (error: Error) => {
+      await handle.close()
+      throw storeError(`cannot read ${key} at ${file}: ${error.message}`, error)
+    })
+    if (!info.isFile()) {
+      await handle.close()
+      throw storeError(`refusing ${key} in ${this.location}: it is ${kindOf(info)}, not a regular file`, undefined, 'invalid')
+    }
+
     const etag = tagOf(info)
     if (options.ifNoneMatch !== undefined && options.ifNoneMatch === etag) {
       await handle.close()
@@ -82,9 +99,7 @@ export class FileStore implements Store {
       return {etag: tagOf(await stat(file))}
     } catch (error) {
       await unlink(temp).catch(() => {})
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') {
-        throw Object.assign(storeError(`${file} already exists`, error), {code: 'EEXIST'})
-      }
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw storeError(`${file} already exists`, error)
 
       throw storeError(`cannot write ${file}: ${(error as Error).message}`, error)
     }
@@ -127,7 +142,7 @@ export class FileStore implements Store {
   private pathOf(key: string): string {
     const parts = key.split('/')
     if (key.startsWith('/') || parts.some((part) => part === '..' || part === '')) {
-      if (key !== '.') throw storeError(`invalid object key "${key}"`)
+      if (key !== '.') throw storeError(`invalid object key "${key}"`, undefined, 'invalid')
     }
 
     return path.join(this.root, ...parts)
@@ -149,9 +164,19 @@ export class FileStore implements Store {
   private async checkRoot(): Promise<void> {
     const info = await stat(this.root).catch(() => undefined)
     if (!info?.isDirectory()) {
-      throw storeError(`store directory ${this.root} does not exist (general.storage is ${this.location}); create it, or mount the share`)
+      // Most often a share that is not mounted (yet): the agent's daemon retries sooner, as for a network store.
+      const message = `store directory ${this.root} does not exist (general.storage is ${this.location}); create it, or mount the share`
+      throw storeError(message, undefined, 'unreachable')
     }
   }
+}
+
+function kindOf(info: {isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean}): string {
+  if (info.isDirectory()) return 'a directory'
+  if (info.isFIFO()) return 'a FIFO (named pipe)'
+  if (info.isSocket()) return 'a socket'
+  if (info.isCharacterDevice() || info.isBlockDevice()) return 'a device'
+  return 'something other than a file'
 }
 
 /** Device, inode, size and microsecond mtime: any rename or rewrite changes it. */

@@ -3,7 +3,6 @@ import type {ReadableStream as WebReadableStream} from 'node:stream/web'
 
 import type {Exposure, GetOptions, GetResult, ObjectInfo, Store} from '../contracts.js'
 import {StoreError} from '../errors.js'
-import {isPointerKey} from '../format/layout.js'
 import {redactUrl} from '../util/redact.js'
 
 export interface HttpStoreOptions {
@@ -35,7 +34,9 @@ export class HttpStore implements Store {
     private readonly options: HttpStoreOptions,
   ) {
     if (url.protocol === 'http:' && !options.allowInsecure) {
-      throw new StoreError(`refusing plain http:// for ${redactUrl(url.href)}: artifacts carry your hiera data; use https://, or set agent.allow_insecure_http: true on a trusted network`)
+      const refused = `refusing plain http:// for ${redactUrl(url.href)}: artifacts carry your hiera data; use https://, ` +
+        'or set agent.allow_insecure_http: true on a trusted network'
+      throw new StoreError(refused, {reason: 'invalid'})
     }
 
     if (url.username) {
@@ -52,7 +53,7 @@ export class HttpStore implements Store {
   }
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
-    const {response, abort} = await this.request('GET', key, options.ifNoneMatch)
+    const {response, abort} = await this.request('GET', key, options)
     if (response.status === 304) return {notModified: true}
     if (response.status === 404 || response.status === 410) {
       await response.body?.cancel()
@@ -96,26 +97,32 @@ export class HttpStore implements Store {
   private readOnly(what: string): StoreError {
     return new StoreError(`cannot ${what} ${this.location}: an http(s) store is a read-only mirror for agents`, {
       hint: 'set general.storage to the store you push to, and the mirror as agent.storage on nodes',
+      reason: 'invalid',
     })
   }
 
   /** One request, following redirects itself so that none goes from https to http or takes the credentials elsewhere. */
-  private async request(method: 'GET' | 'HEAD', key: string, ifNoneMatch?: string): Promise<{response: Response; abort: AbortController}> {
+  private async request(
+    method: 'GET' | 'HEAD',
+    key: string,
+    options: GetOptions = {},
+  ): Promise<{response: Response; abort: AbortController}> {
+    const {ifNoneMatch, mutable} = options
     let url = new URL(key.split('/').map(encodeURIComponent).join('/'), this.base)
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const abort = new AbortController()
       const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.headersTimeoutMs / 1000} s`)), this.headersTimeoutMs)
       const headers: Record<string, string> = {}
       if (ifNoneMatch) headers['if-none-match'] = ifNoneMatch
-      // The pointer must come from the origin, not a cache's stale copy; artifacts never change.
-      if (isPointerKey(key)) headers['cache-control'] = 'no-cache'
+      // A pointer must come from the origin, not a cache's stale copy; artifacts never change.
+      if (mutable) headers['cache-control'] = 'no-cache'
       if (this.authorization && url.origin === this.base.origin) headers.authorization = this.authorization
       let response: Response
       try {
         response = await fetch(url, {headers, method, redirect: 'manual', signal: abort.signal})
       } catch (error) {
         const reason = abort.signal.aborted ? String((abort.signal.reason as Error)?.message ?? abort.signal.reason) : describeFetchError(error)
-        throw new StoreError(`cannot reach the store at ${redactUrl(url.href)}: ${reason}`, {cause: error})
+        throw new StoreError(`cannot reach the store at ${redactUrl(url.href)}: ${reason}`, {cause: error, reason: 'unreachable'})
       } finally {
         clearTimeout(timer)
       }
@@ -123,23 +130,28 @@ export class HttpStore implements Store {
       if (![301, 302, 303, 307, 308].includes(response.status)) return {abort, response}
       await response.body?.cancel()
       const location = response.headers.get('location')
-      if (!location) throw new StoreError(`${redactUrl(url.href)} answered ${response.status} without a Location`)
+      if (!location) throw new StoreError(`${redactUrl(url.href)} answered ${response.status} without a Location`, {reason: 'invalid'})
       const next = new URL(location, url)
       if (next.protocol !== 'https:' && !(next.protocol === 'http:' && this.options.allowInsecure)) {
-        throw new StoreError(`${redactUrl(url.href)} redirects to ${redactUrl(next.href)}: refused (only https://, or http:// with agent.allow_insecure_http: true)`)
+        const refused = `${redactUrl(url.href)} redirects to ${redactUrl(next.href)}: refused ` +
+          '(only https://, or http:// with agent.allow_insecure_http: true)'
+        throw new StoreError(refused, {reason: 'invalid'})
       }
 
       url = next
     }
 
-    throw new StoreError(`more than ${MAX_REDIRECTS} redirects from ${this.location}${key}`)
+    throw new StoreError(`more than ${MAX_REDIRECTS} redirects from ${this.location}${key}`, {reason: 'invalid'})
   }
 
   private expectOk(response: Response, key: string): void {
     if (response.ok) return
     void response.body?.cancel()
-    const reason = response.status === 401 || response.status === 403 ? 'access denied' : `HTTP ${response.status} ${response.statusText}`.trim()
-    throw new StoreError(`${this.location}${key}: ${reason}`)
+    const denied = response.status === 401 || response.status === 403
+    // A server error (502, 503, 504 from a CDN or proxy) means the origin gave no answer: retried sooner by the daemon.
+    const reason = denied ? 'denied' : response.status >= 500 ? 'unreachable' : 'invalid'
+    const what = denied ? 'access denied' : `HTTP ${response.status} ${response.statusText}`.trim()
+    throw new StoreError(`${this.location}${key}: ${what}`, {reason})
   }
 
   /** The body as a Node stream that fails when the server stalls longer than the idle timeout. */

@@ -1,7 +1,7 @@
 import path from 'node:path'
 import {pathToFileURL} from 'node:url'
 
-import type {Side, Store} from '../contracts.js'
+import type {Side, StorageDescriptor, Store} from '../contracts.js'
 import {expandHome, settingsSource} from '../config/settings.js'
 import {fromProviderError, SettingsError, StoreError} from '../errors.js'
 import {providerContext, type Runtime} from '../runtime.js'
@@ -41,14 +41,29 @@ export async function openStore(runtime: Runtime, side: Side): Promise<Store> {
   const {agent, general} = runtime.settings
   if (side !== 'agent' || !agent.storage || !(general.storage || general.s3_bucket)) return store
   // A mirror serves a copy of the store in general.storage: manifests stay bound to that store's prefix.
-  const primary = await openAt(runtime, storageUrl(runtime, 'build'), side)
-  return {...store, prefix: primary.prefix}
+  const url = storageUrl(runtime, 'build')
+  const descriptor = await storageDescriptor(runtime, url)
+  if (descriptor.prefixOf) {
+    try {
+      return {...store, prefix: descriptor.prefixOf(url, providerContext(runtime, side, descriptor.name).settings)}
+    } catch (error) {
+      throw fromProviderError(error, `storage provider ${descriptor.name}`)
+    }
+  }
+
+  return {...store, prefix: (await openAt(runtime, url, side)).prefix}
+}
+
+/** The provider of a store URL, by its scheme. */
+export async function storageDescriptor(runtime: Runtime, url: URL): Promise<StorageDescriptor> {
+  const scheme = url.protocol.replace(/:$/, '')
+  const providers = await runtime.registry.list('storage')
+  const found = providers.find((entry) => entry.descriptor.schemes.includes(scheme)) ?? (await runtime.registry.get('storage', scheme))
+  return found.descriptor
 }
 
 async function openAt(runtime: Runtime, url: URL, side: Side): Promise<Store> {
-  const scheme = url.protocol.replace(/:$/, '')
-  const providers = await runtime.registry.list('storage')
-  const {descriptor} = providers.find((entry) => entry.descriptor.schemes.includes(scheme)) ?? (await runtime.registry.get('storage', scheme))
+  const descriptor = await storageDescriptor(runtime, url)
   try {
     return guarded(await descriptor.create(url, providerContext(runtime, side, descriptor.name)))
   } catch (error) {
@@ -58,8 +73,7 @@ async function openAt(runtime: Runtime, url: URL, side: Side): Promise<Store> {
 
 /** True when a create-only write failed because the key already exists. */
 export function isCreateConflict(error: unknown): boolean {
-  const err = error as {code?: string; cause?: {code?: string}}
-  return err?.code === 'EEXIST' || err?.cause?.code === 'EEXIST'
+  return error instanceof StoreError && error.reason === 'conflict'
 }
 
 /** Turns every error a store throws into the core's typed error, once. */

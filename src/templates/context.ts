@@ -2,13 +2,14 @@ import path from 'node:path'
 
 import {dump} from 'js-yaml'
 
-import type {TemplateDescriptor} from '../contracts.js'
+import type {StorageDescriptor, TemplateDescriptor} from '../contracts.js'
 import {agentSettingsOf, PUPPET_KILL_GRACE_SECONDS} from '../config/agent-settings.js'
 import {type Settings, settingsSource} from '../config/settings.js'
-import {SettingsError} from '../errors.js'
+import {fromProviderError, SettingsError, SigningError} from '../errors.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Runtime} from '../runtime.js'
-import {loadTrustedKeys} from '../signing/signing.js'
+import {createVerifier, loadTrustedKeys} from '../signing/signing.js'
+import {storageDescriptor, storageUrl} from '../store/open-store.js'
 
 /** Where a bootstrapped node keeps pupistry's files (docs/templates.md). */
 export const NODE_PATHS = {
@@ -64,16 +65,27 @@ export interface ContextOptions {
 /** The part of the context that does not depend on the template. */
 export type BaseContext = Omit<TemplateContext, 'template' | 'puppet'> & {puppetRepos: Record<string, {url: string; sha256: string}>; puppetPackage: string}
 
-export function baseContext(runtime: Runtime, options: ContextOptions): BaseContext {
+export async function baseContext(runtime: Runtime, options: ContextOptions): Promise<BaseContext> {
   const {settings} = runtime
   const agentResolved = agentSettingsOf(settings)
   const environment = checkEnvironmentName(options.environment ?? agentResolved.environment)
-  const trustedKeys = nodeTrustedKeys(runtime)
-  const {credentials, agent} = agentCredentials(settings, options.allowBuildCredentials)
+  const stores = await nodeStores(runtime)
+  const trustedKeys = await nodeTrustedKeys(runtime)
+  const credentialKeys = [...new Set(stores.flatMap((store) => store.node?.credentials ?? []))]
+  const {credentials, agent} = agentCredentials(settings, credentialKeys, options.allowBuildCredentials)
   const appCache = settings.bootstrap.app_cache ?? NODE_PATHS.appCache
+  const fromStores = storeSettings(settings, stores)
+  const {general} = settings
   const nodeSettings = {
-    general: {...storeSettings(settings), app_cache: appCache, trusted_keys: [NODE_PATHS.trustedKeys], ...(settings.general.gpg_disable ? {gpg_disable: true} : {})},
-    agent: {...agentSettings(settings), ...agent, environment},
+    general: {
+      ...fromStores.general,
+      app_cache: appCache,
+      trusted_keys: [NODE_PATHS.trustedKeys],
+      // The node verifies with this signer's verifier (openpgp when it has none).
+      ...(general.signer ? {signer: general.signer} : {}),
+      ...(general.gpg_disable ? {gpg_disable: true} : {}),
+    },
+    agent: {...fromStores.agent, ...agentSettings(settings), ...agent, environment},
   }
   const stopTimeout = agentResolved.stopTimeout
   return {
@@ -111,20 +123,29 @@ function downloads(byArch: Record<string, {url: string; sha256: string}> | null 
     .map(([arch, {url, sha256}]) => ({arch, sha256: sha256.toLowerCase(), url}))
 }
 
-/** The store as nodes reach it: agent.storage (a mirror) or the general store. */
-function storeSettings(settings: Settings): Record<string, unknown> {
-  const {general} = settings
-  const picked: Record<string, unknown> = {}
-  if (general.storage) {
-    picked.storage = /^[a-z][a-z0-9+.-]*:\/\//i.test(general.storage) ? general.storage : path.resolve(general.storage)
+/** The providers of the stores a node uses: the primary store (manifests are bound to its prefix) and a mirror in agent.storage. */
+async function nodeStores(runtime: Runtime): Promise<StorageDescriptor[]> {
+  const {agent, general} = runtime.settings
+  if (!general.storage && !general.s3_bucket && !agent.storage) {
+    const where = settingsSource(runtime.settings)
+    throw new SettingsError(`no store for nodes in ${where}: set general.storage (or general.s3_bucket, or agent.storage for a mirror)`)
   }
 
-  for (const key of ['s3_bucket', 's3_prefix', 's3_endpoint', 's3_checksums'] as const) {
-    if (general[key] !== undefined && general[key] !== null) picked[key] = general[key]
-  }
+  const primary = general.storage || general.s3_bucket ? storageUrl(runtime, 'build') : undefined
+  const urls = [primary, agent.storage ? storageUrl(runtime, 'agent') : undefined]
+  return Promise.all(urls.filter((url) => url !== undefined).map((url) => storageDescriptor(runtime, url)))
+}
 
-  if (!picked.storage && !picked.s3_bucket && !settings.agent.storage) {
-    throw new SettingsError(`no store for nodes in ${settingsSource(settings)}: set general.storage (or general.s3_bucket, or agent.storage for a mirror)`)
+/** The settings each store says nodes need (docs/plugins.md, `node`), general.storage as an absolute URL or path. */
+function storeSettings(settings: Settings, stores: StorageDescriptor[]): Record<'general' | 'agent', Record<string, unknown>> {
+  const picked: Record<'general' | 'agent', Record<string, unknown>> = {agent: {}, general: {}}
+  for (const dotted of stores.flatMap((store) => store.node?.settings ?? [])) {
+    const [section, key, ...rest] = dotted.split('.')
+    if ((section !== 'general' && section !== 'agent') || !key || rest.length > 0) continue
+    const value = (settings[section] as Record<string, unknown>)[key]
+    if (value === undefined || value === null) continue
+    const plainPath = section === 'general' && key === 'storage' && typeof value === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(value)
+    picked[section][key] = plainPath ? path.resolve(value) : value
   }
 
   return picked
@@ -144,46 +165,61 @@ function agentSettings(settings: Settings): Record<string, unknown> {
 }
 
 /**
- * Nodes get the agent's credentials, never the build side's (which can
- * write the store): with only build credentials, rendering stops unless
- * explicitly allowed. With none at all, nodes use their instance role.
+ * Nodes get the agent's credentials for the store (the keys its provider
+ * names), never the build side's (which can write the store): with only build
+ * credentials, rendering stops unless explicitly allowed. With none at all,
+ * nodes use their instance role.
  */
-function agentCredentials(settings: Settings, allowBuild: boolean): {credentials: boolean; agent: Record<string, string>} {
+function agentCredentials(settings: Settings, keys: string[], allowBuild: boolean): {credentials: boolean; agent: Record<string, string>} {
   const source = settingsSource(settings)
-  const pair = (side: 'agent' | 'build') => {
-    const {access_key_id: id, secret_access_key: secret} = settings[side]
-    if (Boolean(id) !== Boolean(secret)) {
-      throw new SettingsError(`${side}.${id ? 'access_key_id' : 'secret_access_key'} is set without ${side}.${id ? 'secret_access_key' : 'access_key_id'} in ${source}`)
+  const set = (side: 'agent' | 'build') => {
+    const section = settings[side] as Record<string, unknown>
+    const present = keys.filter((key) => typeof section[key] === 'string' && section[key] !== '')
+    if (present.length > 0 && present.length < keys.length) {
+      const missing = keys.filter((key) => !present.includes(key))
+      throw new SettingsError(`${side}.${present[0]} is set without ${missing.map((key) => `${side}.${key}`).join(' and ')} in ${source}`)
     }
 
-    return id && secret ? {access_key_id: id, secret_access_key: secret} : undefined
+    return present.length > 0 ? Object.fromEntries(present.map((key) => [key, section[key] as string])) : undefined
   }
 
-  const agent = pair('agent')
-  const build = pair('build')
+  const agent = set('agent')
+  const build = set('build')
   const proxy: Record<string, string> = settings.agent.proxy_uri ? {proxy_uri: settings.agent.proxy_uri} : {}
   if (agent) return {agent: {...agent, ...proxy}, credentials: true}
   if (!build) return {agent: proxy, credentials: Boolean(proxy.proxy_uri)}
   if (!allowBuild) {
     throw new SettingsError(`only build credentials are set in ${source}: nodes must not get credentials that can write the store`, {
-      hint: 'set read-only agent.access_key_id and agent.secret_access_key, or remove the build ones to use instance roles, or pass --allow-build-credentials',
+      hint: `set read-only ${keys.map((key) => `agent.${key}`).join(' and ')}, or remove the build ones to use instance roles, or pass ` +
+        '--allow-build-credentials',
     })
   }
 
   return {agent: {...build, ...proxy}, credentials: true}
 }
 
-/** The trusted public keys, inlined into the script: never a secret key. */
-function nodeTrustedKeys(runtime: Runtime): Array<{file: string; text: string}> {
+/** The trusted public keys, inlined into the script: only keys the node's verifier can use, never a secret key. */
+async function nodeTrustedKeys(runtime: Runtime): Promise<Array<{file: string; text: string}>> {
   const keys = loadTrustedKeys(runtime)
   const used = new Set<string>()
   const result = []
+  const {name: verifierName, verifier} = keys.length > 0 ? await createVerifier(runtime) : {name: '', verifier: undefined}
   for (const {file, text} of keys) {
-    if (/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(text)) {
+    let kind
+    try {
+      kind = verifier?.keyFileKind(text)
+    } catch (error) {
+      throw fromProviderError(error, `signer ${verifierName}`, SigningError)
+    }
+
+    if (kind === 'secret') {
       throw new SettingsError(`general.trusted_keys: ${file} holds a SECRET key; nodes get public keys only`, {hint: 'list the output of `pupistry keys export` instead'})
     }
 
-    if (!/-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(text)) throw new SettingsError(`general.trusted_keys: ${file} is not an armoured OpenPGP public key`)
+    if (kind !== 'public') {
+      throw new SettingsError(`general.trusted_keys: ${file} holds no public key the ${verifierName} signer's verifier can use`)
+    }
+
     const stem = path.basename(file).replaceAll(/[^\w.-]/g, '_').replace(/^\.+/, '') || 'key'
     let name = stem
     for (let index = 2; used.has(name); index++) name = `${index}-${stem}`

@@ -36,7 +36,7 @@ export interface Rendered {
 
 /** Renders a bootstrap or packer template with the context built from settings and flags. */
 export async function renderTemplate(runtime: Runtime, kind: TemplateKind, name: string, options: ContextOptions): Promise<Rendered> {
-  const base = baseContext(runtime, options)
+  const base = await baseContext(runtime, options)
   const makeContext = (descriptor: TemplateDescriptor): TemplateContext => contextFor(base, descriptor)
   const templates = await Templates.load(runtime.registry, makeContext, settingsSource(runtime.settings))
   return {credentials: base.credentials, text: templates.render(kind, name)}

@@ -18,6 +18,11 @@ export interface CraftEntry {
  * can make the hostile archives a compromised build machine could sign.
  */
 export function craftArchive(entries: CraftEntry[]): Buffer {
+  return gzipSync(craftTar(entries))
+}
+
+/** The plain tar of craftArchive. */
+export function craftTar(entries: CraftEntry[]): Buffer {
   const blocks: Buffer[] = []
   for (const entry of entries) {
     const body = Buffer.from(entry.content ?? '', 'utf8')
@@ -38,7 +43,7 @@ export function craftArchive(entries: CraftEntry[]): Buffer {
   }
 
   blocks.push(Buffer.alloc(1024))
-  return gzipSync(Buffer.concat(blocks))
+  return Buffer.concat(blocks)
 }
 
 /**

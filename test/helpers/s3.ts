@@ -18,6 +18,8 @@ export interface LocalS3 {
   cutDownloads: number
   /** While true, the endpoint drops every connection without an answer: an outage. */
   down: boolean
+  /** When set, answers a request itself instead of the S3 server when it returns true (a misbehaving server). */
+  intercept?: (request: http.IncomingMessage, response: http.ServerResponse) => boolean
   /**
    * The same server as a locked-down bucket answers a read-only user: writes
    * and unsigned requests get 403 AccessDenied, and the bucket policy status
@@ -39,6 +41,7 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
   const answers: string[] = []
   const pass = (request: http.IncomingMessage, response: http.ServerResponse) => {
     if (local.down) return void request.socket.destroy()
+    if (local.intercept?.(request, response)) return
     requests.push(`${request.method} ${request.url}`)
     const upstream = http.request({headers: request.headers, host: '127.0.0.1', method: request.method, path: request.url, port}, (answer) => {
       answers.push(`${request.method} ${request.url} → ${answer.statusCode}`)

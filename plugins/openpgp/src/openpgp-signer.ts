@@ -3,7 +3,7 @@ import os from 'node:os'
 import path from 'node:path'
 
 import * as openpgp from 'openpgp'
-import type {GeneratedKey, ProviderContext, Signature, Signer, TrustedKeyFile, VerifiedSignature} from 'pupistry'
+import type {GeneratedKey, KeyFileKind, ProviderContext, Signature, Signer, TrustedKeyFile, VerifiedSignature, Verifier} from 'pupistry'
 
 const PASSPHRASE_VARIABLE = 'PUPISTRY_SIGNING_PASSPHRASE'
 
@@ -29,31 +29,6 @@ export class OpenPgpSigner implements Signer {
 
   async publicKey(): Promise<string> {
     return (await this.signingKey()).toPublic().armor()
-  }
-
-  async verify(data: Uint8Array, signature: Signature, trusted: TrustedKeyFile[]): Promise<VerifiedSignature | undefined> {
-    const keys = await readTrustedKeys(trusted)
-    let parsed: openpgp.Signature
-    try {
-      parsed = await openpgp.readSignature({binarySignature: signature.sig})
-    } catch {
-      return undefined
-    }
-
-    const message = await openpgp.createMessage({binary: data})
-    const result = await openpgp.verify({message, signature: parsed, verificationKeys: keys})
-    for (const candidate of result.signatures) {
-      try {
-        await candidate.verified
-      } catch {
-        continue
-      }
-
-      const key = keys.find((trustedKey) => trustedKey.getKeys(candidate.keyID).length > 0)
-      if (key) return {identity: key.getUserIDs()[0] ?? '', keyid: key.getFingerprint().toUpperCase()}
-    }
-
-    return undefined
   }
 
   async generateKey(options: {userId: string; passphrase?: string}): Promise<GeneratedKey> {
@@ -103,6 +78,39 @@ export class OpenPgpSigner implements Signer {
     } catch (error) {
       throw failure('signing', `wrong passphrase for ${file}`, error)
     }
+  }
+}
+
+/** Checks signatures against trusted OpenPGP public keys; GnuPG's signatures too, so it verifies for the gpg signer. */
+export class OpenPgpVerifier implements Verifier {
+  async verify(data: Uint8Array, signature: Signature, trusted: TrustedKeyFile[]): Promise<VerifiedSignature | undefined> {
+    const keys = await readTrustedKeys(trusted)
+    let parsed: openpgp.Signature
+    try {
+      parsed = await openpgp.readSignature({binarySignature: signature.sig})
+    } catch {
+      return undefined
+    }
+
+    const message = await openpgp.createMessage({binary: data})
+    const result = await openpgp.verify({message, signature: parsed, verificationKeys: keys})
+    for (const candidate of result.signatures) {
+      try {
+        await candidate.verified
+      } catch {
+        continue
+      }
+
+      const key = keys.find((trustedKey) => trustedKey.getKeys(candidate.keyID).length > 0)
+      if (key) return {identity: key.getUserIDs()[0] ?? '', keyid: key.getFingerprint().toUpperCase()}
+    }
+
+    return undefined
+  }
+
+  keyFileKind(text: string): KeyFileKind {
+    if (/-----BEGIN PGP PRIVATE KEY BLOCK-----/.test(text)) return 'secret'
+    return /-----BEGIN PGP PUBLIC KEY BLOCK-----/.test(text) ? 'public' : 'unusable'
   }
 }
 

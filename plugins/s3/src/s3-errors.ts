@@ -1,3 +1,5 @@
+import type {ProviderErrorReason} from 'pupistry'
+
 /** Who was talking to which store, for messages (never a secret). */
 export interface S3Identity {
   side: string
@@ -47,4 +49,37 @@ export function describeS3Error(error: unknown, context: S3Identity & {action: s
   const status = err?.$metadata?.httpStatusCode
   if (status === 403) return `access denied ${context.action} ${where} with the ${who}`
   return `${context.action} ${where} failed: ${err?.name && err.name !== 'Error' && err.name !== 'Unknown' ? `${err.name}: ` : ''}${err?.message || `HTTP ${status ?? '?'}`}`
+}
+
+/** Why an S3 request failed, in the plugin contract's terms; undefined when it is none of them. */
+export function reasonOf(error: unknown): ProviderErrorReason | undefined {
+  const err = error as {name?: string; code?: string; cause?: {code?: string}; $metadata?: {httpStatusCode?: number}}
+  switch (err?.name) {
+    case 'AccessDenied':
+    case 'Forbidden':
+    case 'InvalidAccessKeyId':
+    case 'SignatureDoesNotMatch':
+    case 'CredentialsProviderError':
+      return 'denied'
+    case 'NoSuchBucket':
+      return 'not found'
+    case 'PermanentRedirect':
+    case 'AuthorizationHeaderMalformed':
+    case 'RequestTimeTooSkewed':
+      return 'invalid'
+    case 'TimeoutError':
+    case 'SlowDown':
+    case 'ServiceUnavailable':
+      return 'unreachable'
+    default:
+      break
+  }
+
+  const code = err?.code ?? err?.cause?.code
+  if (code && NETWORK_CODES.has(code)) return 'unreachable'
+  const status = err?.$metadata?.httpStatusCode
+  if (status === 401 || status === 403) return 'denied'
+  if (status === 412) return 'conflict'
+  if (status !== undefined && status >= 500) return 'unreachable'
+  return undefined
 }

@@ -12,17 +12,19 @@ import {
 } from '@aws-sdk/client-s3'
 import {Upload} from '@aws-sdk/lib-storage'
 import {loadConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS} from '@smithy/core/config'
-import type {Exposure, GetOptions, GetResult, ObjectInfo, ProviderContext, PutOptions, Store} from 'pupistry'
+import type {Exposure, GetOptions, GetResult, ObjectInfo, ProviderContext, ProviderError, PutOptions, Store} from 'pupistry'
 
-import {describeS3Error, type S3Identity} from './s3-errors.js'
+import {describeS3Error, reasonOf, type S3Identity} from './s3-errors.js'
+import {prefixOf} from './s3-url.js'
 
 /** Objects up to this size go up in one PutObject; larger streams go multipart. */
 const SINGLE_PUT_LIMIT = 16 * 1024 * 1024
 const PART_SIZE = 8 * 1024 * 1024
 
-function failure(kind: 'settings' | 'store', message: string, extra: Record<string, unknown> = {}): Error {
+function failure(kind: 'settings' | 'store', message: string, extra: Partial<ProviderError> = {}): ProviderError {
   return Object.assign(new Error(message), {kind, ...extra})
 }
+
 
 function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
@@ -66,8 +68,7 @@ export class S3Store implements Store {
     const side = context.settings[context.side]
     this.bucket = url.hostname
     if (!this.bucket) throw failure('settings', `general.storage ${url.href} names no bucket (s3://BUCKET/PREFIX)`)
-    const prefix = decodeURIComponent(url.pathname.replace(/^\/+/, ''))
-    this.prefix = prefix && !prefix.endsWith('/') ? `${prefix}/` : prefix
+    this.prefix = prefixOf(url)
     this.location = `s3://${this.bucket}/${this.prefix}`
     if (text(side.proxy_uri)) {
       throw failure('settings', `${context.side}.proxy_uri is set, but proxies are not supported by the s3 store yet; unset it or reach the store directly`)
@@ -101,8 +102,9 @@ export class S3Store implements Store {
       // Many S3-compatible servers reject the SDK's newer default checksums (and some store the chunked framing as the body).
       requestChecksumCalculation: checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
       responseChecksumValidation: checksums === 'when_supported' ? 'WHEN_SUPPORTED' : 'WHEN_REQUIRED',
-      // Fail in bounded time when the store stops answering; the SDK retries transient errors itself.
-      requestHandler: {connectionTimeout: 10_000, requestTimeout: 120_000},
+      // Fail in bounded time when the store stops answering or a body stalls: the SDK's socketTimeout is the idle time of
+      // the connection, also while a body streams (its requestTimeout only warns). The SDK retries transient errors itself.
+      requestHandler: {connectionTimeout: 10_000, requestTimeout: 120_000, socketTimeout: stallSeconds(context) * 1000},
       region: text(side.region) ?? regionChain(),
       ...(endpoint ? {endpoint, forcePathStyle: true} : {}),
       ...(accessKeyId && secretAccessKey ? {credentials: {accessKeyId, secretAccessKey}} : {}),
@@ -136,6 +138,8 @@ export class S3Store implements Store {
   async put(key: string, body: Readable | Uint8Array, options: PutOptions = {}): Promise<{etag: string}> {
     const params = {
       Bucket: this.bucket,
+      // A pointer is rewritten in place: no cache in front of the bucket may serve an old one.
+      ...(options.mutable ? {CacheControl: 'no-cache'} : {}),
       ContentType: options.contentType,
       Key: this.keyOf(key),
       ...this.sse,
@@ -155,7 +159,7 @@ export class S3Store implements Store {
       const result = await upload.done()
       return {etag: result.ETag ?? ''}
     } catch (error) {
-      if (statusOf(error) === 412) throw Object.assign(failure('store', `${this.location}${key} already exists`), {code: 'EEXIST'})
+      if (statusOf(error) === 412) throw failure('store', `${this.location}${key} already exists`, {reason: 'conflict'})
       throw this.error(error, 'writing', key)
     }
   }
@@ -232,7 +236,7 @@ export class S3Store implements Store {
 
   private error(error: unknown, action: string, key: string): Error {
     const reasons = (error as {name?: string}).name === 'CredentialsProviderError' ? [...new Set(this.chainReasons)] : undefined
-    return failure('store', describeS3Error(error, {...this.identity, action, key, reasons}), {cause: error})
+    return failure('store', describeS3Error(error, {...this.identity, action, key, reasons}), {cause: error, reason: reasonOf(error)})
   }
 
   /** The SDK reports each provider it tried only as a debug line: keep the ones that say why a credential source failed. */
@@ -243,6 +247,12 @@ export class S3Store implements Store {
     this.chainReasons.push(match[1].trim().replace(/\.$/, ''))
     if (this.chainReasons.length > 10) this.chainReasons.shift()
   }
+}
+
+/** agent.transfer_timeout on a node (validated by the core as a whole number of seconds); 120 s otherwise. */
+function stallSeconds(context: ProviderContext): number {
+  const configured = context.side === 'agent' ? context.settings.agent.transfer_timeout : undefined
+  return typeof configured === 'number' && configured > 0 ? configured : 120
 }
 
 function statusOf(error: unknown): number | undefined {

@@ -4,7 +4,7 @@ import {mkdirSync, mkdtempSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {GetObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
+import {GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
 import {dump} from 'js-yaml'
 
 import {run, runCli, show} from '../../../test/helpers/cli.js'
@@ -41,6 +41,23 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     assert.ok(s3.requests.some((request) => /^PUT \/fleet\/pupistry-test\/pupistry\/production\/manifests\/000000000001\.json/.test(request)))
   })
 
+  it('the pointer, which push marks mutable, is stored with Cache-Control: no-cache; manifests and artifacts are not', async () => {
+    const client = new S3Client({
+      credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'},
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+    })
+    try {
+      const head = (key: string) => client.send(new HeadObjectCommand({Bucket: 'fleet', Key: `pupistry-test/pupistry/production/${key}`}))
+      assert.equal((await head('latest.json')).CacheControl, 'no-cache')
+      assert.equal((await head('manifests/000000000001.json')).CacheControl, undefined)
+      assert.equal((await head(`artifacts/${world.activeVersion()}.tar.gz`)).CacheControl, undefined)
+    } finally {
+      client.destroy()
+    }
+  })
+
   it('a check with nothing new is exactly one request, answered 304', async () => {
     const before = s3.requests.length
     const result = await world.cli('apply', '--minimal')
@@ -60,7 +77,12 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     assert.ok(made.some((request) => /^POST .*\/artifacts\/[0-9a-f]{64}\.tar\.gz\?uploads/.test(request)), made.join('\n'))
     assert.ok(made.filter((request) => /[?&]partNumber=/.test(request)).length >= 6, 'uploaded in parts')
 
-    const client = new S3Client({credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}, endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1'})
+    const client = new S3Client({
+      credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'},
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+    })
     const object = await client.send(new GetObjectCommand({Bucket: 'fleet', Key: `pupistry-test/pupistry/staging/artifacts/${sha256}.tar.gz`}))
     const back = Buffer.from(await object.Body!.transformToByteArray())
     assert.equal(back.length, artifact.length)
@@ -137,7 +159,12 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
   })
 
   it("the Ruby tool's objects in the same prefix survive push, apply and prune", async () => {
-    const client = new S3Client({credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'}, endpoint: s3.endpoint, forcePathStyle: true, region: 'us-east-1'})
+    const client = new S3Client({
+      credentials: {accessKeyId: 'S3RVER', secretAccessKey: 'S3RVER'},
+      endpoint: s3.endpoint,
+      forcePathStyle: true,
+      region: 'us-east-1',
+    })
     const ruby = ['manifest.latest.yaml', 'artifact.20150101-0000.tar.gz', '0123456789ABCDEF.publickey'].map((name) => `pupistry-test/${name}`)
     for (const key of ruby) await client.send(new PutObjectCommand({Body: `old tool: ${key}\n`, Bucket: 'fleet', Key: key}))
 

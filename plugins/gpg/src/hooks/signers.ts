@@ -2,8 +2,9 @@ import type {PupistryHook} from 'pupistry'
 
 const hook: PupistryHook<'pupistry:signers'> = () => [
   {
-    contract: 1,
-    async create(context) {
+    contract: 2,
+    // No verifier of its own: openpgp checks gpg's signatures, so nodes need no gpg.
+    async createSigner(context) {
       const {GpgSigner} = await import('../gpg-signer.js')
       return new GpgSigner(context)
     },

@@ -2,7 +2,7 @@ import type {PupistryHook} from 'pupistry'
 
 const hook: PupistryHook<'pupistry:assemblers'> = () => [
   {
-    contract: 1,
+    contract: 2,
     async create(context) {
       const {LibrarianAssembler} = await import('../librarian-assembler.js')
       return new LibrarianAssembler(context)

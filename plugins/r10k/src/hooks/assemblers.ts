@@ -2,7 +2,7 @@ import type {PupistryHook} from 'pupistry'
 
 const hook: PupistryHook<'pupistry:assemblers'> = () => [
   {
-    contract: 1,
+    contract: 2,
     async create(context) {
       const {R10kAssembler} = await import('../r10k-assembler.js')
       return new R10kAssembler(context)

@@ -1,8 +1,10 @@
 import type {PupistryHook} from 'pupistry'
 
+import {prefixOf} from '../s3-url.js'
+
 const hook: PupistryHook<'pupistry:storage'> = () => [
   {
-    contract: 1,
+    contract: 2,
     async create(url, context) {
       // The SDK's own Node 20 end-of-life notice would print on every command; pupistry's docs carry it instead.
       process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true'
@@ -11,6 +13,12 @@ const hook: PupistryHook<'pupistry:storage'> = () => [
     },
     description: 'Amazon S3 and S3-compatible stores (MinIO, Ceph RGW, R2, ...): s3://bucket/prefix.',
     name: 's3',
+    // Nodes reach the bucket with read-only credentials of their own; region comes with the core's agent settings.
+    node: {
+      credentials: ['access_key_id', 'secret_access_key'],
+      settings: ['general.storage', 'general.s3_bucket', 'general.s3_prefix', 'general.s3_endpoint', 'general.s3_checksums'],
+    },
+    prefixOf,
     schemes: ['s3'],
     settings: [
       'general.storage',
@@ -23,6 +31,7 @@ const hook: PupistryHook<'pupistry:storage'> = () => [
       'agent.access_key_id',
       'agent.secret_access_key',
       'agent.region',
+      'agent.transfer_timeout',
       'build.access_key_id',
       'build.secret_access_key',
       'build.region',
