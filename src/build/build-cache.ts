@@ -1,4 +1,4 @@
-import {mkdir, readdir, readFile, rm, stat, utimes} from 'node:fs/promises'
+import {chmod, mkdir, readdir, readFile, rm, stat, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import {buildCache} from '../config/paths.js'
@@ -21,6 +21,14 @@ import {checkVersionPrefix, shortVersion} from '../util/version.js'
 /** Builds kept per environment, the newest included. */
 export const KEPT_BUILDS = 5
 
+/**
+ * Artifacts carry hiera data: as in the file store, the owner and its group
+ * may read the cache, other local users not. Set explicitly, whatever the
+ * umask, since a umask of 022 would make them world-readable.
+ */
+export const CACHE_FILE_MODE = 0o640
+export const CACHE_DIR_MODE = 0o750
+
 const SHA_FILE = /^([0-9a-f]{64})\.(tar\.gz|json)$/
 
 export class BuildCache {
@@ -32,6 +40,15 @@ export class BuildCache {
 
   dirOf(environment: string): string {
     return path.join(this.root, environment)
+  }
+
+  /** The environment's directory, made if need be, with the cache's modes (tightened on caches made before). */
+  async makeDir(environment: string): Promise<string> {
+    const dir = this.dirOf(environment)
+    await mkdir(dir, {mode: CACHE_DIR_MODE, recursive: true})
+    await chmod(this.root, CACHE_DIR_MODE)
+    await chmod(dir, CACHE_DIR_MODE)
+    return dir
   }
 
   artifactPath(environment: string, sha256: string): string {
@@ -58,8 +75,9 @@ export class BuildCache {
   }
 
   async setEnvironments(environments: string[]): Promise<void> {
-    await mkdir(this.root, {recursive: true})
-    await writeAtomically(path.join(this.root, 'index.json'), `${JSON.stringify({environments: [...environments].sort()}, null, 2)}\n`)
+    await mkdir(this.root, {mode: CACHE_DIR_MODE, recursive: true})
+    await chmod(this.root, CACHE_DIR_MODE)
+    await writeAtomically(path.join(this.root, 'index.json'), `${JSON.stringify({environments: [...environments].sort()}, null, 2)}\n`, {mode: CACHE_FILE_MODE})
   }
 
   async read(environment: string): Promise<BuildRecord | undefined> {
@@ -77,7 +95,7 @@ export class BuildCache {
   }
 
   async write(record: BuildRecord): Promise<void> {
-    await writeAtomically(path.join(this.dirOf(record.environment), 'build.json'), `${JSON.stringify(record, null, 2)}\n`)
+    await writeAtomically(path.join(await this.makeDir(record.environment), 'build.json'), `${JSON.stringify(record, null, 2)}\n`, {mode: CACHE_FILE_MODE})
   }
 
   /** Keeps a build's record beside its artifact; a build made again counts as the newest. */
@@ -87,7 +105,7 @@ export class BuildCache {
       const now = new Date()
       await utimes(file, now, now)
     } else {
-      await writeAtomically(file, `${JSON.stringify(record, null, 2)}\n`)
+      await writeAtomically(file, `${JSON.stringify(record, null, 2)}\n`, {mode: CACHE_FILE_MODE})
     }
   }
 

@@ -1,4 +1,4 @@
-import {mkdir, rename, rm} from 'node:fs/promises'
+import {chmod, rename, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -11,7 +11,7 @@ import {artifactKey} from '../format/layout.js'
 import {type BuildRecord, MANIFEST_FORMAT} from '../format/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {redactUrl} from '../util/redact.js'
-import {BuildCache} from './build-cache.js'
+import {BuildCache, CACHE_FILE_MODE} from './build-cache.js'
 
 export interface BuiltEnvironment {
   record: BuildRecord
@@ -78,8 +78,7 @@ async function packEnvironment(
   environment: AssembledEnvironment,
   meta: {assembler: string; tools: Record<string, string>},
 ): Promise<BuiltEnvironment> {
-  const dir = cache.dirOf(environment.name)
-  await mkdir(dir, {recursive: true})
+  const dir = await cache.makeDir(environment.name)
   const temp = path.join(dir, `.building-${process.pid}.tar.gz`)
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
@@ -90,6 +89,7 @@ async function packEnvironment(
     throw new AssemblerError(`cannot pack environment ${environment.name}: ${(error as Error).message}`)
   }
 
+  await chmod(temp, CACHE_FILE_MODE)
   await rename(temp, cache.artifactPath(environment.name, packed.sha256))
   const previous = await cache.read(environment.name)
   const record: BuildRecord = {

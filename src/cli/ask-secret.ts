@@ -1,18 +1,18 @@
-import {createInterface} from 'node:readline'
+import {StoppedError} from '../errors.js'
 
-/** Reads a line from the terminal without echoing it; undefined when there is no TTY. */
+/**
+ * Reads a secret from the terminal without echoing it; undefined when there
+ * is no terminal to ask on. Ctrl-C there (a keypress in raw mode, not a
+ * signal) stops the command like any interruption.
+ */
 export async function askSecret(question: string): Promise<string | undefined> {
   if (!process.stdin.isTTY || !process.stderr.isTTY) return undefined
-  const rl = createInterface({input: process.stdin, output: process.stderr, terminal: true})
-  const output = rl as unknown as {_writeToOutput: (text: string) => void; output: NodeJS.WriteStream}
-  process.stderr.write(question)
-  output._writeToOutput = () => {}
+  // Loaded here: only a command that needs a passphrase pays for it.
+  const {default: password} = await import('@inquirer/password')
   try {
-    return await new Promise<string>((resolve) => {
-      rl.question('', (answer) => resolve(answer))
-    })
-  } finally {
-    rl.close()
-    process.stderr.write('\n')
+    return await password({mask: false, message: question.replace(/:\s*$/, '')}, {input: process.stdin, output: process.stderr})
+  } catch (error) {
+    if ((error as Error).name === 'ExitPromptError') throw new StoppedError('interrupted at the passphrase prompt: stopped; nothing was signed or published')
+    throw error
   }
 }

@@ -1,9 +1,7 @@
-import {homedir} from 'node:os'
-import path from 'node:path'
-
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {expandHome} from '../config/settings.js'
 import {writeExampleSettings} from '../config/setup.js'
 
 export default class Setup extends BaseCommand<typeof Setup> {
@@ -13,12 +11,14 @@ Refuses to replace an existing file unless --force is given.`
 
   static override examples = ['<%= config.bin %> setup', '<%= config.bin %> setup --file /etc/pupistry/settings.yaml']
   static override flags = {
-    file: Flags.string({description: 'where to write it', default: path.join(homedir(), '.pupistry', 'settings.yaml')}),
+    // `~` is expanded when the command runs: a path here would be the build machine's home, baked into the manifest.
+    file: Flags.string({description: 'where to write it', default: '~/.pupistry/settings.yaml'}),
     force: Flags.boolean({description: 'replace an existing file'}),
   }
 
   async run(): Promise<void> {
-    await writeExampleSettings(this.flags.file, this.flags.force)
-    this.log(`wrote ${this.flags.file}; edit general.storage, build.puppetcode and the keys, then run \`pupistry build\``)
+    const file = expandHome(this.flags.file)
+    await writeExampleSettings(file, this.flags.force)
+    this.log(`wrote ${file}; edit general.storage, build.puppetcode and the keys, then run \`pupistry build\``)
   }
 }

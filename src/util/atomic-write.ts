@@ -18,6 +18,8 @@ export async function writeAtomically(file: string, content: string, options: {m
   try {
     const handle = await open(temp, 'w', options.mode ?? 0o644)
     try {
+      // open() applies the umask; a mode asked for is meant exactly.
+      if (options.mode !== undefined) await handle.chmod(options.mode)
       await handle.writeFile(content)
       await handle.sync()
     } finally {

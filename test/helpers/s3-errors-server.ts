@@ -13,8 +13,10 @@ export interface FakeS3Answer {
  * error document: the errors s3rver cannot produce (it checks no signatures
  * and has no ACLs or regions).
  */
-export async function startFakeS3(answer: FakeS3Answer): Promise<{endpoint: string; stop(): Promise<void>}> {
+export async function startFakeS3(answer: FakeS3Answer): Promise<{endpoint: string; requests: http.IncomingHttpHeaders[]; stop(): Promise<void>}> {
+  const requests: http.IncomingHttpHeaders[] = []
   const server = http.createServer((request, response) => {
+    requests.push(request.headers)
     request.resume()
     const extra = Object.entries(answer.extra ?? {})
       .map(([name, value]) => `<${name}>${value}</${name}>`)
@@ -26,6 +28,7 @@ export async function startFakeS3(answer: FakeS3Answer): Promise<{endpoint: stri
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
   return {
     endpoint: `http://127.0.0.1:${(server.address() as AddressInfo).port}`,
+    requests,
     async stop() {
       server.closeAllConnections()
       await new Promise((resolve) => server.close(resolve))

@@ -78,11 +78,15 @@ export class R10kAssembler implements Assembler {
     return new Promise((resolve, reject) => {
       const child = spawn('r10k', args, {env: {...process.env, LANG: 'C.UTF-8'}, stdio: ['ignore', 'pipe', 'pipe']})
       const errors: string[] = []
+      // git's own `fatal:`/`error:` lines, which r10k prints inside its error's "Original exception": the root cause.
+      const causes: string[] = []
       const warned = new Set<string>()
       const onLine = (line: string) => {
         const text = line.replace(/\t/g, ' ').trim()
         if (!text) return
         if (/^(ERROR|FATAL)\b/.test(text)) errors.push(text.replace(/^(ERROR|FATAL)\s*->\s*/, ''))
+        const cause = /^(?:fatal|error): (.+)$/.exec(text)?.[1]
+        if (cause) causes.push(cause)
         if (/^WARN\b/.test(text)) {
           // r10k repeats some warnings once per pass; say each once.
           const warning = text.replace(/^WARN\s*->\s*/, '')
@@ -97,7 +101,11 @@ export class R10kAssembler implements Assembler {
       child.on('error', (error) => reject(missingTool(error)))
       child.on('close', (code) => {
         if (code === 0 && errors.length === 0) resolve()
-        else reject(failure('assembler', `r10k deploy of ${redact(remote)} failed${errors.length > 0 ? `: ${summarise(errors)}` : ` with exit code ${code}`} (--verbose shows r10k's output)`))
+        else {
+          const reason = errors.length > 0 ? `: ${summarise(errors)}` : ` with exit code ${code}`
+          const cause = causes.length > 0 ? `; cause: ${summarise(causes)}` : ''
+          reject(failure('assembler', `r10k deploy of ${redact(remote)} failed${redactAll(reason + cause)} (--verbose shows r10k's output)`))
+        }
       })
     })
   }
@@ -108,6 +116,11 @@ function redact(remote: string): string {
   return remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/:@]+)(:[^/@]*)?@/i, (_match, scheme: string, user: string, secret?: string) =>
     secret ? `${scheme}${user}:***@` : `${scheme}***@`,
   )
+}
+
+/** Any URL in a line of output, without its password or token. */
+function redactAll(text: string): string {
+  return text.replace(/[a-z][a-z0-9+.-]*:\/\/[^\s'"]+/gi, (url) => redact(url))
 }
 
 function missingTool(error: NodeJS.ErrnoException): Error {

@@ -3,6 +3,8 @@ import {mkdirSync, symlinkSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
+import {dump} from 'js-yaml'
+
 import {runCli, show} from '../../../test/helpers/cli.js'
 import {World} from '../../../test/helpers/world.js'
 
@@ -34,6 +36,33 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     assert.doesNotMatch(result.stdout + result.stderr, /s3cret/)
     world.settings.build.puppetcode = `file://${world.repos}/control.git`
     world.writeSettings()
+  })
+
+  it("an unreachable git remote shows git's own reason, without --verbose", async () => {
+    world.settings.build.puppetcode = `file://${world.dir}/no-such-control.git`
+    world.writeSettings()
+    try {
+      const result = await world.cli('build')
+      assert.equal(result.code, 12, show(result))
+      assert.match(result.stderr, /^pupistry: error: r10k deploy of file:\/\/.*\/no-such-control\.git failed: Unable to determine current branches for Git source .*; cause: '.*\/no-such-control\.git' does not appear to be a git repository/m)
+    } finally {
+      world.settings.build.puppetcode = `file://${world.repos}/control.git`
+      world.writeSettings()
+    }
+  })
+
+  it('a failing git (here: a full disk) shows its fatal line in the message', async () => {
+    const bin = path.join(world.dir, 'bin-full-disk')
+    mkdirSync(bin)
+    // git as it fails when the disk fills while it fetches; everything else goes to the real git.
+    const shim = `#!/bin/sh\ncase " $* " in *" clone "*|*" fetch "*) echo "fatal: write error: No space left on device" >&2; exit 128;; esac\nexec /usr/bin/git "$@"\n`
+    writeFileSync(path.join(bin, 'git'), shim, {mode: 0o755})
+    const cache = path.join(world.dir, 'cache-full-disk')
+    const settings = path.join(world.dir, 'full-disk.yaml')
+    writeFileSync(settings, dump({...world.settings, general: {...world.settings.general, app_cache: cache}}))
+    const result = await runCli(['build', '--config', settings], {env: {PATH: `${bin}:${process.env.PATH}`}})
+    assert.equal(result.code, 12, show(result))
+    assert.match(result.stderr, /^pupistry: error: r10k deploy of .* failed: .*; cause: write error: No space left on device/m)
   })
 
   it('a branch that does not exist exits 12', async () => {

@@ -14,7 +14,7 @@ const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_A
  * One sentence a user can act on for an S3 failure: what happened, where,
  * and with which credentials (the key id or the chain, never the secret).
  */
-export function describeS3Error(error: unknown, context: S3Identity & {action: string; key: string}): string {
+export function describeS3Error(error: unknown, context: S3Identity & {action: string; key: string; reasons?: string[]}): string {
   const err = error as {name?: string; code?: string; message?: string; $metadata?: {httpStatusCode?: number}; Region?: string; Endpoint?: string}
   const where = `${context.location}${context.key}`
   const who = `${context.side} credentials (${context.credentials})`
@@ -36,7 +36,8 @@ export function describeS3Error(error: unknown, context: S3Identity & {action: s
     case 'AuthorizationHeaderMalformed':
       return `bucket ${bucket} is in another region${err.Region ? ` (${err.Region})` : ''}: set ${context.side}.region${err.Endpoint ? `, or the endpoint ${err.Endpoint}` : ''}`
     case 'CredentialsProviderError':
-      return `no credentials for the store: set ${context.side}.access_key_id and ${context.side}.secret_access_key, or provide a profile, environment variables or an instance role`
+      // The SDK's reasons say what failed (a profile that does not exist, a metadata service that is off): keep them.
+      return `no credentials for the store (${context.credentials}): ${context.reasons?.length ? context.reasons.join('; ') : err.message}; set ${context.side}.access_key_id and ${context.side}.secret_access_key, or provide a profile, environment variables or an instance role`
     case 'TimeoutError':
       return `the store${server} did not answer in time (${context.action} ${where})`
     default:

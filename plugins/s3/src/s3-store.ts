@@ -11,6 +11,7 @@ import {
   type S3ClientConfig,
 } from '@aws-sdk/client-s3'
 import {Upload} from '@aws-sdk/lib-storage'
+import {loadConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS} from '@smithy/core/config'
 import type {Exposure, GetOptions, GetResult, ObjectInfo, ProviderContext, ProviderError, PutOptions, Store} from 'pupistry'
 
 import {describeS3Error, reasonOf, type S3Identity} from './s3-errors.js'
@@ -30,6 +31,23 @@ function text(value: unknown): string | undefined {
 }
 
 /**
+ * The SDK's own region chain (AWS_REGION, then the region of AWS_PROFILE's
+ * config file), then the AWS CLI's AWS_DEFAULT_REGION, then us-east-1
+ * (S3-compatible servers mostly ignore it). Defaulting before the chain ran
+ * signed for us-east-1 whatever the profile said.
+ */
+function regionChain(): () => Promise<string> {
+  const sdkChain = loadConfig(NODE_REGION_CONFIG_OPTIONS, NODE_REGION_CONFIG_FILE_OPTIONS)
+  return async () => {
+    try {
+      return await sdkChain()
+    } catch {
+      return process.env.AWS_DEFAULT_REGION || 'us-east-1'
+    }
+  }
+}
+
+/**
  * Amazon S3 or any S3-compatible store. The build side uses the `build`
  * credentials, nodes the `agent` ones; blank credentials use the SDK's
  * default chain (environment, profile, SSO, container or instance role).
@@ -42,6 +60,8 @@ export class S3Store implements Store {
   private readonly identity: S3Identity
   private readonly config: S3ClientConfig
   private readonly sse?: {ServerSideEncryption: 'AES256' | 'aws:kms'; SSEKMSKeyId?: string}
+  /** Why each link of the SDK's credential chain passed: its final error only says "none of them". */
+  private readonly chainReasons: string[] = []
 
   constructor(url: URL, context: ProviderContext) {
     const {general} = context.settings
@@ -85,9 +105,10 @@ export class S3Store implements Store {
       // Fail in bounded time when the store stops answering or a body stalls: the SDK's socketTimeout is the idle time of
       // the connection, also while a body streams (its requestTimeout only warns). The SDK retries transient errors itself.
       requestHandler: {connectionTimeout: 10_000, requestTimeout: 120_000, socketTimeout: stallSeconds(context) * 1000},
-      region: text(side.region) ?? process.env.AWS_REGION ?? process.env.AWS_DEFAULT_REGION ?? 'us-east-1',
+      region: text(side.region) ?? regionChain(),
       ...(endpoint ? {endpoint, forcePathStyle: true} : {}),
       ...(accessKeyId && secretAccessKey ? {credentials: {accessKeyId, secretAccessKey}} : {}),
+      logger: {debug: (...parts: unknown[]) => this.noteChainReason(parts), error: () => {}, info: () => {}, warn: (...parts: unknown[]) => console.warn(...parts)},
     }
     this.client = new S3Client(config)
     this.config = config
@@ -214,7 +235,17 @@ export class S3Store implements Store {
   }
 
   private error(error: unknown, action: string, key: string): Error {
-    return failure('store', describeS3Error(error, {...this.identity, action, key}), {cause: error, reason: reasonOf(error)})
+    const reasons = (error as {name?: string}).name === 'CredentialsProviderError' ? [...new Set(this.chainReasons)] : undefined
+    return failure('store', describeS3Error(error, {...this.identity, action, key, reasons}), {cause: error, reason: reasonOf(error)})
+  }
+
+  /** The SDK reports each provider it tried only as a debug line: keep the ones that say why a credential source failed. */
+  private noteChainReason(parts: unknown[]): void {
+    const match = typeof parts[0] === 'string' ? /^@smithy\/property-provider -> (.*)$/s.exec(parts[0]) : undefined
+    // Lookups of optional settings and skipped providers are noise, not reasons.
+    if (!match || /^(Not found in |Skipping )|skipping/.test(match[1])) return
+    this.chainReasons.push(match[1].trim().replace(/\.$/, ''))
+    if (this.chainReasons.length > 10) this.chainReasons.shift()
   }
 }
 
