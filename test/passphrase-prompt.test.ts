@@ -1,7 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
 import {existsSync, writeFileSync} from 'node:fs'
-import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import * as openpgp from 'openpgp'
