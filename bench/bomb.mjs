@@ -15,7 +15,16 @@
 // Exits non-zero when a command it needs fails, or when the bomb is not refused with exit 20.
 import {execFileSync, spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {createWriteStream, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  createWriteStream,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
@@ -62,7 +71,11 @@ writeFileSync(
   ].join('\n'),
 )
 mkdirSync(path.join(tmp, 'store'))
-const pupistry = (...args) => execFileSync(process.execPath, [bin, ...args, '--config', settingsFile], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
+const pupistry = (...args) =>
+  execFileSync(process.execPath, [bin, ...args, '--config', settingsFile], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
 pupistry('keys', 'generate', '--dir', keys, '--user-id', 'Bomb bench <bomb@example.invalid>')
 
 /** Records an artifact in the build cache as `pupistry build` would, then pushes it (signed, with the next serial). */
@@ -72,7 +85,13 @@ function publish(file, artifact) {
   mkdirSync(dir, {recursive: true})
   writeFileSync(path.join(dir, `${sha256}.tar.gz`), readFileSync(file))
   const record = {
-    artifact: {files: artifact.files, key: `pupistry/production/artifacts/${sha256}.tar.gz`, sha256, size: statSync(file).size, unpacked_size: artifact.unpackedSize},
+    artifact: {
+      files: artifact.files,
+      key: `pupistry/production/artifacts/${sha256}.tar.gz`,
+      sha256,
+      size: statSync(file).size,
+      unpacked_size: artifact.unpackedSize,
+    },
     build: {assembler: 'bench', commit: null, host: 'bench', modules: {}, tools: {}, user: 'bench'},
     built: new Date().toISOString(),
     environment: 'production',
@@ -98,7 +117,11 @@ function peak(command, args) {
 const tree = path.join(tmp, 'tree')
 for (let module = 0; module < 10; module++) {
   mkdirSync(path.join(tree, 'modules', `m${module}`, 'manifests'), {recursive: true})
-  for (let file = 0; file < 30; file++) writeFileSync(path.join(tree, 'modules', `m${module}`, 'manifests', `c${file}.pp`), `class m${module}::c${file} {}\n`)
+  for (let file = 0; file < 30; file++)
+    writeFileSync(
+      path.join(tree, 'modules', `m${module}`, 'manifests', `c${file}.pp`),
+      `class m${module}::c${file} {}\n`,
+    )
 }
 
 mkdirSync(path.join(tree, 'manifests'))
@@ -145,9 +168,15 @@ const seconds = (Date.now() - started) / 1000
 const releases = path.join(tmp, 'code', 'pupistry-releases', 'production')
 const leftovers = readdirSync(releases).filter((name) => name.startsWith('.'))
 const reason = refused.stderr.split('\n').find((line) => line.startsWith('pupistry: error:')) ?? '(no error line)'
-console.log(`bomb: ${statSync(bomb).size} bytes of gzip holding ${gib} GiB of zeros, signed as 1 MiB unpacked; CLI ${bin}`)
-console.log(`bomb: peak RSS  node -e 0: ${baseline.mb.toFixed(0)} MB   normal small apply: ${normal.mb.toFixed(0)} MB   bomb apply: ${refused.mb.toFixed(0)} MB (${(refused.mb / normal.mb).toFixed(2)}× the normal apply)`)
+console.log(
+  `bomb: ${statSync(bomb).size} bytes of gzip holding ${gib} GiB of zeros, signed as 1 MiB unpacked; CLI ${bin}`,
+)
+console.log(
+  `bomb: peak RSS  node -e 0: ${baseline.mb.toFixed(0)} MB   normal small apply: ${normal.mb.toFixed(0)} MB   bomb apply: ${refused.mb.toFixed(0)} MB (${(refused.mb / normal.mb).toFixed(2)}× the normal apply)`,
+)
 console.log(`bomb: refused with exit ${refused.code} after ${seconds.toFixed(1)} s: ${reason}`)
 console.log(`bomb: left in the releases directory: ${leftovers.length === 0 ? 'nothing' : leftovers.join(', ')}`)
-console.log(`bomb: target: exit 20, nothing left, peak RSS within 2× the normal apply: ${refused.code === 20 && leftovers.length === 0 && refused.mb <= 2 * normal.mb ? 'met' : 'NOT met'}`)
+console.log(
+  `bomb: target: exit 20, nothing left, peak RSS within 2× the normal apply: ${refused.code === 20 && leftovers.length === 0 && refused.mb <= 2 * normal.mb ? 'met' : 'NOT met'}`,
+)
 process.exitCode = refused.code === 20 ? 0 : 1

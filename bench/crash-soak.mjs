@@ -20,7 +20,16 @@
 // command it needs fails.
 import {execFileSync, spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {lstatSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, readlinkSync, rmSync, writeFileSync} from 'node:fs'
+import {
+  lstatSync,
+  mkdirSync,
+  mkdtempSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  rmSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
@@ -31,7 +40,18 @@ const runs = wholeNumber('SOAK_RUNS', 1000)
 const pushEvery = wholeNumber('SOAK_PUSH_EVERY', 5)
 const checkEvery = wholeNumber('SOAK_CHECK_EVERY', 25)
 const maxMinutes = wholeNumber('SOAK_MAX_MINUTES', 120)
-const STEPS = ['download', 'downloaded', 'unpack', 'unpacked', 'committed', 'link', 'activated', 'state', 'prune', 'puppet']
+const STEPS = [
+  'download',
+  'downloaded',
+  'unpack',
+  'unpacked',
+  'committed',
+  'link',
+  'activated',
+  'state',
+  'prune',
+  'puppet',
+]
 const VERSIONS = 3
 
 function wholeNumber(name, fallback) {
@@ -82,7 +102,11 @@ writeFileSync(
   ].join('\n'),
 )
 mkdirSync(path.join(tmp, 'store'))
-const pupistry = (...args) => execFileSync(process.execPath, [bin, ...args, '--config', settingsFile], {encoding: 'utf8', stdio: ['ignore', 'pipe', 'pipe']})
+const pupistry = (...args) =>
+  execFileSync(process.execPath, [bin, ...args, '--config', settingsFile], {
+    encoding: 'utf8',
+    stdio: ['ignore', 'pipe', 'pipe'],
+  })
 pupistry('keys', 'generate', '--dir', keys, '--user-id', 'Crash soak <soak@example.invalid>')
 
 /** Path → what it is (file hash and exec bit, link target, directory) for every entry below root. */
@@ -97,7 +121,11 @@ function listing(root) {
       else if (info.isDirectory()) {
         found.set(rel, 'dir')
         walk(full, rel)
-      } else found.set(rel, `file ${info.mode & 0o100 ? 'x' : '-'} ${createHash('sha256').update(readFileSync(full)).digest('hex')}`)
+      } else
+        found.set(
+          rel,
+          `file ${info.mode & 0o100 ? 'x' : '-'} ${createHash('sha256').update(readFileSync(full)).digest('hex')}`,
+        )
     }
   }
 
@@ -115,10 +143,17 @@ for (let index = 0; index < VERSIONS; index++) {
   for (let module = 0; module < 20; module++) {
     const dir = path.join(tree, 'modules', `m${module}`, 'manifests')
     mkdirSync(dir, {recursive: true})
-    for (let file = 0; file < 20; file++) writeFileSync(path.join(dir, `c${file}.pp`), `class m${module}::c${file} { # release ${index}\n}\n`.repeat(1 + file))
+    for (let file = 0; file < 20; file++)
+      writeFileSync(
+        path.join(dir, `c${file}.pp`),
+        `class m${module}::c${file} { # release ${index}\n}\n`.repeat(1 + file),
+      )
   }
 
-  writeFileSync(path.join(tree, 'modules', 'm0', 'data.bin'), createHash('sha512').update(String(index)).digest().toString('hex').repeat(30_000))
+  writeFileSync(
+    path.join(tree, 'modules', 'm0', 'data.bin'),
+    createHash('sha512').update(String(index)).digest().toString('hex').repeat(30_000),
+  )
   const file = path.join(tmp, `artifact-${index}.tar.gz`)
   const packed = await packTree(tree, file)
   expected.set(packed.sha256, listing(tree))
@@ -132,7 +167,13 @@ function push(index) {
   mkdirSync(dir, {recursive: true})
   writeFileSync(path.join(dir, `${packed.sha256}.tar.gz`), readFileSync(file))
   const record = {
-    artifact: {files: packed.files, key: `pupistry/production/artifacts/${packed.sha256}.tar.gz`, sha256: packed.sha256, size: packed.size, unpacked_size: packed.unpackedSize},
+    artifact: {
+      files: packed.files,
+      key: `pupistry/production/artifacts/${packed.sha256}.tar.gz`,
+      sha256: packed.sha256,
+      size: packed.size,
+      unpacked_size: packed.unpackedSize,
+    },
     build: {assembler: 'bench', commit: null, host: 'bench', modules: {}, tools: {}, user: 'bench'},
     built: new Date().toISOString(),
     environment: 'production',
@@ -149,7 +190,10 @@ function push(index) {
 function killedApply(args, kill) {
   return new Promise((resolve, reject) => {
     const env = {...process.env, NO_COLOR: '1', ...(kill.at ? {PUPISTRY_TEST_PAUSE_AT: kill.at} : {})}
-    const child = spawn(process.execPath, [bin, 'apply', ...args, '--config', settingsFile], {env, stdio: ['ignore', 'ignore', 'pipe']})
+    const child = spawn(process.execPath, [bin, 'apply', ...args, '--config', settingsFile], {
+      env,
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
     children.add(child)
     let stderr = ''
     let killed = false
@@ -199,10 +243,14 @@ function releaseProblems() {
 
     const have = listing(path.join(releasesRoot, dir))
     const differ = [...new Set([...want.keys(), ...have.keys()])].filter((key) => want.get(key) !== have.get(key))
-    if (differ.length > 0) problems.push(`release ${dir} differs from its artifact in ${differ.length} entries (${differ.slice(0, 3).join(', ')})`)
+    if (differ.length > 0)
+      problems.push(
+        `release ${dir} differs from its artifact in ${differ.length} entries (${differ.slice(0, 3).join(', ')})`,
+      )
   }
 
-  if (!readdirSync(releasesRoot).includes(active)) problems.push(`the active link names ${active}, which is not a kept release`)
+  if (!readdirSync(releasesRoot).includes(active))
+    problems.push(`the active link names ${active}, which is not a kept release`)
   return problems
 }
 
@@ -221,7 +269,9 @@ const bad = []
 let stuck = 0
 let checks = 0
 let done = 0
-console.log(`crash-soak: ${runs} killed runs (a push every ${pushEvery}, an uninterrupted run every ${checkEvery}), work directory ${tmp}`)
+console.log(
+  `crash-soak: ${runs} killed runs (a push every ${pushEvery}, an uninterrupted run every ${checkEvery}), work directory ${tmp}`,
+)
 for (let round = 0; round < runs && minutes() < maxMinutes; round++) {
   if (round > 0 && round % pushEvery === 0) {
     newest = push(pushes % VERSIONS)
@@ -236,7 +286,8 @@ for (let round = 0; round < runs && minutes() < maxMinutes; round++) {
   const outcome = await killedApply(args, kill)
   done++
   if (outcome.stuck) stuck++
-  if (!outcome.killed && outcome.code !== 0) bad.push(`run ${round} (${label}): exit ${outcome.code}: ${outcome.stderr.trim().split('\n').at(-1)}`)
+  if (!outcome.killed && outcome.code !== 0)
+    bad.push(`run ${round} (${label}): exit ${outcome.code}: ${outcome.stderr.trim().split('\n').at(-1)}`)
   const key = `${label}${outcome.killed ? '' : ' (ended first)'}`
   hits.set(key, (hits.get(key) ?? 0) + 1)
   for (const problem of releaseProblems()) bad.push(`after run ${round} (killed at ${label}): ${problem}`)
@@ -245,18 +296,31 @@ for (let round = 0; round < runs && minutes() < maxMinutes; round++) {
     checks++
     const whole = await killedApply(['--minimal'], {})
     const active = path.basename(readlinkSync(path.join(puppetcode, 'production'))).split('.')[0]
-    if (whole.code !== 0) bad.push(`uninterrupted run after run ${round}: exit ${whole.code}: ${whole.stderr.trim().split('\n').at(-1)}`)
-    else if (active !== newest) bad.push(`uninterrupted run after run ${round} left ${active.slice(0, 12)} active, not the newest ${newest.slice(0, 12)}`)
+    if (whole.code !== 0)
+      bad.push(`uninterrupted run after run ${round}: exit ${whole.code}: ${whole.stderr.trim().split('\n').at(-1)}`)
+    else if (active !== newest)
+      bad.push(
+        `uninterrupted run after run ${round} left ${active.slice(0, 12)} active, not the newest ${newest.slice(0, 12)}`,
+      )
   }
 
-  if ((round + 1) % 100 === 0) console.log(`crash-soak: ${round + 1} runs, ${bad.length} problems, ${minutes().toFixed(1)} min`)
+  if ((round + 1) % 100 === 0)
+    console.log(`crash-soak: ${round + 1} runs, ${bad.length} problems, ${minutes().toFixed(1)} min`)
 }
 
 const seconds = Math.round((Date.now() - started) / 1000)
-console.log(`crash-soak: ${done} killed runs and ${checks} uninterrupted runs against ${pushes} pushes in ${seconds} s (${((seconds * 1000) / Math.max(done, 1)).toFixed(0)} ms a run)`)
-console.log(`crash-soak: killed at ${[...hits].sort().map(([where, count]) => `${where} ×${count}`).join(', ')}`)
+console.log(
+  `crash-soak: ${done} killed runs and ${checks} uninterrupted runs against ${pushes} pushes in ${seconds} s (${((seconds * 1000) / Math.max(done, 1)).toFixed(0)} ms a run)`,
+)
+console.log(
+  `crash-soak: killed at ${[...hits]
+    .sort()
+    .map(([where, count]) => `${where} ×${count}`)
+    .join(', ')}`,
+)
 if (stuck > 0) console.log(`crash-soak: ${stuck} runs neither reached their step nor ended within 60 s`)
-if (done < runs) console.log(`crash-soak: stopped after ${maxMinutes} min (SOAK_MAX_MINUTES), ${runs - done} runs short`)
+if (done < runs)
+  console.log(`crash-soak: stopped after ${maxMinutes} min (SOAK_MAX_MINUTES), ${runs - done} runs short`)
 console.log(`crash-soak: runs that left an incomplete or wrong release, or failed: ${bad.length} (goal 0)`)
 for (const problem of bad.slice(0, 20)) console.log(`  ${problem}`)
 process.exitCode = bad.length > 0 ? 1 : 0

@@ -52,12 +52,23 @@ process.on('exit', cleanup)
 process.on('SIGINT', () => process.exit(130))
 process.on('SIGTERM', () => process.exit(143))
 
-const gitEnv = {...process.env, GIT_AUTHOR_EMAIL: 'soak@example.invalid', GIT_AUTHOR_NAME: 'soak', GIT_COMMITTER_EMAIL: 'soak@example.invalid', GIT_COMMITTER_NAME: 'soak'}
-const quietly = (command, args, options = {}) => execFileSync(command, args, {encoding: 'utf8', env: gitEnv, stdio: ['ignore', 'pipe', 'pipe'], ...options})
+const gitEnv = {
+  ...process.env,
+  GIT_AUTHOR_EMAIL: 'soak@example.invalid',
+  GIT_AUTHOR_NAME: 'soak',
+  GIT_COMMITTER_EMAIL: 'soak@example.invalid',
+  GIT_COMMITTER_NAME: 'soak',
+}
+const quietly = (command, args, options = {}) =>
+  execFileSync(command, args, {encoding: 'utf8', env: gitEnv, stdio: ['ignore', 'pipe', 'pipe'], ...options})
 const pupistry = (...args) => quietly(process.execPath, [bin, ...args, '--config', settingsFile])
 
 // A control repo, a file store, keys and settings, as on a small real fleet.
-quietly('bash', [path.join(repo, 'test', 'fixtures', 'make-control-repo.sh'), path.join(tmp, 'repos'), path.join(tmp, 'target')])
+quietly('bash', [
+  path.join(repo, 'test', 'fixtures', 'make-control-repo.sh'),
+  path.join(tmp, 'repos'),
+  path.join(tmp, 'target'),
+])
 const settingsFile = path.join(tmp, 'settings.yaml')
 const keys = path.join(tmp, 'keys')
 writeFileSync(
@@ -103,7 +114,9 @@ addSoakFile()
 const published = [pushNewVersion()]
 
 const events = []
-daemon = spawn(process.execPath, [bin, 'apply', '--daemon', '--log-format', 'json', '--config', settingsFile], {stdio: ['ignore', 'pipe', 'ignore']})
+daemon = spawn(process.execPath, [bin, 'apply', '--daemon', '--log-format', 'json', '--config', settingsFile], {
+  stdio: ['ignore', 'pipe', 'ignore'],
+})
 let buffer = ''
 daemon.stdout.on('data', (chunk) => {
   buffer += chunk.toString('utf8')
@@ -134,7 +147,10 @@ clearInterval(sampler)
 // Let the last push be picked up before stopping.
 const lastSerial = published.at(-1)
 const deadline = Date.now() + 60_000
-while (!events.some((event) => event.event === 'run' && event.serial === lastSerial && event.action === 'installed') && Date.now() < deadline) {
+while (
+  !events.some((event) => event.event === 'run' && event.serial === lastSerial && event.action === 'installed') &&
+  Date.now() < deadline
+) {
   await new Promise((resolve) => setTimeout(resolve, 200))
 }
 
@@ -157,12 +173,22 @@ const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.l
 const early = samples.slice(1, 1 + third) // the first sample is taken before the first run's imports settle
 const late = samples.slice(-third)
 const fmt = (value) => value.toFixed(1)
-console.log(`runs: ${runs.length} (${failed.length} failed), installs: ${installs.length}, pushes: ${published.length}, Puppet runs: ${puppetRuns.length}`)
-console.log(`every version installed exactly once: ${missed.length === 0 && twice.length === 0 ? 'yes' : `NO (missed serials ${missed.join(', ') || '-'}; twice ${twice.join(', ') || '-'})`}`)
+console.log(
+  `runs: ${runs.length} (${failed.length} failed), installs: ${installs.length}, pushes: ${published.length}, Puppet runs: ${puppetRuns.length}`,
+)
+console.log(
+  `every version installed exactly once: ${missed.length === 0 && twice.length === 0 ? 'yes' : `NO (missed serials ${missed.join(', ') || '-'}; twice ${twice.join(', ') || '-'})`}`,
+)
 console.log(`Puppet runs that failed: ${badPuppet.length}`)
-console.log(`RSS MB: first ${fmt(samples[0].rssMb)}, median of the first third ${fmt(median(early.map((s) => s.rssMb)))}, median of the last third ${fmt(median(late.map((s) => s.rssMb)))}, max ${fmt(Math.max(...samples.map((s) => s.rssMb)))}, last ${fmt(samples.at(-1).rssMb)}`)
-console.log(`open fds: first ${samples[0].fds}, median of the first third ${median(early.map((s) => s.fds))}, median of the last third ${median(late.map((s) => s.fds))}, max ${Math.max(...samples.map((s) => s.fds))}, last ${samples.at(-1).fds}`)
-const perMinute = samples.filter((entry, index) => index === 0 || Math.floor(entry.t / 60) > Math.floor(samples[index - 1].t / 60))
+console.log(
+  `RSS MB: first ${fmt(samples[0].rssMb)}, median of the first third ${fmt(median(early.map((s) => s.rssMb)))}, median of the last third ${fmt(median(late.map((s) => s.rssMb)))}, max ${fmt(Math.max(...samples.map((s) => s.rssMb)))}, last ${fmt(samples.at(-1).rssMb)}`,
+)
+console.log(
+  `open fds: first ${samples[0].fds}, median of the first third ${median(early.map((s) => s.fds))}, median of the last third ${median(late.map((s) => s.fds))}, max ${Math.max(...samples.map((s) => s.fds))}, last ${samples.at(-1).fds}`,
+)
+const perMinute = samples.filter(
+  (entry, index) => index === 0 || Math.floor(entry.t / 60) > Math.floor(samples[index - 1].t / 60),
+)
 console.log(`RSS MB by minute: ${perMinute.map((entry) => fmt(entry.rssMb)).join(' ')}`)
 console.log(`samples: ${samples.length} every ${sampleEvery} s; daemon exit code after SIGTERM: ${code}`)
 if (missed.length > 0 || twice.length > 0 || code !== 0) process.exit(1)

@@ -29,10 +29,16 @@ for (const target of targets) {
     const cause = details.errorInstance?.cause ?? details.errorInstance
     const where = `seed ${details.seed} path ${details.counterexamplePath}`
     console.log(`${target.name}: FAILED after ${details.numRuns} cases in ${took} s; ${where}`)
-    console.log(`  ${String(cause?.message ?? cause).split('\n')[0].slice(0, 300)}`)
+    console.log(
+      `  ${String(cause?.message ?? cause)
+        .split('\n')[0]
+        .slice(0, 300)}`,
+    )
   } else console.log(`${target.name}: ${details.numRuns} cases passed in ${took} s`)
 }
 
 rmSync(workdir, {force: true, recursive: true})
-console.log(`total: ${total} cases in ${((performance.now() - started) / 1000).toFixed(1)} s, seed ${seed}, ${failed} failing reader(s)`)
+console.log(
+  `total: ${total} cases in ${((performance.now() - started) / 1000).toFixed(1)} s, seed ${seed}, ${failed} failing reader(s)`,
+)
 process.exitCode = failed ? 1 : 0

@@ -80,7 +80,13 @@ export class AssemblerError extends PupistryError {
 /** Why a store failed, as the store said (the plugin contract's reasons); undefined when it could not tell. */
 export type StoreFailureReason = ProviderErrorReason
 
-const STORE_REASONS: Record<StoreFailureReason, true> = {conflict: true, denied: true, invalid: true, 'not found': true, unreachable: true}
+const STORE_REASONS: Record<StoreFailureReason, true> = {
+  conflict: true,
+  denied: true,
+  invalid: true,
+  'not found': true,
+  unreachable: true,
+}
 
 /** The store failed: unreachable, denied, missing bucket, write conflict. */
 export class StoreError extends PupistryError {

@@ -54,11 +54,23 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     const gone = new Promise((resolve) => orphan.once('exit', resolve))
     try {
       const started = startTimeOf(orphan.pid!)
-      writeFileSync(path.join(path.dirname(lockFile), 'puppet.json'), JSON.stringify({by: {pid: 999_999_999, started: '1'}, puppet: {pid: orphan.pid, started}}))
+      writeFileSync(
+        path.join(path.dirname(lockFile), 'puppet.json'),
+        JSON.stringify({by: {pid: 999_999_999, started: '1'}, puppet: {pid: orphan.pid, started}}),
+      )
       const result = await ok(world, 'apply')
-      assert.match(result.stderr, new RegExp(`Puppet \\(pid ${orphan.pid}\\) started by a pupistry run that is gone \\(pid 999999999\\) is still running: stopping it`))
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `Puppet \\(pid ${orphan.pid}\\) started by a pupistry run that is gone \\(pid 999999999\\) is still running: stopping it`,
+        ),
+      )
       await gone
-      assert.throws(() => readFileSync(path.join(path.dirname(lockFile), 'puppet.json')), /ENOENT/, 'the record is removed after the run')
+      assert.throws(
+        () => readFileSync(path.join(path.dirname(lockFile), 'puppet.json')),
+        /ENOENT/,
+        'the record is removed after the run',
+      )
     } finally {
       orphan.kill('SIGKILL')
     }
@@ -81,7 +93,9 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
   })
 
   it('--force re-downloads and re-applies the newest release, but never a lower serial', async () => {
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'zz-fail.pp'), '# fixed\n'))
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', 'zz-fail.pp'), '# fixed\n'),
+    )
     await ok(world, 'build', '-e', 'production')
     await ok(world, 'push')
     await ok(world, 'apply', '--minimal')
@@ -104,7 +118,9 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
   it('an expired manifest is never installed: the node keeps its release, warns and exits 21', async () => {
     world.settings.general.manifest_ttl = 1
     world.writeSettings()
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'expiring.pp'), '# short-lived\n'))
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', 'expiring.pp'), '# short-lived\n'),
+    )
     await ok(world, 'build', '-e', 'production')
     await ok(world, 'push')
     const active = world.activeVersion()
@@ -135,7 +151,10 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     assert.ok(world.activeVersion('staging'))
     const aside = readdirSync(world.puppetcode).find((name) => name.startsWith('staging.pupistry-previous-'))
     assert.ok(aside)
-    assert.equal(readFileSync(path.join(world.puppetcode, aside, 'manifests', 'site.pp'), 'utf8'), '# deployed by hand\n')
+    assert.equal(
+      readFileSync(path.join(world.puppetcode, aside, 'manifests', 'site.pp'), 'utf8'),
+      '# deployed by hand\n',
+    )
   })
 
   it('a state file that cannot be parsed is moved aside and stops runs (exit 18) until the operator deals with it', async () => {
@@ -145,7 +164,12 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     writeFileSync(stateFile, good.slice(0, good.length / 2))
     const first = await world.cli('apply')
     assert.equal(first.code, 18, show(first))
-    assert.match(first.stderr, new RegExp(`the agent state ${stateFile.replaceAll('.', '\\.')} is not valid JSON .*; it was moved to ${stateFile.replaceAll('.', '\\.')}\\.corrupt-`))
+    assert.match(
+      first.stderr,
+      new RegExp(
+        `the agent state ${stateFile.replaceAll('.', '\\.')} is not valid JSON .*; it was moved to ${stateFile.replaceAll('.', '\\.')}\\.corrupt-`,
+      ),
+    )
     assert.match(first.stderr, /hint: the state holds the newest serial this node accepted/)
     const corrupt = readdirSync(dir).filter((name) => name.startsWith('state.json.corrupt-'))
     assert.equal(corrupt.length, 1)
@@ -153,7 +177,10 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     // The next run does not start afresh without the serial floor: it still refuses, and status --check sees the failure.
     const second = await world.cli('apply')
     assert.equal(second.code, 18, show(second))
-    assert.match(second.stderr, /the agent state was found unreadable and moved to .*state\.json\.corrupt-.*; runs stop until it is dealt with/)
+    assert.match(
+      second.stderr,
+      /the agent state was found unreadable and moved to .*state\.json\.corrupt-.*; runs stop until it is dealt with/,
+    )
     assert.equal((await world.cli('status', '--check')).code, 40)
 
     // The operator puts a good copy back and removes the corrupt one: runs go on with the floor (serial 5) they had.
@@ -179,7 +206,8 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
       assert.match(result.stderr, /cannot read the agent state .*state\.json: EISDIR/)
     } finally {
       for (const name of readdirSync(path.dirname(lockFile))) {
-        if (name.startsWith('state.json')) rmSync(path.join(path.dirname(lockFile), name), {force: true, recursive: true})
+        if (name.startsWith('state.json'))
+          rmSync(path.join(path.dirname(lockFile), name), {force: true, recursive: true})
       }
 
       writeFileSync(stateFile, good)
@@ -203,19 +231,38 @@ describe('publishing', () => {
     const otherFile = path.join(world.dir, 'other.yaml')
     writeFileSync(otherFile, stringify(other))
     await ok(world, 'build', '-e', 'production')
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'other.pp'), '# other\n'))
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', 'other.pp'), '# other\n'),
+    )
     const built = await world.cliWith(otherFile, 'build', '-e', 'production')
     assert.equal(built.code, 0, show(built))
     for (let round = 0; round < 3; round++) {
-      const results = await Promise.all([world.cli('push', '--refresh'), world.cliWith(otherFile, 'push', '--refresh'), world.cli('push'), world.cliWith(otherFile, 'push')])
+      const results = await Promise.all([
+        world.cli('push', '--refresh'),
+        world.cliWith(otherFile, 'push', '--refresh'),
+        world.cli('push'),
+        world.cliWith(otherFile, 'push'),
+      ])
       for (const result of results) assert.ok(result.code === 0 || result.code === 15, show(result))
     }
 
     const manifests = readdirSync(world.storePath('production', 'manifests'))
     const serials = manifests.map((name) => Number(name.replace('.json', '')))
-    assert.deepEqual(serials, [...new Set(serials)].sort((a, b) => a - b))
-    assert.deepEqual(serials, serials.map((_, index) => index + 1), 'serials are consecutive, none reused')
-    const pointer = JSON.parse(Buffer.from(JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8')).payload, 'base64').toString())
+    assert.deepEqual(
+      serials,
+      [...new Set(serials)].sort((a, b) => a - b),
+    )
+    assert.deepEqual(
+      serials,
+      serials.map((_, index) => index + 1),
+      'serials are consecutive, none reused',
+    )
+    const pointer = JSON.parse(
+      Buffer.from(
+        JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8')).payload,
+        'base64',
+      ).toString(),
+    )
     assert.equal(pointer.serial, Math.max(...serials), 'the pointer names the newest serial')
   })
 
@@ -224,7 +271,9 @@ describe('publishing', () => {
     settings.general = {app_cache: settings.general.app_cache, gpg_disable: true, storage: settings.general.storage}
     const file = path.join(world.dir, 'unsigned.yaml')
     writeFileSync(file, stringify(settings))
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'unsigned.pp'), '# unsigned\n'))
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', 'unsigned.pp'), '# unsigned\n'),
+    )
     assert.equal((await world.cliWith(file, 'build', '-e', 'production')).code, 0)
     const pushed = await world.cliWith(file, 'push')
     assert.equal(pushed.code, 0, show(pushed))

@@ -63,9 +63,13 @@ function wrongArrows(arrows: Arrow[], layers: Map<string, number>): string[] {
     const from = layers.get(arrow.from)
     const to = layers.get(arrow.to)
     if (from === undefined || to === undefined) {
-      problems.push(`${arrow.file}: folder ${from === undefined ? arrow.from : arrow.to} is not in the table of docs/architecture.md`)
+      problems.push(
+        `${arrow.file}: folder ${from === undefined ? arrow.from : arrow.to} is not in the table of docs/architecture.md`,
+      )
     } else if (to < from) {
-      problems.push(`${arrow.file} imports ${arrow.specifier}: ${arrow.from} (layer ${from}) may not import ${arrow.to} (layer ${to})`)
+      problems.push(
+        `${arrow.file} imports ${arrow.specifier}: ${arrow.from} (layer ${from}) may not import ${arrow.to} (layer ${to})`,
+      )
     }
   }
 
@@ -123,7 +127,12 @@ describe('architecture: imports follow docs/architecture.md', () => {
 
   it('the checks catch an arrow up a layer and a loop', () => {
     const arrow = (from: string, to: string) => ({file: `src/${from}/x.ts`, from, specifier: `../${to}/y.js`, to})
-    assert.deepEqual(wrongArrows([arrow('artifact', 'agent')], layers), ['src/artifact/x.ts imports ../agent/y.js: artifact (layer 4) may not import agent (layer 3)'])
-    assert.equal(folderCycle([arrow('agent', 'publish'), arrow('publish', 'build'), arrow('build', 'agent')]), 'agent → publish → build → agent')
+    assert.deepEqual(wrongArrows([arrow('artifact', 'agent')], layers), [
+      'src/artifact/x.ts imports ../agent/y.js: artifact (layer 4) may not import agent (layer 3)',
+    ])
+    assert.equal(
+      folderCycle([arrow('agent', 'publish'), arrow('publish', 'build'), arrow('build', 'agent')]),
+      'agent → publish → build → agent',
+    )
   })
 })

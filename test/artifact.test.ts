@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
-import {chmodSync, linkSync, mkdirSync, mkdtempSync, readFileSync, rmSync, symlinkSync, utimesSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  linkSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  rmSync,
+  symlinkSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
@@ -18,7 +28,7 @@ after(() => rmSync(scratch, {force: true, recursive: true}))
 /** A small Puppet-like tree; `stamp` sets every mtime, `umask`-like modes vary by copy. */
 function makeTree(dir: string, options: {stamp: Date; groupWritable?: boolean}): void {
   const files: Record<string, string> = {
-    'Puppetfile': "mod 'x'\n",
+    Puppetfile: "mod 'x'\n",
     'data/common.yaml': 'a: 1\n',
     'manifests/site.pp': 'node default {}\n',
     'modules/hello/manifests/init.pp': 'class hello {}\n',
@@ -40,7 +50,17 @@ function makeTree(dir: string, options: {stamp: Date; groupWritable?: boolean}):
   chmodSync(path.join(dir, 'scripts/config_version.sh'), options.groupWritable ? 0o775 : 0o700)
   mkdirSync(path.join(dir, 'modules/empty'), {recursive: true})
   symlinkSync('../hello/manifests', path.join(dir, 'modules/empty/link'))
-  for (const name of [...names, 'modules/empty', 'modules/empty/link', 'scripts', 'manifests', 'data', 'modules', 'modules/hello', '.']) {
+  for (const name of [
+    ...names,
+    'modules/empty',
+    'modules/empty/link',
+    'scripts',
+    'manifests',
+    'data',
+    'modules',
+    'modules/hello',
+    '.',
+  ]) {
     try {
       utimesSync(path.join(dir, name), options.stamp, options.stamp)
     } catch {}
@@ -62,14 +82,21 @@ describe('deterministic artifacts', () => {
   it('leaves out .git and .r10k-deploy.json, sorts entries, normalises owners, times and modes', async () => {
     const entries = await indexArchive(path.join(scratch, 'a.tar.gz'))
     const names = [...entries.keys()]
-    assert.ok(!names.some((name) => name.split('/').includes('.git') || name.endsWith('.r10k-deploy.json')), names.join('\n'))
-    assert.deepEqual(names, [...names].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)))
+    assert.ok(
+      !names.some((name) => name.split('/').includes('.git') || name.endsWith('.r10k-deploy.json')),
+      names.join('\n'),
+    )
+    assert.deepEqual(
+      names,
+      [...names].sort((x, y) => (x < y ? -1 : x > y ? 1 : 0)),
+    )
     assert.equal(entries.get('scripts/config_version.sh')?.mode, 0o755, 'exec bit kept')
     assert.equal(entries.get('manifests/site.pp')?.mode, 0o644)
     assert.equal(entries.get('modules/empty')?.type, 'Directory')
     assert.equal(entries.get('modules/empty/link')?.type, 'SymbolicLink')
     const listing = execFileSync('tar', ['-tvzf', path.join(scratch, 'a.tar.gz')], {encoding: 'utf8'})
-    for (const line of listing.trim().split('\n')) assert.match(line, /^[-dl]rw[-x]r-[-x]r-[-x] 0\/0 .* (2000|1970)-01-01 00:00 /, line)
+    for (const line of listing.trim().split('\n'))
+      assert.match(line, /^[-dl]rw[-x]r-[-x]r-[-x] 0\/0 .* (2000|1970)-01-01 00:00 /, line)
   })
 
   it('stores a file with several hard links whole, never as a hardlink entry', async () => {
@@ -104,13 +131,19 @@ describe('deterministic artifacts', () => {
     writeFileSync(nested, gzipSync(craftArchive([{content: 'node default {}\n', path: 'manifests/site.pp'}])))
     const dest = path.join(scratch, 'nested')
     mkdirSync(dest)
-    await assert.rejects(unpackArtifact(nested, dest, {unpackedSize: 10_000}), /the gzip member holds another gzip stream, not a tar/)
+    await assert.rejects(
+      unpackArtifact(nested, dest, {unpackedSize: 10_000}),
+      /the gzip member holds another gzip stream, not a tar/,
+    )
   })
 
   it('refuses an archive that unpacks to more than signed', async () => {
     const dest = path.join(scratch, 'bomb')
     mkdirSync(dest)
-    await assert.rejects(unpackArtifact(path.join(scratch, 'a.tar.gz'), dest, {unpackedSize: 10}), /unpacks to more than the signed 10 bytes/)
+    await assert.rejects(
+      unpackArtifact(path.join(scratch, 'a.tar.gz'), dest, {unpackedSize: 10}),
+      /unpacks to more than the signed 10 bytes/,
+    )
   })
 })
 

@@ -46,7 +46,10 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
     assert.match(result.stderr, /^pupistry: error: /m)
     assert.doesNotMatch(result.stderr, /\n\s+at /, 'no stack trace')
     assert.equal(world.activeVersion(), good)
-    assert.match(readFileSync(path.join(world.puppetcode, 'production', 'manifests', 'site.pp'), 'utf8'), /include profile::base/)
+    assert.match(
+      readFileSync(path.join(world.puppetcode, 'production', 'manifests', 'site.pp'), 'utf8'),
+      /include profile::base/,
+    )
   }
 
   const envelope = () => JSON.parse(goodPointer.toString('utf8'))
@@ -60,7 +63,10 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
     flipped[Math.floor(flipped.length / 2)] ^= 0x01
     writeFileSync(artifact, flipped)
     try {
-      assertRefused(await world.cli('apply', '--force'), /has SHA-256 [0-9a-f]{64}, the manifest signed [0-9a-f]{64}; refused/)
+      assertRefused(
+        await world.cli('apply', '--force'),
+        /has SHA-256 [0-9a-f]{64}, the manifest signed [0-9a-f]{64}; refused/,
+      )
     } finally {
       writeFileSync(artifact, original)
     }
@@ -96,7 +102,9 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
     settings.general.trusted_keys = path.join(other, 'pupistry-signing.public.asc')
     const mallory = path.join(world.dir, 'mallory.yaml')
     writeFileSync(mallory, stringify(settings))
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'evil.pp'), '# evil\n'))
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', 'evil.pp'), '# evil\n'),
+    )
     assert.equal((await world.cliWith(mallory, 'build', '-e', 'production')).code, 0)
     const pushed = await world.cliWith(mallory, 'push', '-e', 'production')
     assert.equal(pushed.code, 0, show(pushed))
@@ -117,7 +125,10 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
 
   it('a validly signed manifest of another environment copied onto this pointer', async () => {
     copyFileSync(world.storePath('staging', 'latest.json'), pointer)
-    assertRefused(await world.cli('apply'), /manifest is signed for environment staging, but this node asked for production; refused/)
+    assertRefused(
+      await world.cli('apply'),
+      /manifest is signed for environment staging, but this node asked for production; refused/,
+    )
   })
 
   it('a node with no trusted keys refuses everything', async () => {
@@ -129,8 +140,14 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
   })
 
   it('an older signed manifest copied over the pointer (rollback)', async () => {
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'extra.pp'), '# newer\n'))
-    for (const step of [['build', '-e', 'production'], ['push', '-e', 'production'], ['apply', '--minimal']]) {
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', 'extra.pp'), '# newer\n'),
+    )
+    for (const step of [
+      ['build', '-e', 'production'],
+      ['push', '-e', 'production'],
+      ['apply', '--minimal'],
+    ]) {
       const result = await world.cli(...step)
       assert.equal(result.code, 0, show(result))
     }
@@ -139,7 +156,10 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
     const newer = readFileSync(pointer)
     writeFileSync(pointer, goodPointer) // the old, validly signed serial-1 manifest
     try {
-      assertRefused(await world.cli('apply'), /offers serial 1, older than the installed serial \d+; refusing a rollback/)
+      assertRefused(
+        await world.cli('apply'),
+        /offers serial 1, older than the installed serial \d+; refusing a rollback/,
+      )
     } finally {
       goodPointer = newer
     }
@@ -160,9 +180,27 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
   for (const [name, entries, reason] of [
     ['a path with ..', [{path: 'manifests/../../x', content: 'x'}], /path with "\.\."|\.\./],
     ['an absolute path', [{path: '/tmp/pupistry-abs-attack', content: 'x'}], /absolute path|stripping/],
-    ['a symlink out of the tree', [{path: 'manifests', type: 'Directory'}, {path: 'manifests/site.pp', type: 'SymbolicLink', linkpath: '../../../../etc/passwd'}], /points outside the tree/],
-    ['an absolute symlink', [{path: 'evil', type: 'SymbolicLink', linkpath: '/etc/shadow'}], /symlink to absolute path/],
-    ['a hardlink', [{path: 'a', content: 'x'}, {path: 'b', type: 'Link', linkpath: 'a'}], /hardlink b/],
+    [
+      'a symlink out of the tree',
+      [
+        {path: 'manifests', type: 'Directory'},
+        {path: 'manifests/site.pp', type: 'SymbolicLink', linkpath: '../../../../etc/passwd'},
+      ],
+      /points outside the tree/,
+    ],
+    [
+      'an absolute symlink',
+      [{path: 'evil', type: 'SymbolicLink', linkpath: '/etc/shadow'}],
+      /symlink to absolute path/,
+    ],
+    [
+      'a hardlink',
+      [
+        {path: 'a', content: 'x'},
+        {path: 'b', type: 'Link', linkpath: 'a'},
+      ],
+      /hardlink b/,
+    ],
     ['a device node', [{path: 'null', type: 'CharacterDevice'}], /CharacterDevice entry null/],
     ['a setuid file', [{path: 'suid', content: 'x', mode: 0o4755}], /set-id or sticky bits on suid/],
   ] as const) {
@@ -185,34 +223,71 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
   it('a FIFO or a directory as the pointer is refused at once as a store error, not a hang or EISDIR', async () => {
     rmSync(pointer)
     execFileSync('mkfifo', [pointer])
-    assertStoreRefused(await world.cli('apply', '--minimal'), /refusing pupistry\/production\/latest\.json in .*: it is a FIFO \(named pipe\), not a regular file/)
+    assertStoreRefused(
+      await world.cli('apply', '--minimal'),
+      /refusing pupistry\/production\/latest\.json in .*: it is a FIFO \(named pipe\), not a regular file/,
+    )
     rmSync(pointer)
     mkdirSync(pointer)
-    assertStoreRefused(await world.cli('apply', '--minimal'), /refusing pupistry\/production\/latest\.json in .*: it is a directory, not a regular file/)
+    assertStoreRefused(
+      await world.cli('apply', '--minimal'),
+      /refusing pupistry\/production\/latest\.json in .*: it is a directory, not a regular file/,
+    )
   })
 
   it('a FIFO as the artifact a fresh signed manifest names is refused at once', async () => {
-    const version = stageBuild(appCache, 'production', craftArchive([{content: 'node default {}\n', path: 'manifests/site.pp'}]))
+    const version = stageBuild(
+      appCache,
+      'production',
+      craftArchive([{content: 'node default {}\n', path: 'manifests/site.pp'}]),
+    )
     const pushed = await world.cli('push', '-e', 'production')
     assert.equal(pushed.code, 0, show(pushed))
     const artifact = world.storePath('production', 'artifacts', `${version}.tar.gz`)
     rmSync(artifact)
     execFileSync('mkfifo', [artifact])
-    assertStoreRefused(await world.cli('apply', '--minimal'), new RegExp(`refusing pupistry/production/artifacts/${version}\\.tar\\.gz in .*: it is a FIFO`))
+    assertStoreRefused(
+      await world.cli('apply', '--minimal'),
+      new RegExp(`refusing pupistry/production/artifacts/${version}\\.tar\\.gz in .*: it is a FIFO`),
+    )
   })
 
   const site = [{content: 'node default {}\n', path: 'manifests/site.pp'}]
   const big = {content: 'x'.repeat(200_000), path: 'modules/big.txt'}
   for (const [name, bytes, reason] of [
     ['an uncompressed tar', () => craftTar(site), /is not gzip-compressed/],
-    ['two gzip members', () => Buffer.concat([craftArchive(site), gzipSync(Buffer.alloc(1024))]), /bytes after its compressed data \(a second gzip member or trailing bytes\)/],
-    ['trailing bytes after the gzip member', () => Buffer.concat([craftArchive(site), Buffer.from('trailing garbage')]), /after its compressed data/],
-    ['trailing zero bytes after the gzip member', () => Buffer.concat([craftArchive(site), Buffer.alloc(64)]), /after its compressed data/],
+    [
+      'two gzip members',
+      () => Buffer.concat([craftArchive(site), gzipSync(Buffer.alloc(1024))]),
+      /bytes after its compressed data \(a second gzip member or trailing bytes\)/,
+    ],
+    [
+      'trailing bytes after the gzip member',
+      () => Buffer.concat([craftArchive(site), Buffer.from('trailing garbage')]),
+      /after its compressed data/,
+    ],
+    [
+      'trailing zero bytes after the gzip member',
+      () => Buffer.concat([craftArchive(site), Buffer.alloc(64)]),
+      /after its compressed data/,
+    ],
     ['a gzip header with a file name', () => gzipWithName(craftTar(site)), /header flags 8/],
     ['a corrupt deflate stream', () => corrupt(craftArchive([...site, big])), /not a valid gzip stream|CRC-32/],
-    ['a truncated gzip file', () => craftArchive([...site, big]).subarray(0, -40), /not a valid gzip stream|CRC-32|trailer/],
-    ['a truncated tar inside a valid gzip member', () => gzipSync(craftTar([...site, big]).subarray(0, 100_000)), /the tar reader failed: .*Truncated input|Truncated input/],
-    ['a decompression bomb (64 MiB of zeros signed as 1 MiB)', () => gzipSync(zeros(64 * 1024 * 1024)), /unpacks to more than the signed 1000000 bytes|more than the signed/],
+    [
+      'a truncated gzip file',
+      () => craftArchive([...site, big]).subarray(0, -40),
+      /not a valid gzip stream|CRC-32|trailer/,
+    ],
+    [
+      'a truncated tar inside a valid gzip member',
+      () => gzipSync(craftTar([...site, big]).subarray(0, 100_000)),
+      /the tar reader failed: .*Truncated input|Truncated input/,
+    ],
+    [
+      'a decompression bomb (64 MiB of zeros signed as 1 MiB)',
+      () => gzipSync(zeros(64 * 1024 * 1024)),
+      /unpacks to more than the signed 1000000 bytes|more than the signed/,
+    ],
   ] as const) {
     it(`${name}, validly signed, is refused with exit 20 and nothing reaches the disk`, async () => {
       stageBuild(appCache, 'production', bytes())
@@ -220,7 +295,11 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
       assert.equal(pushed.code, 0, show(pushed))
       assertRefused(await world.cli('apply'), reason)
       const releases = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
-      assert.deepEqual(readdirSync(releases).filter((dir) => dir.startsWith('.')), [], 'no download or staging directory is left')
+      assert.deepEqual(
+        readdirSync(releases).filter((dir) => dir.startsWith('.')),
+        [],
+        'no download or staging directory is left',
+      )
     })
   }
 })

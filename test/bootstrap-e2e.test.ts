@@ -1,6 +1,17 @@
 import assert from 'node:assert/strict'
 import {createHash} from 'node:crypto'
-import {cpSync, existsSync, lstatSync, mkdirSync, readdirSync, readFileSync, readlinkSync, statSync, symlinkSync, writeFileSync} from 'node:fs'
+import {
+  cpSync,
+  existsSync,
+  lstatSync,
+  mkdirSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  statSync,
+  symlinkSync,
+  writeFileSync,
+} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -56,7 +67,10 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
 
   before(async () => {
     world = await World.create()
-    for (const step of [['build', '-e', 'production'], ['push', '-e', 'production']]) {
+    for (const step of [
+      ['build', '-e', 'production'],
+      ['push', '-e', 'production'],
+    ]) {
       const result = await world.cli(...step)
       assert.equal(result.code, 0, show(result))
     }
@@ -92,7 +106,15 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
       const file = path.join(world.dir, `settings-${name}.yaml`)
       writeFileSync(file, dump(settings))
       scripts[name] = path.join(world.dir, `bootstrap-${name}.sh`)
-      const rendered = await world.cliWith(file, 'bootstrap', '--template', 'debian-12', '--output', scripts[name], ...flags)
+      const rendered = await world.cliWith(
+        file,
+        'bootstrap',
+        '--template',
+        'debian-12',
+        '--output',
+        scripts[name],
+        ...flags,
+      )
       assert.equal(rendered.code, 0, show(rendered))
     }
 
@@ -114,7 +136,10 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
     }
 
     const mounts = Object.entries(overlays)
-      .map(([target, dir]) => `mount -t overlay overlay -o "lowerdir=${target},upperdir=$CHANGES/${dir},workdir=$CHANGES/work-${dir}" ${target}`)
+      .map(
+        ([target, dir]) =>
+          `mount -t overlay overlay -o "lowerdir=${target},upperdir=$CHANGES/${dir},workdir=$CHANGES/work-${dir}" ${target}`,
+      )
       .join('\n')
     const stubs = Object.entries(STUBS)
       .map(([name, body]) => `cat >/usr/local/sbin/${name} <<'STUB'\n${body}STUB\nchmod 0755 /usr/local/sbin/${name}`)
@@ -142,7 +167,13 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
     const out = await bootstrap(scripts.daemon, changes())
     assert.match(stubLog(), /^apt-get update -q$/m)
     assert.match(stubLog(), /^apt-get install -y -q --no-install-recommends puppet-agent$/m)
-    assert.match(stubLog(), new RegExp(`^npm install --global --prefix /opt/pupistry --no-audit --no-fund --omit=dev pupistry@${version.replaceAll('.', '\\.')} \\(registry http://127\\.0\\.0\\.1:9/\\)$`, 'm'))
+    assert.match(
+      stubLog(),
+      new RegExp(
+        `^npm install --global --prefix /opt/pupistry --no-audit --no-fund --omit=dev pupistry@${version.replaceAll('.', '\\.')} \\(registry http://127\\.0\\.0\\.1:9/\\)$`,
+        'm',
+      ),
+    )
     assert.deepEqual(downloads(), ['GET /node-v20-linux-x64.tar.gz 200'])
     assert.match(out, new RegExp(`pupistry-bootstrap: installed Node.js ${process.version.replaceAll('.', '\\.')}`))
     assert.equal(readFileSync(path.join(changes(), 'opt', 'pupistry', 'node', '.sha256'), 'utf8'), `${tarballSha}\n`)
@@ -169,7 +200,10 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
 
   it('installed and enabled the systemd unit running apply --daemon', () => {
     const unit = readFileSync(path.join(changes(), 'etc', 'systemd', 'system', 'pupistry.service'), 'utf8')
-    assert.match(unit, /^ExecStart=\/usr\/local\/bin\/pupistry apply --daemon --config \/etc\/pupistry\/settings\.yaml$/m)
+    assert.match(
+      unit,
+      /^ExecStart=\/usr\/local\/bin\/pupistry apply --daemon --config \/etc\/pupistry\/settings\.yaml$/m,
+    )
     const wants = path.join(changes(), 'etc', 'systemd', 'system', 'multi-user.target.wants', 'pupistry.service')
     assert.ok(lstatSync(wants).isSymbolicLink())
     assert.equal(readlinkSync(wants), '/etc/systemd/system/pupistry.service')
@@ -185,7 +219,10 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
     const again = await bootstrap(scripts.daemon, changes())
     assert.equal(downloads().length, 1)
     assert.equal(stubLog().match(/^npm /gm)?.length, npmCalls)
-    assert.match(again, /pupistry-bootstrap: Node\.js from https:\/\/127\.0\.0\.1:\d+\/node-v20-linux-x64\.tar\.gz is installed/)
+    assert.match(
+      again,
+      /pupistry-bootstrap: Node\.js from https:\/\/127\.0\.0\.1:\d+\/node-v20-linux-x64\.tar\.gz is installed/,
+    )
     assert.match(again, /pupistry-bootstrap: pupistry \S+ is installed/)
     assert.match(again, /pupistry-bootstrap: unchanged: \/etc\/pupistry\/settings\.yaml/)
     assert.match(again, /pupistry-bootstrap: unchanged: \/etc\/systemd\/system\/pupistry\.service/)
@@ -200,7 +237,10 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
     const units = path.join(changes(), 'etc', 'systemd', 'system')
     assert.match(readFileSync(path.join(units, 'pupistry.service'), 'utf8'), /^Type=oneshot$/m)
     assert.match(readFileSync(path.join(units, 'pupistry.timer'), 'utf8'), /^OnUnitActiveSec=300$/m)
-    assert.equal(readlinkSync(path.join(units, 'timers.target.wants', 'pupistry.timer')), '/etc/systemd/system/pupistry.timer')
+    assert.equal(
+      readlinkSync(path.join(units, 'timers.target.wants', 'pupistry.timer')),
+      '/etc/systemd/system/pupistry.timer',
+    )
     assert.equal(existsSync(path.join(units, 'multi-user.target.wants', 'pupistry.service')), false)
   })
 
@@ -211,7 +251,10 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
       (error: Error) => error.message,
     )
     assert.match(failure, /exited 1/)
-    assert.match(failure, /pupistry-bootstrap: error: https:\/\/127\.0\.0\.1:\d+\/node-v20-linux-x64\.tar\.gz does not have the SHA-256 the settings give \([0-9a-f]{64}\); not installing it/)
+    assert.match(
+      failure,
+      /pupistry-bootstrap: error: https:\/\/127\.0\.0\.1:\d+\/node-v20-linux-x64\.tar\.gz does not have the SHA-256 the settings give \([0-9a-f]{64}\); not installing it/,
+    )
     assert.equal(existsSync(path.join(fresh, 'opt', 'pupistry', 'node')), false)
     assert.deepEqual(readdirSync(path.join(fresh, 'var-cache', 'pupistry-bootstrap')), [])
     assert.equal(existsSync(path.join(fresh, 'etc', 'pupistry', 'settings.yaml')), false)

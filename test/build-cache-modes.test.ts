@@ -8,10 +8,15 @@ import {World} from './helpers/world.js'
 
 /** Every file and directory under `dir`, the directory itself included. */
 function walk(dir: string): string[] {
-  return [dir, ...readdirSync(dir, {withFileTypes: true}).flatMap((entry) => (entry.isDirectory() ? walk(path.join(dir, entry.name)) : [path.join(dir, entry.name)]))]
+  return [
+    dir,
+    ...readdirSync(dir, {withFileTypes: true}).flatMap((entry) =>
+      entry.isDirectory() ? walk(path.join(dir, entry.name)) : [path.join(dir, entry.name)],
+    ),
+  ]
 }
 
-describe('the build cache keeps the store\'s modes: artifacts carry hiera data', () => {
+describe("the build cache keeps the store's modes: artifacts carry hiera data", () => {
   let world: World
   before(async () => {
     world = await World.create()
@@ -33,7 +38,10 @@ describe('the build cache keeps the store\'s modes: artifacts carry hiera data',
 
       assert.equal(result.code, 0, show(result))
       const entries = walk(cache)
-      assert.ok(entries.some((entry) => entry.endsWith('.tar.gz')), entries.join('\n'))
+      assert.ok(
+        entries.some((entry) => entry.endsWith('.tar.gz')),
+        entries.join('\n'),
+      )
       for (const entry of entries) {
         const info = statSync(entry)
         assert.equal((info.mode & 0o777).toString(8), info.isDirectory() ? '750' : '640', entry)

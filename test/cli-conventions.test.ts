@@ -19,7 +19,12 @@ describe('oclif conventions', () => {
     it(`\`${typed}\` suggests \`${meant}\` and runs nothing`, async () => {
       const result = await runCli([typed])
       assert.equal(result.code, 2, show(result))
-      assert.match(result.stderr, new RegExp(`^pupistry: error: ${typed} is not a pupistry command\\nhint: did you mean \`pupistry ${meant}\`\\?`))
+      assert.match(
+        result.stderr,
+        new RegExp(
+          `^pupistry: error: ${typed} is not a pupistry command\\nhint: did you mean \`pupistry ${meant}\`\\?`,
+        ),
+      )
       assert.equal(result.stdout, '')
     })
   }
@@ -27,20 +32,29 @@ describe('oclif conventions', () => {
   it('a command in a topic is suggested as typed, with a space', async () => {
     const result = await runCli(['keys', 'genrate'])
     assert.equal(result.code, 2, show(result))
-    assert.match(result.stderr, /^pupistry: error: keys genrate is not a pupistry command\nhint: did you mean `pupistry keys generate`\? \(`pupistry help keys` lists its commands\)/)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: keys genrate is not a pupistry command\nhint: did you mean `pupistry keys generate`\? \(`pupistry help keys` lists its commands\)/,
+    )
     assert.doesNotMatch(result.stderr, /keys:/)
   })
 
   it('a word far from every command gets no guess, only where to look', async () => {
     const result = await runCli(['frobnicate'])
     assert.equal(result.code, 2, show(result))
-    assert.match(result.stderr, /^pupistry: error: frobnicate is not a pupistry command\nhint: `pupistry help` lists every command\n$/)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: frobnicate is not a pupistry command\nhint: `pupistry help` lists every command\n$/,
+    )
   })
 
   it('a stray argument is reported as unexpected, not as an unknown command', async () => {
     const result = await runCli(['status', 'production'])
     assert.equal(result.code, 2, show(result))
-    assert.match(result.stderr, /^pupistry: error: unexpected argument production: `pupistry status` takes no arguments\n/)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: unexpected argument production: `pupistry status` takes no arguments\n/,
+    )
     assert.match(result.stderr, /hint: did you mean `pupistry status --environment production`\?/)
     assert.doesNotMatch(result.stderr, /status:production|not found/)
   })
@@ -48,7 +62,10 @@ describe('oclif conventions', () => {
   it('a stray argument after a command in a topic names the command with spaces', async () => {
     const result = await runCli(['keys', 'generate', 'extra', '--force'])
     assert.equal(result.code, 2, show(result))
-    assert.match(result.stderr, /^pupistry: error: unexpected argument extra: `pupistry keys generate` takes no arguments\n/)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: unexpected argument extra: `pupistry keys generate` takes no arguments\n/,
+    )
   })
 
   it('`pupistry version` prints the CLI version, like --version', async () => {
@@ -74,9 +91,13 @@ describe('oclif conventions', () => {
     assert.equal(result.code, 0, show(result))
     assert.match(result.stdout, /pupistry autocomplete/)
     assert.doesNotMatch(result.stderr, /warn|deprecat|engine/i)
-    const script = readFileSync(path.join(cache, 'pupistry', 'autocomplete', 'functions', 'bash', 'pupistry.bash'), 'utf8')
+    const script = readFileSync(
+      path.join(cache, 'pupistry', 'autocomplete', 'functions', 'bash', 'pupistry.bash'),
+      'utf8',
+    )
     assert.match(script, /complete .*pupistry/)
-    for (const id of ['apply', 'push', 'bootstrap']) assert.match(script, new RegExp(`^${id} --config`, 'm'), `${id} completes`)
+    for (const id of ['apply', 'push', 'bootstrap'])
+      assert.match(script, new RegExp(`^${id} --config`, 'm'), `${id} completes`)
   })
 
   it('help shows no home directory of the machine that built it', async () => {

@@ -28,10 +28,17 @@ async function node(world: World, settingsFile: string, ...args: string[]) {
  * test-only pause hook), or after `afterMs`. Resolves with what happened:
  * killed at the step, or the run ended before reaching it.
  */
-function killedApply(settingsFile: string, args: string[], kill: {at?: string; afterMs?: number}): Promise<{killed: boolean; result: CliResult}> {
+function killedApply(
+  settingsFile: string,
+  args: string[],
+  kill: {at?: string; afterMs?: number},
+): Promise<{killed: boolean; result: CliResult}> {
   return new Promise((resolve, reject) => {
     const env = {...process.env, NO_COLOR: '1', ...(kill.at ? {PUPISTRY_TEST_PAUSE_AT: kill.at} : {})}
-    const child = spawn(process.execPath, [BIN, 'apply', ...args, '--config', settingsFile], {env, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(process.execPath, [BIN, 'apply', ...args, '--config', settingsFile], {
+      env,
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     let killed = false
@@ -119,29 +126,46 @@ describe('crash safety: SIGKILL at every step, and a full disk', () => {
       const kill = step ? {at: step} : {afterMs: 150 + Math.floor(Math.random() * 900)}
       const {killed, result} = await killedApply(nodeSettings, ['--minimal'], kill)
       const label = step ?? `${kill.afterMs} ms`
-      if (killed) hits.set(label.endsWith('ms') ? 'timed' : label, (hits.get(label.endsWith('ms') ? 'timed' : label) ?? 0) + 1)
+      if (killed)
+        hits.set(label.endsWith('ms') ? 'timed' : label, (hits.get(label.endsWith('ms') ? 'timed' : label) ?? 0) + 1)
       else assert.equal(result.code, 0, `round ${round} (${label}) ran to the end: ${show(result)}`)
       const active = assertComplete(`round ${round}, killed at ${label}`)
       assert.ok(versions.includes(active))
 
       // The next run finishes the update; it is stopped just before Puppet, except on a sample where Puppet applies it.
       const sample = round % 9 === 4
-      const next = sample ? {killed: false, result: await world.cliWith(nodeSettings, 'apply', '--minimal')} : await killedApply(nodeSettings, ['--minimal'], {at: 'puppet'})
+      const next = sample
+        ? {killed: false, result: await world.cliWith(nodeSettings, 'apply', '--minimal')}
+        : await killedApply(nodeSettings, ['--minimal'], {at: 'puppet'})
       if (sample) assert.equal(next.result.code, 0, show(next.result))
       else assert.ok(next.killed || next.result.code === 0, show(next.result))
-      assert.equal(assertComplete(`round ${round}, after the next run`), wanted, `round ${round}: the next run installed the newest release`)
+      assert.equal(
+        assertComplete(`round ${round}, after the next run`),
+        wanted,
+        `round ${round}: the next run installed the newest release`,
+      )
       if (sample) assert.equal(world.targetFile('hello.txt'), contents.get(wanted), 'Puppet applied the release')
     }
 
     const seconds = Math.round((Date.now() - started) / 1000)
-    console.log(`# kill loop: ${ITERATIONS} rounds in ${seconds} s; killed at ${[...hits].map(([step, count]) => `${step} ×${count}`).join(', ')}`)
+    console.log(
+      `# kill loop: ${ITERATIONS} rounds in ${seconds} s; killed at ${[...hits].map(([step, count]) => `${step} ×${count}`).join(', ')}`,
+    )
     for (const step of [...STEPS, 'timed']) assert.ok((hits.get(step) ?? 0) > 0, `some run was killed at ${step}`)
 
     const final = await node(world, nodeSettings, 'apply')
     assert.match(final.stdout, /puppet/)
     const root = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
-    assert.deepEqual(readdirSync(root).filter((name) => name.startsWith('.')), [], 'leftovers are cleaned')
-    assert.deepEqual(readdirSync(world.puppetcode).filter((name) => name.includes('.pupistry-')), [], 'no temporary links left')
+    assert.deepEqual(
+      readdirSync(root).filter((name) => name.startsWith('.')),
+      [],
+      'leftovers are cleaned',
+    )
+    assert.deepEqual(
+      readdirSync(world.puppetcode).filter((name) => name.includes('.pupistry-')),
+      [],
+      'no temporary links left',
+    )
   })
 
   it('a full disk (a file size limit) while unpacking or downloading fails cleanly (exit 16) with the previous release active', async () => {
@@ -156,7 +180,11 @@ describe('crash safety: SIGKILL at every step, and a full disk', () => {
       await ok(world, 'build', '-e', 'production')
       await ok(world, 'push')
       const limited = await new Promise<CliResult>((resolve) => {
-        const child = spawn('bash', ['-c', `ulimit -f ${limitKb}; exec "$0" "$@"`, process.execPath, BIN, 'apply', '--config', nodeSettings], {env: {...process.env, NO_COLOR: '1'}})
+        const child = spawn(
+          'bash',
+          ['-c', `ulimit -f ${limitKb}; exec "$0" "$@"`, process.execPath, BIN, 'apply', '--config', nodeSettings],
+          {env: {...process.env, NO_COLOR: '1'}},
+        )
         let stdout = ''
         let stderr = ''
         child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
@@ -168,7 +196,11 @@ describe('crash safety: SIGKILL at every step, and a full disk', () => {
       assert.equal(world.activeVersion(), before, `${what}: the previous release stays active`)
       assertComplete(`after the failed ${what}`)
       const root = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
-      assert.deepEqual(readdirSync(root).filter((name) => name.startsWith('.')), [], `${what}: nothing half-written is left`)
+      assert.deepEqual(
+        readdirSync(root).filter((name) => name.startsWith('.')),
+        [],
+        `${what}: nothing half-written is left`,
+      )
     }
 
     // With room again, the next run installs the newest release.

@@ -1,6 +1,16 @@
 import assert from 'node:assert/strict'
 import {spawn} from 'node:child_process'
-import {chmodSync, createReadStream, existsSync, readdirSync, readFileSync, renameSync, rmSync, statSync, writeFileSync} from 'node:fs'
+import {
+  chmodSync,
+  createReadStream,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  renameSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs'
 import {open} from 'node:fs/promises'
 import http from 'node:http'
 import type {AddressInfo, Socket} from 'node:net'
@@ -21,14 +31,28 @@ async function ok(world: World, ...args: string[]) {
 }
 
 /** Writes another settings file for the same world (a second view of the node). */
-function settingsWith(world: World, name: string, agent: Record<string, unknown>, general: Record<string, unknown> = {}): string {
+function settingsWith(
+  world: World,
+  name: string,
+  agent: Record<string, unknown>,
+  general: Record<string, unknown> = {},
+): string {
   const file = path.join(world.dir, name)
-  writeFileSync(file, dump({...world.settings, agent: {...world.settings.agent, ...agent}, general: {...world.settings.general, ...general}}))
+  writeFileSync(
+    file,
+    dump({
+      ...world.settings,
+      agent: {...world.settings.agent, ...agent},
+      general: {...world.settings.general, ...general},
+    }),
+  )
   return file
 }
 
 async function newRelease(world: World, text: string): Promise<void> {
-  await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'daemon.pp'), `# ${text}\n`))
+  await world.commitToControl('production', (dir) =>
+    writeFileSync(path.join(dir, 'manifests', 'daemon.pp'), `# ${text}\n`),
+  )
   await ok(world, 'build', '-e', 'production')
   await ok(world, 'push')
 }
@@ -55,7 +79,10 @@ function daemonSuite(use: (world: World) => void, prepare?: (world: World) => Pr
   return daemons
 }
 
-const isRun = (serial: number, action = 'installed') => (event: {event: string; serial?: number; action?: string}) => event.event === 'run' && event.serial === serial && event.action === action
+const isRun =
+  (serial: number, action = 'installed') =>
+  (event: {event: string; serial?: number; action?: string}) =>
+    event.event === 'run' && event.serial === serial && event.action === action
 
 describe('the daemon against a file store', () => {
   let world: World
@@ -76,12 +103,17 @@ describe('the daemon against a file store', () => {
     const pushedAt = daemon.events.length
     const installed = await daemon.waitFor(isRun(2), {from: pushedAt, what: 'serial 2 installed'})
     // Within one interval: at most the run already under way when the push landed, then the next one.
-    const runsBefore = daemon.events.slice(pushedAt, daemon.events.indexOf(installed)).filter((event) => event.event === 'run')
+    const runsBefore = daemon.events
+      .slice(pushedAt, daemon.events.indexOf(installed))
+      .filter((event) => event.event === 'run')
     assert.ok(runsBefore.length <= 1, daemon.transcript())
     assert.equal(installed.puppetExit, 0, 'daemon_minimal runs Puppet for a new release')
 
     // Idle again: an unchanged check runs no Puppet under daemon_minimal.
-    const idle = await daemon.waitFor(isRun(2, 'current'), {from: daemon.events.indexOf(installed) + 1, what: 'an unchanged run'})
+    const idle = await daemon.waitFor(isRun(2, 'current'), {
+      from: daemon.events.indexOf(installed) + 1,
+      what: 'an unchanged run',
+    })
     assert.equal(idle.puppetExit, undefined)
     const stopAsked = Date.now()
     daemon.kill('SIGTERM')
@@ -96,7 +128,9 @@ describe('the daemon against a file store', () => {
     }
 
     assert.equal(daemon.events.at(-1)?.event, 'daemon-stop')
-    const state = JSON.parse((await ok(world, 'status', '--json')).stdout).environments.find((entry: {environment: string}) => entry.environment === 'production')
+    const state = JSON.parse((await ok(world, 'status', '--json')).stdout).environments.find(
+      (entry: {environment: string}) => entry.environment === 'production',
+    )
     assert.equal(state.installed.lastError, undefined)
   })
 
@@ -110,13 +144,20 @@ describe('the daemon against a file store', () => {
     try {
       const backoffs = []
       for (let failures = 1; failures <= 4; failures++) {
-        backoffs.push(await daemon.waitFor((event) => event.event === 'backoff' && event.failures === failures, {what: `backoff ${failures}`}))
+        backoffs.push(
+          await daemon.waitFor((event) => event.event === 'backoff' && event.failures === failures, {
+            what: `backoff ${failures}`,
+          }),
+        )
       }
 
       // Interval 8 s: the base is 1 s, doubling, at most 8 s; jitter keeps each wait in the upper half.
       const ceilings = [1, 2, 4, 8]
       backoffs.forEach((event, index) => {
-        assert.ok(event.wait! >= ceilings[index] / 2 - 0.1 && event.wait! <= ceilings[index] + 0.1, JSON.stringify(event))
+        assert.ok(
+          event.wait! >= ceilings[index] / 2 - 0.1 && event.wait! <= ceilings[index] + 0.1,
+          JSON.stringify(event),
+        )
       })
       const failed = daemon.events.filter((event) => event.event === 'run-failed')
       assert.ok(failed.length >= 4 && failed.every((event) => event.exitCode === 13), daemon.transcript())
@@ -145,14 +186,27 @@ describe('the daemon against a file store', () => {
     let daemon: DaemonProcess | undefined
     try {
       const url = `http://127.0.0.1:${(refusing.address() as AddressInfo).port}/`
-      const agent = {allow_insecure_http: true, daemon_frequency: 3, daemon_minimal: true, daemon_splay: 0, storage: url}
+      const agent = {
+        allow_insecure_http: true,
+        daemon_frequency: 3,
+        daemon_minimal: true,
+        daemon_splay: 0,
+        storage: url,
+      }
       daemon = start(settingsWith(world, 'denied.yaml', agent))
       const failed = (event: {event: string}) => event.event === 'run-failed'
       const first = await daemon.waitFor(failed, {what: 'a refused run'})
-      const second = await daemon.waitFor(failed, {from: daemon.events.indexOf(first) + 1, what: 'a second refused run'})
+      const second = await daemon.waitFor(failed, {
+        from: daemon.events.indexOf(first) + 1,
+        what: 'a second refused run',
+      })
       assert.equal(first.exitCode, 13, daemon.transcript())
       assert.match(first.message, /access denied/)
-      assert.deepEqual(daemon.events.filter((event) => event.event === 'backoff'), [], daemon.transcript())
+      assert.deepEqual(
+        daemon.events.filter((event) => event.event === 'backoff'),
+        [],
+        daemon.transcript(),
+      )
       // A backoff would retry after 0.5 to 1 s; the normal schedule waits the interval (3 s) after a run ends.
       const gap = Date.parse(second.time) - Date.parse(first.time)
       assert.ok(gap >= 2900, `${gap} ms between the refused runs: ${daemon.transcript()}`)
@@ -178,7 +232,9 @@ describe('the daemon against a file store', () => {
     const first = start(file)
     const second = start(file)
     const runs = () => [...first.events, ...second.events].filter((event) => event.event === 'run').length
-    const locked = () => [...first.events, ...second.events].filter((event) => event.event === 'run-failed' && event.exitCode === 22).length
+    const locked = () =>
+      [...first.events, ...second.events].filter((event) => event.event === 'run-failed' && event.exitCode === 22)
+        .length
     await newRelease(world, 'contended')
     await first.waitFor(() => runs() >= 6 && locked() >= 1, {what: 'six runs and at least one locked out'})
     first.kill('SIGTERM')
@@ -187,7 +243,8 @@ describe('the daemon against a file store', () => {
     assert.equal((await second.exited).code, 0)
     assert.equal(existsSync(overlaps) ? readFileSync(overlaps, 'utf8') : 'none', 'none', 'overlapping Puppet runs')
     for (const daemon of [first, second]) {
-      for (const event of daemon.events.filter((entry) => entry.event === 'run-failed')) assert.equal(event.exitCode, 22, daemon.transcript())
+      for (const event of daemon.events.filter((entry) => entry.event === 'run-failed'))
+        assert.equal(event.exitCode, 22, daemon.transcript())
     }
   })
 })
@@ -214,7 +271,9 @@ describe('the daemon against the local S3 server', () => {
   })
 
   it('picks up a new push, rides out the server dropping every connection, and recovers', async () => {
-    daemon = new DaemonProcess(settingsWith(world, 's3-daemon.yaml', {daemon_frequency: 4, daemon_minimal: true, daemon_splay: 0}))
+    daemon = new DaemonProcess(
+      settingsWith(world, 's3-daemon.yaml', {daemon_frequency: 4, daemon_minimal: true, daemon_splay: 0}),
+    )
     await daemon.waitFor(isRun(1), {what: 'serial 1 installed'})
     await newRelease(world, 'over s3')
     await daemon.waitFor(isRun(2), {what: 'serial 2 installed'})
@@ -223,7 +282,10 @@ describe('the daemon against the local S3 server', () => {
     let from = 0
     try {
       await daemon.waitFor((event) => event.event === 'backoff' && event.failures === 2, {what: 'two failed tries'})
-      assert.ok(daemon.events.filter((event) => event.event === 'run-failed').every((event) => event.exitCode === 13), daemon.transcript())
+      assert.ok(
+        daemon.events.filter((event) => event.event === 'run-failed').every((event) => event.exitCode === 13),
+        daemon.transcript(),
+      )
     } finally {
       from = daemon.events.length
       s3.down = false
@@ -277,7 +339,9 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
 
   it('SIGTERM lets a running Puppet go on for agent.stop_timeout, then stops its process group, and exits 0', async () => {
     rmSync(pidFile, {force: true})
-    const daemon = new DaemonProcess(settingsWith(world, 'stop.yaml', {daemon_frequency: 300, daemon_splay: 0, stop_timeout: 2}))
+    const daemon = new DaemonProcess(
+      settingsWith(world, 'stop.yaml', {daemon_frequency: 300, daemon_splay: 0, stop_timeout: 2}),
+    )
     daemons.push(daemon)
     await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'the slow exec to start')
     const pid = slowPid()
@@ -295,7 +359,9 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
 
   it('a run over agent.run_timeout is stopped and reported (exit 23), and the daemon goes on', async () => {
     rmSync(pidFile, {force: true})
-    const daemon = new DaemonProcess(settingsWith(world, 'timeout.yaml', {daemon_frequency: 300, daemon_splay: 0, run_timeout: 8, stop_timeout: 0}))
+    const daemon = new DaemonProcess(
+      settingsWith(world, 'timeout.yaml', {daemon_frequency: 300, daemon_splay: 0, run_timeout: 8, stop_timeout: 0}),
+    )
     daemons.push(daemon)
     const failed = await daemon.waitFor((event) => event.event === 'run-failed', {what: 'the run to time out'})
     assert.equal(failed.exitCode, 23, daemon.transcript())
@@ -305,14 +371,18 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
     daemon.kill('SIGTERM')
     assert.equal((await daemon.exited).code, 0)
 
-    const status = JSON.parse((await ok(world, 'status', '--json')).stdout).environments.find((entry: {environment: string}) => entry.environment === 'production')
+    const status = JSON.parse((await ok(world, 'status', '--json')).stdout).environments.find(
+      (entry: {environment: string}) => entry.environment === 'production',
+    )
     assert.match(status.installed.lastError, /run_timeout/)
   })
 
   for (const signal of ['SIGTERM', 'SIGHUP'] as const) {
     it(`a single apply stops at once on ${signal}, Puppet and its exec included, and exits 24`, async () => {
       rmSync(pidFile, {force: true})
-      const child = spawn(process.execPath, [BIN, 'apply', '--config', world.settingsFile], {stdio: ['ignore', 'ignore', 'pipe']})
+      const child = spawn(process.execPath, [BIN, 'apply', '--config', world.settingsFile], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
       let stderr = ''
       child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
       const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
@@ -375,7 +445,12 @@ async function slowMirror(root: string): Promise<{url: string; artifactRequests:
 }
 
 /** SIGTERM in the middle of a run: exit 0 at once, the run logged as stopped, the previous release active, nothing half-written left. */
-async function stopsAtOnce(world: World, daemon: DaemonProcess, active: string | undefined, during: string): Promise<void> {
+async function stopsAtOnce(
+  world: World,
+  daemon: DaemonProcess,
+  active: string | undefined,
+  during: string,
+): Promise<void> {
   const asked = Date.now()
   daemon.kill('SIGTERM')
   const exit = await daemon.exited
@@ -383,10 +458,17 @@ async function stopsAtOnce(world: World, daemon: DaemonProcess, active: string |
   assert.deepEqual(exit, {code: 0, signal: null}, daemon.transcript())
   assert.ok(took < 5000, `stopped ${took} ms after SIGTERM`)
   console.log(`# SIGTERM during ${during}: exited 0 after ${took} ms`)
-  assert.ok(daemon.events.some((event) => event.event === 'run-stopped'), daemon.transcript())
+  assert.ok(
+    daemon.events.some((event) => event.event === 'run-stopped'),
+    daemon.transcript(),
+  )
   assert.equal(world.activeVersion(), active)
   const releases = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
-  assert.deepEqual(readdirSync(releases).filter((name) => name.startsWith('.')), [], 'no partial download or staging directory is left')
+  assert.deepEqual(
+    readdirSync(releases).filter((name) => name.startsWith('.')),
+    [],
+    'no partial download or staging directory is left',
+  )
 }
 
 describe('daemon signals: SIGHUP reloads, SIGTERM abandons a download at once', () => {
@@ -402,14 +484,20 @@ describe('daemon signals: SIGHUP reloads, SIGTERM abandons a download at once', 
     writeFileSync(file, readFileSync(file, 'utf8').replace('daemon_minimal: true', 'daemon_minimal: false'))
     process.kill(daemon.pid, 'SIGHUP')
     await daemon.waitFor((event) => event.event === 'reload', {from: unchanged, what: 'the reload'})
-    const rerun = await daemon.waitFor((event) => event.event === 'run', {from: unchanged, what: 'a run right after the reload'})
+    const rerun = await daemon.waitFor((event) => event.event === 'run', {
+      from: unchanged,
+      what: 'a run right after the reload',
+    })
     assert.equal(rerun.action, 'current')
     assert.notEqual(rerun.puppetExit, undefined, 'daemon_minimal: false now: Puppet runs without a new release')
 
     const before = daemon.events.length
     writeFileSync(file, 'agent:\n  daemon_frequency: often\n')
     process.kill(daemon.pid, 'SIGHUP')
-    const failed = await daemon.waitFor((event) => event.event === 'reload-failed', {from: before, what: 'the failed reload'})
+    const failed = await daemon.waitFor((event) => event.event === 'reload-failed', {
+      from: before,
+      what: 'the failed reload',
+    })
     assert.match(failed.message, /daemon_frequency/)
     await daemon.waitFor((event) => event.event === 'run', {from: before, what: 'a run with the old settings'})
     daemon.kill('SIGTERM')
@@ -439,12 +527,22 @@ describe('daemon signals: SIGHUP reloads, SIGTERM abandons a download at once', 
   })
 
   it('SIGTERM during a download abandons it at once, exits 0, keeps the previous release and leaves nothing behind', async () => {
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'noise.bin'), Buffer.from(Array.from({length: 512 * 1024}, () => Math.floor(Math.random() * 256)))))
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(
+        path.join(dir, 'noise.bin'),
+        Buffer.from(Array.from({length: 512 * 1024}, () => Math.floor(Math.random() * 256))),
+      ),
+    )
     await ok(world, 'build', '-e', 'production')
     await ok(world, 'push')
     const mirror = await slowMirror(world.store)
     try {
-      const file = settingsWith(world, 'slow.yaml', {allow_insecure_http: true, daemon_frequency: 600, daemon_splay: 0, storage: mirror.url})
+      const file = settingsWith(world, 'slow.yaml', {
+        allow_insecure_http: true,
+        daemon_frequency: 600,
+        daemon_splay: 0,
+        storage: mirror.url,
+      })
       const before = world.activeVersion()
       assert.ok(before)
       const daemon = new DaemonProcess(file, ['--verbose'])

@@ -50,7 +50,10 @@ describe('doctor checks settings, tools, keys and the file store', () => {
     chmodSync(world.store, 0o755)
     const result = await world.cli('doctor')
     assert.equal(result.code, 0, show(result))
-    assert.match(result.stdout, /^ok\s+store \(agent\)\s+this user \(\w+\) can read production serial 1 \(signed by Test Signer <signer@example\.invalid>\) and its artifact/m)
+    assert.match(
+      result.stdout,
+      /^ok\s+store \(agent\)\s+this user \(\w+\) can read production serial 1 \(signed by Test Signer <signer@example\.invalid>\) and its artifact/m,
+    )
     assert.match(result.stdout, /^WARN\s+exposure\s+.* is open to every local user \(mode 0755\)/m)
     chmodSync(world.store, 0o750)
   })
@@ -68,9 +71,16 @@ describe('doctor checks settings, tools, keys and the file store', () => {
     assert.equal(existsSync(fresh), true)
   })
 
-  it('failures are all listed, and the exit code is the first failure\'s', async () => {
+  it("failures are all listed, and the exit code is the first failure's", async () => {
     const settings = path.join(world.dir, 'broken.yaml')
-    writeFileSync(settings, dump({...world.settings, agent: {...world.settings.agent, puppet: '/nonexistent/puppet'}, general: {...world.settings.general, storage: path.join(world.dir, 'no-store')}}))
+    writeFileSync(
+      settings,
+      dump({
+        ...world.settings,
+        agent: {...world.settings.agent, puppet: '/nonexistent/puppet'},
+        general: {...world.settings.general, storage: path.join(world.dir, 'no-store')},
+      }),
+    )
     const result = await world.cliWith(settings, 'doctor')
     assert.equal(result.code, 13, show(result))
     assert.match(result.stdout, /^FAIL\s+store \(build\)\s+store directory .*no-store does not exist/m)

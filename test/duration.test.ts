@@ -43,7 +43,13 @@ describe('one duration parser for settings and flags', () => {
       assert.match(error.message, /not a duration: soon/)
       return true
     })
-    assert.throws(() => parseSettings('general:\n  manifest_ttl: soon\n', 'x.yaml'), /general\.manifest_ttl: expected a positive duration/)
-    assert.throws(() => parseSettings('general:\n  manifest_ttl: 0\n', 'x.yaml'), /general\.manifest_ttl: expected a positive duration/)
+    assert.throws(
+      () => parseSettings('general:\n  manifest_ttl: soon\n', 'x.yaml'),
+      /general\.manifest_ttl: expected a positive duration/,
+    )
+    assert.throws(
+      () => parseSettings('general:\n  manifest_ttl: 0\n', 'x.yaml'),
+      /general\.manifest_ttl: expected a positive duration/,
+    )
   })
 })

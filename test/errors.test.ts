@@ -12,7 +12,10 @@ describe('error kinds and what --json prints for them', () => {
     assert.ok(bug instanceof PupistryError)
     assert.equal(bug.name, 'BugError')
     assert.equal(bug.exitCode, EXIT.internal)
-    assert.equal(bug.message, 'this is a bug in pupistry: the unpacking thread stopped without an answer; please report it')
+    assert.equal(
+      bug.message,
+      'this is a bug in pupistry: the unpacking thread stopped without an answer; please report it',
+    )
     assert.deepEqual(describeFailure(bug), {exitCode: 1, hint: bug.hint, message: bug.message, name: 'BugError'})
     assert.notEqual(new PupistryError('x').name, 'BugError', 'the base error is not the bug kind')
   })

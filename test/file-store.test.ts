@@ -25,7 +25,13 @@ describe('the file store', () => {
     const one = await store.get('a/b/one.json')
     assert.ok(one && 'body' in one)
     assert.equal(await text(one.body), 'one')
-    assert.deepEqual((await store.list('a/')).map((object) => [object.key, object.size]), [['a/b/one.json', 3], ['a/b/two.bin', 3]])
+    assert.deepEqual(
+      (await store.list('a/')).map((object) => [object.key, object.size]),
+      [
+        ['a/b/one.json', 3],
+        ['a/b/two.bin', 3],
+      ],
+    )
     assert.deepEqual(readdirSync(path.join(root, 'a', 'b')).sort(), ['one.json', 'two.bin'], 'no temporary files left')
   })
 
@@ -92,4 +98,3 @@ describe('the file store', () => {
     }
   })
 })
-

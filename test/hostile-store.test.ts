@@ -55,13 +55,21 @@ async function ok(world: World, ...args: string[]): Promise<CliResult> {
 }
 
 async function newRelease(world: World, text: string): Promise<void> {
-  await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'hostile.pp'), `# ${text}\n`))
+  await world.commitToControl('production', (dir) =>
+    writeFileSync(path.join(dir, 'manifests', 'hostile.pp'), `# ${text}\n`),
+  )
   await ok(world, 'build', '-e', 'production')
   await ok(world, 'push')
 }
 
 /** Runs apply with `settings`, and asserts it ended with `code`, in bounded time, keeping the installed release. */
-async function assertGivesUp(world: World, settings: string, code: number, reason: RegExp, env: NodeJS.ProcessEnv = {}): Promise<void> {
+async function assertGivesUp(
+  world: World,
+  settings: string,
+  code: number,
+  reason: RegExp,
+  env: NodeJS.ProcessEnv = {},
+): Promise<void> {
   const active = world.activeVersion()
   const started = Date.now()
   const result = await runCli(['apply', '--minimal', '--config', settings], {cwd: world.dir, env})
@@ -90,7 +98,25 @@ describe('an HTTPS mirror that misbehaves, and a FIFO pointer under the daemon',
 
     const key = path.join(world.dir, 'mirror-key.pem')
     ca = path.join(world.dir, 'mirror-cert.pem')
-    await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', ca, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'])
+    await run('openssl', [
+      'req',
+      '-x509',
+      '-newkey',
+      'ec',
+      '-pkeyopt',
+      'ec_paramgen_curve:prime256v1',
+      '-nodes',
+      '-keyout',
+      key,
+      '-out',
+      ca,
+      '-days',
+      '2',
+      '-subj',
+      '/CN=127.0.0.1',
+      '-addext',
+      'subjectAltName=IP:127.0.0.1',
+    ])
     // A mirror serving the store's files, except that the artifact (or the pointer, for 'silent') misbehaves on request.
     server = https.createServer({cert: readFileSync(ca), key: readFileSync(key)}, (request, response) => {
       const url = decodeURIComponent(new URL(request.url ?? '/', 'https://127.0.0.1').pathname)
@@ -108,7 +134,18 @@ describe('an HTTPS mirror that misbehaves, and a FIFO pointer under the daemon',
     await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))
     settings = path.join(world.dir, 'mirror-node.yaml')
     const port = (server.address() as AddressInfo).port
-    writeFileSync(settings, dump({...world.settings, agent: {...world.settings.agent, run_timeout: 600, storage: `https://127.0.0.1:${port}/`, transfer_timeout: STALL_SECONDS}}))
+    writeFileSync(
+      settings,
+      dump({
+        ...world.settings,
+        agent: {
+          ...world.settings.agent,
+          run_timeout: 600,
+          storage: `https://127.0.0.1:${port}/`,
+          transfer_timeout: STALL_SECONDS,
+        },
+      }),
+    )
   })
   after(() => {
     server?.closeAllConnections()
@@ -117,9 +154,24 @@ describe('an HTTPS mirror that misbehaves, and a FIFO pointer under the daemon',
   })
 
   for (const [name, misbehaviour, code, reason] of [
-    ['an artifact that never ends is cut off at its signed size', 'endless', 20, /longer than the \d+ bytes signed in the manifest; refused/],
-    ['a huge Content-Length changes nothing: the signed size counts', 'huge', 20, /longer than the \d+ bytes signed in the manifest; refused/],
-    ['a response that stalls half-way is given up after agent.transfer_timeout, three times', 'stall', 13, /no data for 2 s/],
+    [
+      'an artifact that never ends is cut off at its signed size',
+      'endless',
+      20,
+      /longer than the \d+ bytes signed in the manifest; refused/,
+    ],
+    [
+      'a huge Content-Length changes nothing: the signed size counts',
+      'huge',
+      20,
+      /longer than the \d+ bytes signed in the manifest; refused/,
+    ],
+    [
+      'a response that stalls half-way is given up after agent.transfer_timeout, three times',
+      'stall',
+      13,
+      /no data for 2 s/,
+    ],
     ['a redirect loop ends after a few hops', 'redirect', 13, /more than 5 redirects/],
     ['a server that never answers is given up after agent.transfer_timeout', 'silent', 13, /no answer within 2 s/],
   ] as const) {
@@ -135,7 +187,10 @@ describe('an HTTPS mirror that misbehaves, and a FIFO pointer under the daemon',
 
   it('the well-behaved mirror then installs the release', async () => {
     const before = world.activeVersion()
-    const result = await runCli(['apply', '--minimal', '--config', settings], {cwd: world.dir, env: {NODE_EXTRA_CA_CERTS: ca}})
+    const result = await runCli(['apply', '--minimal', '--config', settings], {
+      cwd: world.dir,
+      env: {NODE_EXTRA_CA_CERTS: ca},
+    })
     assert.equal(result.code, 0, show(result))
     assert.notEqual(world.activeVersion(), before)
   })
@@ -147,20 +202,36 @@ describe('an HTTPS mirror that misbehaves, and a FIFO pointer under the daemon',
     rmSync(pointer)
     execFileSync('mkfifo', [pointer])
     const file = path.join(world.dir, 'fifo-daemon.yaml')
-    writeFileSync(file, dump({...world.settings, agent: {...world.settings.agent, daemon_frequency: 1, daemon_minimal: true, daemon_splay: 0}}))
+    writeFileSync(
+      file,
+      dump({
+        ...world.settings,
+        agent: {...world.settings.agent, daemon_frequency: 1, daemon_minimal: true, daemon_splay: 0},
+      }),
+    )
     const daemon = new DaemonProcess(file)
     try {
       // More failed runs than libuv has pool threads (4): a blocking open would have used them all up by now.
       for (let failures = 1; failures <= 6; failures++) {
-        await daemon.waitFor((event) => event.event === 'backoff' && event.failures === failures, {what: `failed run ${failures}`})
+        await daemon.waitFor((event) => event.event === 'backoff' && event.failures === failures, {
+          what: `failed run ${failures}`,
+        })
       }
 
       const failed = daemon.events.filter((event) => event.event === 'run-failed')
-      assert.ok(failed.every((event) => event.exitCode === 13 && /it is a FIFO \(named pipe\), not a regular file/.test(event.message)), daemon.transcript())
+      assert.ok(
+        failed.every(
+          (event) => event.exitCode === 13 && /it is a FIFO \(named pipe\), not a regular file/.test(event.message),
+        ),
+        daemon.transcript(),
+      )
       const from = daemon.events.length
       writeFileSync(`${pointer}.new`, good)
       renameSync(`${pointer}.new`, pointer)
-      const installed = await daemon.waitFor((event) => event.event === 'run' && event.action === 'installed', {from, what: 'the install after the repair'})
+      const installed = await daemon.waitFor((event) => event.event === 'run' && event.action === 'installed', {
+        from,
+        what: 'the install after the repair',
+      })
       assert.equal(installed.version, world.activeVersion()?.split('.')[0])
     } finally {
       daemon.kill('SIGTERM')
@@ -185,13 +256,20 @@ describe('an S3 endpoint that misbehaves', () => {
       return true
     }
 
-    world = await World.create({agent: {...credentials}, build: {...credentials}, general: {s3_endpoint: s3.endpoint, storage: 's3://fleet/hostile'}})
+    world = await World.create({
+      agent: {...credentials},
+      build: {...credentials},
+      general: {s3_endpoint: s3.endpoint, storage: 's3://fleet/hostile'},
+    })
     await ok(world, 'build', '-e', 'production')
     await ok(world, 'push')
     await ok(world, 'apply', '--minimal')
     await newRelease(world, 'second')
     settings = path.join(world.dir, 's3-node.yaml')
-    writeFileSync(settings, dump({...world.settings, agent: {...world.settings.agent, run_timeout: 600, transfer_timeout: STALL_SECONDS}}))
+    writeFileSync(
+      settings,
+      dump({...world.settings, agent: {...world.settings.agent, run_timeout: 600, transfer_timeout: STALL_SECONDS}}),
+    )
   })
   after(async () => {
     world?.cleanup()
@@ -199,9 +277,24 @@ describe('an S3 endpoint that misbehaves', () => {
   })
 
   for (const [name, misbehaviour, code, reason] of [
-    ['an object that never ends is cut off at its signed size', 'endless', 20, /longer than the \d+ bytes signed in the manifest; refused/],
-    ['a huge Content-Length changes nothing: the signed size counts', 'huge', 20, /longer than the \d+ bytes signed in the manifest; refused/],
-    ['a response that stalls half-way is given up after agent.transfer_timeout, three times', 'stall', 13, /download of .* failed after 1000 bytes/],
+    [
+      'an object that never ends is cut off at its signed size',
+      'endless',
+      20,
+      /longer than the \d+ bytes signed in the manifest; refused/,
+    ],
+    [
+      'a huge Content-Length changes nothing: the signed size counts',
+      'huge',
+      20,
+      /longer than the \d+ bytes signed in the manifest; refused/,
+    ],
+    [
+      'a response that stalls half-way is given up after agent.transfer_timeout, three times',
+      'stall',
+      13,
+      /download of .* failed after 1000 bytes/,
+    ],
     ['a redirect loop is an error, not followed', 'redirect', 13, /s3:\/\/fleet\/hostile\//],
   ] as const) {
     it(name, async () => {

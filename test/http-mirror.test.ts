@@ -28,8 +28,13 @@ describe('agents read through a read-only HTTPS mirror (nginx on loopback)', () 
   }
 
   const publish = async (change: string) => {
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', `${change}.pp`), `# ${change}\n`))
-    for (const step of [['build', '-e', 'production'], ['push', '-e', 'production']]) {
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', `${change}.pp`), `# ${change}\n`),
+    )
+    for (const step of [
+      ['build', '-e', 'production'],
+      ['push', '-e', 'production'],
+    ]) {
       const result = await world.cli(...step)
       assert.equal(result.code, 0, show(result))
     }
@@ -39,7 +44,10 @@ describe('agents read through a read-only HTTPS mirror (nginx on loopback)', () 
     world = await World.create()
     mirror = path.join(world.dir, 'mirror')
     nodeSettings = path.join(world.dir, 'node.yaml')
-    for (const step of [['build', '-e', 'production'], ['push', '-e', 'production']]) {
+    for (const step of [
+      ['build', '-e', 'production'],
+      ['push', '-e', 'production'],
+    ]) {
       const result = await world.cli(...step)
       assert.equal(result.code, 0, show(result))
     }
@@ -59,7 +67,10 @@ describe('agents read through a read-only HTTPS mirror (nginx on loopback)', () 
     const result = await node({storage: nginx.https}, 'apply')
     assert.equal(result.code, 0, show(result))
     assert.equal(world.targetFile('hello.txt'), 'hello from v1.0.0\n')
-    assert.ok(nginx.requests().some((line) => /^GET \/pupistry\/production\/artifacts\/[0-9a-f]{64}\.tar\.gz 200$/.test(line)), nginx.requests().join('\n'))
+    assert.ok(
+      nginx.requests().some((line) => /^GET \/pupistry\/production\/artifacts\/[0-9a-f]{64}\.tar\.gz 200$/.test(line)),
+      nginx.requests().join('\n'),
+    )
   })
 
   it('a check with nothing new is one conditional GET, answered 304', async () => {
@@ -90,7 +101,10 @@ describe('agents read through a read-only HTTPS mirror (nginx on loopback)', () 
   it('refuses plain http:// unless agent.allow_insecure_http is set', async () => {
     const refused = await node({storage: nginx.http}, 'apply', '--minimal')
     assert.equal(refused.code, 13, show(refused))
-    assert.match(refused.stderr, /^pupistry: error: refusing plain http:\/\/ for http:\/\/127\.0\.0\.1:\d+\/: artifacts carry your hiera data/m)
+    assert.match(
+      refused.stderr,
+      /^pupistry: error: refusing plain http:\/\/ for http:\/\/127\.0\.0\.1:\d+\/: artifacts carry your hiera data/m,
+    )
 
     const allowed = await node({allow_insecure_http: true, storage: nginx.http}, 'apply', '--minimal')
     assert.equal(allowed.code, 0, show(allowed))
@@ -99,11 +113,19 @@ describe('agents read through a read-only HTTPS mirror (nginx on loopback)', () 
   it('basic auth from the URL works, and a wrong password is "access denied" without the secret in the output', async () => {
     await publish('private')
     sync()
-    const good = await node({storage: `https://${nginx.user}:${nginx.password}@${nginx.https.slice('https://'.length)}private/`}, 'apply', '--minimal')
+    const good = await node(
+      {storage: `https://${nginx.user}:${nginx.password}@${nginx.https.slice('https://'.length)}private/`},
+      'apply',
+      '--minimal',
+    )
     assert.equal(good.code, 0, show(good))
     assert.doesNotMatch(good.stdout + good.stderr, new RegExp(nginx.password))
 
-    const bad = await node({storage: `https://${nginx.user}:wrong-${nginx.password}@${nginx.https.slice('https://'.length)}private/`}, 'apply', '--force')
+    const bad = await node(
+      {storage: `https://${nginx.user}:wrong-${nginx.password}@${nginx.https.slice('https://'.length)}private/`},
+      'apply',
+      '--force',
+    )
     assert.equal(bad.code, 13, show(bad))
     assert.match(bad.stderr, /access denied/)
     assert.doesNotMatch(bad.stdout + bad.stderr, new RegExp(nginx.password))
@@ -117,10 +139,14 @@ describe('agents read through a read-only HTTPS mirror (nginx on loopback)', () 
     for (const name of readdirSync(artifacts)) rmSync(path.join(artifacts, name))
     const missing = await node({storage: nginx.https}, 'apply', '--minimal')
     assert.equal(missing.code, 13, show(missing))
-    assert.match(missing.stderr, /artifact pupistry\/production\/artifacts\/[0-9a-f]{64}\.tar\.gz named by the manifest is missing from https:\/\/127\.0\.0\.1:\d+\//)
+    assert.match(
+      missing.stderr,
+      /artifact pupistry\/production\/artifacts\/[0-9a-f]{64}\.tar\.gz named by the manifest is missing from https:\/\/127\.0\.0\.1:\d+\//,
+    )
     assert.equal(world.activeVersion(), active)
 
-    for (const name of readdirSync(world.storePath('production', 'artifacts'))) writeFileSync(path.join(artifacts, name), 'tampered')
+    for (const name of readdirSync(world.storePath('production', 'artifacts')))
+      writeFileSync(path.join(artifacts, name), 'tampered')
     const tampered = await node({storage: nginx.https}, 'apply', '--minimal')
     assert.equal(tampered.code, 20, show(tampered))
     assert.equal(world.activeVersion(), active)
@@ -132,9 +158,15 @@ describe('agents read through a read-only HTTPS mirror (nginx on loopback)', () 
     assert.match(open.stdout, /^ok\s+least privilege\s+https:\/\/127\.0\.0\.1:\d+\/ is a read-only mirror/m)
     assert.match(open.stdout, /^WARN\s+exposure\s+anyone who can reach https:\/\/127\.0\.0\.1:\d+\/ can read it/m)
 
-    const closed = await node({storage: `https://${nginx.user}:${nginx.password}@${nginx.https.slice('https://'.length)}private/`}, 'doctor')
+    const closed = await node(
+      {storage: `https://${nginx.user}:${nginx.password}@${nginx.https.slice('https://'.length)}private/`},
+      'doctor',
+    )
     assert.equal(closed.code, 0, show(closed))
-    assert.match(closed.stdout, /^ok\s+exposure\s+reading pupistry\/production\/latest\.json without credentials was refused \(401\)/m)
+    assert.match(
+      closed.stdout,
+      /^ok\s+exposure\s+reading pupistry\/production\/latest\.json without credentials was refused \(401\)/m,
+    )
     assert.doesNotMatch(closed.stdout + closed.stderr, new RegExp(nginx.password))
   })
 
@@ -144,7 +176,10 @@ describe('agents read through a read-only HTTPS mirror (nginx on loopback)', () 
     await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'ro.pp'), '# ro\n'))
     const build = await world.cliWith(settings, 'build', '-e', 'production')
     assert.equal(build.code, 0, show(build))
-    const result = await runCli(['push', '-e', 'production', '--config', settings], {cwd: world.dir, env: {NODE_EXTRA_CA_CERTS: nginx.ca}})
+    const result = await runCli(['push', '-e', 'production', '--config', settings], {
+      cwd: world.dir,
+      env: {NODE_EXTRA_CA_CERTS: nginx.ca},
+    })
     assert.equal(result.code, 13, show(result))
     assert.match(result.stderr, /an http\(s\) store is a read-only mirror for agents/)
     assert.match(result.stderr, /general\.storage to the store you push to/)

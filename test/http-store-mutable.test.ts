@@ -6,7 +6,7 @@ import {after, before, describe, it} from 'node:test'
 import {StoreError} from '../src/errors.js'
 import {HttpStore} from '../src/store/http-store.js'
 
-describe('the https mirror store follows the core\'s word, not key names', () => {
+describe("the https mirror store follows the core's word, not key names", () => {
   const seen: Array<{url: string; cacheControl?: string}> = []
   let server: http.Server
   let base: URL
@@ -25,7 +25,11 @@ describe('the https mirror store follows the core\'s word, not key names', () =>
 
   it('asks caches to revalidate only what the core marks mutable', async () => {
     const store = new HttpStore(base, {allowInsecure: true})
-    for (const [key, mutable] of [['p/latest.json', true], ['p/latest.json', false], ['p/manifests/000000000001.json', true]] as const) {
+    for (const [key, mutable] of [
+      ['p/latest.json', true],
+      ['p/latest.json', false],
+      ['p/manifests/000000000001.json', true],
+    ] as const) {
       const result = await store.get(key, {mutable})
       assert.ok(result && 'body' in result)
       result.body.resume()
@@ -40,10 +44,11 @@ describe('the https mirror store follows the core\'s word, not key names', () =>
 
   it('says why a request failed: denied, unreachable (a server error, no answer)', async () => {
     const store = new HttpStore(base, {allowInsecure: true})
-    const reason = (key: string, on = store) => on.get(key).then(
-      () => assert.fail('no error'),
-      (error: unknown) => (assert.ok(error instanceof StoreError), error.reason),
-    )
+    const reason = (key: string, on = store) =>
+      on.get(key).then(
+        () => assert.fail('no error'),
+        (error: unknown) => (assert.ok(error instanceof StoreError), error.reason),
+      )
     assert.equal(await reason('denied/x'), 'denied')
     assert.equal(await reason('broken/x'), 'unreachable')
     assert.equal(await reason('x', new HttpStore(new URL('http://127.0.0.1:9/'), {allowInsecure: true})), 'unreachable')

@@ -18,7 +18,10 @@ async function gnupgHome(dir: string): Promise<NodeJS.ProcessEnv> {
 async function gpgKey(env: NodeJS.ProcessEnv, userId: string, algo: string): Promise<string> {
   await run('gpg', ['--batch', '--passphrase', '', '--quick-generate-key', userId, algo, 'sign', 'never'], {env})
   const listing = await run('gpg', ['--batch', '--with-colons', '--list-secret-keys', userId], {env})
-  return listing.split('\n').find((line) => line.startsWith('fpr:'))!.split(':')[9]
+  return listing
+    .split('\n')
+    .find((line) => line.startsWith('fpr:'))!
+    .split(':')[9]
 }
 
 describe('OpenPGP interop with GnuPG, both ways', () => {
@@ -36,14 +39,21 @@ describe('OpenPGP interop with GnuPG, both ways', () => {
   })
 
   /** Publishes with the given build settings and applies on a node that trusts only `publicKey`. */
-  async function publishAndApply(label: string, general: Record<string, unknown>, publicKey: string, extraEnv: NodeJS.ProcessEnv = {}) {
+  async function publishAndApply(
+    label: string,
+    general: Record<string, unknown>,
+    publicKey: string,
+    extraEnv: NodeJS.ProcessEnv = {},
+  ) {
     const trusted = path.join(world.dir, `${label}.public.asc`)
     writeFileSync(trusted, publicKey)
     const settings = structuredClone(world.settings)
     Object.assign(settings.general, general, {trusted_keys: trusted})
     const file = path.join(world.dir, `${label}.yaml`)
     writeFileSync(file, stringify(settings))
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', `${label}.pp`), `# ${label}\n`))
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', `${label}.pp`), `# ${label}\n`),
+    )
     const built = await world.cliWith(file, 'build', '-e', 'production')
     assert.equal(built.code, 0, show(built))
     const pushed = await runWith(file, extraEnv, 'push', '-e', 'production')
@@ -81,19 +91,29 @@ describe('OpenPGP interop with GnuPG, both ways', () => {
     const generated = await world.cli('keys', 'generate', '--dir', keys, '--user-id', 'Own <own@example.invalid>')
     assert.equal(generated.code, 0, show(generated))
     const publicKey = path.join(keys, 'pupistry-signing.public.asc')
-    const {pushed} = await publishAndApply('own', {signing_key_file: path.join(keys, 'pupistry-signing.secret.asc')}, readFileSync(publicKey, 'utf8'))
+    const {pushed} = await publishAndApply(
+      'own',
+      {signing_key_file: path.join(keys, 'pupistry-signing.secret.asc')},
+      readFileSync(publicKey, 'utf8'),
+    )
     assert.match(pushed.stdout, /signed by Own <own@example\.invalid>/)
 
     // Verify the stored envelope's signature over the DSSE PAE bytes with gpg.
     const envelope = JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8'))
     const payload = Buffer.from(envelope.payload, 'base64')
-    const pae = Buffer.concat([Buffer.from(`DSSEv1 ${Buffer.byteLength(envelope.payloadType)} ${envelope.payloadType} ${payload.length} `), payload])
+    const pae = Buffer.concat([
+      Buffer.from(`DSSEv1 ${Buffer.byteLength(envelope.payloadType)} ${envelope.payloadType} ${payload.length} `),
+      payload,
+    ])
     writeFileSync(path.join(world.dir, 'pae.bin'), pae)
     writeFileSync(path.join(world.dir, 'pae.sig'), Buffer.from(envelope.signatures[0].sig, 'base64'))
     await run('gpg', ['--batch', '--import', publicKey], {env})
     const output = await new Promise<string>((resolve, reject) => {
-      execFile('gpg', ['--batch', '--verify', path.join(world.dir, 'pae.sig'), path.join(world.dir, 'pae.bin')], {env: {...process.env, ...env}}, (error, _stdout, stderr) =>
-        error ? reject(new Error(stderr)) : resolve(stderr),
+      execFile(
+        'gpg',
+        ['--batch', '--verify', path.join(world.dir, 'pae.sig'), path.join(world.dir, 'pae.bin')],
+        {env: {...process.env, ...env}},
+        (error, _stdout, stderr) => (error ? reject(new Error(stderr)) : resolve(stderr)),
       )
     })
     assert.match(output, /Good signature from "Own <own@example\.invalid>"/)

@@ -30,7 +30,8 @@ function jsonCommands(): string[] {
     commands: Record<string, {enableJsonFlag?: boolean; flags: Record<string, unknown>}>
   }
   const withFlag = Object.entries(manifest.commands).filter(([, command]) => 'json' in command.flags)
-  for (const [id, command] of withFlag) assert.equal(command.enableJsonFlag, true, `${id} has a --json flag of its own instead of oclif's`)
+  for (const [id, command] of withFlag)
+    assert.equal(command.enableJsonFlag, true, `${id} has a --json flag of its own instead of oclif's`)
   return withFlag.map(([id]) => id.replaceAll(':', ' ')).sort()
 }
 
@@ -43,7 +44,19 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
 
   it('every command with --json, when its settings file cannot be read', async () => {
     const commands = jsonCommands()
-    const expected = ['apply', 'bootstrap', 'build', 'diff', 'doctor', 'packer', 'providers', 'prune', 'push', 'rollback', 'status']
+    const expected = [
+      'apply',
+      'bootstrap',
+      'build',
+      'diff',
+      'doctor',
+      'packer',
+      'providers',
+      'prune',
+      'push',
+      'rollback',
+      'status',
+    ]
     assert.deepEqual(commands, expected)
     const missing = path.join(world.dir, 'missing.yaml')
     for (const command of commands) {
@@ -79,7 +92,11 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
   })
 
   it('a bad flag value (oclif parses it) is a usage error, also under --json', async () => {
-    for (const args of [['prune', '--grace', 'soon'], ['status', '--check', '--max-age', 'soon'], ['prune', '--keep', 'many']]) {
+    for (const args of [
+      ['prune', '--grace', 'soon'],
+      ['status', '--check', '--max-age', 'soon'],
+      ['prune', '--keep', 'many'],
+    ]) {
       const error = failureOf(await world.cli(...args, '--json'))
       assert.equal(error.name, 'UsageError')
       assert.equal(error.exitCode, 2)

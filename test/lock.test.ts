@@ -46,7 +46,10 @@ describe('the agent lock', () => {
     try {
       await new Promise((resolve) => holder.once('spawn', resolve))
       writeFileSync(lockFile, `${JSON.stringify({pid: holder.pid, started: startTimeOf(holder.pid!)})}\n`)
-      await assert.rejects(acquireLock(lockFile), (error) => error instanceof LockedError && error.message.includes(`(pid ${holder.pid})`))
+      await assert.rejects(
+        acquireLock(lockFile),
+        (error) => error instanceof LockedError && error.message.includes(`(pid ${holder.pid})`),
+      )
     } finally {
       holder.kill()
       rmSync(lockFile, {force: true})
@@ -55,7 +58,10 @@ describe('the agent lock', () => {
 
   it('an empty lock is being written for a few seconds, then it is stale', async () => {
     writeFileSync(lockFile, '')
-    await assert.rejects(acquireLock(lockFile), (error) => error instanceof LockedError && /being written/.test(error.message))
+    await assert.rejects(
+      acquireLock(lockFile),
+      (error) => error instanceof LockedError && /being written/.test(error.message),
+    )
     const old = new Date(Date.now() - 60_000)
     utimesSync(lockFile, old, old)
     const lock = await acquireLock(lockFile)
@@ -69,15 +75,24 @@ describe('the agent lock', () => {
     const lockModule = pathToFileURL(path.join(ROOT, 'dist', 'agent', 'lock.js')).href
     const exits = await Promise.all(
       Array.from({length: contenders}, (_, index) => {
-        const child = spawn(process.execPath, [script, lockModule, dir, String(rounds), index % 2 === 0 ? 'crash' : 'release'], {stdio: ['ignore', 'ignore', 'pipe']})
+        const child = spawn(
+          process.execPath,
+          [script, lockModule, dir, String(rounds), index % 2 === 0 ? 'crash' : 'release'],
+          {stdio: ['ignore', 'ignore', 'pipe']},
+        )
         let stderr = ''
         child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-        return new Promise<string>((resolve) => child.on('close', (code) => resolve(`${code}${stderr ? `: ${stderr}` : ''}`)))
+        return new Promise<string>((resolve) =>
+          child.on('close', (code) => resolve(`${code}${stderr ? `: ${stderr}` : ''}`)),
+        )
       }),
     )
     const log = readFileSync(path.join(dir, 'log'), 'utf8')
     assert.doesNotMatch(log, /BOTH/)
-    assert.deepEqual(exits, Array.from({length: contenders}, () => '0'))
+    assert.deepEqual(
+      exits,
+      Array.from({length: contenders}, () => '0'),
+    )
     assert.equal(log.split('\n').filter((line) => line.startsWith('held ')).length, contenders * rounds)
   })
 })

@@ -14,10 +14,16 @@ const PASSPHRASE = 'correct horse battery staple'
  * Runs pupistry on a pseudo-terminal (util-linux `script`), as a person at
  * a keyboard would: waits for the passphrase prompt, then types `keys`.
  */
-function onTerminal(args: string[], keys: string): Promise<{code: number; stdout: string; stderr: string; prompted: boolean}> {
+function onTerminal(
+  args: string[],
+  keys: string,
+): Promise<{code: number; stdout: string; stderr: string; prompted: boolean}> {
   return new Promise((resolve, reject) => {
     const command = [process.execPath, BIN, ...args].map((word) => `'${word.replaceAll("'", "'\\''")}'`).join(' ')
-    const child = spawn('script', ['-qfec', command, '/dev/null'], {env: {...process.env, NO_COLOR: '1', PUPISTRY_SIGNING_PASSPHRASE: undefined}, stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn('script', ['-qfec', command, '/dev/null'], {
+      env: {...process.env, NO_COLOR: '1', PUPISTRY_SIGNING_PASSPHRASE: undefined},
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
     let output = ''
     let prompted = false
     child.stdout.on('data', (chunk: Buffer) => {
@@ -38,7 +44,11 @@ describe('the passphrase prompt on a terminal', () => {
   before(async () => {
     world = await World.create()
     // A signing key protected by a passphrase, and nodes trusting it.
-    const {privateKey, publicKey} = await openpgp.generateKey({passphrase: PASSPHRASE, type: 'ecc', userIDs: [{email: 'signer@example.invalid', name: 'Signer'}]})
+    const {privateKey, publicKey} = await openpgp.generateKey({
+      passphrase: PASSPHRASE,
+      type: 'ecc',
+      userIDs: [{email: 'signer@example.invalid', name: 'Signer'}],
+    })
     writeFileSync(world.settings.general.signing_key_file as string, privateKey)
     writeFileSync(world.settings.general.trusted_keys as string, publicKey)
     const built = await world.cli('build', '-e', 'production')

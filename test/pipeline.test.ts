@@ -21,7 +21,10 @@ describe('build → diff → push → apply on the file store, with real r10k an
     const result = await world.cli('build', '--json')
     assert.equal(result.code, 0, show(result))
     const built = JSON.parse(result.stdout) as Array<{environment: string; version: string; files: number}>
-    assert.deepEqual(built.map((entry) => entry.environment), ['feature_x', 'production', 'staging'])
+    assert.deepEqual(
+      built.map((entry) => entry.environment),
+      ['feature_x', 'production', 'staging'],
+    )
     for (const entry of built) assert.match(entry.version, /^[0-9a-f]{64}$/)
     firstVersion = built.find((entry) => entry.environment === 'production')!.version
   })
@@ -43,7 +46,9 @@ describe('build → diff → push → apply on the file store, with real r10k an
     assert.equal(JSON.parse(result.stdout)[0].version, firstVersion)
     assert.deepEqual(
       readFileSync(path.join(other.general.app_cache as string, 'build', 'production', `${firstVersion}.tar.gz`)),
-      readFileSync(path.join(world.settings.general.app_cache as string, 'build', 'production', `${firstVersion}.tar.gz`)),
+      readFileSync(
+        path.join(world.settings.general.app_cache as string, 'build', 'production', `${firstVersion}.tar.gz`),
+      ),
     )
   })
 
@@ -64,7 +69,10 @@ describe('build → diff → push → apply on the file store, with real r10k an
   it('push signs and publishes artifact, manifest and pointer; pushing again changes nothing', async () => {
     const result = await world.cli('push')
     assert.equal(result.code, 0, show(result))
-    assert.match(result.stdout, /production: published [0-9a-f]{12} as serial 1, signed by Test Signer <signer@example\.invalid>/)
+    assert.match(
+      result.stdout,
+      /production: published [0-9a-f]{12} as serial 1, signed by Test Signer <signer@example\.invalid>/,
+    )
     assert.deepEqual(readdirSync(world.storePath('production', 'manifests')), ['000000000001.json'])
     assert.deepEqual(readdirSync(world.storePath('production', 'artifacts')), [`${firstVersion}.tar.gz`])
     assert.equal(
@@ -76,7 +84,7 @@ describe('build → diff → push → apply on the file store, with real r10k an
     assert.match(again.stdout, /production: [0-9a-f]{12} is already live \(serial 1\); nothing to push/)
   })
 
-  it('apply verifies, activates and runs puppet apply with the environment\'s modulepath and hiera data', async () => {
+  it("apply verifies, activates and runs puppet apply with the environment's modulepath and hiera data", async () => {
     const result = await world.cli('apply', '--json')
     assert.equal(result.code, 0, show(result))
     const applied = JSON.parse(result.stdout)
@@ -88,7 +96,7 @@ describe('build → diff → push → apply on the file store, with real r10k an
     assert.equal(world.targetFile('greeting.txt'), 'Greeting: production says hi\n')
     // environment.conf's config_version script needs its exec bit from the source.
     const release = path.join(world.puppetcode, 'production')
-    assert.ok((readFileSync(path.join(release, 'scripts', 'config_version.sh')).length > 0))
+    assert.ok(readFileSync(path.join(release, 'scripts', 'config_version.sh')).length > 0)
   })
 
   it('apply --minimal with nothing new does not run Puppet', async () => {

@@ -15,7 +15,10 @@ interface Listed {
   version: string
 }
 
-const LIBRARIAN = JSON.parse(readFileSync(path.join(ROOT, 'plugins', 'librarian', 'package.json'), 'utf8')) as {name: string; version: string}
+const LIBRARIAN = JSON.parse(readFileSync(path.join(ROOT, 'plugins', 'librarian', 'package.json'), 'utf8')) as {
+  name: string
+  version: string
+}
 
 describe('@pupistry/librarian installed from a private npm registry, then build → push → apply with it', () => {
   let registry: NpmRegistry
@@ -23,7 +26,9 @@ describe('@pupistry/librarian installed from a private npm registry, then build 
   const librarianListed = async () => {
     const result = await world.cli('providers', '--json')
     assert.equal(result.code, 0, show(result))
-    return (JSON.parse(result.stdout) as Listed[]).find((entry) => entry.kind === 'assemblers' && entry.name === 'librarian')
+    return (JSON.parse(result.stdout) as Listed[]).find(
+      (entry) => entry.kind === 'assemblers' && entry.name === 'librarian',
+    )
   }
 
   before(async () => {
@@ -41,7 +46,10 @@ describe('@pupistry/librarian installed from a private npm registry, then build 
     assert.equal(await librarianListed(), undefined)
     const result = await world.cli('build')
     assert.equal(result.code, 2, show(result))
-    assert.match(result.stderr, /^pupistry: error: no assembler named "librarian" is installed \(available: native, r10k\)$/m)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: no assembler named "librarian" is installed \(available: native, r10k\)$/m,
+    )
     assert.match(result.stderr, /^hint: run `pupistry plugins install @pupistry\/librarian`$/m)
   })
 
@@ -67,8 +75,12 @@ describe('@pupistry/librarian installed from a private npm registry, then build 
     const built = await world.cli('build', '--json')
     t.diagnostic(`librarian build of 3 branches took ${Math.round(performance.now() - started)} ms`)
     assert.equal(built.code, 0, show(built))
-    const production = (JSON.parse(built.stdout) as Array<{environment: string; version: string}>).find((entry) => entry.environment === 'production')!
-    const record = JSON.parse(readFileSync(path.join(world.settings.general.app_cache as string, 'build', 'production', 'build.json'), 'utf8'))
+    const production = (JSON.parse(built.stdout) as Array<{environment: string; version: string}>).find(
+      (entry) => entry.environment === 'production',
+    )!
+    const record = JSON.parse(
+      readFileSync(path.join(world.settings.general.app_cache as string, 'build', 'production', 'build.json'), 'utf8'),
+    )
     assert.equal(record.build.assembler, 'librarian')
     assert.match(record.build.modules.hello, /^v1\.0\.0@[0-9a-f]{40}$/)
 
@@ -91,7 +103,7 @@ describe('@pupistry/librarian installed from a private npm registry, then build 
     assert.match(build.stderr, /hint: run `pupistry plugins install @pupistry\/librarian`/)
   })
 
-  it('honours a registry for the scope in the user\'s .npmrc too', async () => {
+  it("honours a registry for the scope in the user's .npmrc too", async () => {
     const env = pluginHome(path.join(world.dir, 'npmrc-user'))
     writeFileSync(path.join(env.HOME!, '.npmrc'), `@pupistry:registry=${registry.url}\n`)
     world.env = env

@@ -16,24 +16,35 @@ const serialFile = (serial: number) => `${String(serial).padStart(12, '0')}.json
 describe('prune removes old manifests and artifacts, and nothing else', () => {
   let world: World
   const versions: string[] = []
-  const ruby = ['manifest.latest.yaml', 'artifact.20150101-0000.tar.gz', 'ABCDEF0123456789.publickey', 'pupistry/production/notes.txt']
+  const ruby = [
+    'manifest.latest.yaml',
+    'artifact.20150101-0000.tar.gz',
+    'ABCDEF0123456789.publickey',
+    'pupistry/production/notes.txt',
+  ]
   const orphanYoung = 'a'.repeat(64)
   const orphanOld = 'b'.repeat(64)
 
   before(async () => {
     world = await World.create()
     const publish = async (...extra: string[]) => {
-      for (const step of [['build', '-e', 'production'], ['push', '-e', 'production', ...extra]]) {
+      for (const step of [
+        ['build', '-e', 'production'],
+        ['push', '-e', 'production', ...extra],
+      ]) {
         const result = await world.cli(...step)
         assert.equal(result.code, 0, show(result))
       }
 
-      for (const name of readdirSync(world.storePath('production', 'artifacts'))) if (!versions.includes(name.slice(0, 64))) versions.push(name.slice(0, 64))
+      for (const name of readdirSync(world.storePath('production', 'artifacts')))
+        if (!versions.includes(name.slice(0, 64))) versions.push(name.slice(0, 64))
     }
 
     await publish()
     for (const round of [1, 2]) {
-      await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', `round${round}.pp`), `# ${round}\n`))
+      await world.commitToControl('production', (dir) =>
+        writeFileSync(path.join(dir, 'manifests', `round${round}.pp`), `# ${round}\n`),
+      )
       await publish()
     }
 
@@ -46,7 +57,8 @@ describe('prune removes old manifests and artifacts, and nothing else', () => {
     // An artifact no manifest names, long forgotten; the pushed ones are as old.
     writeFileSync(world.storePath('production', 'artifacts', `${orphanOld}.tar.gz`), 'orphan')
     const longAgo = new Date(Date.now() - 7 * 86_400_000)
-    for (const name of readdirSync(world.storePath('production', 'artifacts'))) utimesSync(world.storePath('production', 'artifacts', name), longAgo, longAgo)
+    for (const name of readdirSync(world.storePath('production', 'artifacts')))
+      utimesSync(world.storePath('production', 'artifacts', name), longAgo, longAgo)
     // One just uploaded by a push in progress.
     writeFileSync(world.storePath('production', 'artifacts', `${orphanYoung}.tar.gz`), 'orphan')
     const apply = await world.cli('apply')
@@ -58,10 +70,12 @@ describe('prune removes old manifests and artifacts, and nothing else', () => {
   it('--dry-run lists what would go and removes nothing', async () => {
     const result = await world.cli('prune', '--keep', '2', '--dry-run')
     assert.equal(result.code, 0, show(result))
-    for (const serial of [1, 2, 3]) assert.match(result.stdout, new RegExp(`would remove pupistry/production/manifests/${serialFile(serial)}`))
+    for (const serial of [1, 2, 3])
+      assert.match(result.stdout, new RegExp(`would remove pupistry/production/manifests/${serialFile(serial)}`))
     for (const serial of [4, 5]) assert.doesNotMatch(result.stdout, new RegExp(serialFile(serial)))
     assert.match(result.stdout, new RegExp(`would remove pupistry/production/artifacts/${orphanOld}`))
-    for (const version of versions.slice(0, 2)) assert.match(result.stdout, new RegExp(`would remove pupistry/production/artifacts/${version}`))
+    for (const version of versions.slice(0, 2))
+      assert.match(result.stdout, new RegExp(`would remove pupistry/production/artifacts/${version}`))
     assert.doesNotMatch(result.stdout, new RegExp(orphanYoung))
     assert.match(result.stdout, /production: live serial 5; kept 2 manifest\(s\) \(serials 4–5\)/)
     assert.equal(readdirSync(world.storePath('production', 'manifests')).length, 5)
@@ -69,10 +83,18 @@ describe('prune removes old manifests and artifacts, and nothing else', () => {
 
   it('keeps the live manifest, anything newer and the newest N with their artifacts; the Ruby objects stay', async () => {
     // A push in progress has written serial 7 but not yet moved the pointer.
-    copyFileSync(world.storePath('production', 'manifests', serialFile(5)), world.storePath('production', 'manifests', serialFile(7)))
+    copyFileSync(
+      world.storePath('production', 'manifests', serialFile(5)),
+      world.storePath('production', 'manifests', serialFile(7)),
+    )
     const result = await world.cli('prune', '--keep', '1', '--json')
     assert.equal(result.code, 0, show(result))
-    const [report] = JSON.parse(result.stdout) as Array<{environment: string; keptManifests: number[]; live: number; deleted: Array<{key: string}>}>
+    const [report] = JSON.parse(result.stdout) as Array<{
+      environment: string
+      keptManifests: number[]
+      live: number
+      deleted: Array<{key: string}>
+    }>
     assert.equal(report.live, 5)
     assert.deepEqual(report.keptManifests, [5, 7])
     assert.deepEqual(readdirSync(world.storePath('production', 'manifests')).sort(), [serialFile(5), serialFile(7)])
@@ -88,8 +110,13 @@ describe('prune removes old manifests and artifacts, and nothing else', () => {
   it('after pruning, nodes still apply and the next push takes the next serial', async () => {
     const apply = await world.cli('apply', '--force')
     assert.equal(apply.code, 0, show(apply))
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'after.pp'), '# after\n'))
-    for (const step of [['build', '-e', 'production'], ['push', '-e', 'production']]) {
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', 'after.pp'), '# after\n'),
+    )
+    for (const step of [
+      ['build', '-e', 'production'],
+      ['push', '-e', 'production'],
+    ]) {
       const result = await world.cli(...step)
       assert.equal(result.code, 0, show(result))
     }
@@ -114,10 +141,15 @@ describe('prune removes old manifests and artifacts, and nothing else', () => {
 
   it('an old artifact that a push republishes while prune runs is kept', async () => {
     const manifests = world.storePath('production', 'manifests')
-    const serials = readdirSync(manifests).map((name) => Number(name.slice(0, 12))).sort((a, b) => a - b)
+    const serials = readdirSync(manifests)
+      .map((name) => Number(name.slice(0, 12)))
+      .sort((a, b) => a - b)
     const oldest = readFileSync(path.join(manifests, serialFile(serials[0])), 'utf8')
     const envelope = JSON.parse(oldest) as {payload: string}
-    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as {serial: number; artifact: {key: string}}
+    const manifest = JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')) as {
+      serial: number
+      artifact: {key: string}
+    }
     const republished = serials.at(-1)! + 1
     const store = new FileStore(pathToFileURL(world.store))
     let published = false
@@ -127,15 +159,28 @@ describe('prune removes old manifests and artifacts, and nothing else', () => {
         await store.delete(key)
         if (published) return
         published = true
-        const bytes = JSON.stringify({...envelope, payload: Buffer.from(JSON.stringify({...manifest, serial: republished})).toString('base64')})
-        await store.put(`pupistry/production/manifests/${serialFile(republished)}`, Buffer.from(bytes), {createOnly: true})
+        const bytes = JSON.stringify({
+          ...envelope,
+          payload: Buffer.from(JSON.stringify({...manifest, serial: republished})).toString('base64'),
+        })
+        await store.put(`pupistry/production/manifests/${serialFile(republished)}`, Buffer.from(bytes), {
+          createOnly: true,
+        })
         await store.put('pupistry/production/latest.json', Buffer.from(bytes))
       },
     })
     const warnings: string[] = []
-    const [result] = await pruneStore({log: {warn: (line: string) => warnings.push(line)} as never}, racing, {dryRun: false, environments: ['production'], graceSeconds: 0, keep: 1})
+    const [result] = await pruneStore({log: {warn: (line: string) => warnings.push(line)} as never}, racing, {
+      dryRun: false,
+      environments: ['production'],
+      graceSeconds: 0,
+      keep: 1,
+    })
     assert.ok(published, 'the race was staged')
-    assert.ok(existsSync(path.join(world.store, manifest.artifact.key)), `${manifest.artifact.key} must stay: ${JSON.stringify(result)}`)
+    assert.ok(
+      existsSync(path.join(world.store, manifest.artifact.key)),
+      `${manifest.artifact.key} must stay: ${JSON.stringify(result)}`,
+    )
     assert.deepEqual(warnings, [])
   })
 })

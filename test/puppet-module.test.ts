@@ -22,9 +22,17 @@ const SYSTEM_MODULES = '/usr/share/puppet/modules'
 const MODULEPATH = `${path.join(ROOT, 'puppet')}:${SYSTEM_MODULES}`
 
 /** Runs a program and returns its exit code and output, whatever the code. */
-function execute(command: string, args: string[], options: {cwd?: string; env?: NodeJS.ProcessEnv} = {}): Promise<CliResult> {
+function execute(
+  command: string,
+  args: string[],
+  options: {cwd?: string; env?: NodeJS.ProcessEnv} = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {cwd: options.cwd, env: {...process.env, ...options.env}, stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: {...process.env, ...options.env},
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
@@ -45,7 +53,8 @@ function listing(root: string): Record<string, string> {
   const result: Record<string, string> = {}
   for (const name of readdirSync(root, {recursive: true, encoding: 'utf8'}).sort()) {
     const stats = statSync(path.join(root, name))
-    result[name] = `${stats.isDirectory() ? 'dir' : 'file'} ${(stats.mode & 0o7777).toString(8).padStart(4, '0')} uid ${stats.uid}`
+    result[name] =
+      `${stats.isDirectory() ? 'dir' : 'file'} ${(stats.mode & 0o7777).toString(8).padStart(4, '0')} uid ${stats.uid}`
   }
 
   return result
@@ -67,9 +76,20 @@ class PuppetHome {
     const site = path.join(this.dir, `site-${Date.now()}.pp`)
     writeFileSync(site, manifest)
     return execute('puppet', [
-      'apply', '--detailed-exitcodes', '--color', 'false', '--modulepath', MODULEPATH,
-      '--confdir', path.join(this.dir, 'conf'), '--vardir', this.vardir, '--logdir', path.join(this.dir, 'log'),
-      ...extra, site,
+      'apply',
+      '--detailed-exitcodes',
+      '--color',
+      'false',
+      '--modulepath',
+      MODULEPATH,
+      '--confdir',
+      path.join(this.dir, 'conf'),
+      '--vardir',
+      this.vardir,
+      '--logdir',
+      path.join(this.dir, 'log'),
+      ...extra,
+      site,
     ])
   }
 
@@ -81,7 +101,9 @@ class PuppetHome {
 /** The unit files a bootstrap script writes, by name, exactly as they land on disk. */
 function bootstrapUnits(script: string): Record<string, string> {
   const units: Record<string, string> = {}
-  for (const match of script.matchAll(/^ {2}put_file \/etc\/systemd\/system\/(pupistry\.(?:service|timer)) 0644 <<'UNIT'\n([\s\S]*?)^UNIT$/gm)) {
+  for (const match of script.matchAll(
+    /^ {2}put_file \/etc\/systemd\/system\/(pupistry\.(?:service|timer)) 0644 <<'UNIT'\n([\s\S]*?)^UNIT$/gm,
+  )) {
     units[match[1]] = match[2]
   }
 
@@ -92,9 +114,15 @@ describe('the companion Puppet module', () => {
   it('parses, its templates are valid EPP, and puppet-lint finds nothing', async () => {
     const code = ['manifests', 'functions', 'types'].flatMap((dir) => filesUnder(path.join(MODULE, dir), '.pp'))
     const examples = filesUnder(path.join(MODULE, 'examples'), '.pp')
-    assert.ok(code.length >= 10 && examples.length >= 2, `only ${code.length} manifests and ${examples.length} examples found`)
+    assert.ok(
+      code.length >= 10 && examples.length >= 2,
+      `only ${code.length} manifests and ${examples.length} examples found`,
+    )
     // Examples are top-level code, which Puppet refuses in a file it finds on the module path.
-    for (const [files, modulepath] of [[code, ['--modulepath', MODULEPATH]], [examples, []]]) {
+    for (const [files, modulepath] of [
+      [code, ['--modulepath', MODULEPATH]],
+      [examples, []],
+    ]) {
       const parsed = await execute('puppet', ['parser', 'validate', ...modulepath, ...files])
       assert.equal(parsed.code, 0, show(parsed))
     }
@@ -121,9 +149,15 @@ describe('the companion Puppet module', () => {
     }
     assert.match(metadata.name, /^[a-z0-9]+-pupistry$/)
     assert.deepEqual(metadata.requirements, [{name: 'puppet', version_requirement: '>= 7.0.0 < 9.0.0'}])
-    assert.deepEqual(metadata.dependencies.map((dependency) => dependency.name), ['puppetlabs/stdlib'])
-    const supported = new Set(metadata.operatingsystem_support.flatMap(({operatingsystem, operatingsystemrelease}) =>
-      (operatingsystemrelease ?? ['any']).map((release) => `${operatingsystem} ${release}`)))
+    assert.deepEqual(
+      metadata.dependencies.map((dependency) => dependency.name),
+      ['puppetlabs/stdlib'],
+    )
+    const supported = new Set(
+      metadata.operatingsystem_support.flatMap(({operatingsystem, operatingsystemrelease}) =>
+        (operatingsystemrelease ?? ['any']).map((release) => `${operatingsystem} ${release}`),
+      ),
+    )
     // Each bootstrap template → the metadata entries it stands for; upstart's ubuntu-14.04 has no systemd for the module's units.
     const expected: Record<string, string[]> = {
       'amazon-linux-2023': ['Amazon 2023'],
@@ -142,7 +176,11 @@ describe('the companion Puppet module', () => {
     const listed = await execute(process.execPath, [BIN, 'bootstrap', '--json'], {cwd: os.tmpdir()})
     assert.equal(listed.code, 0, show(listed))
     const templates = (JSON.parse(listed.stdout) as Array<{name: string}>).map((template) => template.name).sort()
-    assert.deepEqual(templates, Object.keys(expected).sort(), 'a new bootstrap template: add its OS to metadata.json and to this table')
+    assert.deepEqual(
+      templates,
+      Object.keys(expected).sort(),
+      'a new bootstrap template: add its OS to metadata.json and to this table',
+    )
     assert.deepEqual([...supported].sort(), Object.values(expected).flat().sort())
   })
 
@@ -151,9 +189,17 @@ describe('the companion Puppet module', () => {
     try {
       const out = path.join(dir, 'REFERENCE.md')
       const sources = ['manifests/**/*.pp', 'functions/**/*.pp', 'types/**/*.pp', 'lib/**/*.rb']
-      const result = await execute('puppet', ['strings', 'generate', '--format', 'markdown', '--out', out, ...sources], {cwd: MODULE})
+      const result = await execute(
+        'puppet',
+        ['strings', 'generate', '--format', 'markdown', '--out', out, ...sources],
+        {cwd: MODULE},
+      )
       assert.equal(result.code, 0, show(result))
-      assert.equal(readFileSync(out, 'utf8'), readFileSync(path.join(MODULE, 'REFERENCE.md'), 'utf8'), 'regenerate it: see docs/module.md')
+      assert.equal(
+        readFileSync(out, 'utf8'),
+        readFileSync(path.join(MODULE, 'REFERENCE.md'), 'utf8'),
+        'regenerate it: see docs/module.md',
+      )
     } finally {
       rmSync(dir, {force: true, recursive: true})
     }
@@ -187,11 +233,16 @@ describe('the companion Puppet module', () => {
           const rendered = await world.cliWith(settings, 'bootstrap', '--template', 'debian-13', '--schedule', schedule)
           assert.equal(rendered.code, 0, show(rendered))
           const units = bootstrapUnits(rendered.stdout)
-          assert.deepEqual(Object.keys(units).sort(), schedule === 'daemon' ? ['pupistry.service'] : ['pupistry.service', 'pupistry.timer'])
+          assert.deepEqual(
+            Object.keys(units).sort(),
+            schedule === 'daemon' ? ['pupistry.service'] : ['pupistry.service', 'pupistry.timer'],
+          )
           for (const [unit, text] of Object.entries(units)) {
             const file = path.join(dir, `${name}-${schedule}-${unit}`)
             expected[file] = text
-            files.push(`file { '${file}': content => pupistry::units('${schedule}', '/usr/local/bin/pupistry', '/etc/pupistry/settings.yaml', 'human', ${frequency}, ${stop})['${unit}'] }`)
+            files.push(
+              `file { '${file}': content => pupistry::units('${schedule}', '/usr/local/bin/pupistry', '/etc/pupistry/settings.yaml', 'human', ${frequency}, ${stop})['${unit}'] }`,
+            )
           }
         }
       }
@@ -245,14 +296,24 @@ describe('the companion Puppet module', () => {
       mkdirSync(dataDir, {recursive: true})
       writeFileSync(path.join(dataDir, 'node.yaml'), dump(data))
       const hiera = path.join(dir, 'hiera.yaml')
-      writeFileSync(hiera, dump({hierarchy: [{name: 'node', path: 'node.yaml'}], defaults: {datadir: dataDir, data_hash: 'yaml_data'}, version: 5}))
+      writeFileSync(
+        hiera,
+        dump({
+          hierarchy: [{name: 'node', path: 'node.yaml'}],
+          defaults: {datadir: dataDir, data_hash: 'yaml_data'},
+          version: 5,
+        }),
+      )
       return puppet.apply('include pupistry\n', ['--hiera_config', hiera, ...extra])
     }
 
     before(async () => {
       assert.equal(process.getuid?.(), 0, 'the module makes root own its files: run this test as root')
       world = await World.create()
-      for (const step of [['build', '-e', 'production'], ['push', '-e', 'production']]) {
+      for (const step of [
+        ['build', '-e', 'production'],
+        ['push', '-e', 'production'],
+      ]) {
         const result = await world.cli(...step)
         assert.equal(result.code, 0, show(result))
       }
@@ -295,7 +356,11 @@ describe('the companion Puppet module', () => {
       assert.equal(readFileSync(path.join(root, 'etc/pupistry/trusted-keys/release.asc'), 'utf8'), publicKey)
       assert.deepEqual(load(readFileSync(settingsFile(), 'utf8')), {
         agent: {daemon_frequency: 600, daemon_splay: 0, environment: 'production', puppetcode: world.puppetcode},
-        general: {app_cache: path.join(root, 'var/lib/pupistry'), storage: `file://${world.store}`, trusted_keys: [path.join(root, 'etc/pupistry/trusted-keys')]},
+        general: {
+          app_cache: path.join(root, 'var/lib/pupistry'),
+          storage: `file://${world.store}`,
+          trusted_keys: [path.join(root, 'etc/pupistry/trusted-keys')],
+        },
       })
 
       const again = await applyClass(hieraData())
@@ -307,14 +372,19 @@ describe('the companion Puppet module', () => {
       assert.equal(result.code, 0, show(result))
       assert.match(result.stdout, /^ok\s+settings\s/m)
       assert.match(result.stdout, /^ok\s+trusted keys\s+1 trusted key file/m)
-      assert.match(result.stdout, /^ok\s+store \(agent\)\s+this user \(\w+\) can read production serial 1 \(signed by Test Signer/m)
+      assert.match(
+        result.stdout,
+        /^ok\s+store \(agent\)\s+this user \(\w+\) can read production serial 1 \(signed by Test Signer/m,
+      )
     })
 
     it('credentials stay out of the output; a key removed from the parameters is deleted from the directory', async () => {
       const stray = path.join(root, 'etc/pupistry/trusted-keys/old-rotated-out.asc')
       writeFileSync(stray, publicKey)
       const secret = 'never-in-a-log-0123456789'
-      const result = await applyClass(hieraData({'pupistry::access_key_id': 'AKIAREADONLY', 'pupistry::secret_access_key': secret}))
+      const result = await applyClass(
+        hieraData({'pupistry::access_key_id': 'AKIAREADONLY', 'pupistry::secret_access_key': secret}),
+      )
       assert.equal(result.code, 2, show(result))
       assert.throws(() => statSync(stray), {code: 'ENOENT'})
       assert.doesNotMatch(result.stdout + result.stderr + puppet.lastReport(), new RegExp(secret))
@@ -325,7 +395,11 @@ describe('the companion Puppet module', () => {
 
     it('systemd-analyze accepts the units of both modes without a word; switching to the timer leaves no daemon unit', async () => {
       const verify = async (...units: string[]) => {
-        const result = await execute('systemd-analyze', ['verify', ...units.map((unit) => path.join(unitDir(), unit))], {cwd: unitDir()})
+        const result = await execute(
+          'systemd-analyze',
+          ['verify', ...units.map((unit) => path.join(unitDir(), unit))],
+          {cwd: unitDir()},
+        )
         // A bad value only warns (exit 0): any output on stderr fails.
         assert.equal(result.code, 0, show(result))
         assert.equal(result.stderr, '', show(result))
@@ -335,7 +409,13 @@ describe('the companion Puppet module', () => {
       const result = await applyClass(hieraData({'pupistry::log_format': 'json', 'pupistry::run_mode': 'timer'}))
       assert.equal(result.code, 2, show(result))
       assert.deepEqual(readdirSync(unitDir()).sort(), ['pupistry.service', 'pupistry.timer'])
-      assert.match(readFileSync(path.join(unitDir(), 'pupistry.service'), 'utf8'), new RegExp(`^Type=oneshot\\nExecStart=${BIN} apply --minimal --config ${settingsFile()} --log-format json\\n$`, 'm'))
+      assert.match(
+        readFileSync(path.join(unitDir(), 'pupistry.service'), 'utf8'),
+        new RegExp(
+          `^Type=oneshot\\nExecStart=${BIN} apply --minimal --config ${settingsFile()} --log-format json\\n$`,
+          'm',
+        ),
+      )
       assert.match(readFileSync(path.join(unitDir(), 'pupistry.timer'), 'utf8'), /^OnUnitActiveSec=600$/m)
       await verify('pupistry.timer', 'pupistry.service')
 

@@ -39,7 +39,10 @@ describe('rollback on a node, signed rollback from the build side, and status --
 
   it('rollback re-activates the previous release, Puppet applies it, and it stays pinned', async () => {
     const result = await ok(world, 'rollback')
-    assert.match(result.stderr, /rolled back from [0-9a-f]{12} to [0-9a-f]{12}; pinned until `pupistry apply --unpin` or a new release \(a serial above 2 with a version other than [0-9a-f]{12}\)/)
+    assert.match(
+      result.stderr,
+      /rolled back from [0-9a-f]{12} to [0-9a-f]{12}; pinned until `pupistry apply --unpin` or a new release \(a serial above 2 with a version other than [0-9a-f]{12}\)/,
+    )
     assert.equal(world.activeVersion(), first)
     assert.equal(world.targetFile('hello.txt'), 'hello from v1.0.0\n', 'Puppet applied the old content')
     const applied = await ok(world, 'apply')
@@ -74,7 +77,10 @@ describe('rollback on a node, signed rollback from the build side, and status --
     // Pinned to `first`, rolled back from `second` (serial 2). A daily refresh signs `second` again as serial 3.
     await ok(world, 'push', '--refresh')
     const refreshed = await ok(world, 'apply')
-    assert.match(refreshed.stderr, /serial 3 signs [0-9a-f]{12} \(the version rolled back from\) again; the pin on [0-9a-f]{12} stays/)
+    assert.match(
+      refreshed.stderr,
+      /serial 3 signs [0-9a-f]{12} \(the version rolled back from\) again; the pin on [0-9a-f]{12} stays/,
+    )
     assert.match(refreshed.stdout, /pinned to [0-9a-f]{12} by rollback/)
     assert.equal(world.activeVersion(), first)
     assert.equal((await installedState(world)).pinned, first)
@@ -82,8 +88,16 @@ describe('rollback on a node, signed rollback from the build side, and status --
     const pushed = await ok(world, 'push', '-e', 'production', '--version', second.slice(0, 8))
     assert.match(pushed.stdout, /is already live \(serial 3\); nothing to push/)
     const signedRollback = await ok(world, 'push', '-e', 'production', '--version', first.slice(0, 8))
-    assert.match(signedRollback.stdout, new RegExp(`published ${first.slice(0, 12)} \\(an earlier build: a rollback\\) as serial 4`))
-    const manifest = JSON.parse(Buffer.from(JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8')).payload, 'base64').toString())
+    assert.match(
+      signedRollback.stdout,
+      new RegExp(`published ${first.slice(0, 12)} \\(an earlier build: a rollback\\) as serial 4`),
+    )
+    const manifest = JSON.parse(
+      Buffer.from(
+        JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8')).payload,
+        'base64',
+      ).toString(),
+    )
     assert.equal(manifest.serial, 4)
     assert.equal(manifest.version, first)
     const same = await ok(world, 'apply')
@@ -91,11 +105,16 @@ describe('rollback on a node, signed rollback from the build side, and status --
     assert.equal(world.activeVersion(), first)
 
     // A genuinely new release lifts the pin and is installed.
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'third.pp'), '# a third release\n'))
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', 'third.pp'), '# a third release\n'),
+    )
     const third = JSON.parse((await ok(world, 'build', '-e', 'production', '--json')).stdout)[0].version
     await ok(world, 'push')
     const applied = await ok(world, 'apply')
-    assert.match(applied.stderr, /serial 5 is a new release \([0-9a-f]{12}\); the pin on [0-9a-f]{12} \(serial 2\) is lifted/)
+    assert.match(
+      applied.stderr,
+      /serial 5 is a new release \([0-9a-f]{12}\); the pin on [0-9a-f]{12} \(serial 2\) is lifted/,
+    )
     assert.match(applied.stdout, /installed serial 5 \(/)
     assert.equal(world.activeVersion(), third)
     assert.equal((await installedState(world)).serial, 5)
@@ -120,7 +139,10 @@ describe('rollback on a node, signed rollback from the build side, and status --
     await ok(world, 'build')
     const several = await world.cli('push', '--version', first.slice(0, 8))
     assert.equal(several.code, 2, show(several))
-    assert.match(several.stderr, /--version publishes one environment, but the last build has 3 \(feature_x, production, staging\): name one with --environment/)
+    assert.match(
+      several.stderr,
+      /--version publishes one environment, but the last build has 3 \(feature_x, production, staging\): name one with --environment/,
+    )
   })
 
   it('status --check: 0 while converging, 40 when the last apply is too old or the last run failed', async () => {

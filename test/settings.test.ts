@@ -40,7 +40,7 @@ build:
 `
 
 describe('settings', () => {
-  it('accepts every key of the Ruby tool\'s example, blank values meaning unset', () => {
+  it("accepts every key of the Ruby tool's example, blank values meaning unset", () => {
     const settings = parseSettings(RUBY_SETTINGS, 'ruby.yaml')
     assert.deepEqual(settings.warnings, [])
     assert.deepEqual(settings.unknownKeys, [])
@@ -52,9 +52,15 @@ describe('settings', () => {
   })
 
   it('keeps a GnuPG key id exactly as written, where YAML would read a number', () => {
-    assert.equal(parseSettings('general:\n  gpg_signing_key: 0x1234ABCD  # ops key\n', 'k.yaml').general.gpg_signing_key, '0x1234ABCD')
+    assert.equal(
+      parseSettings('general:\n  gpg_signing_key: 0x1234ABCD  # ops key\n', 'k.yaml').general.gpg_signing_key,
+      '0x1234ABCD',
+    )
     assert.equal(parseSettings('general:\n  gpg_signing_key: 01234567\n', 'k.yaml').general.gpg_signing_key, '01234567')
-    assert.equal(parseSettings('general: {gpg_signing_key: "0x1234ABCD"}\n', 'k.yaml').general.gpg_signing_key, '0x1234ABCD')
+    assert.equal(
+      parseSettings('general: {gpg_signing_key: "0x1234ABCD"}\n', 'k.yaml').general.gpg_signing_key,
+      '0x1234ABCD',
+    )
   })
 
   it('warns about unknown sections, and keeps unknown keys (with file and line) for plugins to read', () => {
@@ -67,13 +73,20 @@ describe('settings', () => {
   it('stops on a wrong type with file, key path and line', () => {
     assert.throws(
       () => parseSettings('general:\n  storage: /srv\nagent:\n  daemon_frequency: often\n', 'x.yaml'),
-      (error: Error) => error instanceof SettingsError && error.message === 'x.yaml:4: agent.daemon_frequency: expected number',
+      (error: Error) =>
+        error instanceof SettingsError && error.message === 'x.yaml:4: agent.daemon_frequency: expected number',
     )
-    assert.throws(() => parseSettings('general:\n  trusted_keys: {a: 1}\n', 'y.yaml'), /^SettingsError: y\.yaml:2: general\.trusted_keys: expected a file or directory, or a list of them$/)
+    assert.throws(
+      () => parseSettings('general:\n  trusted_keys: {a: 1}\n', 'y.yaml'),
+      /^SettingsError: y\.yaml:2: general\.trusted_keys: expected a file or directory, or a list of them$/,
+    )
   })
 
   it('stops on YAML syntax errors with file and line', () => {
-    assert.throws(() => parseSettings('general:\n  storage: /srv\n bad: [\n', 'z.yaml'), /^SettingsError: z\.yaml:3: YAML syntax error: /)
+    assert.throws(
+      () => parseSettings('general:\n  storage: /srv\n bad: [\n', 'z.yaml'),
+      /^SettingsError: z\.yaml:3: YAML syntax error: /,
+    )
   })
 
   it('is found as --config, ./settings.yaml, ~/.pupistry/settings.yaml, /etc/pupistry/settings.yaml', () => {
@@ -81,7 +94,11 @@ describe('settings', () => {
     const home = path.join(scratch, 'home')
     mkdirSync(path.join(home, '.pupistry'), {recursive: true})
     mkdirSync(cwd, {recursive: true})
-    assert.deepEqual(settingsSearchPath(cwd, home), [path.join(cwd, 'settings.yaml'), path.join(home, '.pupistry', 'settings.yaml'), '/etc/pupistry/settings.yaml'])
+    assert.deepEqual(settingsSearchPath(cwd, home), [
+      path.join(cwd, 'settings.yaml'),
+      path.join(home, '.pupistry', 'settings.yaml'),
+      '/etc/pupistry/settings.yaml',
+    ])
     writeFileSync(path.join(home, '.pupistry', 'settings.yaml'), 'general:\n  storage: /home-store\n')
     assert.equal(loadSettings({cwd, home}).general.storage, '/home-store')
     writeFileSync(path.join(cwd, 'settings.yaml'), 'general:\n  storage: /cwd-store\n')
@@ -89,7 +106,10 @@ describe('settings', () => {
     const explicit = path.join(scratch, 'explicit.yaml')
     writeFileSync(explicit, 'general:\n  storage: /explicit\n')
     assert.equal(loadSettings({cwd, file: explicit, home}).general.storage, '/explicit')
-    assert.throws(() => loadSettings({file: path.join(scratch, 'missing.yaml')}), /cannot read settings file .*missing\.yaml: ENOENT/)
+    assert.throws(
+      () => loadSettings({file: path.join(scratch, 'missing.yaml')}),
+      /cannot read settings file .*missing\.yaml: ENOENT/,
+    )
   })
 
   it('names a missing required key and the file (CLI)', async () => {
@@ -97,7 +117,10 @@ describe('settings', () => {
     writeFileSync(file, 'general:\n  storage: /srv/none\n')
     const result = await runCli(['build', '--config', file])
     assert.equal(result.code, 10, show(result))
-    assert.match(result.stderr, /^pupistry: error: build\.puppetcode is not set in .*empty\.yaml: the URL of your Puppet control repo$/m)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: build\.puppetcode is not set in .*empty\.yaml: the URL of your Puppet control repo$/m,
+    )
   })
 
   it('refuses build.hieracrypt: true rather than shipping hiera data in the clear (CLI)', async () => {

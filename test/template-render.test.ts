@@ -22,7 +22,13 @@ const CONTEXT: TemplateContext = {
   interval_seconds: 300,
   node: {legacy_tarballs: [], tarballs: []},
   npm_registry: null,
-  paths: {app_cache: '/var/lib/pupistry', bin: '/usr/local/bin/pupistry', prefix: '/opt/pupistry', settings: '/etc/pupistry/settings.yaml', trusted_keys: '/etc/pupistry/trusted-keys'},
+  paths: {
+    app_cache: '/var/lib/pupistry',
+    bin: '/usr/local/bin/pupistry',
+    prefix: '/opt/pupistry',
+    settings: '/etc/pupistry/settings.yaml',
+    trusted_keys: '/etc/pupistry/trusted-keys',
+  },
   puppet: {package: 'puppet-agent', repo: null},
   pupistry: {plugins: [], version: '9.9.9'},
   schedule: 'daemon',
@@ -34,10 +40,21 @@ const CONTEXT: TemplateContext = {
 }
 
 /** Templates from the core plus one probe template, rendered in-process. */
-async function probe(source: string, context = CONTEXT, name = 'probe', extra: TemplateDescriptor[] = []): Promise<string> {
+async function probe(
+  source: string,
+  context = CONTEXT,
+  name = 'probe',
+  extra: TemplateDescriptor[] = [],
+): Promise<string> {
   const file = path.join(scratch, `probe-${Math.random().toString(36).slice(2)}.sh.hbs`)
   writeFileSync(file, source)
-  const descriptor: TemplateDescriptor = {contract: 1, description: 'probe', kind: 'bootstrap', name: 'probe', path: file}
+  const descriptor: TemplateDescriptor = {
+    contract: 1,
+    description: 'probe',
+    kind: 'bootstrap',
+    name: 'probe',
+    path: file,
+  }
   const registry = new ProviderRegistry(
     async (): Promise<HookOutcome> => ({
       failures: [],
@@ -61,15 +78,27 @@ function failsWith(pattern: RegExp, Type: typeof TemplateError | typeof Settings
 
 describe('template rendering is strict', () => {
   it('renders values from the context', async () => {
-    assert.equal(await probe('{{sh environment}} {{#each pupistry.plugins}}x{{/each}}{{#if npm_registry}}r{{/if}}\n'), 'production \n')
+    assert.equal(
+      await probe('{{sh environment}} {{#each pupistry.plugins}}x{{/each}}{{#if npm_registry}}r{{/if}}\n'),
+      'production \n',
+    )
   })
 
   it('installs the plugins installed here at their versions, from the configured registry', async () => {
     const context: TemplateContext = {
       ...CONTEXT,
-      node: {legacy_tarballs: [], tarballs: [{arch: 'x86_64', sha256: 'a'.repeat(64), url: 'https://mirror.example.com/node.tar.xz'}]},
+      node: {
+        legacy_tarballs: [],
+        tarballs: [{arch: 'x86_64', sha256: 'a'.repeat(64), url: 'https://mirror.example.com/node.tar.xz'}],
+      },
       npm_registry: 'https://npm.example.com/',
-      pupistry: {plugins: [{name: '@pupistry/librarian', version: '3.0.1'}, {name: 'pupistry-plugin-odd name', version: '1.0.0'}], version: '9.9.9'},
+      pupistry: {
+        plugins: [
+          {name: '@pupistry/librarian', version: '3.0.1'},
+          {name: 'pupistry-plugin-odd name', version: '1.0.0'},
+        ],
+        version: '9.9.9',
+      },
       template: {description: 'Debian 12', name: 'debian-12'},
     }
     const script = await probe('', context, 'debian-12')
@@ -83,26 +112,50 @@ describe('template rendering is strict', () => {
 
   it('stops on an unknown value, in a mustache, a helper argument, a block, or a partial argument', async () => {
     await assert.rejects(probe('{{environmnet}}'), failsWith(/"environmnet" not defined/))
-    await assert.rejects(probe('{{sh template.nam}}'), failsWith(/"template\.nam" is not a value of the template context/))
+    await assert.rejects(
+      probe('{{sh template.nam}}'),
+      failsWith(/"template\.nam" is not a value of the template context/),
+    )
     await assert.rejects(probe('{{#if puppet.rep}}x{{/if}}'), failsWith(/"puppet\.rep" is not a value/))
     await assert.rejects(probe('{{#each node.tarball}}x{{/each}}'), failsWith(/"node\.tarball" is not a value/))
-    await assert.rejects(probe('{{> aws-ami release="x" script="y" ssh_user="u" ami_name="n"}}'), failsWith(/\{\{hcl_string\}\} was given a value that does not exist/))
+    await assert.rejects(
+      probe('{{> aws-ami release="x" script="y" ssh_user="u" ami_name="n"}}'),
+      failsWith(/\{\{hcl_string\}\} was given a value that does not exist/),
+    )
     assert.equal(new TemplateError('x').exitCode, EXIT.template)
   })
 
   it('stops on a missing partial or a syntax error, naming the template file', async () => {
-    await assert.rejects(probe('{{> no-such-partial}}'), failsWith(/^template "probe" \(.*probe-\w+\.sh\.hbs\): The partial no-such-partial could not be found/))
+    await assert.rejects(
+      probe('{{> no-such-partial}}'),
+      failsWith(/^template "probe" \(.*probe-\w+\.sh\.hbs\): The partial no-such-partial could not be found/),
+    )
     await assert.rejects(probe('{{#if environment}}'), failsWith(/^template "probe" .*Parse error/))
   })
 
   it('a partial whose file cannot be read stops only the templates that use it', async () => {
-    const ghost: TemplateDescriptor = {contract: 1, description: 'gone', kind: 'partial', name: 'ghost', path: path.join(scratch, 'no-such-file.hbs')}
+    const ghost: TemplateDescriptor = {
+      contract: 1,
+      description: 'gone',
+      kind: 'partial',
+      name: 'ghost',
+      path: path.join(scratch, 'no-such-file.hbs'),
+    }
     assert.equal(await probe('{{sh environment}}\n', CONTEXT, 'probe', [ghost]), 'production\n')
-    await assert.rejects(probe('{{> ghost}}', CONTEXT, 'probe', [ghost]), failsWith(/cannot read partial template "ghost" at .*no-such-file\.hbs: ENOENT/))
+    await assert.rejects(
+      probe('{{> ghost}}', CONTEXT, 'probe', [ghost]),
+      failsWith(/cannot read partial template "ghost" at .*no-such-file\.hbs: ENOENT/),
+    )
   })
 
   it('`require` names the setting a template needs and the settings file', async () => {
-    await assert.rejects(probe('{{require node.tarballs "bootstrap.node_tarballs" "Node.js"}}'), failsWith(/^template "probe" needs bootstrap\.node_tarballs \(Node\.js\), which is not set in probe\.yaml$/, SettingsError))
+    await assert.rejects(
+      probe('{{require node.tarballs "bootstrap.node_tarballs" "Node.js"}}'),
+      failsWith(
+        /^template "probe" needs bootstrap\.node_tarballs \(Node\.js\), which is not set in probe\.yaml$/,
+        SettingsError,
+      ),
+    )
   })
 })
 
@@ -118,14 +171,24 @@ describe('template descriptors from plugins', () => {
             result: [
               {contract: 1, description: 'x', kind: 'script', name: 'no-kind', path: '/x.hbs'},
               {contract: 1, description: 'x', kind: 'bootstrap', name: 'relative', path: 'x.hbs'},
-              {contract: 1, aliases: 'debian-12', description: 'x', kind: 'bootstrap', name: 'alias-string', path: '/x.hbs'},
+              {
+                contract: 1,
+                aliases: 'debian-12',
+                description: 'x',
+                kind: 'bootstrap',
+                name: 'alias-string',
+                path: '/x.hbs',
+              },
               {contract: 1, description: 'x', kind: 'bootstrap', name: 'fine', path: '/x.hbs'},
             ],
           },
         ],
       }),
     )
-    assert.deepEqual((await registry.list('templates')).map((entry) => entry.descriptor.name), ['fine'])
+    assert.deepEqual(
+      (await registry.list('templates')).map((entry) => entry.descriptor.name),
+      ['fine'],
+    )
     assert.deepEqual(registry.warnings, [
       'plugin sloppy: template "no-kind" has no kind bootstrap, packer or partial; ignored',
       'plugin sloppy: template "relative" has no absolute path; ignored',
@@ -135,22 +198,42 @@ describe('template descriptors from plugins', () => {
 })
 
 describe('quoting', () => {
-  it('every value in the core\'s templates goes through a quoting helper', async () => {
-    const allowed: Record<string, string[]> = {hcl: ['hcl', 'hcl_string', 'comment', 'bootstrap'], sh: ['sh', 'heredoc', 'comment', 'require', 'refuse']}
+  it("every value in the core's templates goes through a quoting helper", async () => {
+    const allowed: Record<string, string[]> = {
+      hcl: ['hcl', 'hcl_string', 'comment', 'bootstrap'],
+      sh: ['sh', 'heredoc', 'comment', 'require', 'refuse'],
+    }
     for (const {path: file} of await coreTemplates({})) {
       const helpers = allowed[file.endsWith('.pkr.hcl.hbs') ? 'hcl' : 'sh']
       const source = readFileSync(file, 'utf8').replaceAll(/\\\{\{[^}]*\}\}/g, '')
       for (const [mustache, word] of source.matchAll(/\{\{(?![#/>!^*]|else\b)\s*([\w.@-]+)[^}]*\}\}/g)) {
-        assert.ok(helpers.includes(word), `${path.basename(file)}: ${mustache} prints a value without quoting (use one of ${helpers.join(', ')})`)
+        assert.ok(
+          helpers.includes(word),
+          `${path.basename(file)}: ${mustache} prints a value without quoting (use one of ${helpers.join(', ')})`,
+        )
       }
     }
   })
 
-
-  const nasty = ['plain', 'with space', "it's", '$(touch /tmp/x)', '`id`', 'a\nb', '', '-n', '*', "'", '\\', '${HOME}', 'ü ñ']
+  const nasty = [
+    'plain',
+    'with space',
+    "it's",
+    '$(touch /tmp/x)',
+    '`id`',
+    'a\nb',
+    '',
+    '-n',
+    '*',
+    "'",
+    '\\',
+    '${HOME}',
+    'ü ñ',
+  ]
 
   it('shellQuote gives back each value through bash, byte for byte', async () => {
-    for (const value of nasty) assert.equal(await run('bash', ['-c', `printf '%s' ${shellQuote(value)}`]), value, JSON.stringify(value))
+    for (const value of nasty)
+      assert.equal(await run('bash', ['-c', `printf '%s' ${shellQuote(value)}`]), value, JSON.stringify(value))
     assert.throws(() => shellQuote(null), TemplateError)
     assert.throws(() => shellQuote(['a']), TemplateError)
     assert.throws(() => shellQuote('a\0b'), TemplateError)

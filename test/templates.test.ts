@@ -14,11 +14,32 @@ const scratch = mkdtempSync(path.join(os.tmpdir(), 'pupistry-templates-'))
 after(() => rmSync(scratch, {force: true, recursive: true}))
 
 const BOOTSTRAP = [
-  'amazon-linux-2023', 'centos-7', 'debian-11', 'debian-12', 'debian-13', 'fedora',
-  'rhel-8', 'rhel-9', 'ubuntu-14.04', 'ubuntu-20.04', 'ubuntu-22.04', 'ubuntu-24.04',
+  'amazon-linux-2023',
+  'centos-7',
+  'debian-11',
+  'debian-12',
+  'debian-13',
+  'fedora',
+  'rhel-8',
+  'rhel-9',
+  'ubuntu-14.04',
+  'ubuntu-20.04',
+  'ubuntu-22.04',
+  'ubuntu-24.04',
 ]
-const ALIASES: Record<string, string> = {'alma-8': 'rhel-8', 'alma-9': 'rhel-9', centos7: 'centos-7', 'rocky-8': 'rhel-8', 'rocky-9': 'rhel-9', rhel7: 'centos-7', ubuntu14: 'ubuntu-14.04'}
-const PACKER: Record<string, string> = {'aws-amazon-linux-2023': 'amazon-linux-2023', 'aws-ubuntu-24.04': 'ubuntu-24.04'}
+const ALIASES: Record<string, string> = {
+  'alma-8': 'rhel-8',
+  'alma-9': 'rhel-9',
+  centos7: 'centos-7',
+  'rocky-8': 'rhel-8',
+  'rocky-9': 'rhel-9',
+  rhel7: 'centos-7',
+  ubuntu14: 'ubuntu-14.04',
+}
+const PACKER: Record<string, string> = {
+  'aws-amazon-linux-2023': 'amazon-linux-2023',
+  'aws-ubuntu-24.04': 'ubuntu-24.04',
+}
 
 /**
  * A trusted key file as `pupistry keys export` writes one. Rendering only
@@ -36,11 +57,25 @@ const sha = (digit: string) => digit.repeat(64)
 const AGENT_SECRET = `agent'secret"$(touch /tmp/pwned)\`x\`{{ .Vars }}`
 
 /** Settings as an operator running a mixed fleet has them: S3 store, both sides' credentials, every bootstrap key. */
-function realisticSettings(overrides: {agent?: object; build?: object; general?: object; bootstrap?: object} = {}): Record<string, object> {
+function realisticSettings(
+  overrides: {agent?: object; build?: object; general?: object; bootstrap?: object} = {},
+): Record<string, object> {
   return {
-    agent: {access_key_id: 'AKIAAGENTREADONLY', daemon_frequency: 600, environment: 'production', region: 'eu-west-1', secret_access_key: AGENT_SECRET, ...overrides.agent},
+    agent: {
+      access_key_id: 'AKIAAGENTREADONLY',
+      daemon_frequency: 600,
+      environment: 'production',
+      region: 'eu-west-1',
+      secret_access_key: AGENT_SECRET,
+      ...overrides.agent,
+    },
     bootstrap: {
-      node_legacy_tarballs: {x86_64: {sha256: sha('3'), url: 'https://mirror.example.com/node/v22.12.0/node-v22.12.0-linux-x64-glibc-217.tar.xz'}},
+      node_legacy_tarballs: {
+        x86_64: {
+          sha256: sha('3'),
+          url: 'https://mirror.example.com/node/v22.12.0/node-v22.12.0-linux-x64-glibc-217.tar.xz',
+        },
+      },
       node_tarballs: {
         aarch64: {sha256: sha('b'), url: 'https://mirror.example.com/node/v22.12.0/node-v22.12.0-linux-arm64.tar.xz'},
         x86_64: {sha256: sha('a'), url: 'https://mirror.example.com/node/v22.12.0/node-v22.12.0-linux-x64.tar.xz'},
@@ -55,8 +90,19 @@ function realisticSettings(overrides: {agent?: object; build?: object; general?:
       },
       ...overrides.bootstrap,
     },
-    build: {access_key_id: 'AKIABUILDWRITER', puppetcode: 'https://git.example.com/ops/puppet-control.git', region: 'eu-west-1', secret_access_key: 'build-secret-never-on-nodes', ...overrides.build},
-    general: {s3_checksums: 'when_required', storage: 's3://acme-puppet/fleet', trusted_keys: [path.join(scratch, 'keys')], ...overrides.general},
+    build: {
+      access_key_id: 'AKIABUILDWRITER',
+      puppetcode: 'https://git.example.com/ops/puppet-control.git',
+      region: 'eu-west-1',
+      secret_access_key: 'build-secret-never-on-nodes',
+      ...overrides.build,
+    },
+    general: {
+      s3_checksums: 'when_required',
+      storage: 's3://acme-puppet/fleet',
+      trusted_keys: [path.join(scratch, 'keys')],
+      ...overrides.general,
+    },
   }
 }
 
@@ -97,10 +143,18 @@ describe('pupistry bootstrap', () => {
   it('lists every template with its aliases and the plugin that provides it', async () => {
     const result = await render(['bootstrap'])
     assert.equal(result.code, 0, show(result))
-    for (const name of BOOTSTRAP) assert.match(result.stdout, new RegExp(`^${name.replaceAll('.', '\\.')} +pupistry@`, 'm'))
+    for (const name of BOOTSTRAP)
+      assert.match(result.stdout, new RegExp(`^${name.replaceAll('.', '\\.')} +pupistry@`, 'm'))
     assert.match(result.stdout, /^centos-7 .*end of life.*\(also rhel7, centos7\)$/m)
-    const json = JSON.parse((await render(['bootstrap', '--json'])).stdout) as Array<{name: string; aliases: string[]; plugin: string}>
-    assert.deepEqual(json.map((entry) => entry.name), BOOTSTRAP)
+    const json = JSON.parse((await render(['bootstrap', '--json'])).stdout) as Array<{
+      name: string
+      aliases: string[]
+      plugin: string
+    }>
+    assert.deepEqual(
+      json.map((entry) => entry.name),
+      BOOTSTRAP,
+    )
     assert.deepEqual(json.find((entry) => entry.name === 'rhel-9')?.aliases, ['rocky-9', 'alma-9'])
     assert.ok(json.every((entry) => entry.plugin === 'pupistry'))
   })
@@ -117,7 +171,10 @@ describe('pupistry bootstrap', () => {
 
   it('renders the same script under each alias', async () => {
     for (const [alias, name] of Object.entries(ALIASES)) {
-      const [byAlias, byName] = await Promise.all([render(['bootstrap', '-t', alias]), render(['bootstrap', '-t', name])])
+      const [byAlias, byName] = await Promise.all([
+        render(['bootstrap', '-t', alias]),
+        render(['bootstrap', '-t', name]),
+      ])
       assert.equal(byAlias.code, 0, show(byAlias))
       assert.equal(byAlias.stdout, byName.stdout, `${alias} renders ${name}`)
     }
@@ -138,7 +195,10 @@ describe('pupistry bootstrap', () => {
     const result = await render(['bootstrap', '-t', 'debian-12', '--schedule', 'timer'])
     assert.equal(result.code, 0, show(result))
     await checkShell(result.stdout, 'debian-12-timer')
-    assert.match(result.stdout, /Type=oneshot\nExecStart=\/usr\/local\/bin\/pupistry apply --minimal --config \/etc\/pupistry\/settings\.yaml/)
+    assert.match(
+      result.stdout,
+      /Type=oneshot\nExecStart=\/usr\/local\/bin\/pupistry apply --minimal --config \/etc\/pupistry\/settings\.yaml/,
+    )
     assert.match(result.stdout, /OnUnitActiveSec=600\n/)
     matchSnapshot('bootstrap/debian-12-timer.sh', result.stdout)
     const upstart = await render(['bootstrap', '-t', 'ubuntu14', '--schedule', 'timer'])
@@ -147,7 +207,10 @@ describe('pupistry bootstrap', () => {
   })
 
   it('--base64 prints the same script, base64-encoded', async () => {
-    const [plain, encoded] = await Promise.all([render(['bootstrap', '-t', 'rhel-9']), render(['bootstrap', '-t', 'rhel-9', '--base64'])])
+    const [plain, encoded] = await Promise.all([
+      render(['bootstrap', '-t', 'rhel-9']),
+      render(['bootstrap', '-t', 'rhel-9', '--base64']),
+    ])
     assert.equal(encoded.code, 0, show(encoded))
     assert.match(encoded.stdout, /^[A-Za-z0-9+/=]+\n$/)
     assert.equal(Buffer.from(encoded.stdout, 'base64').toString('utf8'), plain.stdout)
@@ -178,13 +241,17 @@ describe('pupistry bootstrap', () => {
     assert.equal(written.agent.environment, 'staging')
     assert.equal(written.general.storage, 's3://acme-puppet/fleet')
     assert.deepEqual(written.general.trusted_keys, ['/etc/pupistry/trusted-keys'])
-    assert.ok(result.stdout.includes(`cat >"$trusted_keys_dir.new/"ops-2026.asc <<'PUPISTRY_EOF'\n${PUBLIC_KEY}PUPISTRY_EOF\n`))
+    assert.ok(
+      result.stdout.includes(`cat >"$trusted_keys_dir.new/"ops-2026.asc <<'PUPISTRY_EOF'\n${PUBLIC_KEY}PUPISTRY_EOF\n`),
+    )
     assert.match(result.stdout, /^export npm_config_registry=https:\/\/npm\.example\.com\/$/m)
     assert.match(result.stdout, /^pupistry_version=3\.0\.0-alpha\.1$/m)
   })
 
   it('gives nodes the mirror they read from (agent.storage) next to the store manifests are bound to', async () => {
-    const file = settingsFile(realisticSettings({agent: {allow_insecure_http: false, storage: 'https://puppet-mirror.example.com/fleet/'}}))
+    const file = settingsFile(
+      realisticSettings({agent: {allow_insecure_http: false, storage: 'https://puppet-mirror.example.com/fleet/'}}),
+    )
     const result = await render(['bootstrap', '-t', 'ubuntu-24.04'], file)
     assert.equal(result.code, 0, show(result))
     const written = parseSettings(settingsInScript(result.stdout), 'node.yaml')
@@ -197,7 +264,10 @@ describe('pupistry bootstrap', () => {
     const defaults = await render(['bootstrap', '-t', 'debian-12'])
     assert.match(defaults.stdout, /^TimeoutStopSec=100$/m)
     const file = settingsFile(realisticSettings({agent: {stop_timeout: '5m'}}))
-    const [systemd, upstart] = await Promise.all([render(['bootstrap', '-t', 'debian-12'], file), render(['bootstrap', '-t', 'ubuntu-14.04'], file)])
+    const [systemd, upstart] = await Promise.all([
+      render(['bootstrap', '-t', 'debian-12'], file),
+      render(['bootstrap', '-t', 'ubuntu-14.04'], file),
+    ])
     assert.equal(systemd.code, 0, show(systemd))
     assert.match(systemd.stdout, /^TimeoutStopSec=340$/m)
     assert.equal(parseSettings(settingsInScript(systemd.stdout), 'node.yaml').agent.stop_timeout, '5m')
@@ -210,11 +280,17 @@ describe('pupistry bootstrap', () => {
     const file = settingsFile(realisticSettings({agent: {access_key_id: null, secret_access_key: null}}))
     const refused = await render(['bootstrap', '-t', 'debian-12'], file)
     assert.equal(refused.code, 10, show(refused))
-    assert.match(refused.stderr, /^pupistry: error: only build credentials are set in .*settings-\d+\.yaml: nodes must not get credentials that can write the store$/m)
+    assert.match(
+      refused.stderr,
+      /^pupistry: error: only build credentials are set in .*settings-\d+\.yaml: nodes must not get credentials that can write the store$/m,
+    )
     assert.equal(refused.stdout, '')
     const allowed = await render(['bootstrap', '-t', 'debian-12', '--allow-build-credentials'], file)
     assert.equal(allowed.code, 0, show(allowed))
-    assert.equal(parseSettings(settingsInScript(allowed.stdout), 'node.yaml').agent.secret_access_key, 'build-secret-never-on-nodes')
+    assert.equal(
+      parseSettings(settingsInScript(allowed.stdout), 'node.yaml').agent.secret_access_key,
+      'build-secret-never-on-nodes',
+    )
   })
 
   it('--output writes 0600 when the script holds credentials, and none are written when none are set (instance role)', async () => {
@@ -224,7 +300,12 @@ describe('pupistry bootstrap', () => {
     assert.equal(statSync(withCredentials).mode & 0o777, 0o600)
     assert.match(result.stderr, /mode 0600/)
 
-    const none = settingsFile(realisticSettings({agent: {access_key_id: null, secret_access_key: null}, build: {access_key_id: null, secret_access_key: null}}))
+    const none = settingsFile(
+      realisticSettings({
+        agent: {access_key_id: null, secret_access_key: null},
+        build: {access_key_id: null, secret_access_key: null},
+      }),
+    )
     const withoutCredentials = path.join(scratch, 'instance-role.sh')
     writeFileSync(withoutCredentials, 'old', {mode: 0o600})
     const plain = await render(['bootstrap', '-t', 'debian-12', '--output', withoutCredentials], none)
@@ -239,18 +320,30 @@ describe('pupistry bootstrap', () => {
     const file = settingsFile(realisticSettings({bootstrap: {puppet_repos: null}}))
     const result = await render(['bootstrap', '-t', 'rocky-9'], file)
     assert.equal(result.code, 10, show(result))
-    assert.match(result.stderr, /template "rhel-9" needs bootstrap\.puppet_repos \(.*\), which is not set in .*settings-\d+\.yaml/)
+    assert.match(
+      result.stderr,
+      /template "rhel-9" needs bootstrap\.puppet_repos \(.*\), which is not set in .*settings-\d+\.yaml/,
+    )
     assert.equal(result.stdout, '')
   })
 
   it('refuses a secret key among the trusted keys, and a node without any trusted key', async () => {
     const secretDir = path.join(scratch, 'secret-keys')
     mkdirSync(secretDir)
-    writeFileSync(path.join(secretDir, 'oops.asc'), '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nx\n-----END PGP PRIVATE KEY BLOCK-----\n')
-    const secret = await render(['bootstrap', '-t', 'debian-12'], settingsFile(realisticSettings({general: {trusted_keys: secretDir}})))
+    writeFileSync(
+      path.join(secretDir, 'oops.asc'),
+      '-----BEGIN PGP PRIVATE KEY BLOCK-----\n\nx\n-----END PGP PRIVATE KEY BLOCK-----\n',
+    )
+    const secret = await render(
+      ['bootstrap', '-t', 'debian-12'],
+      settingsFile(realisticSettings({general: {trusted_keys: secretDir}})),
+    )
     assert.equal(secret.code, 10, show(secret))
     assert.match(secret.stderr, /oops\.asc holds a SECRET key/)
-    const none = await render(['bootstrap', '-t', 'debian-12'], settingsFile(realisticSettings({general: {trusted_keys: null}})))
+    const none = await render(
+      ['bootstrap', '-t', 'debian-12'],
+      settingsFile(realisticSettings({general: {trusted_keys: null}})),
+    )
     assert.equal(none.code, 10, show(none))
     assert.match(none.stderr, /general\.trusted_keys is not set .*: nodes would refuse every release/)
   })
@@ -258,7 +351,10 @@ describe('pupistry bootstrap', () => {
   it('names the templates when one does not exist (exit 2)', async () => {
     const result = await render(['bootstrap', '-t', 'solaris-11'])
     assert.equal(result.code, 2, show(result))
-    assert.match(result.stderr, /no bootstrap template named "solaris-11" \(available: amazon-linux-2023, centos-7, .*ubuntu-24\.04\)/)
+    assert.match(
+      result.stderr,
+      /no bootstrap template named "solaris-11" \(available: amazon-linux-2023, centos-7, .*ubuntu-24\.04\)/,
+    )
   })
 })
 
@@ -266,7 +362,13 @@ describe('pupistry packer', () => {
   it('lists the packer templates', async () => {
     const result = await render(['packer'])
     assert.equal(result.code, 0, show(result))
-    assert.deepEqual(result.stdout.trim().split('\n').map((line) => line.split(/\s+/)[0]), Object.keys(PACKER))
+    assert.deepEqual(
+      result.stdout
+        .trim()
+        .split('\n')
+        .map((line) => line.split(/\s+/)[0]),
+      Object.keys(PACKER),
+    )
   })
 
   for (const [name, bootstrap] of Object.entries(PACKER)) {
@@ -297,7 +399,10 @@ describe('pupistry packer', () => {
       const kept = path.join(scratch, `${name}-kept.sh`)
       const local = hcl
         .replace(block, '')
-        .replace(/^source "amazon-ebs" "pupistry" \{\n[\s\S]*?\n\}\n/m, 'source "null" "pupistry" {\n  communicator = "none"\n}\n')
+        .replace(
+          /^source "amazon-ebs" "pupistry" \{\n[\s\S]*?\n\}\n/m,
+          'source "null" "pupistry" {\n  communicator = "none"\n}\n',
+        )
         .replace('source.amazon-ebs.pupistry', 'source.null.pupistry')
         .replace('provisioner "shell" {', 'provisioner "shell-local" {')
         .replace('"sudo bash /tmp/pupistry-bootstrap.sh"', `"cp -p /tmp/pupistry-bootstrap.sh ${kept}"`)
@@ -305,7 +410,9 @@ describe('pupistry packer', () => {
       assert.match(local, /source "null" "pupistry"[\s\S]*provisioner "shell-local"[\s\S]*base64 -d >/)
       const localFile = path.join(scratch, `${name}-local.pkr.hcl`)
       writeFileSync(localFile, local)
-      await run('/usr/bin/packer', ['build', '-color=false', localFile], {env: {CHECKPOINT_DISABLE: '1', PACKER_CACHE_DIR: path.join(scratch, 'packer-cache')}})
+      await run('/usr/bin/packer', ['build', '-color=false', localFile], {
+        env: {CHECKPOINT_DISABLE: '1', PACKER_CACHE_DIR: path.join(scratch, 'packer-cache')},
+      })
       assert.equal(readFileSync(kept, 'utf8'), script)
       assert.equal(statSync(kept).mode & 0o777, 0o600)
       assert.equal(existsSync(delivered), false, 'the script holding credentials is removed after the run')
@@ -315,22 +422,41 @@ describe('pupistry packer', () => {
 
 describe('plugin templates', () => {
   const dataDir = path.join(scratch, 'oclif')
-  const env = {PUPISTRY_CACHE_DIR: path.join(dataDir, 'cache'), PUPISTRY_CONFIG_DIR: path.join(dataDir, 'config'), PUPISTRY_DATA_DIR: path.join(dataDir, 'data')}
+  const env = {
+    PUPISTRY_CACHE_DIR: path.join(dataDir, 'cache'),
+    PUPISTRY_CONFIG_DIR: path.join(dataDir, 'config'),
+    PUPISTRY_DATA_DIR: path.join(dataDir, 'data'),
+  }
   const withPlugin = (args: string[]) => runCli([...args, '--config', realistic], {env})
 
   before(async () => {
-    const linked = await runCli(['plugins', 'link', '--no-install', path.join(ROOT, 'test', 'fixtures', 'template-plugin')], {env})
+    const linked = await runCli(
+      ['plugins', 'link', '--no-install', path.join(ROOT, 'test', 'fixtures', 'template-plugin')],
+      {env},
+    )
     assert.equal(linked.code, 0, show(linked))
   })
 
-  it('lists a plugin\'s templates with the plugin, and reports names that clash with the core\'s', async () => {
+  it("lists a plugin's templates with the plugin, and reports names that clash with the core's", async () => {
     const result = await withPlugin(['bootstrap'])
     assert.equal(result.code, 0, show(result))
-    assert.match(result.stdout, /^acme-linux +pupistry-fixture-templates@1\.2\.3 +Acme Linux \(fixture\) \(also acme\)$/m)
+    assert.match(
+      result.stdout,
+      /^acme-linux +pupistry-fixture-templates@1\.2\.3 +Acme Linux \(fixture\) \(also acme\)$/m,
+    )
     assert.match(result.stdout, /^debian-12 +pupistry@/m)
-    assert.match(result.stderr, /warning: template "debian-12" is offered by both pupistry and pupistry-fixture-templates; using pupistry/)
-    assert.match(result.stderr, /warning: template "rocky-9" of pupistry-fixture-templates clashes with the names of "rhel-9" of pupistry; using pupistry/)
-    assert.match(result.stderr, /warning: template "preamble" is offered by both pupistry and pupistry-fixture-templates; using pupistry/)
+    assert.match(
+      result.stderr,
+      /warning: template "debian-12" is offered by both pupistry and pupistry-fixture-templates; using pupistry/,
+    )
+    assert.match(
+      result.stderr,
+      /warning: template "rocky-9" of pupistry-fixture-templates clashes with the names of "rhel-9" of pupistry; using pupistry/,
+    )
+    assert.match(
+      result.stderr,
+      /warning: template "preamble" is offered by both pupistry and pupistry-fixture-templates; using pupistry/,
+    )
   })
 
   it('the core wins a clash: debian-12 and its partials render as without the plugin', async () => {
@@ -340,18 +466,24 @@ describe('plugin templates', () => {
     assert.doesNotMatch(result.stdout, /fixture plugin/)
   })
 
-  it('renders a plugin template built on the core\'s partials and its own', async () => {
+  it("renders a plugin template built on the core's partials and its own", async () => {
     const result = await withPlugin(['bootstrap', '-t', 'acme'])
     assert.equal(result.code, 0, show(result))
     assert.match(result.stdout, /^motd$/m)
-    assert.match(result.stderr, /warning: plugin pupistry-fixture-templates is linked from .*template-plugin: nodes do not get it/)
+    assert.match(
+      result.stderr,
+      /warning: plugin pupistry-fixture-templates is linked from .*template-plugin: nodes do not get it/,
+    )
     await checkShell(result.stdout, 'acme-linux')
   })
 
   it('stops a template that refers to a value the context lacks (exit 17), naming it', async () => {
     const result = await withPlugin(['bootstrap', '-t', 'broken-strict'])
     assert.equal(result.code, 17, show(result))
-    assert.match(result.stderr, /^pupistry: error: template "broken-strict" \(.*broken-strict\.sh\.hbs\): "node\.tarbals" is not a value of the template context$/m)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: template "broken-strict" \(.*broken-strict\.sh\.hbs\): "node\.tarbals" is not a value of the template context$/m,
+    )
     assert.equal(result.stdout, '')
   })
 })

@@ -30,7 +30,11 @@ function count(text: string, part: string): number {
 function shelvedKeys(shelf: string): string[] {
   return readdirSync(shelf)
     .filter((fan) => !fan.startsWith('.'))
-    .flatMap((fan) => readdirSync(path.join(shelf, fan)).filter((name) => name.endsWith('.key')).map((name) => path.join(shelf, fan, name)))
+    .flatMap((fan) =>
+      readdirSync(path.join(shelf, fan))
+        .filter((name) => name.endsWith('.key'))
+        .map((name) => path.join(shelf, fan, name)),
+    )
     .map((file) => readFileSync(file, 'utf8'))
     .sort()
 }
@@ -44,8 +48,13 @@ function settingsInScript(script: string): string {
 
 /** Commits a change to production and builds and pushes it: a new release. */
 async function release(world: World, name: string): Promise<void> {
-  await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', `${name}.pp`), `# ${name}\n`))
-  for (const step of [['build', '-e', 'production'], ['push', '-e', 'production']]) {
+  await world.commitToControl('production', (dir) =>
+    writeFileSync(path.join(dir, 'manifests', `${name}.pp`), `# ${name}\n`),
+  )
+  for (const step of [
+    ['build', '-e', 'production'],
+    ['push', '-e', 'production'],
+  ]) {
     const result = await world.cli(...step)
     assert.equal(result.code, 0, show(result))
   }
@@ -84,7 +93,13 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     assert.equal(linked.code, 0, show(linked))
     const result = await world.cli('providers', '--json')
     assert.equal(result.code, 0, show(result))
-    const listed = JSON.parse(result.stdout) as Array<{kind: string; name: string; plugin: string; type: string; version: string}>
+    const listed = JSON.parse(result.stdout) as Array<{
+      kind: string
+      name: string
+      plugin: string
+      type: string
+      version: string
+    }>
     const fromFixture = listed.filter((entry) => entry.plugin === 'pupistry-fixture-shelf')
     assert.deepEqual(
       fromFixture.map(({kind, name, type, version}) => ({kind, name, type, version})),
@@ -95,7 +110,7 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     )
   })
 
-  it('build → push → apply runs through the plugin\'s store and signer, with no change to the core', async () => {
+  it("build → push → apply runs through the plugin's store and signer, with no change to the core", async () => {
     const built = await world.cli('build', '-e', 'production', '--json')
     assert.equal(built.code, 0, show(built))
     const {version} = JSON.parse(built.stdout)[0] as {version: string}
@@ -114,7 +129,9 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     assert.ok(shelved.includes(`pupistry/production/artifacts/${version}.tar.gz`), shelved.join(' '))
     // The core told the store which object is rewritten in place (put option mutable): the pointer, and nothing else.
     const marked = fans.flatMap((fan) => readdirSync(path.join(shelf, fan)).filter((name) => name.endsWith('.mutable')))
-    assert.deepEqual(marked, [`${createHash('sha256').update('pupistry/production/latest.json').digest('hex')}.mutable`])
+    assert.deepEqual(marked, [
+      `${createHash('sha256').update('pupistry/production/latest.json').digest('hex')}.mutable`,
+    ])
 
     const applied = await world.cli('apply', '--json')
     assert.equal(applied.code, 0, show(applied))
@@ -125,7 +142,11 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
 
     const again = await world.cli('apply', '--minimal', '--json')
     assert.equal(again.code, 0, show(again))
-    assert.equal(JSON.parse(again.stdout).action, 'current', 'the conditional read of the pointer works through the plugin')
+    assert.equal(
+      JSON.parse(again.stdout).action,
+      'current',
+      'the conditional read of the pointer works through the plugin',
+    )
   })
 
   it('a node that trusts another Ed25519 key refuses the manifest (exit 20): the signatures are really checked', async () => {
@@ -150,15 +171,25 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     assert.match(checks['signing key'].detail, /^signer ed25519: the key loads/)
     assert.equal(checks['store (build)'].status, 'ok', checks['store (build)'].detail)
     assert.equal(checks['store (agent)'].status, 'ok', checks['store (agent)'].detail)
-    assert.match(checks['store (agent)'].detail, /can read production serial 1 \(signed by .*build\.pub\.pem\) and its artifact from shelf:/)
+    assert.match(
+      checks['store (agent)'].detail,
+      /can read production serial 1 \(signed by .*build\.pub\.pem\) and its artifact from shelf:/,
+    )
     assert.equal(checks['trusted keys'].status, 'ok', checks['trusted keys'].detail)
     assert.equal(checks['least privilege'].status, 'ok', checks['least privilege'].detail)
-    assert.match(checks['least privilege'].detail, /cannot write to shelf:.* \(the agent shelf_token may not write to shelf /)
+    assert.match(
+      checks['least privilege'].detail,
+      /cannot write to shelf:.* \(the agent shelf_token may not write to shelf /,
+    )
     assert.equal(checks.exposure.status, 'skip', 'the shelf cannot tell who may read it')
-    assert.deepEqual(shelvedKeys(shelf).filter((key) => key.includes('.doctor')), [], 'the probes are gone')
+    assert.deepEqual(
+      shelvedKeys(shelf).filter((key) => key.includes('.doctor')),
+      [],
+      'the probes are gone',
+    )
   })
 
-  it('bootstrap renders the store\'s node settings, the read token, general.signer and the key; a node made from it applies', async () => {
+  it("bootstrap renders the store's node settings, the read token, general.signer and the key; a node made from it applies", async () => {
     const settings = {
       ...world.settings,
       bootstrap: {
@@ -173,7 +204,10 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     const script = rendered.stdout
     assert.ok(script.includes(readFileSync(keys.public, 'utf8')), 'the trusted Ed25519 key is in the script')
     assert.doesNotMatch(script, /build-writes|PRIVATE KEY/, 'neither the build token nor a secret key reaches nodes')
-    const node = parseYaml(settingsInScript(script)) as {general: Record<string, unknown>; agent: Record<string, unknown>}
+    const node = parseYaml(settingsInScript(script)) as {
+      general: Record<string, unknown>
+      agent: Record<string, unknown>
+    }
     assert.equal(node.general.storage, `shelf://${shelf}`)
     assert.equal(node.general.shelf_fanout, 3)
     assert.equal(node.general.signer, 'ed25519')
@@ -195,7 +229,7 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     assert.doesNotMatch(applied.stderr, /unknown key/)
   })
 
-  it('a node reading a mirror learns the shelf\'s prefix from prefixOf, without making the shelf store (which would fail here)', async () => {
+  it("a node reading a mirror learns the shelf's prefix from prefixOf, without making the shelf store (which would fail here)", async () => {
     // A mirror in the core's layout, copied from the shelf's objects, as a sync job would.
     const mirror = path.join(world.dir, 'mirror')
     for (const fan of readdirSync(shelf).filter((name) => !name.startsWith('.'))) {
@@ -248,16 +282,23 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     await release(world, 'third')
     const result = await world.cli('prune', '--keep', '1', '--grace', '0s', '--json')
     assert.equal(result.code, 0, show(result))
-    const [pruned] = JSON.parse(result.stdout) as Array<{environment: string; deleted: Array<{key: string}>; undated?: number}>
+    const [pruned] = JSON.parse(result.stdout) as Array<{
+      environment: string
+      deleted: Array<{key: string}>
+      undated?: number
+    }>
     assert.equal(pruned.undated, undefined, show(result))
     assert.doesNotMatch(result.stderr, /does not say when/)
     const left = shelvedKeys(shelf)
     assert.deepEqual(left.filter((key) => key.includes('/artifacts/')).length, 1, left.join(' '))
     for (const key of first) assert.ok(!left.includes(key), `${key} was pruned`)
-    assert.ok(pruned.deleted.some((object) => first.includes(object.key)), JSON.stringify(pruned))
+    assert.ok(
+      pruned.deleted.some((object) => first.includes(object.key)),
+      JSON.stringify(pruned),
+    )
   })
 
-  it('a misspelt plugin setting is reported as unknown, the plugin\'s error names the setting it needs', async () => {
+  it("a misspelt plugin setting is reported as unknown, the plugin's error names the setting it needs", async () => {
     const settings = structuredClone(world.settings)
     delete settings.general.ed25519_key_file
     settings.general.ed25519_keyfile = keys.secret
@@ -265,7 +306,10 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     writeFileSync(file, stringify(settings))
     const result = await world.cliWith(file, 'push', '--refresh')
     assert.equal(result.code, 10, show(result))
-    assert.match(result.stderr, /misspelt\.yaml:\d+: unknown key "general\.ed25519_keyfile" ignored \(neither pupistry nor an installed plugin reads it\)/)
+    assert.match(
+      result.stderr,
+      /misspelt\.yaml:\d+: unknown key "general\.ed25519_keyfile" ignored \(neither pupistry nor an installed plugin reads it\)/,
+    )
     assert.match(result.stderr, /^pupistry: error: general\.ed25519_key_file is not set/m)
   })
 
@@ -288,7 +332,12 @@ describe('a plugin written for contract 1 (the shelf before contract 2) still wo
     shelf = path.join(world.dir, 'shelf1')
     mkdirSync(shelf)
     const keys = ed25519Keys(path.join(world.dir, 'ed25519'), 'build')
-    const general = {ed25519_key_file: keys.secret, signer: 'ed25519v1', storage: `shelf1://${shelf}`, trusted_keys: keys.public}
+    const general = {
+      ed25519_key_file: keys.secret,
+      signer: 'ed25519v1',
+      storage: `shelf1://${shelf}`,
+      trusted_keys: keys.public,
+    }
     world.settings.general = {...world.settings.general, ...general}
     world.writeSettings()
     const linked = await world.cliWithoutSettings('plugins', 'link', path.join(FIXTURES, 'shelf-v1'), '--no-install')
@@ -320,8 +369,14 @@ describe('a plugin written for contract 1 (the shelf before contract 2) still wo
     assert.equal(result.code, 0, show(result))
     const [pruned] = JSON.parse(result.stdout) as Array<{undated?: number; deleted: Array<{key: string}>}>
     assert.equal(pruned.undated, 1, show(result))
-    assert.ok(pruned.deleted.every((object) => object.key.includes('/manifests/')), JSON.stringify(pruned.deleted))
-    assert.match(result.stderr, /production: kept 1 artifact\(s\) no kept manifest needs, because shelf1:.* does not say when they were written/)
+    assert.ok(
+      pruned.deleted.every((object) => object.key.includes('/manifests/')),
+      JSON.stringify(pruned.deleted),
+    )
+    assert.match(
+      result.stderr,
+      /production: kept 1 artifact\(s\) no kept manifest needs, because shelf1:.* does not say when they were written/,
+    )
     assert.equal(shelvedKeys(shelf).filter((key) => key.includes('/artifacts/')).length, 2)
   })
 })
@@ -349,27 +404,43 @@ describe('a broken plugin and a plugin made for another contract do not break th
   it('build, push and apply work; each failure is named once, with the plugin and the reason', async () => {
     const built = await world.cli('build', '-e', 'production')
     assert.equal(built.code, 0, show(built))
-    const thrown = 'warning: plugin pupistry-fixture-broken failed to answer pupistry:assemblers: the assembler registry of this plugin is on fire'
+    const thrown =
+      'warning: plugin pupistry-fixture-broken failed to answer pupistry:assemblers: the assembler registry of this plugin is on fire'
     assert.equal(count(built.stderr, thrown), 1, show(built))
 
     const pushed = await world.cli('push')
     assert.equal(pushed.code, 0, show(pushed))
-    const nonsense = 'warning: plugin pupistry-fixture-broken answered pupistry:storage with something other than a list of providers; ignored'
+    const nonsense =
+      'warning: plugin pupistry-fixture-broken answered pupistry:storage with something other than a list of providers; ignored'
     assert.equal(count(pushed.stderr, nonsense), 1, show(pushed))
     // Two plugins offer "file": the core's wins (the impostor's create() would throw), and that is said.
-    assert.equal(count(pushed.stderr, 'warning: storage provider "file" is offered by both pupistry and pupistry-fixture-outdated; using pupistry'), 1, show(pushed))
+    assert.equal(
+      count(
+        pushed.stderr,
+        'warning: storage provider "file" is offered by both pupistry and pupistry-fixture-outdated; using pupistry',
+      ),
+      1,
+      show(pushed),
+    )
 
     const applied = await world.cli('apply', '--json')
     assert.equal(applied.code, 0, show(applied))
     assert.equal(JSON.parse(applied.stdout).action, 'installed')
-    assert.match(applied.stderr, /plugin pupistry-fixture-broken answered pupistry:signers with something other than a list of providers/)
+    assert.match(
+      applied.stderr,
+      /plugin pupistry-fixture-broken answered pupistry:signers with something other than a list of providers/,
+    )
   })
 
   it('a provider made for another plugin contract is refused with a clear message, also when chosen', async () => {
     const listing = await world.cli('providers', '--json')
     assert.equal(listing.code, 0, show(listing))
-    assert.equal((JSON.parse(listing.stdout) as Array<{name: string}>).some((entry) => entry.name === 'quantum'), false)
-    const refusal = 'signer "quantum" of plugin pupistry-fixture-outdated@2.0.0 was written for plugin contract 3, but this pupistry speaks contracts 1 to 2'
+    assert.equal(
+      (JSON.parse(listing.stdout) as Array<{name: string}>).some((entry) => entry.name === 'quantum'),
+      false,
+    )
+    const refusal =
+      'signer "quantum" of plugin pupistry-fixture-outdated@2.0.0 was written for plugin contract 3, but this pupistry speaks contracts 1 to 2'
     assert.equal(count(listing.stderr, `warning: ${refusal}; ignored`), 1, show(listing))
 
     const settings = structuredClone(world.settings)
@@ -379,6 +450,9 @@ describe('a broken plugin and a plugin made for another contract do not break th
     const result = await world.cliWith(file, 'push', '--refresh')
     assert.equal(result.code, 2, show(result))
     assert.match(result.stderr, new RegExp(`^pupistry: error: ${refusal.replace(/[.@"]/g, '\\$&')}$`, 'm'))
-    assert.match(result.stderr, /^hint: upgrade pupistry, or install a version of pupistry-fixture-outdated made for contract 2$/m)
+    assert.match(
+      result.stderr,
+      /^hint: upgrade pupistry, or install a version of pupistry-fixture-outdated made for contract 2$/m,
+    )
   })
 })

@@ -23,7 +23,9 @@ function timed(command, args) {
   const report = path.join(tmp, 'time.txt')
   const started = performance.now()
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', report, command, ...args], {stdio: ['ignore', 'pipe', 'pipe']})
+    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', report, command, ...args], {
+      stdio: ['ignore', 'pipe', 'pipe'],
+    })
     let output = ''
     child.stdout.on('data', (chunk) => (output = (output + chunk).slice(-4000)))
     child.stderr.on('data', (chunk) => (output = (output + chunk).slice(-4000)))
@@ -42,7 +44,11 @@ function commandFor(tool, dir, control, forgeUrl) {
   const basedir = path.join(dir, 'environments')
   const cachedir = path.join(dir, 'cache')
   if (tool === 'native') {
-    return {args: [path.join(here, 'native-assemble.mjs'), control, cachedir, forgeUrl ?? ''], command: process.execPath, environments: basedir.replace(/environments$/, 'cache/environments')}
+    return {
+      args: [path.join(here, 'native-assemble.mjs'), control, cachedir, forgeUrl ?? ''],
+      command: process.execPath,
+      environments: basedir.replace(/environments$/, 'cache/environments'),
+    }
   }
 
   const config = path.join(dir, `${tool}.yaml`)
@@ -54,7 +60,10 @@ function commandFor(tool, dir, control, forgeUrl) {
 
   // g10k reads its own YAML dialect (`:cachedir:`), not JSON.
   const forgeYaml = forgeUrl ? `forge:\n  baseurl: '${forgeUrl}'\nforge_base_url: '${forgeUrl}'\n` : ''
-  writeFileSync(config, `:cachedir: '${cachedir}'\nsources:\n  main:\n    remote: '${control}'\n    basedir: '${basedir}/'\n${forgeYaml}`)
+  writeFileSync(
+    config,
+    `:cachedir: '${cachedir}'\nsources:\n  main:\n    remote: '${control}'\n    basedir: '${basedir}/'\n${forgeYaml}`,
+  )
   return {args: ['-config', config, '-quiet'], command: 'g10k', environments: basedir}
 }
 
@@ -75,7 +84,10 @@ for (let i = 0; i < forgeCount; i++) {
   slugs.push(`${slug}@1.0.0`)
 }
 
-const repos = [...sizes.map((size) => ({forge: false, label: `${size} git`, modules: size})), ...(forgeCount > 0 ? [{forge: true, label: `${forgeCount} Forge`, modules: forgeCount}] : [])]
+const repos = [
+  ...sizes.map((size) => ({forge: false, label: `${size} git`, modules: size})),
+  ...(forgeCount > 0 ? [{forge: true, label: `${forgeCount} Forge`, modules: forgeCount}] : []),
+]
 const rows = []
 try {
   for (const repo of repos) {
@@ -102,7 +114,9 @@ try {
 
 const pad = (text, width) => String(text).padEnd(width)
 const lpad = (text, width) => String(text).padStart(width)
-console.log(`${pad('repo', 10)}${pad('tool', 8)}${lpad('cold s', 8)}${lpad('warm s', 8)}${lpad('peak RSS MB', 13)}${lpad('modules', 9)}${lpad('g10k/native cold', 18)}${lpad('warm', 7)}${lpad('r10k/native cold', 18)}${lpad('warm', 7)}`)
+console.log(
+  `${pad('repo', 10)}${pad('tool', 8)}${lpad('cold s', 8)}${lpad('warm s', 8)}${lpad('peak RSS MB', 13)}${lpad('modules', 9)}${lpad('g10k/native cold', 18)}${lpad('warm', 7)}${lpad('r10k/native cold', 18)}${lpad('warm', 7)}`,
+)
 for (const row of rows) {
   const native = rows.find((other) => other.repo === row.repo && other.tool === 'native')
   const g10k = rows.find((other) => other.repo === row.repo && other.tool === 'g10k')
@@ -112,7 +126,9 @@ for (const row of rows) {
       ? `${lpad((g10k.cold.seconds / native.cold.seconds).toFixed(2), 18)}${lpad((g10k.warm.seconds / native.warm.seconds).toFixed(2), 7)}${lpad((r10k.cold.seconds / native.cold.seconds).toFixed(2), 18)}${lpad((r10k.warm.seconds / native.warm.seconds).toFixed(2), 7)}`
       : ''
   const rss = Math.max(row.cold.rssMb, row.warm.rssMb).toFixed(0)
-  console.log(`${pad(row.repo, 10)}${pad(row.tool, 8)}${lpad(row.cold.seconds.toFixed(2), 8)}${lpad(row.warm.seconds.toFixed(2), 8)}${lpad(rss, 13)}${lpad(`${row.deployed}/${row.wanted}`, 9)}${ratios}`)
+  console.log(
+    `${pad(row.repo, 10)}${pad(row.tool, 8)}${lpad(row.cold.seconds.toFixed(2), 8)}${lpad(row.warm.seconds.toFixed(2), 8)}${lpad(rss, 13)}${lpad(`${row.deployed}/${row.wanted}`, 9)}${ratios}`,
+  )
 }
 
 console.log('\nTargets (ratios above 1 mean native is faster):')
@@ -121,13 +137,23 @@ for (const repo of repos.filter((entry) => !entry.forge && entry.modules >= 50))
   const g10k = rows.find((row) => row.repo === repo.label && row.tool === 'g10k')
   for (const phase of ['cold', 'warm']) {
     const ratio = g10k[phase].seconds / native[phase].seconds
-    console.log(`  ${repo.label}, ${phase}: native ${ratio.toFixed(2)}x g10k's speed (target >= 1.2): ${ratio >= 1.2 ? 'met' : 'NOT met'}`)
+    console.log(
+      `  ${repo.label}, ${phase}: native ${ratio.toFixed(2)}x g10k's speed (target >= 1.2): ${ratio >= 1.2 ? 'met' : 'NOT met'}`,
+    )
   }
 }
 
-const biggest = rows.filter((row) => row.tool === 'native' && !row.repo.includes('Forge')).sort((a, b) => b.wanted - a.wanted)[0]
-if (biggest) console.log(`  ${biggest.repo}, warm no-change rebuild: ${biggest.warm.seconds.toFixed(2)} s (target < 1 s): ${biggest.warm.seconds < 1 ? 'met' : 'NOT met'}`)
+const biggest = rows
+  .filter((row) => row.tool === 'native' && !row.repo.includes('Forge'))
+  .sort((a, b) => b.wanted - a.wanted)[0]
+if (biggest)
+  console.log(
+    `  ${biggest.repo}, warm no-change rebuild: ${biggest.warm.seconds.toFixed(2)} s (target < 1 s): ${biggest.warm.seconds < 1 ? 'met' : 'NOT met'}`,
+  )
 const peak = Math.max(...rows.filter((row) => row.tool === 'native').flatMap((row) => [row.cold.rssMb, row.warm.rssMb]))
 console.log(`  native peak RSS: ${peak.toFixed(0)} MB (target < 150 MB): ${peak < 150 ? 'met' : 'NOT met'}`)
 const short = rows.filter((row) => row.deployed !== row.wanted)
-if (short.length > 0) console.log(`\nIncomplete deploys (modules found/wanted): ${short.map((row) => `${row.tool} on ${row.repo}: ${row.deployed}/${row.wanted}`).join('; ')}`)
+if (short.length > 0)
+  console.log(
+    `\nIncomplete deploys (modules found/wanted): ${short.map((row) => `${row.tool} on ${row.repo}: ${row.deployed}/${row.wanted}`).join('; ')}`,
+  )

@@ -47,9 +47,25 @@ function bareRepo(repo, files, branch, tag) {
 }
 
 function moduleFiles(name, index) {
-  const lines = (n, word) => Array.from({length: n}, (_, i) => `  # ${word} ${index}-${i}: ${'x'.repeat((index * 7 + i * 13) % 60)}`).join('\n')
+  const lines = (n, word) =>
+    Array.from({length: n}, (_, i) => `  # ${word} ${index}-${i}: ${'x'.repeat((index * 7 + i * 13) % 60)}`).join('\n')
   const files = [
-    ['metadata.json', JSON.stringify({author: 'bench', dependencies: [], license: 'Apache-2.0', name: `bench-${name}`, source: 'local', summary: 'bench', version: '1.0.0'}, null, 2)],
+    [
+      'metadata.json',
+      JSON.stringify(
+        {
+          author: 'bench',
+          dependencies: [],
+          license: 'Apache-2.0',
+          name: `bench-${name}`,
+          source: 'local',
+          summary: 'bench',
+          version: '1.0.0',
+        },
+        null,
+        2,
+      ),
+    ],
     ['README.md', `# ${name}\n\n${lines(30, 'readme')}\n`],
     ['templates/config.epp', `<%- | String $value | -%>\nvalue = <%= $value %>\n${lines(20, 'template')}\n`],
     ['templates/service.erb', `# <%= @name %>\n${lines(15, 'erb')}\n`],
@@ -59,7 +75,10 @@ function moduleFiles(name, index) {
     ['spec/classes/init_spec.rb', `describe '${name}' do\n${lines(10, 'spec')}\nend\n`],
   ]
   for (const part of ['init', 'install', 'config', 'service']) {
-    files.push([`manifests/${part}.pp`, `class ${name}${part === 'init' ? '' : `::${part}`} {\n${lines(25, part)}\n}\n`])
+    files.push([
+      `manifests/${part}.pp`,
+      `class ${name}${part === 'init' ? '' : `::${part}`} {\n${lines(25, part)}\n}\n`,
+    ])
   }
 
   return files

@@ -43,7 +43,48 @@ const between = (low, high) => low + Math.floor(random() * (high - low + 1))
 const pick = (list) => list[Math.floor(random() * list.length)]
 
 function makeWords(count) {
-  const syllables = ['ab', 'al', 'an', 'ar', 'be', 'ca', 'co', 'de', 'di', 'el', 'en', 'er', 'fi', 'ge', 'ha', 'in', 'io', 'ka', 'la', 'li', 'ma', 'me', 'na', 'ne', 'no', 'or', 'pa', 'pu', 're', 'ri', 'sa', 'se', 'si', 'ta', 'te', 'ti', 'to', 'un', 'va', 'xe']
+  const syllables = [
+    'ab',
+    'al',
+    'an',
+    'ar',
+    'be',
+    'ca',
+    'co',
+    'de',
+    'di',
+    'el',
+    'en',
+    'er',
+    'fi',
+    'ge',
+    'ha',
+    'in',
+    'io',
+    'ka',
+    'la',
+    'li',
+    'ma',
+    'me',
+    'na',
+    'ne',
+    'no',
+    'or',
+    'pa',
+    'pu',
+    're',
+    'ri',
+    'sa',
+    'se',
+    'si',
+    'ta',
+    'te',
+    'ti',
+    'to',
+    'un',
+    'va',
+    'xe',
+  ]
   const words = new Set()
   while (words.size < count) {
     let word = ''
@@ -125,7 +166,11 @@ while (bytes < smallBudget) {
   const module = `site/mod${String(Math.floor(smallFiles / FILES_PER_MODULE)).padStart(4, '0')}`
   // A few executable scripts, as control repos have (config_version and the like).
   const kind = smallFiles % 97 === 0 ? {dir: 'scripts', ext: 'sh'} : kinds[smallFiles % kinds.length]
-  write(`${module}/${kind.dir}/f${smallFiles}.${kind.ext}`, pool.subarray(offset, offset + size), kind.ext === 'sh' ? 0o755 : 0o644)
+  write(
+    `${module}/${kind.dir}/f${smallFiles}.${kind.ext}`,
+    pool.subarray(offset, offset + size),
+    kind.ext === 'sh' ? 0o755 : 0o644,
+  )
   bytes += size
   smallFiles++
 }

@@ -14,8 +14,18 @@ const assembler = new NativeAssembler({
   askSecret: async () => undefined,
   cacheDir,
   log: {info: quiet, progress: quiet, warn: quiet},
-  settings: {agent: {}, build: {puppetcode: remote, ...(forge ? {forge: {baseurl: forge}} : {}), ...(poolSize ? {pool_size: Number(poolSize)} : {})}, general: {}},
+  settings: {
+    agent: {},
+    build: {
+      puppetcode: remote,
+      ...(forge ? {forge: {baseurl: forge}} : {}),
+      ...(poolSize ? {pool_size: Number(poolSize)} : {}),
+    },
+    general: {},
+  },
   side: 'build',
 })
 const environments = await assembler.assemble({})
-console.log(environments.map((environment) => `${environment.name} ${Object.keys(environment.modules).length}`).join('\n'))
+console.log(
+  environments.map((environment) => `${environment.name} ${Object.keys(environment.modules).length}`).join('\n'),
+)

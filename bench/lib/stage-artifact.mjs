@@ -28,7 +28,10 @@ mkdirSync(path.join(tree, 'files'))
 const cipher = createCipheriv('aes-128-ctr', Buffer.alloc(16, 7), Buffer.alloc(16, 0))
 for (let written = 0, index = 0; written < sizeMb * MB; index++) {
   const bytes = Math.min(FILE_MB * MB, sizeMb * MB - written)
-  writeFileSync(path.join(tree, 'files', `blob-${String(index).padStart(3, '0')}.bin`), cipher.update(Buffer.alloc(bytes)))
+  writeFileSync(
+    path.join(tree, 'files', `blob-${String(index).padStart(3, '0')}.bin`),
+    cipher.update(Buffer.alloc(bytes)),
+  )
   written += bytes
 }
 
@@ -43,7 +46,13 @@ const file = path.join(dir, `${packed.sha256}.tar.gz`)
 rmSync(file, {force: true})
 renameSync(out, file)
 const record = {
-  artifact: {files: packed.files, key: `pupistry/${environment}/artifacts/${packed.sha256}.tar.gz`, sha256: packed.sha256, size: packed.size, unpacked_size: packed.unpackedSize},
+  artifact: {
+    files: packed.files,
+    key: `pupistry/${environment}/artifacts/${packed.sha256}.tar.gz`,
+    sha256: packed.sha256,
+    size: packed.size,
+    unpacked_size: packed.unpackedSize,
+  },
   build: {assembler: 'bench', commit: null, host: 'bench', modules: {}, tools: {}, user: 'bench'},
   built: new Date().toISOString(),
   environment,
@@ -52,4 +61,12 @@ const record = {
 }
 writeFileSync(path.join(dir, 'build.json'), JSON.stringify(record, null, 2))
 writeFileSync(path.join(appCache, 'build', 'index.json'), JSON.stringify({environments: [environment]}))
-console.log(JSON.stringify({file, files: packed.files, sha256: packed.sha256, size: packed.size, unpackedSize: packed.unpackedSize}))
+console.log(
+  JSON.stringify({
+    file,
+    files: packed.files,
+    sha256: packed.sha256,
+    size: packed.size,
+    unpackedSize: packed.unpackedSize,
+  }),
+)

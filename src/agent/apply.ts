@@ -63,7 +63,12 @@ export async function apply(runtime: Runtime, options: ApplyOptions): Promise<Ap
   return withAgentLock(runtime, environment, options, (control) => applyLocked(runtime, options, environment, control))
 }
 
-async function applyLocked(runtime: Runtime, options: ApplyOptions, environment: string, control: RunControl): Promise<ApplyResult> {
+async function applyLocked(
+  runtime: Runtime,
+  options: ApplyOptions,
+  environment: string,
+  control: RunControl,
+): Promise<ApplyResult> {
   const {log} = runtime
   const {signal, stateFile} = control
   // Trust settings are checked on every run, even when nothing new arrives.
@@ -76,9 +81,25 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
   const store = await openStore(runtime, 'agent')
 
   const pointer = await readNewest(store, environment, {active, force: options.force, signal, state})
-  const trust = {allowDowngrade: options.allowDowngrade, environment, keys, location: store.location, log, now: new Date(), prefix: store.prefix}
+  const trust = {
+    allowDowngrade: options.allowDowngrade,
+    environment,
+    keys,
+    location: store.location,
+    log,
+    now: new Date(),
+    prefix: store.prefix,
+  }
   const verdict = await decide({...trust, pointer, state})
-  const result = await act(runtime, verdict, {active, control, environment, force: Boolean(options.force), releases, state, store})
+  const result = await act(runtime, verdict, {
+    active,
+    control,
+    environment,
+    force: Boolean(options.force),
+    releases,
+    state,
+    store,
+  })
   stateFile.defer(environment, {lastCheck: new Date().toISOString()})
   if (verdict.expired) log.warn(verdict.expired.message)
   if (!result.version || !(await releases.find(environment, result.version))) {
@@ -88,10 +109,19 @@ async function applyLocked(runtime: Runtime, options: ApplyOptions, environment:
   const needsPuppet = !options.minimal || result.action === 'installed' || state.appliedVersion !== result.version
   if (needsPuppet) {
     const {pinned} = state
-    if (result.pinned && pinned) log.info(`${environment}: pinned to ${short(pinned.version)} by rollback at ${pinned.at}; \`pupistry apply --unpin\` or a new release lifts the pin`)
-    result.puppet = await runPuppetStep(runtime, control, {environment, noop: Boolean(options.noop), version: result.version})
+    if (result.pinned && pinned)
+      log.info(
+        `${environment}: pinned to ${short(pinned.version)} by rollback at ${pinned.at}; \`pupistry apply --unpin\` or a new release lifts the pin`,
+      )
+    result.puppet = await runPuppetStep(runtime, control, {
+      environment,
+      noop: Boolean(options.noop),
+      version: result.version,
+    })
   } else {
-    log.info(`${environment}: up to date (serial ${result.serial}, ${short(result.version)}); --minimal: Puppet not run`)
+    log.info(
+      `${environment}: up to date (serial ${result.serial}, ${short(result.version)}); --minimal: Puppet not run`,
+    )
   }
 
   if (verdict.expired) throw verdict.expired
@@ -105,8 +135,12 @@ async function readNewest(
   job: {active?: ActiveRelease; force?: boolean; signal: AbortSignal; state: EnvironmentState},
 ): Promise<PointerEnvelope | {notModified: true}> {
   const {state} = job
-  const conditional = !job.force && state.etag !== undefined && job.active?.version === (state.pinned?.version ?? state.version)
-  const pointer = await abortable(readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined}), job.signal)
+  const conditional =
+    !job.force && state.etag !== undefined && job.active?.version === (state.pinned?.version ?? state.version)
+  const pointer = await abortable(
+    readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined}),
+    job.signal,
+  )
   if (pointer) return pointer
   throw new NotFoundError(`nothing is published for environment ${environment} at ${store.location}`, {
     hint: 'run `pupistry push` on the build side, or check agent.environment',
@@ -124,17 +158,27 @@ async function unpin(runtime: Runtime, stateFile: StateFile, environment: string
 async function act(
   runtime: Runtime,
   verdict: Verdict,
-  job: {active?: ActiveRelease; control: RunControl; environment: string; force: boolean; releases: Releases; state: EnvironmentState; store: Store},
+  job: {
+    active?: ActiveRelease
+    control: RunControl
+    environment: string
+    force: boolean
+    releases: Releases
+    state: EnvironmentState
+    store: Store
+  },
 ): Promise<ApplyResult> {
   const {environment, state} = job
   const {stateFile, signal} = job.control
   const {manifest} = verdict
   if (state.pinned && verdict.pin !== 'lifted') {
-    if (verdict.action === 'keep' && verdict.etag !== undefined) await stateFile.update(environment, {etag: verdict.etag})
+    if (verdict.action === 'keep' && verdict.etag !== undefined)
+      await stateFile.update(environment, {etag: verdict.etag})
     return {action: 'current', environment, pinned: true, serial: state.serial, version: state.pinned.version}
   }
 
-  if (verdict.action !== 'install' || !manifest) return {action: 'current', environment, serial: state.serial, version: state.version}
+  if (verdict.action !== 'install' || !manifest)
+    return {action: 'current', environment, serial: state.serial, version: state.version}
   if (verdict.pin === 'lifted') await stateFile.update(environment, {pinned: undefined})
   signal.throwIfAborted()
   const result = await install(runtime, {...job, manifest, signal, signedBy: verdict.signedBy})
@@ -155,14 +199,31 @@ async function act(
  */
 async function install(
   runtime: Runtime,
-  job: {active?: ActiveRelease; environment: string; force: boolean; manifest: Manifest; releases: Releases; signal?: AbortSignal; signedBy?: string; store: Store},
+  job: {
+    active?: ActiveRelease
+    environment: string
+    force: boolean
+    manifest: Manifest
+    releases: Releases
+    signal?: AbortSignal
+    signedBy?: string
+    store: Store
+  },
 ): Promise<ApplyResult> {
   const {environment, manifest, releases} = job
-  const result: ApplyResult = {action: 'installed', environment, serial: manifest.serial, signedBy: job.signedBy, version: manifest.version}
+  const result: ApplyResult = {
+    action: 'installed',
+    environment,
+    serial: manifest.serial,
+    signedBy: job.signedBy,
+    version: manifest.version,
+  }
   if (job.active?.version === manifest.version && !job.force) return {...result, action: 'current'}
   let dir = job.force ? undefined : await releases.find(environment, manifest.version)
   if (!dir) {
-    runtime.log.info(`${environment}: downloading serial ${manifest.serial} (${short(manifest.version)}, ${manifest.artifact.size} bytes)`)
+    runtime.log.info(
+      `${environment}: downloading serial ${manifest.serial} (${short(manifest.version)}, ${manifest.artifact.size} bytes)`,
+    )
     dir = await fetchRelease(job.store, manifest, releases, job.signal)
   }
 
@@ -171,14 +232,22 @@ async function install(
   pausePoint('committed')
   await releases.activate(environment, dir)
   pausePoint('activated')
-  runtime.log.info(`${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`)
+  runtime.log.info(
+    `${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`,
+  )
   const removed = await releases.prune(environment, agentSettingsOf(runtime.settings).keepReleases)
-  if (removed.length > 0) runtime.log.progress(`${environment}: removed old releases ${removed.map((version) => short(version)).join(', ')}`)
+  if (removed.length > 0)
+    runtime.log.progress(`${environment}: removed old releases ${removed.map((version) => short(version)).join(', ')}`)
   return result
 }
 
 /** Download, check, unpack into staging, then commit: any failure leaves nothing behind. */
-async function fetchRelease(store: Store, manifest: Manifest, releases: Releases, signal?: AbortSignal): Promise<string> {
+async function fetchRelease(
+  store: Store,
+  manifest: Manifest,
+  releases: Releases,
+  signal?: AbortSignal,
+): Promise<string> {
   const download = await releases.scratch(manifest.environment, 'download')
   const staging = await releases.scratch(manifest.environment, 'staging')
   try {
@@ -187,7 +256,10 @@ async function fetchRelease(store: Store, manifest: Manifest, releases: Releases
     await mkdir(staging, {mode: 0o755})
     // tar is loaded (in its thread) only when there is something to unpack: the no-change check stays light.
     const {unpackInThread} = await import('./unpack-thread.js')
-    await unpackInThread({dest: staging, file: download, limits: {unpackedSize: manifest.artifact.unpacked_size}}, signal)
+    await unpackInThread(
+      {dest: staging, file: download, limits: {unpackedSize: manifest.artifact.unpacked_size}},
+      signal,
+    )
     pausePoint('unpacked')
     signal?.throwIfAborted()
     return await releases.commit(staging, manifest.environment, manifest.version)
@@ -201,7 +273,12 @@ async function fetchRelease(store: Store, manifest: Manifest, releases: Releases
 const DOWNLOAD_ATTEMPTS = 3
 
 /** A download cut off half-way is tried again from the start; a verification failure never is. */
-async function downloadWithRetries(store: Store, manifest: Manifest, file: string, signal?: AbortSignal): Promise<void> {
+async function downloadWithRetries(
+  store: Store,
+  manifest: Manifest,
+  file: string,
+  signal?: AbortSignal,
+): Promise<void> {
   for (let attempt = 1; ; attempt++) {
     try {
       return await downloadArtifact(store, manifest, file, {signal, started: () => pausePoint('download')})

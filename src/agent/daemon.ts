@@ -24,7 +24,12 @@ export interface Schedule {
 /** The daemon's timing from settings, in seconds. */
 export function scheduleOf(runtime: Runtime, options: DaemonOptions = {}): Schedule {
   const agent = agentSettingsOf(runtime.settings)
-  return {interval: agent.interval, minimal: Boolean(options.minimal || agent.minimal), splay: agent.splay, stopTimeout: agent.stopTimeout}
+  return {
+    interval: agent.interval,
+    minimal: Boolean(options.minimal || agent.minimal),
+    splay: agent.splay,
+    stopTimeout: agent.stopTimeout,
+  }
 }
 
 /**
@@ -77,8 +82,12 @@ export class Daemon {
     let environment = agentEnvironment(runtime, this.options.environment)
     const first = scheduleOf(runtime, this.options)
     const {log} = runtime
-    if (this.options.noop) log.warn('--noop with --daemon: Puppet only reports what it would change, on every run; nothing is ever applied')
-    if (this.options.force) log.warn('--force with --daemon: every run downloads, installs and applies the newest release again, even when nothing changed')
+    if (this.options.noop)
+      log.warn('--noop with --daemon: Puppet only reports what it would change, on every run; nothing is ever applied')
+    if (this.options.force)
+      log.warn(
+        '--force with --daemon: every run downloads, installs and applies the newest release again, even when nothing changed',
+      )
     log.event({
       environment,
       event: 'daemon-start',
@@ -106,7 +115,11 @@ export class Daemon {
       if (outcome instanceof StoreError && outcome.reason === 'unreachable') {
         storeFailures++
       } else if (storeFailures > 0) {
-        runtime.log.event({environment, event: 'store-recovered', message: `${environment}: the store answers again after ${storeFailures} failed ${storeFailures === 1 ? 'try' : 'tries'}`})
+        runtime.log.event({
+          environment,
+          event: 'store-recovered',
+          message: `${environment}: the store answers again after ${storeFailures} failed ${storeFailures === 1 ? 'try' : 'tries'}`,
+        })
         storeFailures = 0
       }
 
@@ -142,7 +155,15 @@ export class Daemon {
     if (!run) return
     run.abandon.abort(new StoppedError('the agent is stopping: the run was abandoned, the active release is unchanged'))
     const seconds = this.runtime ? scheduleOf(this.runtime, this.options).stopTimeout : AGENT_DEFAULTS.stopTimeout
-    this.stopTimer = setTimeout(() => run.stopPuppet.abort(new StoppedError(`Puppet did not finish within agent.stop_timeout (${seconds} s) after the stop request and was stopped`)), seconds * 1000)
+    this.stopTimer = setTimeout(
+      () =>
+        run.stopPuppet.abort(
+          new StoppedError(
+            `Puppet did not finish within agent.stop_timeout (${seconds} s) after the stop request and was stopped`,
+          ),
+        ),
+      seconds * 1000,
+    )
   }
 
   /** SIGHUP: read the settings file again, and run at once with them (after the current run, if one is under way). */
@@ -158,10 +179,17 @@ export class Daemon {
       // An unusable environment name is a bad reload like any other: the previous settings stay.
       agentEnvironment(fresh, this.options.environment)
       this.runtime = fresh
-      fresh.log.event({event: 'reload', message: `settings read again from ${fresh.settings.file ?? 'the defaults (no file)'}`})
+      fresh.log.event({
+        event: 'reload',
+        message: `settings read again from ${fresh.settings.file ?? 'the defaults (no file)'}`,
+      })
       return fresh
     } catch (error) {
-      runtime.log.event({event: 'reload-failed', level: 'error', message: `settings not reloaded, the previous ones stay: ${(error as Error).message}`})
+      runtime.log.event({
+        event: 'reload-failed',
+        level: 'error',
+        message: `settings not reloaded, the previous ones stay: ${(error as Error).message}`,
+      })
       return runtime
     }
   }
@@ -187,7 +215,13 @@ export class Daemon {
       return undefined
     } catch (error) {
       if (error instanceof StoppedError) {
-        runtime.log.event({duration: duration(), environment, event: 'run-stopped', level: 'warn', message: `${environment}: ${error.message}`})
+        runtime.log.event({
+          duration: duration(),
+          environment,
+          event: 'run-stopped',
+          level: 'warn',
+          message: `${environment}: ${error.message}`,
+        })
       } else {
         const exitCode = error instanceof PupistryError ? error.exitCode : 1
         const message = error instanceof Error ? error.message : String(error)

@@ -28,7 +28,14 @@ const KILL_GRACE_MS = PUPPET_KILL_GRACE_SECONDS * 1000
  * own): SIGTERM to the group and every descendant, SIGKILL after a grace
  * period, and SIGKILL at once to what is left when Puppet itself has gone.
  */
-export function runPuppet(options: {puppet: string; puppetcode: string; environment: string; noop: boolean; stop?: AbortSignal; record?: string}): Promise<PuppetRun> {
+export function runPuppet(options: {
+  puppet: string
+  puppetcode: string
+  environment: string
+  noop: boolean
+  stop?: AbortSignal
+  record?: string
+}): Promise<PuppetRun> {
   const manifests = path.join(options.puppetcode, options.environment, 'manifests')
   const args = [
     'apply',
@@ -63,7 +70,9 @@ export function runPuppet(options: {puppet: string; puppetcode: string; environm
     child.on('error', (error: NodeJS.ErrnoException) => {
       reject(
         error.code === 'ENOENT'
-          ? new ToolError(`puppet is not installed or not on PATH (${options.puppet})`, {hint: 'install Puppet or OpenVox, or set agent.puppet'})
+          ? new ToolError(`puppet is not installed or not on PATH (${options.puppet})`, {
+              hint: 'install Puppet or OpenVox, or set agent.puppet',
+            })
           : new PuppetCouldNotRunError(`cannot start ${options.puppet}: ${error.message}`),
       )
     })
@@ -118,7 +127,9 @@ export async function stopOrphanedPuppet(file: string, warn: (message: string) =
   const {puppet} = record
   let stopped: number | undefined
   if (puppet && stillRunning(puppet)) {
-    warn(`Puppet (pid ${puppet.pid}) started by a pupistry run that is gone (pid ${record.by.pid}) is still running: stopping it and what it started before this run`)
+    warn(
+      `Puppet (pid ${puppet.pid}) started by a pupistry run that is gone (pid ${record.by.pid}) is still running: stopping it and what it started before this run`,
+    )
     const tree = signalTree(puppet.pid, 'SIGTERM')
     for (let waited = 0; waited < KILL_GRACE_MS && stillRunning(puppet); waited += 100) await sleep(100)
     if (stillRunning(puppet)) signalTree(puppet.pid, 'SIGKILL')

@@ -79,7 +79,8 @@ export class Releases {
   async cleanLeftovers(environment: string): Promise<void> {
     const dir = path.join(this.root, environment)
     for (const name of await readdir(dir).catch(() => [] as string[])) {
-      if (LEFTOVER_PREFIXES.some((prefix) => name.startsWith(prefix))) await rm(path.join(dir, name), {force: true, recursive: true})
+      if (LEFTOVER_PREFIXES.some((prefix) => name.startsWith(prefix)))
+        await rm(path.join(dir, name), {force: true, recursive: true})
     }
 
     for (const name of await readdir(this.puppetcode).catch(() => [] as string[])) {

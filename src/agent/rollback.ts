@@ -36,27 +36,47 @@ export async function rollback(runtime: Runtime, options: RollbackOptions): Prom
     const serial = state.serial ?? 0
     // What the store offers (the newest version accepted), which a `push --refresh` signs again: only another version lifts the pin.
     const from = state.pinned?.from ?? state.version ?? active?.version
-    await control.stateFile.update(environment, {pinned: {at: new Date().toISOString(), from, serial, version: target.version}})
+    await control.stateFile.update(environment, {
+      pinned: {at: new Date().toISOString(), from, serial, version: target.version},
+    })
     runtime.log.info(
       `${environment}: rolled back from ${short(active?.version)} to ${short(target.version)}; pinned until \`pupistry apply --unpin\` or a new release (a serial above ${serial} with a version other than ${short(from)})`,
     )
-    const puppet = await runPuppetStep(runtime, control, {environment, noop: Boolean(options.noop), version: target.version})
+    const puppet = await runPuppetStep(runtime, control, {
+      environment,
+      noop: Boolean(options.noop),
+      version: target.version,
+    })
     return {action: 'installed', environment, pinned: true, puppet, serial: state.serial, version: target.version}
   })
 }
 
-function chooseRelease(environment: string, kept: KeptRelease[], active: ActiveRelease | undefined, to: string | undefined): KeptRelease {
+function chooseRelease(
+  environment: string,
+  kept: KeptRelease[],
+  active: ActiveRelease | undefined,
+  to: string | undefined,
+): KeptRelease {
   const listing = kept.map((release) => short(release.version)).join(', ') || 'none'
   if (to === undefined) {
     const previous = kept.find((release) => release.version !== active?.version)
-    if (!previous) throw new NotFoundError(`no earlier release of ${environment} is kept on this node (kept: ${listing})`, {hint: 'agent.keep_releases sets how many are kept'})
+    if (!previous)
+      throw new NotFoundError(`no earlier release of ${environment} is kept on this node (kept: ${listing})`, {
+        hint: 'agent.keep_releases sets how many are kept',
+      })
     return previous
   }
 
   checkVersionPrefix(to)
-  const versions = [...new Set(kept.filter((release) => release.version.startsWith(to)).map((release) => release.version))]
-  if (versions.length > 1) throw new UsageError(`version ${to} is ambiguous among the kept releases of ${environment}: ${versions.map((version) => short(version)).join(', ')}`)
-  if (versions.length === 0) throw new NotFoundError(`no release of ${environment} with version ${to} is kept on this node (kept: ${listing})`)
+  const versions = [
+    ...new Set(kept.filter((release) => release.version.startsWith(to)).map((release) => release.version)),
+  ]
+  if (versions.length > 1)
+    throw new UsageError(
+      `version ${to} is ambiguous among the kept releases of ${environment}: ${versions.map((version) => short(version)).join(', ')}`,
+    )
+  if (versions.length === 0)
+    throw new NotFoundError(`no release of ${environment} with version ${to} is kept on this node (kept: ${listing})`)
   // Kept releases are newest first: the most recently activated directory of that version.
   return kept.find((release) => release.version === versions[0])!
 }

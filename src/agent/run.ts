@@ -43,7 +43,12 @@ export async function withAgentLock<T>(
   const seconds = agent.runTimeout
   const timer = new AbortController()
   const timeout = setTimeout(
-    () => timer.abort(new RunTimeoutError(`${environment}: the run took longer than agent.run_timeout (${seconds} s) and was stopped`)),
+    () =>
+      timer.abort(
+        new RunTimeoutError(
+          `${environment}: the run took longer than agent.run_timeout (${seconds} s) and was stopped`,
+        ),
+      ),
     seconds * 1000,
   )
   const control: RunControl = {
@@ -82,7 +87,11 @@ export async function withAgentLock<T>(
  * successful real (not --noop) run counts as applied, so a failed one is
  * retried by --minimal.
  */
-export async function runPuppetStep(runtime: Runtime, control: RunControl, job: {environment: string; version: string; noop: boolean}): Promise<PuppetRun> {
+export async function runPuppetStep(
+  runtime: Runtime,
+  control: RunControl,
+  job: {environment: string; version: string; noop: boolean},
+): Promise<PuppetRun> {
   const {environment, noop} = job
   const {settings} = runtime
   pausePoint('puppet')
@@ -107,7 +116,11 @@ export async function runPuppetStep(runtime: Runtime, control: RunControl, job: 
 
   // Puppet stopped because the agent stops or the run is over its time (it traps SIGTERM and exits 1): that is the story to tell.
   if (control.stopPuppet.aborted && (run.signal || run.failures)) throw control.stopPuppet.reason
-  if (run.exitCode === 1) throw new PuppetCouldNotRunError(`puppet apply could not run on ${environment} (${run.signal ? `stopped by ${run.signal}` : 'exit code 1'})`)
-  if (run.failures) throw new PuppetFailedError(`puppet apply on ${environment} reported failures (exit code ${run.exitCode})`)
+  if (run.exitCode === 1)
+    throw new PuppetCouldNotRunError(
+      `puppet apply could not run on ${environment} (${run.signal ? `stopped by ${run.signal}` : 'exit code 1'})`,
+    )
+  if (run.failures)
+    throw new PuppetFailedError(`puppet apply on ${environment} reported failures (exit code ${run.exitCode})`)
   return run
 }

@@ -72,14 +72,20 @@ export class StateFile {
       text = await readFile(this.file, 'utf8')
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return {environments: {}}
-      throw new AgentStateError(`cannot read the agent state ${this.file}: ${(error as Error).message}`, {cause: error, hint: STATE_HINT})
+      throw new AgentStateError(`cannot read the agent state ${this.file}: ${(error as Error).message}`, {
+        cause: error,
+        hint: STATE_HINT,
+      })
     }
 
     let parsed: unknown
     try {
       parsed = JSON.parse(text)
     } catch (error) {
-      throw new AgentStateError(`the agent state ${this.file} is not valid JSON (${(error as Error).message})`, {cause: error, hint: STATE_HINT})
+      throw new AgentStateError(`the agent state ${this.file} is not valid JSON (${(error as Error).message})`, {
+        cause: error,
+        hint: STATE_HINT,
+      })
     }
 
     const environments = (parsed as AgentState | null)?.environments
@@ -97,9 +103,14 @@ export class StateFile {
    * A run never goes on without the serial floor it had; the operator decides.
    */
   async load(): Promise<AgentState> {
-    const corrupt = (await readdir(this.dir).catch(() => [] as string[])).filter((name) => name.startsWith(`${path.basename(this.file)}${CORRUPT_INFIX}`)).sort()
+    const corrupt = (await readdir(this.dir).catch(() => [] as string[]))
+      .filter((name) => name.startsWith(`${path.basename(this.file)}${CORRUPT_INFIX}`))
+      .sort()
     if (corrupt.length > 0) {
-      throw new AgentStateError(`the agent state was found unreadable and moved to ${path.join(this.dir, corrupt.at(-1)!)}; runs stop until it is dealt with`, {hint: STATE_HINT})
+      throw new AgentStateError(
+        `the agent state was found unreadable and moved to ${path.join(this.dir, corrupt.at(-1)!)}; runs stop until it is dealt with`,
+        {hint: STATE_HINT},
+      )
     }
 
     try {
@@ -112,7 +123,10 @@ export class StateFile {
         () => `it was moved to ${aside}`,
         (renameError: Error) => `it could not be moved aside (${renameError.message})`,
       )
-      throw new AgentStateError(`${error.message}; ${moved}. Runs stop until it is dealt with`, {cause: error, hint: STATE_HINT})
+      throw new AgentStateError(`${error.message}; ${moved}. Runs stop until it is dealt with`, {
+        cause: error,
+        hint: STATE_HINT,
+      })
     }
   }
 
@@ -136,9 +150,16 @@ export class StateFile {
     const state = {...current, environments: {...current.environments, [environment]: next}}
     this.deferred.delete(environment)
     try {
-      await writeAtomically(this.file, `${JSON.stringify(state, null, 2)}\n`, {beforeRename: () => pausePoint('state'), dirMode: 0o700, mode: 0o600})
+      await writeAtomically(this.file, `${JSON.stringify(state, null, 2)}\n`, {
+        beforeRename: () => pausePoint('state'),
+        dirMode: 0o700,
+        mode: 0o600,
+      })
     } catch (error) {
-      if (isDiskFull(error)) throw new LocalDiskError(`no room to write the agent state ${this.file} (${(error as Error).message}); it keeps its previous content`)
+      if (isDiskFull(error))
+        throw new LocalDiskError(
+          `no room to write the agent state ${this.file} (${(error as Error).message}); it keeps its previous content`,
+        )
       throw error
     }
 

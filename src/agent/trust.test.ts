@@ -20,8 +20,14 @@ function sign(key: TrustedKeyFile, data: Uint8Array): Signature {
   return {keyid: key.file, sig: createHmac('sha256', key.text).update(data).digest()}
 }
 
-async function verify(data: Uint8Array, signature: Signature, trusted: TrustedKeyFile[]): Promise<VerifiedSignature | undefined> {
-  const key = trusted.find((candidate) => timingSafeEqual(Buffer.from(sign(candidate, data).sig), Buffer.from(signature.sig)))
+async function verify(
+  data: Uint8Array,
+  signature: Signature,
+  trusted: TrustedKeyFile[],
+): Promise<VerifiedSignature | undefined> {
+  const key = trusted.find((candidate) =>
+    timingSafeEqual(Buffer.from(sign(candidate, data).sig), Buffer.from(signature.sig)),
+  )
   return key ? {identity: `holder of ${key.file}`, keyid: signature.keyid} : undefined
 }
 
@@ -53,7 +59,11 @@ function pointer(content: object, options: {payloadType?: string; signers?: Trus
   const payloadType = options.payloadType ?? MANIFEST_PAYLOAD_TYPE
   const payload = Buffer.from(JSON.stringify(content))
   const signatures = (options.signers ?? [TRUSTED]).map((key) => sign(key, preAuthEncoding(payloadType, payload)))
-  return {envelope: makeEnvelope(payloadType, payload, signatures), etag: '"new-etag"', where: 'store pupistry/production/latest.json'}
+  return {
+    envelope: makeEnvelope(payloadType, payload, signatures),
+    etag: '"new-etag"',
+    where: 'store pupistry/production/latest.json',
+  }
 }
 
 function keys(fields: Partial<NodeKeys> = {}): NodeKeys {
@@ -63,12 +73,31 @@ function keys(fields: Partial<NodeKeys> = {}): NodeKeys {
 /** A node that installed serial 5 (V2) and is asked for production in the store with prefix "". */
 function input(fields: Partial<TrustInput> = {}): TrustInput & {logged: string[]} {
   const logged: string[] = []
-  const log = {info: (message: string) => logged.push(`info: ${message}`), warn: (message: string) => logged.push(`warn: ${message}`)}
+  const log = {
+    info: (message: string) => logged.push(`info: ${message}`),
+    warn: (message: string) => logged.push(`warn: ${message}`),
+  }
   const state: EnvironmentState = {etag: '"old-etag"', serial: 5, version: V2}
-  return {environment: 'production', keys: keys(), location: 'store', log, logged, now: NOW, pointer: pointer(manifest({serial: 6})), prefix: '', state, ...fields}
+  return {
+    environment: 'production',
+    keys: keys(),
+    location: 'store',
+    log,
+    logged,
+    now: NOW,
+    pointer: pointer(manifest({serial: 6})),
+    prefix: '',
+    state,
+    ...fields,
+  }
 }
 
-const pinnedOn = (pinned: EnvironmentState['pinned']): EnvironmentState => ({etag: '"old-etag"', pinned, serial: 5, version: V2})
+const pinnedOn = (pinned: EnvironmentState['pinned']): EnvironmentState => ({
+  etag: '"old-etag"',
+  pinned,
+  serial: 5,
+  version: V2,
+})
 
 describe('trust: signatures', () => {
   it('installs a newer manifest signed by a trusted key, and says who signed it', async () => {
@@ -94,30 +123,47 @@ describe('trust: signatures', () => {
   })
 
   it('refuses an unsigned manifest on a node that trusts keys', async () => {
-    await assert.rejects(decide(input({pointer: pointer(manifest({serial: 6}), {signers: []})})), /is not signed, and this node only accepts signed manifests/)
+    await assert.rejects(
+      decide(input({pointer: pointer(manifest({serial: 6}), {signers: []})})),
+      /is not signed, and this node only accepts signed manifests/,
+    )
   })
 
   it('accepts an unsigned manifest only where the node itself set gpg_disable, and warns', async () => {
-    const asked = input({keys: keys({disabled: true, trusted: []}), pointer: pointer(manifest({serial: 6}), {signers: []})})
+    const asked = input({
+      keys: keys({disabled: true, trusted: []}),
+      pointer: pointer(manifest({serial: 6}), {signers: []}),
+    })
     const verdict = await decide(asked)
     assert.equal(verdict.action, 'install')
     assert.equal(verdict.signedBy, undefined)
-    assert.deepEqual(asked.logged, ['warn: general.gpg_disable is true on this node: the manifest signature was NOT checked'])
+    assert.deepEqual(asked.logged, [
+      'warn: general.gpg_disable is true on this node: the manifest signature was NOT checked',
+    ])
   })
 
   it('refuses everything when no trusted keys are configured (never fails open)', async () => {
-    await assert.rejects(decide(input({keys: keys({trusted: []})})), /no trusted keys configured \(general\.trusted_keys in settings\.yaml\): refusing the manifest of production at store/)
+    await assert.rejects(
+      decide(input({keys: keys({trusted: []})})),
+      /no trusted keys configured \(general\.trusted_keys in settings\.yaml\): refusing the manifest of production at store/,
+    )
   })
 })
 
 describe('trust: format', () => {
   it('refuses an unknown payload type, such as a format this node does not read', async () => {
     const content = {...manifest({serial: 6}), format: 2}
-    await assert.rejects(decide(input({pointer: pointer(content, {payloadType: manifestPayloadType(2)})})), /not a pupistry manifest \(payload type .*version=2\)/)
+    await assert.rejects(
+      decide(input({pointer: pointer(content, {payloadType: manifestPayloadType(2)})})),
+      /not a pupistry manifest \(payload type .*version=2\)/,
+    )
   })
 
   it('refuses an unknown format number under the known payload type', async () => {
-    await assert.rejects(decide(input({pointer: pointer({...manifest({serial: 6}), format: 2})})), /invalid manifest \(format: /)
+    await assert.rejects(
+      decide(input({pointer: pointer({...manifest({serial: 6}), format: 2})})),
+      /invalid manifest \(format: /,
+    )
   })
 
   it('refuses a manifest that does not match the schema', async () => {
@@ -156,17 +202,26 @@ describe('trust: binding to environment and store', () => {
       message: 'manifest was published under store prefix "other/", not ""; refused',
       name: VerificationError.name,
     })
-    await assert.rejects(decide(input({pointer: pointer(manifest({serial: 6})), prefix: 'fleet/'})), /published under store prefix "", not "fleet\/"; refused/)
+    await assert.rejects(
+      decide(input({pointer: pointer(manifest({serial: 6})), prefix: 'fleet/'})),
+      /published under store prefix "", not "fleet\/"; refused/,
+    )
   })
 })
 
 describe('trust: serial floor', () => {
   it('refuses a replayed manifest with a lower serial than the installed one', async () => {
-    await assert.rejects(decide(input({pointer: pointer(manifest({serial: 4, version: V1}))})), /the store offers serial 4, older than the installed serial 5; refusing a rollback/)
+    await assert.rejects(
+      decide(input({pointer: pointer(manifest({serial: 4, version: V1}))})),
+      /the store offers serial 4, older than the installed serial 5; refusing a rollback/,
+    )
   })
 
   it('refuses the installed serial naming another version', async () => {
-    await assert.rejects(decide(input({pointer: pointer(manifest({serial: 5, version: V1}))})), /serial 5 now names a different version than the one installed; refused/)
+    await assert.rejects(
+      decide(input({pointer: pointer(manifest({serial: 5, version: V1}))})),
+      /serial 5 now names a different version than the one installed; refused/,
+    )
   })
 
   it('accepts the installed serial with the installed version (nothing new)', async () => {
@@ -192,7 +247,10 @@ describe('trust: expiry', () => {
     const verdict = await decide(input({pointer: pointer(manifest({expires: PAST, serial: 6}))}))
     assert.equal(verdict.action, 'expired')
     assert.ok(verdict.expired instanceof ExpiredError)
-    assert.match(verdict.expired.message, /production: the newest manifest \(serial 6\) expired at 2026-06-01T11:00:00.000Z; keeping the installed release/)
+    assert.match(
+      verdict.expired.message,
+      /production: the newest manifest \(serial 6\) expired at 2026-06-01T11:00:00.000Z; keeping the installed release/,
+    )
   })
 
   it('installs a manifest that expires later', async () => {
@@ -202,15 +260,21 @@ describe('trust: expiry', () => {
   })
 
   it('remembers the expiry while the pointer is unchanged', async () => {
-    const expired = await decide(input({pointer: {notModified: true}, state: {etag: '"e"', expires: PAST, serial: 5, version: V2}}))
+    const expired = await decide(
+      input({pointer: {notModified: true}, state: {etag: '"e"', expires: PAST, serial: 5, version: V2}}),
+    )
     assert.equal(expired.action, 'expired')
     assert.match(expired.expired!.message, /the newest manifest \(serial 5\) expired at 2026-06-01T11:00:00.000Z/)
-    const fresh = await decide(input({pointer: {notModified: true}, state: {etag: '"e"', expires: FUTURE, serial: 5, version: V2}}))
+    const fresh = await decide(
+      input({pointer: {notModified: true}, state: {etag: '"e"', expires: FUTURE, serial: 5, version: V2}}),
+    )
     assert.deepEqual(fresh, {action: 'keep', pin: 'none'})
   })
 
   it('takes the time from the clock it is given', async () => {
-    const verdict = await decide(input({now: new Date('2026-06-01T10:30:00.000Z'), pointer: pointer(manifest({expires: PAST, serial: 6}))}))
+    const verdict = await decide(
+      input({now: new Date('2026-06-01T10:30:00.000Z'), pointer: pointer(manifest({expires: PAST, serial: 6}))}),
+    )
     assert.equal(verdict.action, 'install')
   })
 })
@@ -238,7 +302,9 @@ describe('trust: rollback pins', () => {
     const same = await decide(input({pointer: pointer(manifest({serial: 5, version: V2})), state: pinnedOn(pin)}))
     assert.equal(same.action, 'keep')
     assert.equal(same.pin, 'kept')
-    const older = await decide(input({allowDowngrade: true, pointer: pointer(manifest({serial: 4, version: V3})), state: pinnedOn(pin)}))
+    const older = await decide(
+      input({allowDowngrade: true, pointer: pointer(manifest({serial: 4, version: V3})), state: pinnedOn(pin)}),
+    )
     assert.equal(older.action, 'keep')
     assert.equal(older.pin, 'kept')
   })
@@ -248,17 +314,28 @@ describe('trust: rollback pins', () => {
     const verdict = await decide(asked)
     assert.equal(verdict.action, 'install')
     assert.equal(verdict.pin, 'lifted')
-    assert.match(asked.logged.join('\n'), /serial 6 is a new release \(333333333333\); the pin on 111111111111 \(serial 5\) is lifted/)
+    assert.match(
+      asked.logged.join('\n'),
+      /serial 6 is a new release \(333333333333\); the pin on 111111111111 \(serial 5\) is lifted/,
+    )
   })
 
   it('takes the accepted version as "from" for pins written before "from" existed', async () => {
     const old = {at: pin.at, serial: 5, version: V1}
-    assert.equal((await decide(input({pointer: pointer(manifest({serial: 6, version: V2})), state: pinnedOn(old)}))).pin, 'kept')
-    assert.equal((await decide(input({pointer: pointer(manifest({serial: 6, version: V3})), state: pinnedOn(old)}))).pin, 'lifted')
+    assert.equal(
+      (await decide(input({pointer: pointer(manifest({serial: 6, version: V2})), state: pinnedOn(old)}))).pin,
+      'kept',
+    )
+    assert.equal(
+      (await decide(input({pointer: pointer(manifest({serial: 6, version: V3})), state: pinnedOn(old)}))).pin,
+      'lifted',
+    )
   })
 
   it('keeps the pin, and reports the expiry, when the new manifest has expired', async () => {
-    const verdict = await decide(input({pointer: pointer(manifest({expires: PAST, serial: 6, version: V3})), state: pinnedOn(pin)}))
+    const verdict = await decide(
+      input({pointer: pointer(manifest({expires: PAST, serial: 6, version: V3})), state: pinnedOn(pin)}),
+    )
     assert.equal(verdict.action, 'expired')
     assert.equal(verdict.pin, 'kept')
   })

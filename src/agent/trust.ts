@@ -66,7 +66,11 @@ export async function decide(input: TrustInput): Promise<Verdict> {
 }
 
 async function checkSignature(pointer: PointerEnvelope, input: TrustInput): Promise<string | undefined> {
-  const trust = await checkEnvelope(pointer.envelope, `the manifest of ${input.environment} at ${input.location}`, input.keys)
+  const trust = await checkEnvelope(
+    pointer.envelope,
+    `the manifest of ${input.environment} at ${input.location}`,
+    input.keys,
+  )
   if (trust.signed) return `${trust.by.identity} (${trust.by.keyid})`
   input.log.warn('general.gpg_disable is true on this node: the manifest signature was NOT checked')
   return undefined
@@ -75,11 +79,15 @@ async function checkSignature(pointer: PointerEnvelope, input: TrustInput): Prom
 /** A manifest signed for staging, copied onto production's pointer (or another store's), is refused. */
 function checkBinding(manifest: Manifest, expected: TrustInput): void {
   if (manifest.environment !== expected.environment) {
-    throw new VerificationError(`manifest is signed for environment ${manifest.environment}, but this node asked for ${expected.environment}; refused`)
+    throw new VerificationError(
+      `manifest is signed for environment ${manifest.environment}, but this node asked for ${expected.environment}; refused`,
+    )
   }
 
   if (manifest.prefix !== expected.prefix) {
-    throw new VerificationError(`manifest was published under store prefix "${manifest.prefix}", not "${expected.prefix}"; refused`)
+    throw new VerificationError(
+      `manifest was published under store prefix "${manifest.prefix}", not "${expected.prefix}"; refused`,
+    )
   }
 }
 
@@ -94,7 +102,9 @@ function checkSerial(manifest: Manifest, input: TrustInput): void {
   }
 
   if (manifest.serial === installed && manifest.version !== input.state.version) {
-    throw new VerificationError(`${manifest.environment}: serial ${installed} now names a different version than the one installed; refused`)
+    throw new VerificationError(
+      `${manifest.environment}: serial ${installed} now names a different version than the one installed; refused`,
+    )
   }
 }
 
@@ -111,7 +121,9 @@ function pinDecision(manifest: Manifest, input: TrustInput): Verdict['pin'] {
   const from = pin.from ?? input.state.version
   const {environment, serial, version} = manifest
   if (version !== from && version !== pin.version) {
-    input.log.info(`${environment}: serial ${serial} is a new release (${short(version)}); the pin on ${short(pin.version)} (serial ${pin.serial}) is lifted`)
+    input.log.info(
+      `${environment}: serial ${serial} is a new release (${short(version)}); the pin on ${short(pin.version)} (serial ${pin.serial}) is lifted`,
+    )
     return 'lifted'
   }
 
@@ -120,9 +132,17 @@ function pinDecision(manifest: Manifest, input: TrustInput): Verdict['pin'] {
   return 'kept'
 }
 
-function expiryOf(environment: string, serial: number | undefined, expires: string | null | undefined, now: Date): ExpiredError | undefined {
+function expiryOf(
+  environment: string,
+  serial: number | undefined,
+  expires: string | null | undefined,
+  now: Date,
+): ExpiredError | undefined {
   if (!expires || new Date(expires).getTime() > now.getTime()) return undefined
-  return new ExpiredError(`${environment}: the newest manifest (serial ${serial}) expired at ${expires}; keeping the installed release`, {
-    hint: 'on the build side, `pupistry push --refresh` re-signs what is live with a new expiry',
-  })
+  return new ExpiredError(
+    `${environment}: the newest manifest (serial ${serial}) expired at ${expires}; keeping the installed release`,
+    {
+      hint: 'on the build side, `pupistry push --refresh` re-signs what is live with a new expiry',
+    },
+  )
 }

@@ -25,7 +25,10 @@ const UNPACK_MEMORY = {maxOldGenerationSizeMb: 256, maxYoungGenerationSizeMb: 16
 export function unpackInThread(job: UnpackJob, signal?: AbortSignal): Promise<void> {
   if (signal?.aborted) return Promise.reject(signal.reason)
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL('unpack-worker.js', import.meta.url), {resourceLimits: UNPACK_MEMORY, workerData: job})
+    const worker = new Worker(new URL('unpack-worker.js', import.meta.url), {
+      resourceLimits: UNPACK_MEMORY,
+      workerData: job,
+    })
     let settled = false
     let abandoned = false
     const settle = (error?: unknown) => {
@@ -54,12 +57,19 @@ export function unpackInThread(job: UnpackJob, signal?: AbortSignal): Promise<vo
     signal?.addEventListener('abort', abandon, {once: true})
     worker.once('message', (result: UnpackOutcome) => {
       if (result.ok) return outcome()
-      const Kind = result.kind === 'verification' ? VerificationError : result.kind === 'disk' ? LocalDiskError : PupistryError
+      const Kind =
+        result.kind === 'verification' ? VerificationError : result.kind === 'disk' ? LocalDiskError : PupistryError
       outcome(new Kind(result.message))
     })
     worker.once('error', (error) => {
-      if ((error as NodeJS.ErrnoException).code !== 'ERR_WORKER_OUT_OF_MEMORY') return outcome(new PupistryError(`cannot unpack ${job.file}: ${error.message}`, {cause: error}))
-      outcome(new VerificationError(`artifact refused: unpacking ${job.file} needed more than ${UNPACK_MEMORY.maxOldGenerationSizeMb} MB of memory`, {cause: error}))
+      if ((error as NodeJS.ErrnoException).code !== 'ERR_WORKER_OUT_OF_MEMORY')
+        return outcome(new PupistryError(`cannot unpack ${job.file}: ${error.message}`, {cause: error}))
+      outcome(
+        new VerificationError(
+          `artifact refused: unpacking ${job.file} needed more than ${UNPACK_MEMORY.maxOldGenerationSizeMb} MB of memory`,
+          {cause: error},
+        ),
+      )
     })
     // The worker answers every job with a message before it ends, so an exit without one is our fault.
     worker.once('exit', (code) => {

@@ -53,16 +53,21 @@ export async function downloadArtifact(
       if (received === bytes.length) options.started?.()
     }
 
-    if (received !== size) throw new VerificationError(`artifact ${key} is ${received} bytes, the manifest signed ${size}; refused`)
+    if (received !== size)
+      throw new VerificationError(`artifact ${key} is ${received} bytes, the manifest signed ${size}; refused`)
     const actual = hash.digest('hex')
-    if (actual !== sha256) throw new VerificationError(`artifact ${key} has SHA-256 ${actual}, the manifest signed ${sha256}; refused`)
+    if (actual !== sha256)
+      throw new VerificationError(`artifact ${key} has SHA-256 ${actual}, the manifest signed ${sha256}; refused`)
     await handle.sync()
   } catch (error) {
     await handle.close().catch(() => {})
     await rm(file, {force: true})
     if (signal?.aborted) throw signal.reason
     if (error instanceof PupistryError) throw error
-    if (isDiskFull(error)) throw new LocalDiskError(`no room to download ${key} to ${file} (${(error as Error).message}); the installed release is unchanged`)
+    if (isDiskFull(error))
+      throw new LocalDiskError(
+        `no room to download ${key} to ${file} (${(error as Error).message}); the installed release is unchanged`,
+      )
     // The body stopped coming (a dropped connection, a stalled server): the store is, for now, unreachable.
     const message = `download of ${key} from ${store.location} failed after ${received} bytes: ${(error as Error).message}`
     throw new StoreError(message, {cause: error, reason: 'unreachable'})

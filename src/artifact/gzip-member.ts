@@ -35,9 +35,13 @@ export async function* gunzipMember(file: string, chunkSize = 64 * 1024): AsyncG
     await handle.close()
   }
 
-  if (header[0] !== 0x1f || header[1] !== 0x8b) throw refused('is not gzip-compressed; the format is a gzip-compressed tar')
+  if (header[0] !== 0x1f || header[1] !== 0x8b)
+    throw refused('is not gzip-compressed; the format is a gzip-compressed tar')
   if (header[2] !== METHOD_DEFLATE) throw refused(`uses gzip compression method ${header[2]}, not deflate`)
-  if (header[FLAGS] !== 0) throw refused(`has gzip header flags ${header[FLAGS]} (a file name, comment or extra field); the format allows none`)
+  if (header[FLAGS] !== 0)
+    throw refused(
+      `has gzip header flags ${header[FLAGS]} (a file name, comment or extra field); the format allows none`,
+    )
 
   const deflated = size - HEADER - TRAILER
   const source = createReadStream(file, {end: size - TRAILER - 1, highWaterMark: chunkSize, start: HEADER})
@@ -61,9 +65,12 @@ export async function* gunzipMember(file: string, chunkSize = 64 * 1024): AsyncG
 
   // zlib stops at the end of the deflate data and ignores what follows: a second member or trailing bytes.
   if (inflate.bytesWritten !== deflated) {
-    throw refused(`has ${deflated - inflate.bytesWritten} bytes after its compressed data (a second gzip member or trailing bytes); the format allows one member`)
+    throw refused(
+      `has ${deflated - inflate.bytesWritten} bytes after its compressed data (a second gzip member or trailing bytes); the format allows one member`,
+    )
   }
 
   if (trailer.readUInt32LE(0) !== crc >>> 0) throw refused('fails its gzip CRC-32 check')
-  if (trailer.readUInt32LE(4) !== length % 2 ** 32) throw refused('has a gzip trailer whose length does not match its data')
+  if (trailer.readUInt32LE(4) !== length % 2 ** 32)
+    throw refused('has a gzip trailer whose length does not match its data')
 }

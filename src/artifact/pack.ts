@@ -37,7 +37,8 @@ export async function packTree(root: string, outFile: string): Promise<PackResul
       noDirRecurse: true,
       onWriteEntry(entry) {
         const mode = modes.get(entry.path.replace(/\/$/, ''))
-        if (mode !== undefined && entry.stat && entry.type !== 'SymbolicLink') entry.stat.mode = (entry.stat.mode & ~0o7777) | mode
+        if (mode !== undefined && entry.stat && entry.type !== 'SymbolicLink')
+          entry.stat.mode = (entry.stat.mode & ~0o7777) | mode
       },
       portable: true,
       sync: true,

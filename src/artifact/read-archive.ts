@@ -16,7 +16,12 @@ export async function indexArchive(file: string): Promise<Map<string, ArchiveEnt
     file,
     onReadEntry(entry) {
       const path = entry.path.replace(/\/+$/, '')
-      const record: ArchiveEntry = {linkpath: entry.linkpath || undefined, mode: entry.mode ?? 0, size: entry.size ?? 0, type: entry.type}
+      const record: ArchiveEntry = {
+        linkpath: entry.linkpath || undefined,
+        mode: entry.mode ?? 0,
+        size: entry.size ?? 0,
+        type: entry.type,
+      }
       entries.set(path, record)
       if (entry.type === 'File') {
         const hash = createHash('sha256')

@@ -85,7 +85,9 @@ export async function unpackArtifact(
 
     read += chunk.length
     if (read > limits.unpackedSize + OVERHEAD + OVERHEAD_PER_ENTRY * seen) {
-      problems.push(`archive holds more than the signed ${limits.unpackedSize} bytes of files allow (${read} bytes of tar read so far)`)
+      problems.push(
+        `archive holds more than the signed ${limits.unpackedSize} bytes of files allow (${read} bytes of tar read so far)`,
+      )
       break
     }
 
@@ -108,7 +110,9 @@ export async function unpackArtifact(
 
   if (diskFull) throw new LocalDiskError(`no room to unpack into ${dest}: ${diskFull}`)
   if (problems.length > 0) {
-    throw new VerificationError(`artifact refused: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`)
+    throw new VerificationError(
+      `artifact refused: ${problems[0]}${problems.length > 1 ? ` (and ${problems.length - 1} more problems)` : ''}`,
+    )
   }
 }
 

@@ -57,7 +57,8 @@ export class BuildCache {
 
   async environments(): Promise<string[]> {
     try {
-      return (JSON.parse(await readFile(path.join(this.root, 'index.json'), 'utf8')) as {environments: string[]}).environments
+      return (JSON.parse(await readFile(path.join(this.root, 'index.json'), 'utf8')) as {environments: string[]})
+        .environments
     } catch {
       return []
     }
@@ -68,7 +69,8 @@ export class BuildCache {
     const built = await this.environments()
     if (built.length === 0) throw new NotFoundError('nothing has been built yet', {hint: 'run `pupistry build` first'})
     for (const environment of wanted ?? []) {
-      if (!built.includes(environment)) throw new UsageError(`environment ${environment} is not in the last build (built: ${built.join(', ')})`)
+      if (!built.includes(environment))
+        throw new UsageError(`environment ${environment} is not in the last build (built: ${built.join(', ')})`)
     }
 
     return wanted ?? built
@@ -77,7 +79,11 @@ export class BuildCache {
   async setEnvironments(environments: string[]): Promise<void> {
     await mkdir(this.root, {mode: CACHE_DIR_MODE, recursive: true})
     await chmod(this.root, CACHE_DIR_MODE)
-    await writeAtomically(path.join(this.root, 'index.json'), `${JSON.stringify({environments: [...environments].sort()}, null, 2)}\n`, {mode: CACHE_FILE_MODE})
+    await writeAtomically(
+      path.join(this.root, 'index.json'),
+      `${JSON.stringify({environments: [...environments].sort()}, null, 2)}\n`,
+      {mode: CACHE_FILE_MODE},
+    )
   }
 
   async read(environment: string): Promise<BuildRecord | undefined> {
@@ -90,12 +96,19 @@ export class BuildCache {
 
   async require(environment: string): Promise<BuildRecord> {
     const record = await this.read(environment)
-    if (!record) throw new NotFoundError(`environment ${environment} has not been built (${this.dirOf(environment)})`, {hint: 'run `pupistry build` first'})
+    if (!record)
+      throw new NotFoundError(`environment ${environment} has not been built (${this.dirOf(environment)})`, {
+        hint: 'run `pupistry build` first',
+      })
     return record
   }
 
   async write(record: BuildRecord): Promise<void> {
-    await writeAtomically(path.join(await this.makeDir(record.environment), 'build.json'), `${JSON.stringify(record, null, 2)}\n`, {mode: CACHE_FILE_MODE})
+    await writeAtomically(
+      path.join(await this.makeDir(record.environment), 'build.json'),
+      `${JSON.stringify(record, null, 2)}\n`,
+      {mode: CACHE_FILE_MODE},
+    )
   }
 
   /** Keeps a build's record beside its artifact; a build made again counts as the newest. */
@@ -131,11 +144,17 @@ export class BuildCache {
     checkVersionPrefix(prefix)
     const builds = await this.builds(environment)
     const matches = builds.filter((record) => record.version.startsWith(prefix))
-    if (matches.length > 1) throw new UsageError(`version ${prefix} of ${environment} is ambiguous: ${matches.map((record) => shortVersion(record.version)).join(', ')}; give more digits`)
+    if (matches.length > 1)
+      throw new UsageError(
+        `version ${prefix} of ${environment} is ambiguous: ${matches.map((record) => shortVersion(record.version)).join(', ')}; give more digits`,
+      )
     if (matches.length === 0) {
-      throw new NotFoundError(`no kept build of ${environment} has version ${prefix} (kept: ${builds.map((record) => shortVersion(record.version)).join(', ') || 'none'})`, {
-        hint: `the build cache keeps the last ${KEPT_BUILDS} builds; build the old commit again (the same tree gives the same version)`,
-      })
+      throw new NotFoundError(
+        `no kept build of ${environment} has version ${prefix} (kept: ${builds.map((record) => shortVersion(record.version)).join(', ') || 'none'})`,
+        {
+          hint: `the build cache keeps the last ${KEPT_BUILDS} builds; build the old commit again (the same tree gives the same version)`,
+        },
+      )
     }
 
     return matches[0]
@@ -144,7 +163,10 @@ export class BuildCache {
   /** Keeps the newest KEPT_BUILDS builds (and always `current`); older artifacts and records are only a local cache. */
   async prune(environment: string, current: string): Promise<void> {
     const dir = this.dirOf(environment)
-    const kept = new Set([current, ...(await this.builds(environment)).slice(0, KEPT_BUILDS).map((record) => record.version)])
+    const kept = new Set([
+      current,
+      ...(await this.builds(environment)).slice(0, KEPT_BUILDS).map((record) => record.version),
+    ])
     for (const name of await readdir(dir).catch(() => [] as string[])) {
       const sha = SHA_FILE.exec(name)?.[1]
       if (sha && !kept.has(sha)) await rm(path.join(dir, name), {force: true})

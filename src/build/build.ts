@@ -35,9 +35,12 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   }
 
   if (!settings.build.puppetcode) {
-    throw new SettingsError(`build.puppetcode is not set in ${settingsSource(settings)}: the URL of your Puppet control repo`, {
-      hint: settings.file ? undefined : 'run `pupistry setup` to write an example settings file',
-    })
+    throw new SettingsError(
+      `build.puppetcode is not set in ${settingsSource(settings)}: the URL of your Puppet control repo`,
+      {
+        hint: settings.file ? undefined : 'run `pupistry setup` to write an example settings file',
+      },
+    )
   }
 
   for (const name of options.environments ?? []) {
@@ -50,17 +53,25 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   const assembler = await Promise.resolve(descriptor.create(context)).catch((error) => {
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
   })
-  runtime.log.info(`Assembling ${options.environments?.join(', ') || 'all branches'} of ${redactUrl(settings.build.puppetcode)} with ${assemblerName}`)
+  runtime.log.info(
+    `Assembling ${options.environments?.join(', ') || 'all branches'} of ${redactUrl(settings.build.puppetcode)} with ${assemblerName}`,
+  )
   const environments = await assembler.assemble({environments: options.environments}).catch((error) => {
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
   })
-  const tools = {node: process.versions.node, pupistry: runtime.version, ...(await assembler.versions?.().catch(() => ({})))}
+  const tools = {
+    node: process.versions.node,
+    pupistry: runtime.version,
+    ...(await assembler.versions?.().catch(() => ({}))),
+  }
 
   const cache = new BuildCache(settings)
   const results: BuiltEnvironment[] = []
   for (const environment of environments) {
     if (!ENVIRONMENT_PATTERN.test(environment.name)) {
-      throw new AssemblerError(`assembler ${assemblerName} produced an environment named "${environment.name}", which Puppet cannot use`)
+      throw new AssemblerError(
+        `assembler ${assemblerName} produced an environment named "${environment.name}", which Puppet cannot use`,
+      )
     }
 
     results.push(await packEnvironment(runtime, cache, environment, {assembler: assemblerName, tools}))
@@ -118,5 +129,10 @@ async function packEnvironment(
   if (!unchanged) await cache.write(record)
   await cache.remember(unchanged && previous ? previous : record)
   await cache.prune(environment.name, record.version)
-  return {previous: previous?.version, record: unchanged && previous ? previous : record, skipped: packed.skipped, unchanged}
+  return {
+    previous: previous?.version,
+    record: unchanged && previous ? previous : record,
+    skipped: packed.skipped,
+    unchanged,
+  }
 }

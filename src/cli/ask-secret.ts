@@ -10,9 +10,13 @@ export async function askSecret(question: string): Promise<string | undefined> {
   // Loaded here: only a command that needs a passphrase pays for it.
   const {default: password} = await import('@inquirer/password')
   try {
-    return await password({mask: false, message: question.replace(/:\s*$/, '')}, {input: process.stdin, output: process.stderr})
+    return await password(
+      {mask: false, message: question.replace(/:\s*$/, '')},
+      {input: process.stdin, output: process.stderr},
+    )
   } catch (error) {
-    if ((error as Error).name === 'ExitPromptError') throw new StoppedError('interrupted at the passphrase prompt: stopped; nothing was signed or published')
+    if ((error as Error).name === 'ExitPromptError')
+      throw new StoppedError('interrupted at the passphrase prompt: stopped; nothing was signed or published')
     throw error
   }
 }

@@ -7,7 +7,9 @@ import {createRuntime, type Runtime} from '../runtime.js'
 import {askSecret} from './ask-secret.js'
 import {createLogger, type Logger, type LogFormat} from './logger.js'
 
-export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(typeof BaseCommand)['baseFlags'] & T['flags']>
+export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
+  (typeof BaseCommand)['baseFlags'] & T['flags']
+>
 
 /**
  * Every pupistry command: common flags, settings and providers, and the one
@@ -15,8 +17,16 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<(type
  */
 export abstract class BaseCommand<T extends typeof Command> extends Command {
   static override baseFlags = {
-    config: Flags.string({char: 'c', description: 'settings file (default: ./settings.yaml, ~/.pupistry/settings.yaml, /etc/pupistry/settings.yaml)', helpGroup: 'GLOBAL'}),
-    verbose: Flags.boolean({char: 'v', description: 'show progress and details, and stack traces on errors', helpGroup: 'GLOBAL'}),
+    config: Flags.string({
+      char: 'c',
+      description: 'settings file (default: ./settings.yaml, ~/.pupistry/settings.yaml, /etc/pupistry/settings.yaml)',
+      helpGroup: 'GLOBAL',
+    }),
+    verbose: Flags.boolean({
+      char: 'v',
+      description: 'show progress and details, and stack traces on errors',
+      helpGroup: 'GLOBAL',
+    }),
   }
 
   protected flags!: BaseFlags<T>
@@ -56,7 +66,13 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
       const outcome = await this.config.runHook(event, {}, undefined, true)
       return outcome as unknown as HookOutcome
     })
-    this.runtimeValue = createRuntime({askSecret, log, registry, settings: await this.loadSettings(log, registry), version: this.config.version})
+    this.runtimeValue = createRuntime({
+      askSecret,
+      log,
+      registry,
+      settings: await this.loadSettings(log, registry),
+      version: this.config.version,
+    })
     return this.runtimeValue
   }
 
@@ -70,7 +86,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   private async loadSettings(log: Logger, registry: ProviderRegistry): Promise<Settings> {
     const settings = loadSettings({file: this.flags.config, requireSafeOwnership: this.agentSide})
     // Asking every plugin which settings it reads costs time, so only when there is a key to explain.
-    if (settings.unknownKeys.length > 0) settings.warnings.push(...undeclaredKeyWarnings(settings, await registry.declaredSettings()))
+    if (settings.unknownKeys.length > 0)
+      settings.warnings.push(...undeclaredKeyWarnings(settings, await registry.declaredSettings()))
     for (const warning of settings.warnings) log.warn(warning)
     return settings
   }

@@ -10,7 +10,8 @@ import {StoppedError} from '../errors.js'
  */
 export async function interruptible<T>(work: (signal: AbortSignal) => Promise<T>): Promise<T> {
   const abandon = new AbortController()
-  const stop = () => abandon.abort(new StoppedError('interrupted: the run was abandoned; nothing half-done was activated'))
+  const stop = () =>
+    abandon.abort(new StoppedError('interrupted: the run was abandoned; nothing half-done was activated'))
   const signals = ['SIGINT', 'SIGTERM', 'SIGHUP', 'SIGQUIT'] as const
   for (const signal of signals) process.on(signal, stop)
   try {

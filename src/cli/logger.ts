@@ -13,7 +13,9 @@ const paint = (code: number, text: string) => `\u001B[${code}m${text}\u001B[0m`
  * With format json every message is one JSON object per line (time, level,
  * event, message and the event's fields), for journald and log shippers.
  */
-export function createLogger(options: {verbose?: boolean; quiet?: boolean; stream?: NodeJS.WriteStream; format?: LogFormat} = {}): Logger {
+export function createLogger(
+  options: {verbose?: boolean; quiet?: boolean; stream?: NodeJS.WriteStream; format?: LogFormat} = {},
+): Logger {
   const stream = options.stream ?? process.stderr
   const json = options.format === 'json'
   const tty = Boolean(stream.isTTY) && !process.env.NO_COLOR && !json

@@ -4,7 +4,13 @@ import {formatTemplateListing} from '../formatters/templates.js'
 import type {Runtime} from '../runtime.js'
 import type {ContextOptions, Schedule} from '../templates/context.js'
 import type {TemplateKind} from '../templates/render.js'
-import {listTemplates, type Rendered, renderTemplate, type TemplateListing, writeRendered} from '../templates/service.js'
+import {
+  listTemplates,
+  type Rendered,
+  renderTemplate,
+  type TemplateListing,
+  writeRendered,
+} from '../templates/service.js'
 import {BaseCommand} from './base-command.js'
 
 /** What `--json` prints for a rendered template: its text, or the file it went to. */
@@ -20,7 +26,11 @@ export abstract class TemplateCommand<T extends typeof Command> extends BaseComm
     return listing
   }
 
-  protected async render(kind: TemplateKind, name: string, flags: {environment?: string; schedule: string; 'allow-build-credentials': boolean}): Promise<Rendered> {
+  protected async render(
+    kind: TemplateKind,
+    name: string,
+    flags: {environment?: string; schedule: string; 'allow-build-credentials': boolean},
+  ): Promise<Rendered> {
     const runtime = await this.runtime()
     const options: ContextOptions = {
       allowBuildCredentials: flags['allow-build-credentials'],

@@ -25,12 +25,25 @@ With --daemon it keeps running in the foreground (for systemd): a run every agen
   ]
 
   static override flags = {
-    'allow-downgrade': Flags.boolean({description: 'accept a manifest with a lower serial than the installed one (a deliberate rollback)'}),
+    'allow-downgrade': Flags.boolean({
+      description: 'accept a manifest with a lower serial than the installed one (a deliberate rollback)',
+    }),
     daemon: Flags.boolean({description: 'keep running: a run every agent.daemon_frequency seconds, until SIGTERM'}),
-    environment: Flags.string({char: 'e', description: 'environment to apply (default: agent.environment, else production)'}),
-    force: Flags.boolean({description: 're-download, re-install and re-apply the newest release even if nothing changed'}),
-    'log-format': Flags.option({default: 'human', description: 'messages as lines for people, or one JSON object per line', options: ['human', 'json'] as const})(),
-    minimal: Flags.boolean({description: 'run Puppet only when a new release was installed or the last run of this one failed'}),
+    environment: Flags.string({
+      char: 'e',
+      description: 'environment to apply (default: agent.environment, else production)',
+    }),
+    force: Flags.boolean({
+      description: 're-download, re-install and re-apply the newest release even if nothing changed',
+    }),
+    'log-format': Flags.option({
+      default: 'human',
+      description: 'messages as lines for people, or one JSON object per line',
+      options: ['human', 'json'] as const,
+    })(),
+    minimal: Flags.boolean({
+      description: 'run Puppet only when a new release was installed or the last run of this one failed',
+    }),
     noop: Flags.boolean({description: 'run Puppet with --noop'}),
     unpin: Flags.boolean({description: 'forget the pin set by `pupistry rollback`, then apply the newest release'}),
   }
@@ -63,16 +76,28 @@ With --daemon it keeps running in the foreground (for systemd): a run every agen
 
   private async daemon(): Promise<void> {
     // --json is oclif's flag: it is not among this.flags, so ask oclif whether it was given.
-    const conflicting = {json: this.jsonEnabled(), 'allow-downgrade': this.flags['allow-downgrade'], unpin: this.flags.unpin}
+    const conflicting = {
+      json: this.jsonEnabled(),
+      'allow-downgrade': this.flags['allow-downgrade'],
+      unpin: this.flags.unpin,
+    }
     for (const [flag, given] of Object.entries(conflicting)) {
       if (given) {
         throw new UsageError(`--${flag} cannot be used with --daemon`, {
-          hint: flag === 'json' ? 'use --log-format json for one JSON object per event' : `run \`pupistry apply --${flag}\` once, then start the daemon`,
+          hint:
+            flag === 'json'
+              ? 'use --log-format json for one JSON object per event'
+              : `run \`pupistry apply --${flag}\` once, then start the daemon`,
         })
       }
     }
 
-    const options = {environment: this.flags.environment, force: this.flags.force, minimal: this.flags.minimal, noop: this.flags.noop}
+    const options = {
+      environment: this.flags.environment,
+      force: this.flags.force,
+      minimal: this.flags.minimal,
+      noop: this.flags.noop,
+    }
     const daemon = new Daemon((reload) => (reload ? this.reloadedRuntime() : this.runtime()), options, describeResult)
     const stop = () => daemon.stop()
     const reload = () => daemon.reload()

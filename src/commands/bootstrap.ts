@@ -5,7 +5,8 @@ import {templateFlags} from '../cli/template-flags.js'
 import type {TemplateListing} from '../templates/service.js'
 
 export default class Bootstrap extends TemplateCommand<typeof Bootstrap> {
-  static override description = `Render a script that takes a fresh machine to its first pupistry apply (cloud user-data).
+  static override description =
+    `Render a script that takes a fresh machine to its first pupistry apply (cloud user-data).
 
 Without --template, lists the bootstrap templates. The script installs Puppet, Node.js and this exact pupistry version, writes /etc/pupistry/settings.yaml with the store, the agent credentials, the trusted keys and the environment, installs a systemd service (or timer) and runs the first apply. Values come from the settings and the flags (docs/templates.md).`
 
@@ -19,7 +20,10 @@ Without --template, lists the bootstrap templates. The script installs Puppet, N
   static override flags = {
     ...templateFlags,
     base64: Flags.boolean({description: 'print the script base64-encoded, for providers that take user-data that way'}),
-    output: Flags.string({char: 'o', description: 'write to this file (mode 0600 when it holds credentials) instead of stdout'}),
+    output: Flags.string({
+      char: 'o',
+      description: 'write to this file (mode 0600 when it holds credentials) instead of stdout',
+    }),
     template: Flags.string({char: 't', description: 'the template (name or alias) to render'}),
   }
 
@@ -27,6 +31,9 @@ Without --template, lists the bootstrap templates. The script installs Puppet, N
     const {flags} = this
     if (!flags.template) return this.list('bootstrap')
     const rendered = await this.render('bootstrap', flags.template, flags)
-    return this.emit(flags.base64 ? {...rendered, text: `${Buffer.from(rendered.text).toString('base64')}\n`} : rendered, flags.output)
+    return this.emit(
+      flags.base64 ? {...rendered, text: `${Buffer.from(rendered.text).toString('base64')}\n`} : rendered,
+      flags.output,
+    )
   }
 }

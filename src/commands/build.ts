@@ -11,7 +11,11 @@ export default class Build extends BaseCommand<typeof Build> {
 
 Runs the assembler (build.assembler, default r10k) on build.puppetcode, then packs each environment into a .tar.gz in the local cache, versioned by its SHA-256. Building again with nothing changed upstream gives the same version. Also available as \`generate\`, its name in pupistry 1.x.`
 
-  static override examples = ['<%= config.bin %> build', '<%= config.bin %> build --environment production', '<%= config.bin %> build --json']
+  static override examples = [
+    '<%= config.bin %> build',
+    '<%= config.bin %> build --environment production',
+    '<%= config.bin %> build --json',
+  ]
   static override flags = {
     environment: Flags.string({char: 'e', description: 'build only this branch (repeatable)', multiple: true}),
   }
@@ -22,7 +26,9 @@ Runs the assembler (build.assembler, default r10k) on build.puppetcode, then pac
     for (const {record, skipped} of results) {
       if (skipped.length === 0) continue
       const examples = skipped.slice(0, 3).join(', ')
-      runtime.log.warn(`${record.environment}: left out ${skipped.length} special files (sockets, FIFOs, devices): ${examples}`)
+      runtime.log.warn(
+        `${record.environment}: left out ${skipped.length} special files (sockets, FIFOs, devices): ${examples}`,
+      )
     }
 
     this.print(formatBuild(results))

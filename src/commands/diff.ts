@@ -18,7 +18,8 @@ Lists modules added, removed or changed (old → new ref) and a unified diff of 
 
   async run(): Promise<EnvironmentDiff[]> {
     const results = await diff(await this.runtime(), {environments: this.flags.environment, stat: this.flags.stat})
-    if (!this.jsonEnabled()) process.stdout.write(renderDiff(results, {color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR}))
+    if (!this.jsonEnabled())
+      process.stdout.write(renderDiff(results, {color: Boolean(process.stdout.isTTY) && !process.env.NO_COLOR}))
     return results
   }
 }

@@ -11,7 +11,11 @@ export default class Prune extends BaseCommand<typeof Prune> {
 
 Per environment it keeps the manifest the pointer names, any newer one (a push in progress), the newest --keep manifests and every artifact those name. Artifacts no kept manifest names are removed once older than --grace, so an upload in progress is spared. Only objects of pupistry's own layout (pupistry/<environment>/manifests/ and artifacts/) are ever removed: the Ruby tool's objects and anything else in the bucket stay. Uses the build credentials.`
 
-  static override examples = ['<%= config.bin %> prune --dry-run', '<%= config.bin %> prune --keep 10', '<%= config.bin %> prune -e production']
+  static override examples = [
+    '<%= config.bin %> prune --dry-run',
+    '<%= config.bin %> prune --keep 10',
+    '<%= config.bin %> prune -e production',
+  ]
   static override flags = {
     'dry-run': Flags.boolean({description: 'only list what would be removed'}),
     environment: Flags.string({char: 'e', description: 'only this environment (repeatable)', multiple: true}),
@@ -25,7 +29,12 @@ Per environment it keeps the manifest the pointer names, any newer one (a push i
 
   async run(): Promise<PruneResult[]> {
     const {flags} = this
-    const options = {dryRun: flags['dry-run'], environments: flags.environment, graceSeconds: flags.grace, keep: flags.keep}
+    const options = {
+      dryRun: flags['dry-run'],
+      environments: flags.environment,
+      graceSeconds: flags.grace,
+      keep: flags.keep,
+    }
     const results = await prune(await this.runtime(), options)
     this.print(formatPrune(results, flags['dry-run']))
     return results

@@ -12,15 +12,27 @@ For each built environment: uploads the artifact, signs a manifest with a new se
 
 --version republishes an earlier build kept in the build cache (the last 5 per environment) as the newest release: a signed rollback with a new, higher serial, which nodes accept like any new release. (The version of pupistry itself is \`pupistry version\` or \`pupistry --version\`.)`
 
-  static override examples = ['<%= config.bin %> push', '<%= config.bin %> push --environment staging', '<%= config.bin %> push --refresh', '<%= config.bin %> push --environment production --version 3f2a9c1d']
+  static override examples = [
+    '<%= config.bin %> push',
+    '<%= config.bin %> push --environment staging',
+    '<%= config.bin %> push --refresh',
+    '<%= config.bin %> push --environment production --version 3f2a9c1d',
+  ]
   static override flags = {
     environment: Flags.string({char: 'e', description: 'push only this environment (repeatable)', multiple: true}),
     refresh: Flags.boolean({description: 're-sign what is live with a new serial and expiry (general.manifest_ttl)'}),
-    version: Flags.string({description: 'publish this earlier build (its version or a unique prefix) as the newest release: a signed rollback (not the CLI\'s version: that is `pupistry version`)'}),
+    version: Flags.string({
+      description:
+        "publish this earlier build (its version or a unique prefix) as the newest release: a signed rollback (not the CLI's version: that is `pupistry version`)",
+    }),
   }
 
   async run(): Promise<PushResult[]> {
-    const results = await push(await this.runtime(), {environments: this.flags.environment, refresh: this.flags.refresh, version: this.flags.version})
+    const results = await push(await this.runtime(), {
+      environments: this.flags.environment,
+      refresh: this.flags.refresh,
+      version: this.flags.version,
+    })
     this.print(formatPush(results))
     return results
   }

@@ -15,9 +15,15 @@ Built comes from this machine's build cache, published from the store, installed
 
 With --check (for monitoring) only this node's agent state is read: the exit code is 0 when the environment converges, 40 when Puppet never applied successfully, the last successful apply is older than --max-age, or the last run failed.`
 
-  static override examples = ['<%= config.bin %> status', '<%= config.bin %> status --json', '<%= config.bin %> status --check --max-age 1h']
+  static override examples = [
+    '<%= config.bin %> status',
+    '<%= config.bin %> status --json',
+    '<%= config.bin %> status --check --max-age 1h',
+  ]
   static override flags = {
-    check: Flags.boolean({description: 'exit 40 unless the last run succeeded (and, with --max-age, the last successful apply is recent)'}),
+    check: Flags.boolean({
+      description: 'exit 40 unless the last run succeeded (and, with --max-age, the last successful apply is recent)',
+    }),
     environment: Flags.string({char: 'e', description: 'only this environment (repeatable)', multiple: true}),
     'max-age': durationFlag({
       dependsOn: ['check'],
@@ -35,12 +41,17 @@ With --check (for monitoring) only this node's agent state is read: the exit cod
   }
 
   private async check(): Promise<Health[]> {
-    const health = await checkHealth(await this.runtime(), {environments: this.flags.environment, maxAge: this.flags['max-age']})
+    const health = await checkHealth(await this.runtime(), {
+      environments: this.flags.environment,
+      maxAge: this.flags['max-age'],
+    })
     this.print(formatHealth(health))
     const sick = health.filter((entry) => !entry.healthy)
     if (sick.length > 0) {
       const problems = sick.flatMap((entry) => entry.problems).join('; ')
-      throw new UnhealthyError(`${sick.map((entry) => entry.environment).join(', ')}: not converging (${problems})`, {details: health})
+      throw new UnhealthyError(`${sick.map((entry) => entry.environment).join(', ')}: not converging (${problems})`, {
+        details: health,
+      })
     }
 
     return health

@@ -45,7 +45,8 @@ export interface AgentSettings {
 /** The agent's settings resolved, with defaults. */
 export function agentSettingsOf(settings: Settings): AgentSettings {
   const {agent} = settings
-  const seconds = (value: number | string | null | undefined, fallback: number) => (value === undefined || value === null ? fallback : durationSeconds(value))
+  const seconds = (value: number | string | null | undefined, fallback: number) =>
+    value === undefined || value === null ? fallback : durationSeconds(value)
   const interval = agent.daemon_frequency ?? AGENT_DEFAULTS.interval
   const puppetcode = path.resolve(expandHome(agent.puppetcode ?? AGENT_DEFAULTS.puppetcode))
   return {
@@ -54,7 +55,9 @@ export function agentSettingsOf(settings: Settings): AgentSettings {
     keepReleases: agent.keep_releases ?? AGENT_DEFAULTS.keepReleases,
     minimal: Boolean(agent.daemon_minimal),
     puppetcode,
-    releases: agent.releases ? path.resolve(expandHome(agent.releases)) : path.join(path.dirname(puppetcode), 'pupistry-releases'),
+    releases: agent.releases
+      ? path.resolve(expandHome(agent.releases))
+      : path.join(path.dirname(puppetcode), 'pupistry-releases'),
     runTimeout: seconds(agent.run_timeout, AGENT_DEFAULTS.runTimeout),
     splay: seconds(agent.daemon_splay, interval * AGENT_DEFAULTS.splayFraction),
     stateDir: path.join(appCache(settings), 'agent'),

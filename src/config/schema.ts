@@ -9,7 +9,9 @@ import {parseDuration} from './duration.js'
  */
 const optionalString = v.nullish(v.pipe(v.string(), v.minLength(1, 'expected a non-empty string')))
 const optionalBool = v.nullish(v.boolean())
-const optionalPositiveInt = v.nullish(v.pipe(v.number(), v.integer('expected a whole number'), v.minValue(1, 'expected a number above 0')))
+const optionalPositiveInt = v.nullish(
+  v.pipe(v.number(), v.integer('expected a whole number'), v.minValue(1, 'expected a number above 0')),
+)
 const durationAtLeast = (min: number, message: string) =>
   v.nullish(
     v.pipe(
@@ -34,7 +36,9 @@ const credentials = {
 export const generalSchema = v.looseObject({
   app_cache: optionalString,
   gpg_disable: optionalBool,
-  gpg_signing_key: v.nullish(v.union([v.pipe(v.string(), v.minLength(1)), v.number()], 'expected a key id, fingerprint or email address')),
+  gpg_signing_key: v.nullish(
+    v.union([v.pipe(v.string(), v.minLength(1)), v.number()], 'expected a key id, fingerprint or email address'),
+  ),
   manifest_ttl: duration,
   s3_bucket: optionalString,
   s3_checksums: v.nullish(v.picklist(['when_required', 'when_supported'], 'expected when_required or when_supported')),
@@ -45,7 +49,12 @@ export const generalSchema = v.looseObject({
   signer: optionalString,
   signing_key_file: optionalString,
   storage: optionalString,
-  trusted_keys: v.nullish(v.union([v.pipe(v.string(), v.minLength(1)), v.array(v.pipe(v.string(), v.minLength(1)))], 'expected a file or directory, or a list of them')),
+  trusted_keys: v.nullish(
+    v.union(
+      [v.pipe(v.string(), v.minLength(1)), v.array(v.pipe(v.string(), v.minLength(1)))],
+      'expected a file or directory, or a list of them',
+    ),
+  ),
 })
 
 export const agentSchema = v.looseObject({
@@ -108,6 +117,7 @@ export const knownKeys: Record<string, string[]> = {
 /** One line for a validation problem: "expected number", or the schema's own message. */
 export function describeIssue(issue: v.BaseIssue<unknown>): {path: string[]; message: string} {
   const path = (issue.path ?? []).map((item) => String(item.key))
-  const message = issue.kind === 'schema' && issue.type !== 'union' && issue.expected ? `expected ${issue.expected}` : issue.message
+  const message =
+    issue.kind === 'schema' && issue.type !== 'union' && issue.expected ? `expected ${issue.expected}` : issue.message
   return {message, path}
 }

@@ -39,7 +39,10 @@ export interface UnknownKey {
 export function undeclaredKeyWarnings(settings: Settings, declared: Set<string>): string[] {
   return settings.unknownKeys
     .filter(({key}) => !declared.has(key))
-    .map(({key, location}) => `${location}: unknown key "${key}" ignored (neither pupistry nor an installed plugin reads it)`)
+    .map(
+      ({key, location}) =>
+        `${location}: unknown key "${key}" ignored (neither pupistry nor an installed plugin reads it)`,
+    )
 }
 
 /** Where settings.yaml is looked for, in order, when --config is not given. */
@@ -56,14 +59,18 @@ export function expandHome(value: string, home = homedir()): string {
  * first file of the search path is used, and none at all gives empty settings
  * (commands then say which key they need).
  */
-export function loadSettings(options: {file?: string; cwd?: string; home?: string; requireSafeOwnership?: boolean} = {}): Settings {
+export function loadSettings(
+  options: {file?: string; cwd?: string; home?: string; requireSafeOwnership?: boolean} = {},
+): Settings {
   const file = options.file ?? settingsSearchPath(options.cwd, options.home).find((candidate) => existsSync(candidate))
   if (!file) return {general: {}, agent: {}, build: {}, bootstrap: {}, unknownKeys: [], warnings: []}
   let text: string
   try {
     text = readFileSync(file, 'utf8')
   } catch (error) {
-    throw new SettingsError(`cannot read settings file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+    throw new SettingsError(
+      `cannot read settings file ${file}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+    )
   }
 
   if (options.requireSafeOwnership) assertNotWritableByOthers(file, 'settings file')
@@ -99,7 +106,8 @@ export function parseSettings(text: string, file: string): Settings {
 
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       for (const key of Object.keys(value)) {
-        if (!knownKeys[section].includes(key)) unknownKeys.push({key: `${section}.${key}`, location: locate([section, key])})
+        if (!knownKeys[section].includes(key))
+          unknownKeys.push({key: `${section}.${key}`, location: locate([section, key])})
       }
     }
   }

@@ -36,9 +36,18 @@ export async function doctor(runtime: Runtime): Promise<Check[]> {
       : {detail: `${settingsName(runtime)} is valid`, name: 'settings', status: 'ok'},
   ]
   const build = Boolean(settings.build.puppetcode)
-  const agent = Boolean(settings.general.trusted_keys || Object.values(settings.agent).some((value) => value !== undefined && value !== null))
+  const agent = Boolean(
+    settings.general.trusted_keys ||
+      Object.values(settings.agent).some((value) => value !== undefined && value !== null),
+  )
   if (!build && !agent) {
-    checks.push({detail: 'the settings configure neither a build machine (build.puppetcode) nor a node (agent.*, general.trusted_keys)', exitCode: 10, name: 'role', status: 'fail'})
+    checks.push({
+      detail:
+        'the settings configure neither a build machine (build.puppetcode) nor a node (agent.*, general.trusted_keys)',
+      exitCode: 10,
+      name: 'role',
+      status: 'fail',
+    })
     return checks
   }
 
@@ -80,18 +89,24 @@ function settingsName(runtime: Runtime): string {
 async function checkAssembler(runtime: Runtime): Promise<Omit<Check, 'name'>> {
   const name = runtime.settings.build.assembler ?? 'r10k'
   const {descriptor, plugin} = await runtime.registry.get('assemblers', name)
-  const assembler = await Promise.resolve(descriptor.create(providerContext(runtime, 'build', descriptor.name))).catch((error) => {
-    throw fromProviderError(error, `assembler ${name}`, AssemblerError)
-  })
+  const assembler = await Promise.resolve(descriptor.create(providerContext(runtime, 'build', descriptor.name))).catch(
+    (error) => {
+      throw fromProviderError(error, `assembler ${name}`, AssemblerError)
+    },
+  )
   const versions = await assembler.versions?.().catch((error) => {
     throw fromProviderError(error, `assembler ${name}`, ToolError)
   })
   const tools = Object.entries(versions ?? {}).map(([tool, version]) => `${tool} ${version}`)
-  return {detail: `${name} (from ${plugin.name} ${plugin.version})${tools.length > 0 ? `: ${tools.join(', ')}` : ''}`, status: 'ok'}
+  return {
+    detail: `${name} (from ${plugin.name} ${plugin.version})${tools.length > 0 ? `: ${tools.join(', ')}` : ''}`,
+    status: 'ok',
+  }
 }
 
 async function checkSigningKey(runtime: Runtime): Promise<Omit<Check, 'name'>> {
-  if (runtime.settings.general.gpg_disable) return {detail: 'general.gpg_disable is true: pushes are UNSIGNED', status: 'warn'}
+  if (runtime.settings.general.gpg_disable)
+    return {detail: 'general.gpg_disable is true: pushes are UNSIGNED', status: 'warn'}
   const name = signingProviderName(runtime)
   const signer = await createSigner(runtime, name, 'build')
   if (!signer.publicKey) return {detail: `signer ${name} cannot show its key; it is used as configured`, status: 'ok'}
@@ -119,7 +134,12 @@ async function removeProbe(store: Store, key: string): Promise<string | undefine
 
 /** Probes an earlier doctor could not delete (or was killed before deleting), once they are an hour old. */
 async function sweepProbes(store: Store): Promise<void> {
-  const stale = (await store.list(PROBE_PREFIX)).filter((object) => /\/probe-[0-9a-f]{12}$/.test(object.key) && object.modified && Date.now() - object.modified.getTime() > STALE_PROBE_MS)
+  const stale = (await store.list(PROBE_PREFIX)).filter(
+    (object) =>
+      /\/probe-[0-9a-f]{12}$/.test(object.key) &&
+      object.modified &&
+      Date.now() - object.modified.getTime() > STALE_PROBE_MS,
+  )
   for (const object of stale) await store.delete(object.key)
 }
 
@@ -134,20 +154,30 @@ async function checkBuildStore(runtime: Runtime): Promise<Omit<Check, 'name'>> {
   try {
     const back = await store.get(key)
     if (!back || 'notModified' in back) problem = `${store.location}${key} was written but cannot be read back`
-    else if (!(await readLimited(back.body, 1024, key)).equals(bytes)) problem = `${store.location}${key} reads back different bytes`
+    else if (!(await readLimited(back.body, 1024, key)).equals(bytes))
+      problem = `${store.location}${key} reads back different bytes`
   } finally {
     const leftover = await removeProbe(store, key)
-    problem ??= leftover && `${describeCredentials(runtime, 'build')} can write and read back, but ${leftover}; prune needs to delete too`
+    problem ??=
+      leftover &&
+      `${describeCredentials(runtime, 'build')} can write and read back, but ${leftover}; prune needs to delete too`
   }
 
   if (problem) return {detail: problem, exitCode: 13, status: 'fail'}
-  return {detail: `${describeCredentials(runtime, 'build')} can write, read back and delete in ${store.location}`, status: 'ok'}
+  return {
+    detail: `${describeCredentials(runtime, 'build')} can write, read back and delete in ${store.location}`,
+    status: 'ok',
+  }
 }
 
 function checkTrustedKeys(runtime: Runtime): Omit<Check, 'name'> {
-  if (runtime.settings.general.gpg_disable) return {detail: 'general.gpg_disable is true: this node accepts UNSIGNED manifests', status: 'warn'}
+  if (runtime.settings.general.gpg_disable)
+    return {detail: 'general.gpg_disable is true: this node accepts UNSIGNED manifests', status: 'warn'}
   const files = loadTrustedKeys(runtime)
-  if (files.length === 0) throw new SettingsError('no trusted keys: set general.trusted_keys to the public key files nodes accept signatures from')
+  if (files.length === 0)
+    throw new SettingsError(
+      'no trusted keys: set general.trusted_keys to the public key files nodes accept signatures from',
+    )
   return {detail: `${files.length} trusted key file(s): ${files.map((file) => file.file).join(', ')}`, status: 'ok'}
 }
 
@@ -157,34 +187,54 @@ async function checkPuppet(runtime: Runtime): Promise<Omit<Check, 'name'>> {
     const {stdout} = await promisify(execFile)(command, ['--version'], {timeout: 60_000})
     return {detail: `${command} ${stdout.trim()}`, status: 'ok'}
   } catch (error) {
-    throw new ToolError(`${command} does not run: ${(error as Error).message.split('\n')[0]}`, {hint: 'install Puppet (or OpenVox), or set agent.puppet'})
+    throw new ToolError(`${command} does not run: ${(error as Error).message.split('\n')[0]}`, {
+      hint: 'install Puppet (or OpenVox), or set agent.puppet',
+    })
   }
 }
 
 async function checkAgentStore(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
   const {environment} = agentSettingsOf(runtime.settings)
   const pointer = await readPointer(store, environment)
-  if (!pointer || 'notModified' in pointer) return {detail: `${describeCredentials(runtime, 'agent')} can reach ${store.location}, but nothing is published for ${environment} yet`, status: 'warn'}
+  if (!pointer || 'notModified' in pointer)
+    return {
+      detail: `${describeCredentials(runtime, 'agent')} can reach ${store.location}, but nothing is published for ${environment} yet`,
+      status: 'warn',
+    }
   const trust = await verifyEnvelope(runtime, pointer.envelope, pointer.where)
   const manifest = manifestOf(pointer.envelope, pointer.where)
   const artifact = await store.head(manifest.artifact.key)
-  if (!artifact) return {detail: `${environment} serial ${manifest.serial} names ${manifest.artifact.key}, which is missing from ${store.location}`, exitCode: 13, status: 'fail'}
+  if (!artifact)
+    return {
+      detail: `${environment} serial ${manifest.serial} names ${manifest.artifact.key}, which is missing from ${store.location}`,
+      exitCode: 13,
+      status: 'fail',
+    }
   const signed = trust.signed ? `signed by ${trust.by.identity}` : 'UNSIGNED'
-  return {detail: `${describeCredentials(runtime, 'agent')} can read ${environment} serial ${manifest.serial} (${signed}) and its artifact from ${store.location}`, status: 'ok'}
+  return {
+    detail: `${describeCredentials(runtime, 'agent')} can read ${environment} serial ${manifest.serial} (${signed}) and its artifact from ${store.location}`,
+    status: 'ok',
+  }
 }
 
 /** Nodes only need to read: credentials that can write let one stolen node delete or replace what every node reads. */
 async function checkAgentCannotWrite(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
   const scheme = storageUrl(runtime, 'agent').protocol
-  if (scheme === 'file:') return {detail: 'the file store has no credentials; file permissions decide who may write', status: 'skip'}
-  if (scheme === 'https:' || scheme === 'http:') return {detail: `${store.location} is a read-only mirror`, status: 'ok'}
+  if (scheme === 'file:')
+    return {detail: 'the file store has no credentials; file permissions decide who may write', status: 'skip'}
+  if (scheme === 'https:' || scheme === 'http:')
+    return {detail: `${store.location} is a read-only mirror`, status: 'ok'}
   const key = probeKey()
   try {
     await store.put(key, Buffer.from('pupistry doctor: agent write probe\n'))
   } catch (error) {
     const who = describeCredentials(runtime, 'agent')
-    if (isAccessDenied(error)) return {detail: `${who} cannot write to ${store.location} (${(error as Error).message})`, status: 'ok'}
-    return {detail: `could not tell whether ${who} can write: the write probe failed for another reason (${(error as Error).message})`, status: 'warn'}
+    if (isAccessDenied(error))
+      return {detail: `${who} cannot write to ${store.location} (${(error as Error).message})`, status: 'ok'}
+    return {
+      detail: `could not tell whether ${who} can write: the write probe failed for another reason (${(error as Error).message})`,
+      status: 'warn',
+    }
   }
 
   const leftover = await removeProbe(store, key)
@@ -200,15 +250,26 @@ function isAccessDenied(error: unknown): boolean {
 }
 
 async function checkExposure(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
-  if (!store.exposure) return {detail: `the ${storageUrl(runtime, 'agent').protocol.replace(/:$/, '')} store cannot tell who may read it; check by hand`, status: 'skip'}
+  if (!store.exposure)
+    return {
+      detail: `the ${storageUrl(runtime, 'agent').protocol.replace(/:$/, '')} store cannot tell who may read it; check by hand`,
+      status: 'skip',
+    }
   const exposure = await store.exposure(pointerKey(agentSettingsOf(runtime.settings).environment))
   const status = exposure.status === 'private' ? 'ok' : 'warn'
-  const note = exposure.status === 'exposed' ? ' — artifacts carry hiera data: make the store private' : exposure.status === 'unknown' ? ' — check who can read it by hand' : ''
+  const note =
+    exposure.status === 'exposed'
+      ? ' — artifacts carry hiera data: make the store private'
+      : exposure.status === 'unknown'
+        ? ' — check who can read it by hand'
+        : ''
   return {detail: `${exposure.detail}${note}`, status}
 }
 
 function describeCredentials(runtime: Runtime, side: Side): string {
   if (storageUrl(runtime, side).protocol === 'file:') return `this user (${userInfo().username})`
   const section = runtime.settings[side] as {access_key_id?: string | null}
-  return section.access_key_id ? `the ${side} credentials (access key ${section.access_key_id})` : `the ${side} side's default credentials`
+  return section.access_key_id
+    ? `the ${side} credentials (access key ${section.access_key_id})`
+    : `the ${side} side's default credentials`
 }

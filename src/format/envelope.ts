@@ -14,7 +14,12 @@ export const envelopeSchema = v.strictObject({
   payload: v.pipe(v.string(), v.maxLength(1_000_000), base64),
   payloadType: v.pipe(v.string(), v.minLength(1), v.maxLength(200)),
   signatures: v.pipe(
-    v.array(v.strictObject({keyid: v.optional(v.pipe(v.string(), v.maxLength(200)), ''), sig: v.pipe(v.string(), v.maxLength(100_000), base64)})),
+    v.array(
+      v.strictObject({
+        keyid: v.optional(v.pipe(v.string(), v.maxLength(200)), ''),
+        sig: v.pipe(v.string(), v.maxLength(100_000), base64),
+      }),
+    ),
     v.maxLength(16),
   ),
 })
@@ -34,7 +39,10 @@ export function makeEnvelope(payloadType: string, payload: Uint8Array, signature
   return {
     payload: Buffer.from(payload).toString('base64'),
     payloadType,
-    signatures: signatures.map((signature) => ({keyid: signature.keyid, sig: Buffer.from(signature.sig).toString('base64')})),
+    signatures: signatures.map((signature) => ({
+      keyid: signature.keyid,
+      sig: Buffer.from(signature.sig).toString('base64'),
+    })),
   }
 }
 
@@ -43,7 +51,8 @@ export function serializeEnvelope(envelope: Envelope): Buffer {
 }
 
 export function parseEnvelope(bytes: Uint8Array, where: string): Envelope {
-  if (bytes.length > MAX_ENVELOPE_BYTES) throw new VerificationError(`${where}: larger than ${MAX_ENVELOPE_BYTES} bytes`)
+  if (bytes.length > MAX_ENVELOPE_BYTES)
+    throw new VerificationError(`${where}: larger than ${MAX_ENVELOPE_BYTES} bytes`)
   let json: unknown
   try {
     json = JSON.parse(Buffer.from(bytes).toString('utf8'))
@@ -54,7 +63,9 @@ export function parseEnvelope(bytes: Uint8Array, where: string): Envelope {
   const result = v.safeParse(envelopeSchema, json)
   if (!result.success) {
     const issue = result.issues[0]
-    throw new VerificationError(`${where}: not a valid signing envelope (${(issue.path ?? []).map((item) => String(item.key)).join('.')}: ${issue.message})`)
+    throw new VerificationError(
+      `${where}: not a valid signing envelope (${(issue.path ?? []).map((item) => String(item.key)).join('.')}: ${issue.message})`,
+    )
   }
 
   return result.output

@@ -31,7 +31,10 @@ const isPlainObject = (input: unknown): boolean =>
   input !== null &&
   Object.getPrototypeOf(input) === Object.prototype &&
   !SKIPPED_KEYS.some((key) => Object.hasOwn(input, key))
-const stringMap = v.pipe(v.custom<Record<string, string>>(isPlainObject, 'expected an object of strings'), v.record(text, text))
+const stringMap = v.pipe(
+  v.custom<Record<string, string>>(isPlainObject, 'expected an object of strings'),
+  v.record(text, text),
+)
 
 /**
  * The signed manifest. Every field read from a store goes through this
@@ -76,7 +79,9 @@ export type Manifest = v.InferOutput<typeof manifestFormat1>
  * entry (its schema, converted to what the node uses), while push writes
  * MANIFEST_FORMAT.
  */
-const READABLE_FORMATS = new Map<string, v.GenericSchema<unknown, Manifest>>([[manifestPayloadType(1), manifestFormat1]])
+const READABLE_FORMATS = new Map<string, v.GenericSchema<unknown, Manifest>>([
+  [manifestPayloadType(1), manifestFormat1],
+])
 
 /**
  * The manifest inside an envelope, checked against the schema of its
@@ -94,7 +99,8 @@ export function manifestOf(envelope: Envelope, where: string): Manifest {
   }
 
   const result = v.safeParse(schema, json)
-  if (!result.success) throw new VerificationError(`${where}: invalid manifest (${describeSchemaIssue(result.issues[0])})`)
+  if (!result.success)
+    throw new VerificationError(`${where}: invalid manifest (${describeSchemaIssue(result.issues[0])})`)
   return result.output
 }
 

@@ -38,7 +38,11 @@ export interface PointerEnvelope {
 }
 
 /** The environment's pointer (the newest manifest's envelope), unverified; one conditional read. */
-export async function readPointer(store: Store, environment: string, options: {ifNoneMatch?: string} = {}): Promise<PointerEnvelope | {notModified: true} | undefined> {
+export async function readPointer(
+  store: Store,
+  environment: string,
+  options: {ifNoneMatch?: string} = {},
+): Promise<PointerEnvelope | {notModified: true} | undefined> {
   const key = pointerKey(environment)
   const result = await store.get(key, {ifNoneMatch: options.ifNoneMatch, mutable: true})
   if (!result || 'notModified' in result) return result

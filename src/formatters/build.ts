@@ -4,7 +4,12 @@ import {formatBytes} from './bytes.js'
 
 /** What `build --json` prints for each environment: its version and the artifact's record. */
 export function buildSummary(results: BuiltEnvironment[]) {
-  return results.map(({record, unchanged}) => ({environment: record.environment, unchanged, version: record.version, ...record.artifact}))
+  return results.map(({record, unchanged}) => ({
+    environment: record.environment,
+    unchanged,
+    version: record.version,
+    ...record.artifact,
+  }))
 }
 
 /** One line per environment, and a reminder when nothing changed upstream. */

@@ -7,7 +7,8 @@ const colors = {bold: 1, cyan: 36, dim: 2, green: 32, red: 31, yellow: 33}
 const shortRef = (ref?: string) => (ref ?? '').replace(/@([0-9a-f]{12})[0-9a-f]{28}\b/, '@$1')
 
 export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}): string {
-  const paint = (color: keyof typeof colors, text: string) => (options.color ? `\u001B[${colors[color]}m${text}\u001B[0m` : text)
+  const paint = (color: keyof typeof colors, text: string) =>
+    options.color ? `\u001B[${colors[color]}m${text}\u001B[0m` : text
   const out: string[] = []
   for (const result of results) {
     const built = shortVersion(result.built)
@@ -15,7 +16,13 @@ export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}
     else if (result.published.version === result.built) {
       out.push(`${result.environment}: no changes (${built} is live as serial ${result.published.serial})`)
       continue
-    } else out.push(paint('bold', `${result.environment}: published ${shortVersion(result.published.version)} (serial ${result.published.serial}) → built ${built}`))
+    } else
+      out.push(
+        paint(
+          'bold',
+          `${result.environment}: published ${shortVersion(result.published.version)} (serial ${result.published.serial}) → built ${built}`,
+        ),
+      )
 
     if (result.modules.length > 0) {
       out.push('  modules:')
@@ -26,11 +33,20 @@ export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}
       }
     }
 
-    const counts = (['added', 'changed', 'removed'] as const).map((kind) => `${result.files.filter((file) => file.change === kind).length} ${kind}`)
+    const counts = (['added', 'changed', 'removed'] as const).map(
+      (kind) => `${result.files.filter((file) => file.change === kind).length} ${kind}`,
+    )
     out.push(`  files: ${counts.join(', ')}`)
     for (const file of result.files) {
-      const mark = file.change === 'added' ? paint('green', 'A') : file.change === 'removed' ? paint('red', 'D') : paint('yellow', 'M')
-      out.push(`    ${mark} ${file.path}${file.binary ? ' (binary or large)' : ` ${paint('green', `+${file.added}`)} ${paint('red', `-${file.removed}`)}`}`)
+      const mark =
+        file.change === 'added'
+          ? paint('green', 'A')
+          : file.change === 'removed'
+            ? paint('red', 'D')
+            : paint('yellow', 'M')
+      out.push(
+        `    ${mark} ${file.path}${file.binary ? ' (binary or large)' : ` ${paint('green', `+${file.added}`)} ${paint('red', `-${file.removed}`)}`}`,
+      )
     }
 
     for (const file of result.files) {

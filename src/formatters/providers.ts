@@ -20,7 +20,8 @@ export function formatProviders(listing: ProviderListing[], kinds: readonly Prov
     const entries = listing.filter((entry) => entry.kind === kind)
     lines.push(`${kind}:`)
     if (entries.length === 0) lines.push('  (none)')
-    for (const entry of entries) lines.push(`  ${entry.name.padEnd(nameWidth)}  ${from(entry).padEnd(fromWidth)}  ${entry.description}`)
+    for (const entry of entries)
+      lines.push(`  ${entry.name.padEnd(nameWidth)}  ${from(entry).padEnd(fromWidth)}  ${entry.description}`)
   }
 
   return lines.join('\n')

@@ -12,13 +12,23 @@ export function formatStatus(report: StatusReport): string {
     const installed = entry.installed
     const applied = installed?.appliedAt ? `${installed.appliedAt} (${short(installed.appliedVersion)})` : '-'
     const lastApply = installed?.lastError ? `error: ${installed.lastError}` : applied
-    const active = installed?.pinned ? `${short(installed.pinned)} (pinned)` : short(installed?.active ?? installed?.version)
+    const active = installed?.pinned
+      ? `${short(installed.pinned)} (pinned)`
+      : short(installed?.active ?? installed?.version)
     const serial = entry.published ? String(entry.published.serial) : '-'
-    rows.push([entry.environment, short(entry.built?.version), short(entry.published?.version), serial, active, lastApply])
+    rows.push([
+      entry.environment,
+      short(entry.built?.version),
+      short(entry.published?.version),
+      serial,
+      active,
+      lastApply,
+    ])
   }
 
   const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
-  const line = (row: string[]) => row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')
+  const line = (row: string[]) =>
+    row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')
   return rows.map(line).join('\n')
 }
 

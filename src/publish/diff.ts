@@ -41,7 +41,10 @@ export interface EnvironmentDiff {
 }
 
 /** Built versus published, per environment: modules and files that changed. */
-export async function diff(runtime: Runtime, options: {environments?: string[]; stat?: boolean}): Promise<EnvironmentDiff[]> {
+export async function diff(
+  runtime: Runtime,
+  options: {environments?: string[]; stat?: boolean},
+): Promise<EnvironmentDiff[]> {
   const cache = new BuildCache(runtime.settings)
   const wanted = await cache.select(options.environments)
 
@@ -53,13 +56,24 @@ export async function diff(runtime: Runtime, options: {environments?: string[]; 
       const record = await cache.require(environment)
       let live = await readPublished(store, environment)
       // Never parse an archive the store offers unless a key we trust signed for it.
-      if (live && !runtime.settings.general.gpg_disable && (await publishedTrust(runtime, live.envelope)) !== 'trusted') {
-        runtime.log.warn(`${environment}: the published manifest is not signed by your signing key or a trusted key; diffing against nothing`)
+      if (
+        live &&
+        !runtime.settings.general.gpg_disable &&
+        (await publishedTrust(runtime, live.envelope)) !== 'trusted'
+      ) {
+        runtime.log.warn(
+          `${environment}: the published manifest is not signed by your signing key or a trusted key; diffing against nothing`,
+        )
         live = undefined
       }
 
       const localFile = cache.artifactPath(environment, record.version)
-      const result: EnvironmentDiff = {built: record.version, environment, files: [], modules: diffModules(live?.manifest.build.modules ?? {}, record.build.modules)}
+      const result: EnvironmentDiff = {
+        built: record.version,
+        environment,
+        files: [],
+        modules: diffModules(live?.manifest.build.modules ?? {}, record.build.modules),
+      }
       if (live) result.published = {serial: live.manifest.serial, version: live.manifest.version}
       if (live?.manifest.version !== record.version) {
         let publishedFile: string | undefined
@@ -96,7 +110,11 @@ function sameEntry(a: ArchiveEntry, b: ArchiveEntry): boolean {
   return a.type === b.type && a.sha256 === b.sha256 && a.mode === b.mode && a.linkpath === b.linkpath
 }
 
-async function diffArchives(beforeFile: string | undefined, afterFile: string, statOnly: boolean): Promise<FileChange[]> {
+async function diffArchives(
+  beforeFile: string | undefined,
+  afterFile: string,
+  statOnly: boolean,
+): Promise<FileChange[]> {
   const before = beforeFile ? await indexArchive(beforeFile) : new Map<string, ArchiveEntry>()
   const after = await indexArchive(afterFile)
   const paths = [...new Set([...before.keys(), ...after.keys()])].sort()
@@ -105,15 +123,30 @@ async function diffArchives(beforeFile: string | undefined, afterFile: string, s
     const b = after.get(name)
     return (a?.type ?? b?.type) !== 'Directory' && (!a || !b || !sameEntry(a, b))
   })
-  const textual = new Set(changed.filter((name) => [before.get(name), after.get(name)].every((entry) => !entry || (entry.type === 'File' && entry.size <= MAX_TEXT_DIFF))))
+  const textual = new Set(
+    changed.filter((name) =>
+      [before.get(name), after.get(name)].every(
+        (entry) => !entry || (entry.type === 'File' && entry.size <= MAX_TEXT_DIFF),
+      ),
+    ),
+  )
   const oldText = beforeFile ? await readArchiveFiles(beforeFile, textual) : new Map<string, Buffer>()
   const newText = await readArchiveFiles(afterFile, textual)
   return changed.map((name) => {
     const change = !before.has(name) ? 'added' : !after.has(name) ? 'removed' : 'changed'
     const oldContent = oldText.get(name) ?? Buffer.alloc(0)
     const newContent = newText.get(name) ?? Buffer.alloc(0)
-    if (!textual.has(name) || oldContent.includes(0) || newContent.includes(0)) return {added: 0, binary: true, change, path: name, removed: 0}
-    const patch = createTwoFilesPatch(`a/${name}`, `b/${name}`, oldContent.toString('utf8'), newContent.toString('utf8'), undefined, undefined, {context: 3})
+    if (!textual.has(name) || oldContent.includes(0) || newContent.includes(0))
+      return {added: 0, binary: true, change, path: name, removed: 0}
+    const patch = createTwoFilesPatch(
+      `a/${name}`,
+      `b/${name}`,
+      oldContent.toString('utf8'),
+      newContent.toString('utf8'),
+      undefined,
+      undefined,
+      {context: 3},
+    )
     const lines = patch.split('\n').slice(3)
     return {
       added: lines.filter((line) => line.startsWith('+') && !line.startsWith('+++')).length,

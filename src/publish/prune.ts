@@ -41,7 +41,11 @@ export async function prune(runtime: Runtime, options: PruneOptions): Promise<Pr
   return pruneStore(runtime, await openStore(runtime, 'build'), options)
 }
 
-export async function pruneStore(runtime: Pick<Runtime, 'log'>, store: Store, options: PruneOptions): Promise<PruneResult[]> {
+export async function pruneStore(
+  runtime: Pick<Runtime, 'log'>,
+  store: Store,
+  options: PruneOptions,
+): Promise<PruneResult[]> {
   const byEnvironment = groupOwnObjects(await store.list(`${LAYOUT_ROOT}/`))
   const names = options.environments?.length ? options.environments : [...byEnvironment.keys()].sort()
   const results: PruneResult[] = []
@@ -67,8 +71,20 @@ function groupOwnObjects(objects: ObjectInfo[]): Map<string, EnvironmentObjects>
   return grouped
 }
 
-async function pruneEnvironment(runtime: Pick<Runtime, 'log'>, store: Store, environment: string, objects: EnvironmentObjects, options: PruneOptions): Promise<PruneResult> {
-  const result: PruneResult = {deleted: [], environment, freedBytes: 0, keptArtifacts: objects.artifacts.size, keptManifests: [...objects.manifests.keys()].sort((a, b) => a - b)}
+async function pruneEnvironment(
+  runtime: Pick<Runtime, 'log'>,
+  store: Store,
+  environment: string,
+  objects: EnvironmentObjects,
+  options: PruneOptions,
+): Promise<PruneResult> {
+  const result: PruneResult = {
+    deleted: [],
+    environment,
+    freedBytes: 0,
+    keptArtifacts: objects.artifacts.size,
+    keptManifests: [...objects.manifests.keys()].sort((a, b) => a - b),
+  }
   const skip = (reason: string): PruneResult => {
     runtime.log.warn(`${environment}: ${reason}; nothing pruned there`)
     return {...result, skipped: reason}
@@ -109,8 +125,12 @@ async function pruneEnvironment(runtime: Pick<Runtime, 'log'>, store: Store, env
   }
 
   const cutoff = (options.now ?? new Date()).getTime() - options.graceSeconds * 1000
-  const unneeded = [...objects.artifacts.entries()].filter(([sha256]) => !needed.has(sha256)).map(([, object]) => object)
-  const doomedArtifacts = unneeded.filter((object) => object.modified !== undefined && object.modified.getTime() <= cutoff)
+  const unneeded = [...objects.artifacts.entries()]
+    .filter(([sha256]) => !needed.has(sha256))
+    .map(([, object]) => object)
+  const doomedArtifacts = unneeded.filter(
+    (object) => object.modified !== undefined && object.modified.getTime() <= cutoff,
+  )
   for (const object of doomedArtifacts) await remove(store, object, result, options.dryRun)
   // Without a write time, a push still uploading cannot be told from an old leftover: keep them, and say so.
   const undated = unneeded.filter((object) => object.modified === undefined).length
@@ -126,10 +146,14 @@ async function pruneEnvironment(runtime: Pick<Runtime, 'log'>, store: Store, env
 }
 
 /** The serial and artifact the environment's pointer names now, or why prune must leave the environment alone. */
-async function liveArtifact(store: Store, environment: string): Promise<{serial: number; sha256: string} | {skip: string}> {
+async function liveArtifact(
+  store: Store,
+  environment: string,
+): Promise<{serial: number; sha256: string} | {skip: string}> {
   try {
     const pointer = await readPointer(store, environment)
-    if (!pointer || 'notModified' in pointer) return {skip: `no pointer at ${store.location} ${pointerKey(environment)}`}
+    if (!pointer || 'notModified' in pointer)
+      return {skip: `no pointer at ${store.location} ${pointerKey(environment)}`}
     const manifest = manifestOf(pointer.envelope, pointer.where)
     return {serial: manifest.serial, sha256: manifest.artifact.sha256}
   } catch (error) {
@@ -150,7 +174,8 @@ async function artifactOf(store: Store, key: string): Promise<string | undefined
   if (!object || 'notModified' in object) return undefined
   try {
     const where = `${store.location} ${key}`
-    return manifestOf(parseEnvelope(await readLimited(object.body, MAX_ENVELOPE_BYTES, where), where), where).artifact.sha256
+    return manifestOf(parseEnvelope(await readLimited(object.body, MAX_ENVELOPE_BYTES, where), where), where).artifact
+      .sha256
   } catch (error) {
     if (error instanceof VerificationError) return undefined
     throw error

@@ -30,24 +30,34 @@ const SERIAL_ATTEMPTS = 5
  * new serial (create-only, so two pushes never share one), and the pointer
  * last, so no node ever sees a pointer to something missing.
  */
-export async function push(runtime: Runtime, options: {environments?: string[]; refresh?: boolean; version?: string}): Promise<PushResult[]> {
+export async function push(
+  runtime: Runtime,
+  options: {environments?: string[]; refresh?: boolean; version?: string},
+): Promise<PushResult[]> {
   const cache = new BuildCache(runtime.settings)
   const wanted = await cache.select(options.environments)
   if (options.version !== undefined && (wanted.length !== 1 || options.refresh)) {
     if (options.refresh) throw new UsageError('--version and --refresh cannot be combined')
     const which = options.environments?.length ? `${wanted.length} were given` : `the last build has ${wanted.length}`
-    throw new UsageError(`--version publishes one environment, but ${which} (${wanted.join(', ')}): name one with --environment`)
+    throw new UsageError(
+      `--version publishes one environment, but ${which} (${wanted.join(', ')}): name one with --environment`,
+    )
   }
 
   if (runtime.settings.general.gpg_disable) {
-    runtime.log.warn('general.gpg_disable is true: publishing UNSIGNED manifests; any node that trusts keys will refuse them, and any writer to the store can replace your code')
+    runtime.log.warn(
+      'general.gpg_disable is true: publishing UNSIGNED manifests; any node that trusts keys will refuse them, and any writer to the store can replace your code',
+    )
   }
 
   const store = await openStore(runtime, 'build')
   const results: PushResult[] = []
   for (const environment of wanted) {
     // A signed rollback: an earlier build, signed again under a new serial (never an old manifest replayed).
-    const record = options.version === undefined ? await cache.require(environment) : await cache.findVersion(environment, options.version)
+    const record =
+      options.version === undefined
+        ? await cache.require(environment)
+        : await cache.findVersion(environment, options.version)
     const result = await pushEnvironment(runtime, store, cache, record, Boolean(options.refresh))
     const newest = options.version === undefined ? undefined : await cache.read(environment)
     results.push(newest && newest.version !== record.version ? {...result, rollback: true} : result)
@@ -56,12 +66,24 @@ export async function push(runtime: Runtime, options: {environments?: string[]; 
   return results
 }
 
-async function pushEnvironment(runtime: Runtime, store: Store, cache: BuildCache, built: BuildRecord, refresh: boolean): Promise<PushResult> {
+async function pushEnvironment(
+  runtime: Runtime,
+  store: Store,
+  cache: BuildCache,
+  built: BuildRecord,
+  refresh: boolean,
+): Promise<PushResult> {
   const {environment} = built
   const live = await trustedLive(runtime, store, environment)
   if (refresh && !live) throw new NotFoundError(`${environment}: nothing is published at ${store.location} to refresh`)
   if (live && live.manifest.version === built.version && !refresh) {
-    return {artifactUploaded: false, environment, serial: live.manifest.serial, status: 'already-live', version: built.version}
+    return {
+      artifactUploaded: false,
+      environment,
+      serial: live.manifest.serial,
+      status: 'already-live',
+      version: built.version,
+    }
   }
 
   // A refresh re-signs exactly what is live, with a new serial and expiry.
@@ -76,7 +98,9 @@ async function pushEnvironment(runtime: Runtime, store: Store, cache: BuildCache
       await store.put(manifestKey(environment, serial), bytes, {contentType: 'application/json', createOnly: true})
     } catch (error) {
       if (!isCreateConflict(error)) throw error
-      runtime.log.warn(`${environment}: serial ${serial} was taken by another push meanwhile; retrying with the next one`)
+      runtime.log.warn(
+        `${environment}: serial ${serial} was taken by another push meanwhile; retrying with the next one`,
+      )
       continue
     }
 
@@ -85,16 +109,24 @@ async function pushEnvironment(runtime: Runtime, store: Store, cache: BuildCache
     return {artifactUploaded, environment, serial, signedBy, status: 'published', version: record.version}
   }
 
-  throw new StoreError(`${environment}: could not claim a serial after ${SERIAL_ATTEMPTS} attempts; other pushes keep racing this one`)
+  throw new StoreError(
+    `${environment}: could not claim a serial after ${SERIAL_ATTEMPTS} attempts; other pushes keep racing this one`,
+  )
 }
 
 async function envelopeFor(runtime: Runtime, payload: Buffer): Promise<{bytes: Buffer; signedBy?: string}> {
-  if (runtime.settings.general.gpg_disable) return {bytes: serializeEnvelope(makeEnvelope(MANIFEST_PAYLOAD_TYPE, payload, []))}
+  if (runtime.settings.general.gpg_disable)
+    return {bytes: serializeEnvelope(makeEnvelope(MANIFEST_PAYLOAD_TYPE, payload, []))}
   const signed = await signPayload(runtime, MANIFEST_PAYLOAD_TYPE, payload)
   return {bytes: serializeEnvelope(signed.envelope), signedBy: `${signed.signedBy.identity} (${signed.signedBy.keyid})`}
 }
 
-async function uploadArtifact(runtime: Runtime, store: Store, cache: BuildCache, record: BuildRecord): Promise<boolean> {
+async function uploadArtifact(
+  runtime: Runtime,
+  store: Store,
+  cache: BuildCache,
+  record: BuildRecord,
+): Promise<boolean> {
   const existing = await store.head(record.artifact.key)
   if (existing && existing.size === record.artifact.size) return false
   runtime.log.progress(`Uploading ${record.artifact.key} (${record.artifact.size} bytes)`)
@@ -119,7 +151,11 @@ async function uploadArtifact(runtime: Runtime, store: Store, cache: BuildCache,
  * else in the pointer (tampered, or by someone else) is not believed: push
  * then publishes over it.
  */
-async function trustedLive(runtime: Runtime, store: Store, environment: string): Promise<PublishedManifest | undefined> {
+async function trustedLive(
+  runtime: Runtime,
+  store: Store,
+  environment: string,
+): Promise<PublishedManifest | undefined> {
   const live = await readPublished(store, environment).catch((error) => {
     if (!(error instanceof VerificationError)) throw error
     runtime.log.warn(`${environment}: the live pointer is not a valid manifest (${error.message}); publishing over it`)
@@ -127,7 +163,9 @@ async function trustedLive(runtime: Runtime, store: Store, environment: string):
   })
   if (!live || runtime.settings.general.gpg_disable) return live
   if ((await publishedTrust(runtime, live.envelope)) === 'trusted') return live
-  runtime.log.warn(`${environment}: the live manifest (serial ${live.manifest.serial}) is not signed by your key or a trusted key; publishing over it`)
+  runtime.log.warn(
+    `${environment}: the live manifest (serial ${live.manifest.serial}) is not signed by your key or a trusted key; publishing over it`,
+  )
   return undefined
 }
 
@@ -136,13 +174,24 @@ async function trustedLive(runtime: Runtime, store: Store, environment: string):
  * serial: if a concurrent push claimed a higher one meanwhile, the pointer
  * gets that manifest's bytes, so it never stays behind.
  */
-async function publishPointer(runtime: Runtime, store: Store, environment: string, serial: number, bytes: Buffer): Promise<void> {
+async function publishPointer(
+  runtime: Runtime,
+  store: Store,
+  environment: string,
+  serial: number,
+  bytes: Buffer,
+): Promise<void> {
   await store.put(pointerKey(environment), bytes, {contentType: 'application/json', mutable: true})
   const newest = await highestSerial(store, environment, serial)
   if (newest > serial) {
     runtime.log.warn(`${environment}: serial ${newest} was published while this push ran; the pointer names it`)
     const object = await store.get(manifestKey(environment, newest))
-    if (object && 'body' in object) await store.put(pointerKey(environment), await readLimited(object.body, MAX_ENVELOPE_BYTES, manifestKey(environment, newest)), {contentType: 'application/json', mutable: true})
+    if (object && 'body' in object)
+      await store.put(
+        pointerKey(environment),
+        await readLimited(object.body, MAX_ENVELOPE_BYTES, manifestKey(environment, newest)),
+        {contentType: 'application/json', mutable: true},
+      )
   }
 
   await readBack(store, environment, serial)
@@ -175,6 +224,8 @@ async function readBack(store: Store, environment: string, serial: number): Prom
   const now = await readPublished(store, environment)
   if (!now) throw new StoreError(`${environment}: the pointer written to ${store.location} cannot be read back`)
   if (now.manifest.serial < serial) {
-    throw new StoreError(`${environment}: the pointer at ${store.location} reads back serial ${now.manifest.serial}, not ${serial}: is another writer or a stale cache in the way?`)
+    throw new StoreError(
+      `${environment}: the pointer at ${store.location} reads back serial ${now.manifest.serial}, not ${serial}: is another writer or a stale cache in the way?`,
+    )
   }
 }

@@ -81,7 +81,9 @@ export class ProviderRegistry {
   }
 
   async get<K extends ProviderKind>(kind: K, name: string): Promise<Registered<K>> {
-    const found = (await this.list(kind)).find((entry) => entry.descriptor.name === name || aliasesOf(entry).includes(name))
+    const found = (await this.list(kind)).find(
+      (entry) => entry.descriptor.name === name || aliasesOf(entry).includes(name),
+    )
     if (found) return found
     const refusal = this.refused.get(`${kind}:${name}`)
     if (refusal) throw new UsageError(refusal.message, {hint: refusal.hint})
@@ -112,7 +114,9 @@ export class ProviderRegistry {
     for (const success of outcome.successes) {
       if (success.result === undefined || success.result === null) continue
       if (!Array.isArray(success.result)) {
-        this.warnings.push(`plugin ${success.plugin.name} answered pupistry:${kind} with something other than a list of providers; ignored`)
+        this.warnings.push(
+          `plugin ${success.plugin.name} answered pupistry:${kind} with something other than a list of providers; ignored`,
+        )
         continue
       }
 
@@ -121,7 +125,8 @@ export class ProviderRegistry {
         const contract = hasName(descriptor) ? contractProblem(kind, descriptor, success.plugin) : undefined
         if (contract) {
           // Stores are chosen by URL scheme, the others by name.
-          const schemes = kind === 'storage' && Array.isArray(descriptor.schemes) ? (descriptor.schemes as unknown[]) : []
+          const schemes =
+            kind === 'storage' && Array.isArray(descriptor.schemes) ? (descriptor.schemes as unknown[]) : []
           for (const key of [descriptor.name, ...schemes]) this.refused.set(`${kind}:${String(key)}`, contract)
           this.warnings.push(`${contract.message}; ignored`)
           continue
@@ -133,7 +138,10 @@ export class ProviderRegistry {
           continue
         }
 
-        entries.push({descriptor: adaptContract1(kind, descriptor as DescriptorsByKind[ProviderKind]), plugin: success.plugin})
+        entries.push({
+          descriptor: adaptContract1(kind, descriptor as DescriptorsByKind[ProviderKind]),
+          plugin: success.plugin,
+        })
       }
     }
 
@@ -182,7 +190,11 @@ function rank(plugin: PluginInfo): number {
  * older than that calls methods differently, and a newer one may rely on what
  * this core does not do yet.
  */
-function contractProblem(kind: ProviderKind, descriptor: {name: string; contract?: unknown}, plugin: PluginInfo): {message: string; hint: string} | undefined {
+function contractProblem(
+  kind: ProviderKind,
+  descriptor: {name: string; contract?: unknown},
+  plugin: PluginInfo,
+): {message: string; hint: string} | undefined {
   const stated = descriptor.contract
   const known = typeof stated === 'number' && Number.isInteger(stated)
   if (known && stated >= OLDEST_CONTRACT_VERSION && stated <= CONTRACT_VERSION) return undefined
@@ -199,7 +211,12 @@ function contractProblem(kind: ProviderKind, descriptor: {name: string; contract
 }
 
 function hasName(value: unknown): value is {name: string; contract?: unknown; schemes?: unknown} {
-  return typeof value === 'object' && value !== null && typeof (value as {name?: unknown}).name === 'string' && (value as {name: string}).name !== ''
+  return (
+    typeof value === 'object' &&
+    value !== null &&
+    typeof (value as {name?: unknown}).name === 'string' &&
+    (value as {name: string}).name !== ''
+  )
 }
 
 function descriptorProblem(kind: ProviderKind, value: unknown): string | undefined {
@@ -208,13 +225,19 @@ function descriptorProblem(kind: ProviderKind, value: unknown): string | undefin
   const name = typeof descriptor.name === 'string' && descriptor.name ? descriptor.name : undefined
   if (!name) return `a ${KIND_LABEL[kind]} descriptor has no name`
   if (kind === 'templates') {
-    if (!['bootstrap', 'packer', 'partial'].includes(descriptor.kind as string)) return `template "${name}" has no kind bootstrap, packer or partial`
+    if (!['bootstrap', 'packer', 'partial'].includes(descriptor.kind as string))
+      return `template "${name}" has no kind bootstrap, packer or partial`
     const {aliases} = descriptor
-    if (aliases !== undefined && !(Array.isArray(aliases) && aliases.every((alias) => typeof alias === 'string' && alias))) {
+    if (
+      aliases !== undefined &&
+      !(Array.isArray(aliases) && aliases.every((alias) => typeof alias === 'string' && alias))
+    ) {
       return `template "${name}" has aliases that are not a list of names`
     }
 
-    return typeof descriptor.path === 'string' && path.isAbsolute(descriptor.path) ? undefined : `template "${name}" has no absolute path`
+    return typeof descriptor.path === 'string' && path.isAbsolute(descriptor.path)
+      ? undefined
+      : `template "${name}" has no absolute path`
   }
 
   if (kind === 'signers' && descriptor.contract !== 1) {

@@ -61,7 +61,8 @@ export async function createSigner(runtime: Runtime, name: string, side: 'build'
  */
 export function loadTrustedKeys(runtime: Runtime): TrustedKeyFile[] {
   const configured = runtime.settings.general.trusted_keys
-  const entries = configured === undefined || configured === null ? [] : Array.isArray(configured) ? configured : [configured]
+  const entries =
+    configured === undefined || configured === null ? [] : Array.isArray(configured) ? configured : [configured]
   const files: string[] = []
   for (const entry of entries) {
     const resolved = path.resolve(expandHome(entry))
@@ -97,7 +98,11 @@ function fail(error: unknown, what: string): never {
  * Signs a payload into a DSSE envelope and checks the signature against the
  * signing key's own public key before anything is published.
  */
-export async function signPayload(runtime: Runtime, payloadType: string, payload: Uint8Array): Promise<{envelope: Envelope; signedBy: VerifiedSignature}> {
+export async function signPayload(
+  runtime: Runtime,
+  payloadType: string,
+  payload: Uint8Array,
+): Promise<{envelope: Envelope; signedBy: VerifiedSignature}> {
   const name = signingProviderName(runtime)
   const signer = await createSigner(runtime, name, 'build')
   if (!signer.sign || !signer.publicKey) throw new SettingsError(`signer ${name} cannot sign`)
@@ -105,17 +110,24 @@ export async function signPayload(runtime: Runtime, payloadType: string, payload
   const signature = await signer.sign(data).catch((error) => fail(error, `signer ${name}`))
   const publicKey = await signer.publicKey().catch((error) => fail(error, `signer ${name}`))
   const check = await verifier(runtime)
-  const signedBy = await check.verify(data, signature, [{file: `public key of the ${name} signing key`, text: publicKey}]).catch((error) =>
-    fail(error, 'verifying the new signature'),
-  )
-  if (!signedBy) throw new SigningError(`the signature made by signer ${name} does not verify with its own public key; nothing was published`)
+  const signedBy = await check
+    .verify(data, signature, [{file: `public key of the ${name} signing key`, text: publicKey}])
+    .catch((error) => fail(error, 'verifying the new signature'))
+  if (!signedBy)
+    throw new SigningError(
+      `the signature made by signer ${name} does not verify with its own public key; nothing was published`,
+    )
   return {envelope: makeEnvelope(payloadType, payload, [signature]), signedBy}
 }
 
 /** The result of checking an envelope on a node. */
 export type EnvelopeTrust = {signed: true; by: VerifiedSignature} | {signed: false}
 
-export type VerifyFunction = (data: Uint8Array, signature: Signature, trusted: TrustedKeyFile[]) => Promise<VerifiedSignature | undefined>
+export type VerifyFunction = (
+  data: Uint8Array,
+  signature: Signature,
+  trusted: TrustedKeyFile[],
+) => Promise<VerifiedSignature | undefined>
 
 /** How a node checks signatures. Trust is configured on the node, never fetched from the store. */
 export interface NodeKeys {
@@ -157,7 +169,8 @@ export async function checkEnvelope(envelope: Envelope, where: string, keys: Nod
   }
 
   const signatures = envelopeSignatures(envelope)
-  if (signatures.length === 0) throw new VerificationError(`${where} is not signed, and this node only accepts signed manifests`)
+  if (signatures.length === 0)
+    throw new VerificationError(`${where} is not signed, and this node only accepts signed manifests`)
   const data = preAuthEncoding(envelope.payloadType, envelopePayload(envelope))
   for (const signature of signatures) {
     const by = await keys.verify(data, signature, keys.trusted).catch((error) => {
@@ -184,15 +197,27 @@ function describeKeyids(signatures: Signature[]): string {
  * a writer to the store cannot make push skip a release or diff parse a
  * planted archive. `unknown` when no key is configured to check with.
  */
-export async function publishedTrust(runtime: Runtime, envelope: Envelope): Promise<'trusted' | 'untrusted' | 'unknown'> {
+export async function publishedTrust(
+  runtime: Runtime,
+  envelope: Envelope,
+): Promise<'trusted' | 'untrusted' | 'unknown'> {
   const keys = runtime.settings.general.trusted_keys ? loadTrustedKeys(runtime) : []
   let signingConfigured = true
   try {
     const name = signingProviderName(runtime)
     const signer = await createSigner(runtime, name, 'build')
-    if (signer.publicKey) keys.push({file: 'the signing key', text: await signer.publicKey().catch((error) => fail(error, `signer ${name}`))})
+    if (signer.publicKey)
+      keys.push({
+        file: 'the signing key',
+        text: await signer.publicKey().catch((error) => fail(error, `signer ${name}`)),
+      })
   } catch (error) {
-    if (!(error instanceof SettingsError) || runtime.settings.general.signing_key_file || runtime.settings.general.gpg_signing_key) throw error
+    if (
+      !(error instanceof SettingsError) ||
+      runtime.settings.general.signing_key_file ||
+      runtime.settings.general.gpg_signing_key
+    )
+      throw error
     signingConfigured = false
   }
 

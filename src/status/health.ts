@@ -21,7 +21,10 @@ export interface Health {
  * Unhealthy: never applied successfully, the last successful apply older
  * than maxAge seconds, or the last run failed.
  */
-export async function checkHealth(runtime: Runtime, options: {environments?: string[]; maxAge?: number; now?: Date}): Promise<Health[]> {
+export async function checkHealth(
+  runtime: Runtime,
+  options: {environments?: string[]; maxAge?: number; now?: Date},
+): Promise<Health[]> {
   const now = options.now ?? new Date()
   const agent = agentSettingsOf(runtime.settings)
   const state = (await new StateFile(agent.stateDir).read()).environments
@@ -31,12 +34,17 @@ export async function checkHealth(runtime: Runtime, options: {environments?: str
     const problems: string[] = []
     if (!entry?.appliedAt) {
       problems.push('Puppet has never applied a release successfully on this node')
-    } else if (options.maxAge !== undefined && now.getTime() - new Date(entry.appliedAt).getTime() > options.maxAge * 1000) {
+    } else if (
+      options.maxAge !== undefined &&
+      now.getTime() - new Date(entry.appliedAt).getTime() > options.maxAge * 1000
+    ) {
       problems.push(`the last successful apply (${entry.appliedAt}) is older than ${options.maxAge} s`)
     }
 
     if (entry?.lastRunExit !== undefined && entry.lastRunExit !== 0) {
-      problems.push(`the last run (${entry.lastRunAt}) failed with exit code ${entry.lastRunExit}: ${entry.lastError ?? 'no message recorded'}`)
+      problems.push(
+        `the last run (${entry.lastRunAt}) failed with exit code ${entry.lastRunExit}: ${entry.lastError ?? 'no message recorded'}`,
+      )
     }
 
     return {

@@ -57,7 +57,13 @@ export async function status(runtime: Runtime, options: {environments?: string[]
     if (store) {
       try {
         const live = await readPublished(store, environment)
-        if (live) entry.published = {created: live.manifest.created, expires: live.manifest.expires, serial: live.manifest.serial, version: live.manifest.version}
+        if (live)
+          entry.published = {
+            created: live.manifest.created,
+            expires: live.manifest.expires,
+            serial: live.manifest.serial,
+            version: live.manifest.version,
+          }
       } catch (error) {
         if (!(error instanceof PupistryError)) throw error
         report.storeError = error.message

@@ -6,15 +6,32 @@ import type {Readable} from 'node:stream'
 import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
 
-import type {Exposure, GetOptions, GetResult, ObjectInfo, ProviderError, ProviderErrorReason, PutOptions, Store} from '../contracts.js'
+import type {
+  Exposure,
+  GetOptions,
+  GetResult,
+  ObjectInfo,
+  ProviderError,
+  ProviderErrorReason,
+  PutOptions,
+  Store,
+} from '../contracts.js'
 
 const TEMP_PREFIX = '.pupistry-tmp-'
 
-const REASONS: Record<string, ProviderErrorReason> = {EACCES: 'denied', EEXIST: 'conflict', EPERM: 'denied', EROFS: 'denied'}
+const REASONS: Record<string, ProviderErrorReason> = {
+  EACCES: 'denied',
+  EEXIST: 'conflict',
+  EPERM: 'denied',
+  EROFS: 'denied',
+}
 
 function storeError(message: string, cause?: unknown, reason?: ProviderErrorReason): ProviderError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code
-  return Object.assign(new Error(message, {cause}), {kind: 'store' as const, reason: reason ?? (code ? REASONS[code] : undefined)})
+  return Object.assign(new Error(message, {cause}), {
+    kind: 'store' as const,
+    reason: reason ?? (code ? REASONS[code] : undefined),
+  })
 }
 
 /**
@@ -44,8 +61,18 @@ export class FileStore implements Store {
       const code = (error as NodeJS.ErrnoException).code
       if (code === 'ENOENT') return undefined
       // A socket cannot be opened at all.
-      if (code === 'ENXIO') throw storeError(`refusing ${key} in ${this.location}: it is a socket or a device, not a regular file`, error, 'invalid')
-      if (code === 'ELOOP') throw storeError(`refusing ${key} in ${this.location}: it is a symbolic link, and store objects must be regular files`, error, 'invalid')
+      if (code === 'ENXIO')
+        throw storeError(
+          `refusing ${key} in ${this.location}: it is a socket or a device, not a regular file`,
+          error,
+          'invalid',
+        )
+      if (code === 'ELOOP')
+        throw storeError(
+          `refusing ${key} in ${this.location}: it is a symbolic link, and store objects must be regular files`,
+          error,
+          'invalid',
+        )
       throw storeError(`cannot read ${key} at ${file}: ${(error as Error).message}`, error)
     }
 
@@ -55,7 +82,11 @@ export class FileStore implements Store {
     })
     if (!info.isFile()) {
       await handle.close()
-      throw storeError(`refusing ${key} in ${this.location}: it is ${kindOf(info)}, not a regular file`, undefined, 'invalid')
+      throw storeError(
+        `refusing ${key} in ${this.location}: it is ${kindOf(info)}, not a regular file`,
+        undefined,
+        'invalid',
+      )
     }
 
     const etag = tagOf(info)
@@ -114,7 +145,8 @@ export class FileStore implements Store {
       try {
         entries = await readdir(dir, {withFileTypes: true})
       } catch (error) {
-        if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR') return
+        if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR')
+          return
         throw storeError(`cannot list ${dir}: ${(error as Error).message}`, error)
       }
 
@@ -123,7 +155,13 @@ export class FileStore implements Store {
         if (entry.isDirectory()) await walk(full)
         else if (entry.isFile() && !entry.name.startsWith(TEMP_PREFIX)) {
           const info = await stat(full).catch(() => undefined)
-          if (info) found.push({etag: tagOf(info), key: path.relative(this.root, full).split(path.sep).join('/'), modified: info.mtime, size: info.size})
+          if (info)
+            found.push({
+              etag: tagOf(info),
+              key: path.relative(this.root, full).split(path.sep).join('/'),
+              modified: info.mtime,
+              size: info.size,
+            })
         }
       }
     }
@@ -155,10 +193,14 @@ export class FileStore implements Store {
       const info = await stat(dir).catch(() => undefined)
       if (!info) continue
       const mode = (info.mode & 0o777).toString(8).padStart(4, '0')
-      if (info.mode & 0o005) return {detail: `${dir} is open to every local user (mode ${mode}); \`chmod o-rwx ${dir}\``, status: 'exposed'}
+      if (info.mode & 0o005)
+        return {detail: `${dir} is open to every local user (mode ${mode}); \`chmod o-rwx ${dir}\``, status: 'exposed'}
     }
 
-    return {detail: `${this.root} is closed to other local users; who else can read it (a share, a web server) is not known here`, status: 'private'}
+    return {
+      detail: `${this.root} is closed to other local users; who else can read it (a share, a web server) is not known here`,
+      status: 'private',
+    }
   }
 
   private async checkRoot(): Promise<void> {
@@ -171,7 +213,13 @@ export class FileStore implements Store {
   }
 }
 
-function kindOf(info: {isDirectory(): boolean; isFIFO(): boolean; isSocket(): boolean; isCharacterDevice(): boolean; isBlockDevice(): boolean}): string {
+function kindOf(info: {
+  isDirectory(): boolean
+  isFIFO(): boolean
+  isSocket(): boolean
+  isCharacterDevice(): boolean
+  isBlockDevice(): boolean
+}): string {
   if (info.isDirectory()) return 'a directory'
   if (info.isFIFO()) return 'a FIFO (named pipe)'
   if (info.isSocket()) return 'a socket'
@@ -217,4 +265,3 @@ async function syncDir(dir: string): Promise<void> {
     await handle.close()
   }
 }
-

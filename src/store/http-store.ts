@@ -34,7 +34,8 @@ export class HttpStore implements Store {
     private readonly options: HttpStoreOptions,
   ) {
     if (url.protocol === 'http:' && !options.allowInsecure) {
-      const refused = `refusing plain http:// for ${redactUrl(url.href)}: artifacts carry your hiera data; use https://, ` +
+      const refused =
+        `refusing plain http:// for ${redactUrl(url.href)}: artifacts carry your hiera data; use https://, ` +
         'or set agent.allow_insecure_http: true on a trusted network'
       throw new StoreError(refused, {reason: 'invalid'})
     }
@@ -61,7 +62,11 @@ export class HttpStore implements Store {
     }
 
     this.expectOk(response, key)
-    return {body: this.watchIdle(response, abort, key), etag: response.headers.get('etag') ?? '', size: Number(response.headers.get('content-length') ?? -1)}
+    return {
+      body: this.watchIdle(response, abort, key),
+      etag: response.headers.get('etag') ?? '',
+      size: Number(response.headers.get('content-length') ?? -1),
+    }
   }
 
   async head(key: string): Promise<ObjectInfo | undefined> {
@@ -75,10 +80,19 @@ export class HttpStore implements Store {
   async exposure(sampleKey?: string): Promise<Exposure> {
     if (!sampleKey) return {detail: 'nothing to try reading without credentials', status: 'unknown'}
     const url = new URL(sampleKey.split('/').map(encodeURIComponent).join('/'), this.base)
-    const response = await fetch(url, {method: 'HEAD', redirect: 'follow', signal: AbortSignal.timeout(this.headersTimeoutMs)}).catch(() => undefined)
+    const response = await fetch(url, {
+      method: 'HEAD',
+      redirect: 'follow',
+      signal: AbortSignal.timeout(this.headersTimeoutMs),
+    }).catch(() => undefined)
     if (!response) return {detail: `${redactUrl(url.href)} could not be reached without credentials`, status: 'unknown'}
-    if (response.ok) return {detail: `anyone who can reach ${this.location} can read it: no credentials were needed for ${sampleKey}`, status: 'exposed'}
-    if (response.status === 401 || response.status === 403) return {detail: `reading ${sampleKey} without credentials was refused (${response.status})`, status: 'private'}
+    if (response.ok)
+      return {
+        detail: `anyone who can reach ${this.location} can read it: no credentials were needed for ${sampleKey}`,
+        status: 'exposed',
+      }
+    if (response.status === 401 || response.status === 403)
+      return {detail: `reading ${sampleKey} without credentials was refused (${response.status})`, status: 'private'}
     return {detail: `reading ${sampleKey} without credentials gave HTTP ${response.status}`, status: 'unknown'}
   }
 
@@ -111,7 +125,10 @@ export class HttpStore implements Store {
     let url = new URL(key.split('/').map(encodeURIComponent).join('/'), this.base)
     for (let hop = 0; hop <= MAX_REDIRECTS; hop++) {
       const abort = new AbortController()
-      const timer = setTimeout(() => abort.abort(new Error(`no answer within ${this.headersTimeoutMs / 1000} s`)), this.headersTimeoutMs)
+      const timer = setTimeout(
+        () => abort.abort(new Error(`no answer within ${this.headersTimeoutMs / 1000} s`)),
+        this.headersTimeoutMs,
+      )
       const headers: Record<string, string> = {}
       if (ifNoneMatch) headers['if-none-match'] = ifNoneMatch
       // A pointer must come from the origin, not a cache's stale copy; artifacts never change.
@@ -121,8 +138,13 @@ export class HttpStore implements Store {
       try {
         response = await fetch(url, {headers, method, redirect: 'manual', signal: abort.signal})
       } catch (error) {
-        const reason = abort.signal.aborted ? String((abort.signal.reason as Error)?.message ?? abort.signal.reason) : describeFetchError(error)
-        throw new StoreError(`cannot reach the store at ${redactUrl(url.href)}: ${reason}`, {cause: error, reason: 'unreachable'})
+        const reason = abort.signal.aborted
+          ? String((abort.signal.reason as Error)?.message ?? abort.signal.reason)
+          : describeFetchError(error)
+        throw new StoreError(`cannot reach the store at ${redactUrl(url.href)}: ${reason}`, {
+          cause: error,
+          reason: 'unreachable',
+        })
       } finally {
         clearTimeout(timer)
       }
@@ -130,10 +152,14 @@ export class HttpStore implements Store {
       if (![301, 302, 303, 307, 308].includes(response.status)) return {abort, response}
       await response.body?.cancel()
       const location = response.headers.get('location')
-      if (!location) throw new StoreError(`${redactUrl(url.href)} answered ${response.status} without a Location`, {reason: 'invalid'})
+      if (!location)
+        throw new StoreError(`${redactUrl(url.href)} answered ${response.status} without a Location`, {
+          reason: 'invalid',
+        })
       const next = new URL(location, url)
       if (next.protocol !== 'https:' && !(next.protocol === 'http:' && this.options.allowInsecure)) {
-        const refused = `${redactUrl(url.href)} redirects to ${redactUrl(next.href)}: refused ` +
+        const refused =
+          `${redactUrl(url.href)} redirects to ${redactUrl(next.href)}: refused ` +
           '(only https://, or http:// with agent.allow_insecure_http: true)'
         throw new StoreError(refused, {reason: 'invalid'})
       }

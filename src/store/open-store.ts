@@ -22,9 +22,12 @@ export function storageUrl(runtime: Runtime, side: Side = 'build'): URL {
     return new URL(`s3://${general.s3_bucket}/${prefix}`)
   }
 
-  throw new SettingsError(`no store configured in ${where}: set general.storage (e.g. file:///srv/pupistry) or general.s3_bucket`, {
-    hint: runtime.settings.file ? undefined : 'run `pupistry setup` to write an example settings file',
-  })
+  throw new SettingsError(
+    `no store configured in ${where}: set general.storage (e.g. file:///srv/pupistry) or general.s3_bucket`,
+    {
+      hint: runtime.settings.file ? undefined : 'run `pupistry setup` to write an example settings file',
+    },
+  )
 }
 
 function parseStorage(value: string, key: string, where: string): URL {
@@ -58,7 +61,9 @@ export async function openStore(runtime: Runtime, side: Side): Promise<Store> {
 export async function storageDescriptor(runtime: Runtime, url: URL): Promise<StorageDescriptor> {
   const scheme = url.protocol.replace(/:$/, '')
   const providers = await runtime.registry.list('storage')
-  const found = providers.find((entry) => entry.descriptor.schemes.includes(scheme)) ?? (await runtime.registry.get('storage', scheme))
+  const found =
+    providers.find((entry) => entry.descriptor.schemes.includes(scheme)) ??
+    (await runtime.registry.get('storage', scheme))
   return found.descriptor
 }
 

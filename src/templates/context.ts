@@ -63,7 +63,10 @@ export interface ContextOptions {
 }
 
 /** The part of the context that does not depend on the template. */
-export type BaseContext = Omit<TemplateContext, 'template' | 'puppet'> & {puppetRepos: Record<string, {url: string; sha256: string}>; puppetPackage: string}
+export type BaseContext = Omit<TemplateContext, 'template' | 'puppet'> & {
+  puppetRepos: Record<string, {url: string; sha256: string}>
+  puppetPackage: string
+}
 
 export async function baseContext(runtime: Runtime, options: ContextOptions): Promise<BaseContext> {
   const {settings} = runtime
@@ -92,9 +95,18 @@ export async function baseContext(runtime: Runtime, options: ContextOptions): Pr
     credentials,
     environment,
     interval_seconds: agentResolved.interval,
-    node: {legacy_tarballs: downloads(settings.bootstrap.node_legacy_tarballs), tarballs: downloads(settings.bootstrap.node_tarballs)},
+    node: {
+      legacy_tarballs: downloads(settings.bootstrap.node_legacy_tarballs),
+      tarballs: downloads(settings.bootstrap.node_tarballs),
+    },
     npm_registry: settings.bootstrap.npm_registry ?? null,
-    paths: {app_cache: appCache, bin: NODE_PATHS.bin, prefix: NODE_PATHS.prefix, settings: NODE_PATHS.settings, trusted_keys: NODE_PATHS.trustedKeys},
+    paths: {
+      app_cache: appCache,
+      bin: NODE_PATHS.bin,
+      prefix: NODE_PATHS.prefix,
+      settings: NODE_PATHS.settings,
+      trusted_keys: NODE_PATHS.trustedKeys,
+    },
     pupistry: {plugins: options.plugins, version: runtime.version},
     puppetPackage: settings.bootstrap.puppet_package ?? 'puppet-agent',
     puppetRepos: settings.bootstrap.puppet_repos ?? {},
@@ -128,7 +140,9 @@ async function nodeStores(runtime: Runtime): Promise<StorageDescriptor[]> {
   const {agent, general} = runtime.settings
   if (!general.storage && !general.s3_bucket && !agent.storage) {
     const where = settingsSource(runtime.settings)
-    throw new SettingsError(`no store for nodes in ${where}: set general.storage (or general.s3_bucket, or agent.storage for a mirror)`)
+    throw new SettingsError(
+      `no store for nodes in ${where}: set general.storage (or general.s3_bucket, or agent.storage for a mirror)`,
+    )
   }
 
   const primary = general.storage || general.s3_bucket ? storageUrl(runtime, 'build') : undefined
@@ -137,14 +151,18 @@ async function nodeStores(runtime: Runtime): Promise<StorageDescriptor[]> {
 }
 
 /** The settings each store says nodes need (docs/plugins.md, `node`), general.storage as an absolute URL or path. */
-function storeSettings(settings: Settings, stores: StorageDescriptor[]): Record<'general' | 'agent', Record<string, unknown>> {
+function storeSettings(
+  settings: Settings,
+  stores: StorageDescriptor[],
+): Record<'general' | 'agent', Record<string, unknown>> {
   const picked: Record<'general' | 'agent', Record<string, unknown>> = {agent: {}, general: {}}
   for (const dotted of stores.flatMap((store) => store.node?.settings ?? [])) {
     const [section, key, ...rest] = dotted.split('.')
     if ((section !== 'general' && section !== 'agent') || !key || rest.length > 0) continue
     const value = (settings[section] as Record<string, unknown>)[key]
     if (value === undefined || value === null) continue
-    const plainPath = section === 'general' && key === 'storage' && typeof value === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(value)
+    const plainPath =
+      section === 'general' && key === 'storage' && typeof value === 'string' && !/^[a-z][a-z0-9+.-]*:\/\//i.test(value)
     picked[section][key] = plainPath ? path.resolve(value) : value
   }
 
@@ -154,7 +172,18 @@ function storeSettings(settings: Settings, stores: StorageDescriptor[]): Record<
 /** Agent keys written as they are; credentials are decided separately. */
 function agentSettings(settings: Settings): Record<string, unknown> {
   const copied: Record<string, unknown> = {}
-  const keys = ['storage', 'allow_insecure_http', 'puppetcode', 'releases', 'keep_releases', 'puppet', 'daemon_frequency', 'daemon_minimal', 'stop_timeout', 'region'] as const
+  const keys = [
+    'storage',
+    'allow_insecure_http',
+    'puppetcode',
+    'releases',
+    'keep_releases',
+    'puppet',
+    'daemon_frequency',
+    'daemon_minimal',
+    'stop_timeout',
+    'region',
+  ] as const
   for (const key of keys) {
     const value = settings.agent[key]
     if (value !== undefined && value !== null) copied[key] = value
@@ -170,14 +199,20 @@ function agentSettings(settings: Settings): Record<string, unknown> {
  * credentials, rendering stops unless explicitly allowed. With none at all,
  * nodes use their instance role.
  */
-function agentCredentials(settings: Settings, keys: string[], allowBuild: boolean): {credentials: boolean; agent: Record<string, string>} {
+function agentCredentials(
+  settings: Settings,
+  keys: string[],
+  allowBuild: boolean,
+): {credentials: boolean; agent: Record<string, string>} {
   const source = settingsSource(settings)
   const set = (side: 'agent' | 'build') => {
     const section = settings[side] as Record<string, unknown>
     const present = keys.filter((key) => typeof section[key] === 'string' && section[key] !== '')
     if (present.length > 0 && present.length < keys.length) {
       const missing = keys.filter((key) => !present.includes(key))
-      throw new SettingsError(`${side}.${present[0]} is set without ${missing.map((key) => `${side}.${key}`).join(' and ')} in ${source}`)
+      throw new SettingsError(
+        `${side}.${present[0]} is set without ${missing.map((key) => `${side}.${key}`).join(' and ')} in ${source}`,
+      )
     }
 
     return present.length > 0 ? Object.fromEntries(present.map((key) => [key, section[key] as string])) : undefined
@@ -189,10 +224,14 @@ function agentCredentials(settings: Settings, keys: string[], allowBuild: boolea
   if (agent) return {agent: {...agent, ...proxy}, credentials: true}
   if (!build) return {agent: proxy, credentials: Boolean(proxy.proxy_uri)}
   if (!allowBuild) {
-    throw new SettingsError(`only build credentials are set in ${source}: nodes must not get credentials that can write the store`, {
-      hint: `set read-only ${keys.map((key) => `agent.${key}`).join(' and ')}, or remove the build ones to use instance roles, or pass ` +
-        '--allow-build-credentials',
-    })
+    throw new SettingsError(
+      `only build credentials are set in ${source}: nodes must not get credentials that can write the store`,
+      {
+        hint:
+          `set read-only ${keys.map((key) => `agent.${key}`).join(' and ')}, or remove the build ones to use instance roles, or pass ` +
+          '--allow-build-credentials',
+      },
+    )
   }
 
   return {agent: {...build, ...proxy}, credentials: true}
@@ -203,7 +242,8 @@ async function nodeTrustedKeys(runtime: Runtime): Promise<Array<{file: string; t
   const keys = loadTrustedKeys(runtime)
   const used = new Set<string>()
   const result = []
-  const {name: verifierName, verifier} = keys.length > 0 ? await createVerifier(runtime) : {name: '', verifier: undefined}
+  const {name: verifierName, verifier} =
+    keys.length > 0 ? await createVerifier(runtime) : {name: '', verifier: undefined}
   for (const {file, text} of keys) {
     let kind
     try {
@@ -213,14 +253,22 @@ async function nodeTrustedKeys(runtime: Runtime): Promise<Array<{file: string; t
     }
 
     if (kind === 'secret') {
-      throw new SettingsError(`general.trusted_keys: ${file} holds a SECRET key; nodes get public keys only`, {hint: 'list the output of `pupistry keys export` instead'})
+      throw new SettingsError(`general.trusted_keys: ${file} holds a SECRET key; nodes get public keys only`, {
+        hint: 'list the output of `pupistry keys export` instead',
+      })
     }
 
     if (kind !== 'public') {
-      throw new SettingsError(`general.trusted_keys: ${file} holds no public key the ${verifierName} signer's verifier can use`)
+      throw new SettingsError(
+        `general.trusted_keys: ${file} holds no public key the ${verifierName} signer's verifier can use`,
+      )
     }
 
-    const stem = path.basename(file).replaceAll(/[^\w.-]/g, '_').replace(/^\.+/, '') || 'key'
+    const stem =
+      path
+        .basename(file)
+        .replaceAll(/[^\w.-]/g, '_')
+        .replace(/^\.+/, '') || 'key'
     let name = stem
     for (let index = 2; used.has(name); index++) name = `${index}-${stem}`
     used.add(name)
@@ -228,9 +276,12 @@ async function nodeTrustedKeys(runtime: Runtime): Promise<Array<{file: string; t
   }
 
   if (result.length === 0 && !runtime.settings.general.gpg_disable) {
-    throw new SettingsError(`general.trusted_keys is not set in ${settingsSource(runtime.settings)}: nodes would refuse every release`, {
-      hint: 'save the output of `pupistry keys export` to a file and list it in general.trusted_keys',
-    })
+    throw new SettingsError(
+      `general.trusted_keys is not set in ${settingsSource(runtime.settings)}: nodes would refuse every release`,
+      {
+        hint: 'save the output of `pupistry keys export` to a file and list it in general.trusted_keys',
+      },
+    )
   }
 
   return result

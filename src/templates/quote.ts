@@ -44,7 +44,9 @@ export function shellHeredoc(text: string, base = 'PUPISTRY_EOF'): string {
  * template sequences in HCL, so they are doubled.
  */
 export function hclHeredoc(text: string, base = 'PUPISTRY_EOF'): string {
-  const escaped = withFinalNewline(text).replaceAll('${', () => '$${').replaceAll('%{', '%%{')
+  const escaped = withFinalNewline(text)
+    .replaceAll('${', () => '$${')
+    .replaceAll('%{', '%%{')
   const delimiter = delimiterFor(escaped, base)
   return `<<${delimiter}\n${escaped}${delimiter}`
 }

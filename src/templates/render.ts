@@ -34,7 +34,8 @@ export class Templates {
   ) {
     // Compiled on first use, so that one unreadable partial does not stop the listing or other templates.
     for (const {descriptor} of entries.filter((entry) => entry.descriptor.kind === 'partial')) {
-      this.handlebars.registerPartial(descriptor.name, ((context: unknown, options: RuntimeOptions) => this.compile(descriptor)(context, options)) as unknown as HandlebarsTemplateDelegate)
+      this.handlebars.registerPartial(descriptor.name, ((context: unknown, options: RuntimeOptions) =>
+        this.compile(descriptor)(context, options)) as unknown as HandlebarsTemplateDelegate)
     }
 
     this.registerHelpers()
@@ -55,11 +56,16 @@ export class Templates {
 
   find(kind: TemplateKind, name: string): Registered<'templates'> {
     const candidates = this.list(kind)
-    const found = candidates.find((entry) => entry.descriptor.name === name) ?? candidates.find((entry) => entry.descriptor.aliases?.includes(name))
+    const found =
+      candidates.find((entry) => entry.descriptor.name === name) ??
+      candidates.find((entry) => entry.descriptor.aliases?.includes(name))
     if (found) return found
-    throw new UsageError(`no ${kind} template named "${name}" (available: ${candidates.map((entry) => entry.descriptor.name).join(', ') || 'none'})`, {
-      hint: `run \`pupistry ${kind}\` to list them with their aliases`,
-    })
+    throw new UsageError(
+      `no ${kind} template named "${name}" (available: ${candidates.map((entry) => entry.descriptor.name).join(', ') || 'none'})`,
+      {
+        hint: `run \`pupistry ${kind}\` to list them with their aliases`,
+      },
+    )
   }
 
   /** Renders one template with its context. */
@@ -85,7 +91,9 @@ export class Templates {
     try {
       source = readFileSync(descriptor.path, 'utf8')
     } catch (error) {
-      throw new TemplateError(`cannot read ${descriptor.kind} template "${descriptor.name}" at ${descriptor.path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`)
+      throw new TemplateError(
+        `cannot read ${descriptor.kind} template "${descriptor.name}" at ${descriptor.path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+      )
     }
 
     const template = this.handlebars.compile(source, COMPILE_OPTIONS)
@@ -104,7 +112,11 @@ export class Templates {
     printing('sh', shellQuote)
     printing('heredoc', (value) => shellHeredoc(String(value)))
     printing('hcl', (value) => hclHeredoc(String(value)))
-    printing('hcl_string', (value) => JSON.stringify(String(value)).replaceAll('${', () => '$${').replaceAll('%{', '%%{'))
+    printing('hcl_string', (value) =>
+      JSON.stringify(String(value))
+        .replaceAll('${', () => '$${')
+        .replaceAll('%{', '%%{'),
+    )
     printing('comment', commentText)
     hb.registerHelper('eq', (a: unknown, b: unknown) => a === b)
     hb.registerHelper('refuse', (message: unknown, options: Handlebars.HelperOptions) => {
@@ -112,16 +124,22 @@ export class Templates {
     })
     hb.registerHelper('bootstrap', (name: unknown) => this.render('bootstrap', String(name)))
     // `{{require value "settings.key" "what it is for"}}` prints nothing, and stops with a settings error when the value is unset.
-    hb.registerHelper('require', (value: unknown, key: unknown, purpose: unknown, options: Handlebars.HelperOptions) => {
-      if (value === null || value === undefined || (Array.isArray(value) && value.length === 0)) {
-        const template = (options.data.root as TemplateContext).template.name
-        throw new SettingsError(`template "${template}" needs ${String(key)} (${String(purpose)}), which is not set in ${this.source}`, {
-          hint: 'docs/templates.md says what each template needs',
-        })
-      }
+    hb.registerHelper(
+      'require',
+      (value: unknown, key: unknown, purpose: unknown, options: Handlebars.HelperOptions) => {
+        if (value === null || value === undefined || (Array.isArray(value) && value.length === 0)) {
+          const template = (options.data.root as TemplateContext).template.name
+          throw new SettingsError(
+            `template "${template}" needs ${String(key)} (${String(purpose)}), which is not set in ${this.source}`,
+            {
+              hint: 'docs/templates.md says what each template needs',
+            },
+          )
+        }
 
-      return ''
-    })
+        return ''
+      },
+    )
   }
 }
 

@@ -35,7 +35,12 @@ export interface Rendered {
 }
 
 /** Renders a bootstrap or packer template with the context built from settings and flags. */
-export async function renderTemplate(runtime: Runtime, kind: TemplateKind, name: string, options: ContextOptions): Promise<Rendered> {
+export async function renderTemplate(
+  runtime: Runtime,
+  kind: TemplateKind,
+  name: string,
+  options: ContextOptions,
+): Promise<Rendered> {
   const base = await baseContext(runtime, options)
   const makeContext = (descriptor: TemplateDescriptor): TemplateContext => contextFor(base, descriptor)
   const templates = await Templates.load(runtime.registry, makeContext, settingsSource(runtime.settings))
@@ -43,7 +48,11 @@ export async function renderTemplate(runtime: Runtime, kind: TemplateKind, name:
 }
 
 /** Writes a rendered file: mode 0600 before a byte is written when it holds credentials. */
-export async function writeRendered(file: string, rendered: Rendered, mode = rendered.credentials ? 0o600 : 0o644): Promise<void> {
+export async function writeRendered(
+  file: string,
+  rendered: Rendered,
+  mode = rendered.credentials ? 0o600 : 0o644,
+): Promise<void> {
   const handle = await open(file, 'w', mode)
   try {
     await handle.chmod(mode)

@@ -5,7 +5,11 @@ import {setTimeout as delay} from 'node:timers/promises'
  * signal's reason at once. A result that arrives after that is handed to
  * `late` (for example to close a stream nobody will read).
  */
-export function abortable<T>(promise: Promise<T>, signal: AbortSignal | undefined, late?: (value: T) => void): Promise<T> {
+export function abortable<T>(
+  promise: Promise<T>,
+  signal: AbortSignal | undefined,
+  late?: (value: T) => void,
+): Promise<T> {
   if (!signal) return promise
   if (signal.aborted) {
     promise.then(late, () => {})

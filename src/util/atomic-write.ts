@@ -11,7 +11,11 @@ export const TEMP_INFIX = '.tmp-'
  * content, never a torn or empty file. `beforeRename` runs between the two
  * (a test's pause point). On failure the temporary file is removed.
  */
-export async function writeAtomically(file: string, content: string, options: {mode?: number; dirMode?: number; beforeRename?: () => void} = {}): Promise<void> {
+export async function writeAtomically(
+  file: string,
+  content: string,
+  options: {mode?: number; dirMode?: number; beforeRename?: () => void} = {},
+): Promise<void> {
   const dir = path.dirname(file)
   await mkdir(dir, {mode: options.dirMode, recursive: true})
   const temp = `${file}${TEMP_INFIX}${process.pid}`

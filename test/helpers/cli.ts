@@ -12,7 +12,10 @@ export interface CliResult {
 }
 
 /** Runs the built CLI as a user would, in a pipe. */
-export function runCli(args: string[], options: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string} = {}): Promise<CliResult> {
+export function runCli(
+  args: string[],
+  options: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string} = {},
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(process.execPath, [BIN, ...args], {
       cwd: options.cwd ?? ROOT,
@@ -32,15 +35,27 @@ export function runCli(args: string[], options: {cwd?: string; env?: NodeJS.Proc
 }
 
 /** Runs any program with an argument array; rejects on a non-zero exit. */
-export function run(command: string, args: string[], options: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string} = {}): Promise<string> {
+export function run(
+  command: string,
+  args: string[],
+  options: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string} = {},
+): Promise<string> {
   return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {cwd: options.cwd, env: {...process.env, ...options.env}, stdio: ['pipe', 'pipe', 'pipe']})
+    const child = spawn(command, args, {
+      cwd: options.cwd,
+      env: {...process.env, ...options.env},
+      stdio: ['pipe', 'pipe', 'pipe'],
+    })
     let stdout = ''
     let stderr = ''
     child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
     child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
     child.on('error', reject)
-    child.on('close', (code) => (code === 0 ? resolve(stdout) : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stdout}${stderr}`))))
+    child.on('close', (code) =>
+      code === 0
+        ? resolve(stdout)
+        : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stdout}${stderr}`)),
+    )
     // A child that exits before reading its input must not fail the test with EPIPE.
     child.stdin.on('error', () => {})
     child.stdin.end(options.input ?? '')

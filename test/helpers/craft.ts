@@ -50,13 +50,24 @@ export function craftTar(entries: CraftEntry[]): Buffer {
  * Puts an artifact into the build cache as if `pupistry build` had made it,
  * so `pupistry push` signs and publishes it like any other.
  */
-export function stageBuild(appCache: string, environment: string, artifact: Buffer, extra: {unpackedSize?: number; files?: number} = {}): string {
+export function stageBuild(
+  appCache: string,
+  environment: string,
+  artifact: Buffer,
+  extra: {unpackedSize?: number; files?: number} = {},
+): string {
   const sha256 = createHash('sha256').update(artifact).digest('hex')
   const dir = path.join(appCache, 'build', environment)
   mkdirSync(dir, {recursive: true})
   writeFileSync(path.join(dir, `${sha256}.tar.gz`), artifact)
   const record = {
-    artifact: {files: extra.files ?? 1, key: `pupistry/${environment}/artifacts/${sha256}.tar.gz`, sha256, size: artifact.length, unpacked_size: extra.unpackedSize ?? 1_000_000},
+    artifact: {
+      files: extra.files ?? 1,
+      key: `pupistry/${environment}/artifacts/${sha256}.tar.gz`,
+      sha256,
+      size: artifact.length,
+      unpacked_size: extra.unpackedSize ?? 1_000_000,
+    },
     build: {assembler: 'test', commit: null, host: 'test', modules: {}, tools: {}, user: 'test'},
     built: new Date().toISOString(),
     environment,

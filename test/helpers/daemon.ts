@@ -33,10 +33,14 @@ export class DaemonProcess {
   private waiters: Array<() => void> = []
 
   constructor(settingsFile: string, args: string[] = [], env: NodeJS.ProcessEnv = {}) {
-    this.child = spawn(process.execPath, [BIN, 'apply', '--daemon', '--log-format', 'json', '--config', settingsFile, ...args], {
-      env: {...process.env, NO_COLOR: '1', ...env},
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    this.child = spawn(
+      process.execPath,
+      [BIN, 'apply', '--daemon', '--log-format', 'json', '--config', settingsFile, ...args],
+      {
+        env: {...process.env, NO_COLOR: '1', ...env},
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let buffer = ''
     this.child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString('utf8')
@@ -54,10 +58,12 @@ export class DaemonProcess {
       }
     })
     this.child.stderr!.on('data', (chunk: Buffer) => (this.stderr += chunk.toString('utf8')))
-    this.exited = new Promise((resolve) => this.child.on('exit', (code, signal) => {
-      resolve({code, signal})
-      this.wake()
-    }))
+    this.exited = new Promise((resolve) =>
+      this.child.on('exit', (code, signal) => {
+        resolve({code, signal})
+        this.wake()
+      }),
+    )
   }
 
   get pid(): number {
@@ -69,7 +75,10 @@ export class DaemonProcess {
   }
 
   /** Resolves with the first event (from index `from` on) matching, or rejects after `timeoutMs` or when the daemon exits. */
-  async waitFor(match: (event: DaemonEvent) => boolean, options: {from?: number; timeoutMs?: number; what?: string} = {}): Promise<DaemonEvent> {
+  async waitFor(
+    match: (event: DaemonEvent) => boolean,
+    options: {from?: number; timeoutMs?: number; what?: string} = {},
+  ): Promise<DaemonEvent> {
     const deadline = Date.now() + (options.timeoutMs ?? 120_000)
     for (;;) {
       const found = this.events.slice(options.from ?? 0).find(match)

@@ -11,7 +11,13 @@ import {decide} from '../../src/agent/trust.js'
 import {unpackArtifact} from '../../src/artifact/unpack.js'
 import type {Signature, Store, TrustedKeyFile, VerifiedSignature} from '../../src/contracts.js'
 import {PupistryError} from '../../src/errors.js'
-import {envelopePayload, makeEnvelope, parseEnvelope, preAuthEncoding, serializeEnvelope} from '../../src/format/envelope.js'
+import {
+  envelopePayload,
+  makeEnvelope,
+  parseEnvelope,
+  preAuthEncoding,
+  serializeEnvelope,
+} from '../../src/format/envelope.js'
 import {artifactKey} from '../../src/format/layout.js'
 import {type Manifest, MANIFEST_PAYLOAD_TYPE, manifestOf} from '../../src/format/manifest.js'
 import {readPointer} from '../../src/format/pointer.js'
@@ -23,17 +29,29 @@ export const CASE_BUDGET_MS = 2000
 // A keyed hash stands in for a signature scheme, as in src/agent/trust.test.ts: only the key's holder signs.
 const KEY: TrustedKeyFile = {file: 'trusted.asc', text: 'the build server key'}
 const hmac = (data: Uint8Array): Buffer => createHmac('sha256', KEY.text).update(data).digest()
-const sign = (payloadType: string, payload: Uint8Array): Signature => ({keyid: 'k', sig: hmac(preAuthEncoding(payloadType, payload))})
+const sign = (payloadType: string, payload: Uint8Array): Signature => ({
+  keyid: 'k',
+  sig: hmac(preAuthEncoding(payloadType, payload)),
+})
 async function verify(data: Uint8Array, signature: Signature): Promise<VerifiedSignature | undefined> {
   const expected = hmac(data)
   const sig = Buffer.from(signature.sig)
-  return sig.length === expected.length && timingSafeEqual(sig, expected) ? {identity: 'builder', keyid: signature.keyid} : undefined
+  return sig.length === expected.length && timingSafeEqual(sig, expected)
+    ? {identity: 'builder', keyid: signature.keyid}
+    : undefined
 }
 
 const VERSION = 'ab'.repeat(32)
 const MANIFEST: Manifest = {
   artifact: {files: 1, key: artifactKey('production', VERSION), sha256: VERSION, size: 100, unpacked_size: 300},
-  build: {assembler: 'r10k', commit: null, host: 'build', modules: {hello: 'v1@abc'}, tools: {node: '20.20.2'}, user: 'ci'},
+  build: {
+    assembler: 'r10k',
+    commit: null,
+    host: 'build',
+    modules: {hello: 'v1@abc'},
+    tools: {node: '20.20.2'},
+    user: 'ci',
+  },
   created: '2026-06-01T10:00:00.000Z',
   environment: 'production',
   expires: null,
@@ -43,7 +61,9 @@ const MANIFEST: Manifest = {
   version: VERSION,
 }
 const PAYLOAD = Buffer.from(JSON.stringify(MANIFEST))
-const VALID_ENVELOPE = serializeEnvelope(makeEnvelope(MANIFEST_PAYLOAD_TYPE, PAYLOAD, [sign(MANIFEST_PAYLOAD_TYPE, PAYLOAD)]))
+const VALID_ENVELOPE = serializeEnvelope(
+  makeEnvelope(MANIFEST_PAYLOAD_TYPE, PAYLOAD, [sign(MANIFEST_PAYLOAD_TYPE, PAYLOAD)]),
+)
 const VALID_ARCHIVE = craftArchive([
   {path: 'manifests', type: 'Directory'},
   {content: 'notice("hello")\n', path: 'manifests/site.pp'},
@@ -63,7 +83,9 @@ function mutatedBytes(valid: Buffer): fc.Arbitrary<Buffer> {
     fc.uint8Array({maxLength: 64, minLength: 1}).map((tail) => Buffer.concat([valid, tail])),
     fc
       .tuple(at, at, fc.uint8Array({maxLength: 32}))
-      .map(([start, end, bytes]) => Buffer.concat([valid.subarray(0, Math.min(start, end)), bytes, valid.subarray(Math.max(start, end))])),
+      .map(([start, end, bytes]) =>
+        Buffer.concat([valid.subarray(0, Math.min(start, end)), bytes, valid.subarray(Math.max(start, end))]),
+      ),
     fc.uint8Array({maxLength: 512}).map((bytes) => Buffer.from(bytes)),
   )
 }
@@ -93,8 +115,7 @@ function mutatedJson(valid: unknown): fc.Arbitrary<unknown> {
     else if (how === 'array') parent[last] = [parent[last]]
     else if (parent[last] && typeof parent[last] === 'object') {
       Object.defineProperty(parent[last], name, {enumerable: true, value, writable: true})
-    }
-    else parent[last] = value
+    } else parent[last] = value
     return copy
   })
 }
@@ -159,7 +180,11 @@ async function signedPayloadReadWhole(text: string): Promise<void> {
   const manifest = await typed(() => manifestOf(envelope, 'fuzz'))
   assert.equal(Boolean(verdict?.manifest), Boolean(manifest) && verdict !== undefined)
   if (!manifest) return
-  assert.deepStrictEqual(JSON.parse(JSON.stringify(manifest)), JSON.parse(text), 'the reader dropped or changed signed content')
+  assert.deepStrictEqual(
+    JSON.parse(JSON.stringify(manifest)),
+    JSON.parse(text),
+    'the reader dropped or changed signed content',
+  )
   const parsed = JSON.parse(text) as Record<string, unknown>
   const keysOf = (value: unknown): string[] =>
     value && typeof value === 'object' ? Object.entries(value).flatMap(([key, child]) => [key, ...keysOf(child)]) : []
@@ -169,7 +194,11 @@ async function signedPayloadReadWhole(text: string): Promise<void> {
 function bodyStore(bytes: Buffer, chunk: number): Store {
   const chunks: Buffer[] = []
   for (let index = 0; index < bytes.length; index += chunk) chunks.push(bytes.subarray(index, index + chunk))
-  return {get: async () => ({body: Readable.from(chunks), etag: '"e"'}), location: 'fuzz', prefix: ''} as unknown as Store
+  return {
+    get: async () => ({body: Readable.from(chunks), etag: '"e"'}),
+    location: 'fuzz',
+    prefix: '',
+  } as unknown as Store
 }
 
 /** Everything an archive writes stays below the destination, and only files, directories and links inside it appear. */
@@ -212,7 +241,10 @@ export function fuzzTargets(workdir: string): FuzzTarget[] {
     {
       name: 'envelope JSON',
       property: fc.asyncProperty(
-        fc.oneof(mutatedJson(envelopeJson).map((json) => JSON.stringify(json) ?? ''), reencoded(envelopeJson)),
+        fc.oneof(
+          mutatedJson(envelopeJson).map((json) => JSON.stringify(json) ?? ''),
+          reencoded(envelopeJson),
+        ),
         (text) => acceptsOnlySigned(Buffer.from(text, 'utf8')),
       ),
     },
@@ -229,10 +261,14 @@ export function fuzzTargets(workdir: string): FuzzTarget[] {
     },
     {
       name: 'pointer',
-      property: fc.asyncProperty(mutatedBytes(VALID_ENVELOPE), fc.integer({max: 4096, min: 1}), async (bytes, chunk) => {
-        const read = await typed(() => readPointer(bodyStore(bytes, chunk), 'production'))
-        if (read && 'envelope' in read) await acceptsOnlySigned(bytes)
-      }),
+      property: fc.asyncProperty(
+        mutatedBytes(VALID_ENVELOPE),
+        fc.integer({max: 4096, min: 1}),
+        async (bytes, chunk) => {
+          const read = await typed(() => readPointer(bodyStore(bytes, chunk), 'production'))
+          if (read && 'envelope' in read) await acceptsOnlySigned(bytes)
+        },
+      ),
     },
     {
       name: 'archive',

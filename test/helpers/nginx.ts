@@ -49,7 +49,25 @@ export async function startNginx(root: string, dir: string): Promise<Nginx> {
   mkdirSync(path.join(dir, 'tmp'), {recursive: true})
   const cert = path.join(dir, 'cert.pem')
   const key = path.join(dir, 'key.pem')
-  await run('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:prime256v1', '-nodes', '-keyout', key, '-out', cert, '-days', '2', '-subj', '/CN=127.0.0.1', '-addext', 'subjectAltName=IP:127.0.0.1'])
+  await run('openssl', [
+    'req',
+    '-x509',
+    '-newkey',
+    'ec',
+    '-pkeyopt',
+    'ec_paramgen_curve:prime256v1',
+    '-nodes',
+    '-keyout',
+    key,
+    '-out',
+    cert,
+    '-days',
+    '2',
+    '-subj',
+    '/CN=127.0.0.1',
+    '-addext',
+    'subjectAltName=IP:127.0.0.1',
+  ])
   const user = 'fleet'
   const password = 'mirror-secret-7f3a'
   const hash = (await run('openssl', ['passwd', '-apr1', password])).trim()

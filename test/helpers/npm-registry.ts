@@ -33,9 +33,13 @@ export class NpmRegistry {
       }),
     )
     const port = await freePort()
-    const child = spawn(path.join(ROOT, 'node_modules', '.bin', 'verdaccio'), ['--config', config, '--listen', `127.0.0.1:${port}`], {
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
+    const child = spawn(
+      path.join(ROOT, 'node_modules', '.bin', 'verdaccio'),
+      ['--config', config, '--listen', `127.0.0.1:${port}`],
+      {
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    )
     let output = ''
     child.stdout?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
     child.stderr?.on('data', (chunk: Buffer) => (output += chunk.toString('utf8')))
@@ -60,7 +64,11 @@ export class NpmRegistry {
 
   /** Publishes the package in `dir` as it is (its files list decides what goes in). */
   async publish(dir: string): Promise<void> {
-    await run('npm', ['publish', '--registry', this.url, this.tokenFlag, '--tag', 'latest', '--no-audit', '--no-fund'], {cwd: dir})
+    await run(
+      'npm',
+      ['publish', '--registry', this.url, this.tokenFlag, '--tag', 'latest', '--no-audit', '--no-fund'],
+      {cwd: dir},
+    )
   }
 
   stop(): void {
@@ -83,7 +91,9 @@ function freePort(): Promise<number> {
     server.on('error', reject)
     server.listen(0, '127.0.0.1', () => {
       const address = server.address()
-      server.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))))
+      server.close(() =>
+        typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port')),
+      )
     })
   })
 }

@@ -13,7 +13,9 @@ export interface FakeS3Answer {
  * error document: the errors s3rver cannot produce (it checks no signatures
  * and has no ACLs or regions).
  */
-export async function startFakeS3(answer: FakeS3Answer): Promise<{endpoint: string; requests: http.IncomingHttpHeaders[]; stop(): Promise<void>}> {
+export async function startFakeS3(
+  answer: FakeS3Answer,
+): Promise<{endpoint: string; requests: http.IncomingHttpHeaders[]; stop(): Promise<void>}> {
   const requests: http.IncomingHttpHeaders[] = []
   const server = http.createServer((request, response) => {
     requests.push(request.headers)
@@ -22,7 +24,11 @@ export async function startFakeS3(answer: FakeS3Answer): Promise<{endpoint: stri
       .map(([name, value]) => `<${name}>${value}</${name}>`)
       .join('')
     const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${answer.code}</Code><Message>${answer.message}</Message>${extra}<RequestId>4442587FB7D0A2F9</RequestId><HostId>test</HostId></Error>`
-    response.writeHead(answer.status, {'content-length': Buffer.byteLength(body), 'content-type': 'application/xml', 'x-amz-request-id': '4442587FB7D0A2F9'})
+    response.writeHead(answer.status, {
+      'content-length': Buffer.byteLength(body),
+      'content-type': 'application/xml',
+      'x-amz-request-id': '4442587FB7D0A2F9',
+    })
     response.end(request.method === 'HEAD' ? undefined : body)
   })
   await new Promise<void>((resolve) => server.listen(0, '127.0.0.1', resolve))

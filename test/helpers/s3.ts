@@ -44,17 +44,20 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
     if (local.down) return void request.socket.destroy()
     if (local.intercept?.(request, response)) return
     requests.push(`${request.method} ${request.url}`)
-    const upstream = http.request({headers: request.headers, host: '127.0.0.1', method: request.method, path: request.url, port}, (answer) => {
-      answers.push(`${request.method} ${request.url} → ${answer.statusCode}`)
-      response.writeHead(answer.statusCode ?? 502, answer.headers)
-      if (request.method === 'GET' && /\/artifacts\//.test(request.url ?? '') && local.cutDownloads > 0) {
-        local.cutDownloads--
-        cutHalfWay(answer, response)
-        return
-      }
+    const upstream = http.request(
+      {headers: request.headers, host: '127.0.0.1', method: request.method, path: request.url, port},
+      (answer) => {
+        answers.push(`${request.method} ${request.url} → ${answer.statusCode}`)
+        response.writeHead(answer.statusCode ?? 502, answer.headers)
+        if (request.method === 'GET' && /\/artifacts\//.test(request.url ?? '') && local.cutDownloads > 0) {
+          local.cutDownloads--
+          cutHalfWay(answer, response)
+          return
+        }
 
-      answer.pipe(response)
-    })
+        answer.pipe(response)
+      },
+    )
     upstream.on('error', () => response.destroy())
     request.pipe(upstream)
   }
@@ -69,7 +72,12 @@ export async function startS3(buckets: string[]): Promise<LocalS3> {
 
     if (!signed || !['GET', 'HEAD'].includes(request.method ?? '')) {
       request.resume()
-      return xml(response, 403, '<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>', request.method === 'HEAD')
+      return xml(
+        response,
+        403,
+        '<Error><Code>AccessDenied</Code><Message>Access Denied</Message></Error>',
+        request.method === 'HEAD',
+      )
     }
 
     pass(request, response)

@@ -21,9 +21,14 @@ export function matchSnapshot(name: string, actual: string): void {
     return
   }
 
-  assert.ok(existsSync(file), `no snapshot ${path.relative(ROOT, file)}: run the tests with UPDATE_SNAPSHOTS=1 and commit it`)
+  assert.ok(
+    existsSync(file),
+    `no snapshot ${path.relative(ROOT, file)}: run the tests with UPDATE_SNAPSHOTS=1 and commit it`,
+  )
   const expected = readFileSync(file, 'utf8')
   if (expected === actual) return
-  const patch = createTwoFilesPatch(`snapshot ${name}`, 'rendered now', expected, actual, undefined, undefined, {context: 2})
+  const patch = createTwoFilesPatch(`snapshot ${name}`, 'rendered now', expected, actual, undefined, undefined, {
+    context: 2,
+  })
   assert.fail(`rendered output differs from test/snapshots/${name} (UPDATE_SNAPSHOTS=1 accepts the change):\n${patch}`)
 }

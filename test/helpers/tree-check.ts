@@ -51,7 +51,11 @@ export function treeListing(root: string): Map<string, string> {
       else if (info.isDirectory()) {
         listing.set(rel, 'dir')
         walk(full, rel)
-      } else listing.set(rel, `file ${createHash('sha256').update(readFileSync(full)).digest('hex')} ${(info.mode & 0o100) !== 0}`)
+      } else
+        listing.set(
+          rel,
+          `file ${createHash('sha256').update(readFileSync(full)).digest('hex')} ${(info.mode & 0o100) !== 0}`,
+        )
     }
   }
 

@@ -63,7 +63,16 @@ export class World {
     }
     world.writeSettings()
     if (!options.noKeys) {
-      const result = await runCli(['keys', 'generate', '--dir', world.keys, '--user-id', 'Test Signer <signer@example.invalid>', '-c', world.settingsFile])
+      const result = await runCli([
+        'keys',
+        'generate',
+        '--dir',
+        world.keys,
+        '--user-id',
+        'Test Signer <signer@example.invalid>',
+        '-c',
+        world.settingsFile,
+      ])
       if (result.code !== 0) throw new Error(`keys generate failed: ${result.stderr}`)
     }
 
@@ -110,7 +119,10 @@ export class World {
   async withReplayedManifest<T>(serial: number, work: () => Promise<T>, environment = 'production'): Promise<T> {
     const pointer = this.storePath(environment, 'latest.json')
     const newest = readFileSync(pointer)
-    writeFileSync(pointer, readFileSync(this.storePath(environment, 'manifests', `${String(serial).padStart(12, '0')}.json`)))
+    writeFileSync(
+      pointer,
+      readFileSync(this.storePath(environment, 'manifests', `${String(serial).padStart(12, '0')}.json`)),
+    )
     try {
       return await work()
     } finally {
@@ -121,7 +133,12 @@ export class World {
   /** Commits a change to a branch of the control repo, as an operator's git push would. */
   async commitToControl(branch: string, edit: (dir: string) => void, message = 'change'): Promise<void> {
     const work = mkdtempSync(path.join(this.dir, 'work-'))
-    const env = {GIT_AUTHOR_EMAIL: 't@example.invalid', GIT_AUTHOR_NAME: 't', GIT_COMMITTER_EMAIL: 't@example.invalid', GIT_COMMITTER_NAME: 't'}
+    const env = {
+      GIT_AUTHOR_EMAIL: 't@example.invalid',
+      GIT_AUTHOR_NAME: 't',
+      GIT_COMMITTER_EMAIL: 't@example.invalid',
+      GIT_COMMITTER_NAME: 't',
+    }
     await run('git', ['clone', '-q', '--branch', branch, path.join(this.repos, 'control.git'), work])
     edit(work)
     await run('git', ['-C', work, 'add', '-A'], {env})

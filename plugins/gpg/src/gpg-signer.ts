@@ -23,7 +23,8 @@ export class GpgSigner implements Signer {
 
   async publicKey(): Promise<string> {
     const armored = (await gpg(['--batch', '--armor', '--export', await this.keyFingerprint()])).toString('utf8')
-    if (!armored.includes('BEGIN PGP PUBLIC KEY BLOCK')) throw failure('signing', 'gpg exported no public key for general.gpg_signing_key')
+    if (!armored.includes('BEGIN PGP PUBLIC KEY BLOCK'))
+      throw failure('signing', 'gpg exported no public key for general.gpg_signing_key')
     return armored
   }
 
@@ -34,14 +35,19 @@ export class GpgSigner implements Signer {
 
   private async findKey(): Promise<string> {
     const configured = this.context.settings.general.gpg_signing_key
-    if (configured === undefined || configured === null || configured === '') throw failure('settings', 'general.gpg_signing_key is not set')
+    if (configured === undefined || configured === null || configured === '')
+      throw failure('settings', 'general.gpg_signing_key is not set')
     const wanted = String(configured)
     let listing: string
     try {
       listing = (await gpg(['--batch', '--with-colons', '--list-secret-keys', '--', wanted])).toString('utf8')
     } catch (error) {
       if ((error as {kind?: string}).kind === 'tool') throw error
-      throw failure('settings', `general.gpg_signing_key ${wanted}: no such secret key in the GnuPG keyring${process.env.GNUPGHOME ? ` (GNUPGHOME=${process.env.GNUPGHOME})` : ''}`, error)
+      throw failure(
+        'settings',
+        `general.gpg_signing_key ${wanted}: no such secret key in the GnuPG keyring${process.env.GNUPGHOME ? ` (GNUPGHOME=${process.env.GNUPGHOME})` : ''}`,
+        error,
+      )
     }
 
     const fpr = listing.split('\n').find((line) => line.startsWith('fpr:'))
@@ -58,7 +64,9 @@ function gpg(args: string[], input?: Uint8Array): Promise<Buffer> {
     child.stdout.on('data', (chunk: Buffer) => out.push(chunk))
     child.stderr.on('data', (chunk: Buffer) => err.push(chunk))
     child.on('error', (error: NodeJS.ErrnoException) => {
-      reject(error.code === 'ENOENT' ? failure('tool', 'gpg is not installed (install the gnupg package)', error) : error)
+      reject(
+        error.code === 'ENOENT' ? failure('tool', 'gpg is not installed (install the gnupg package)', error) : error,
+      )
     })
     child.on('close', (code) => {
       if (code === 0) resolve(Buffer.concat(out))

@@ -32,8 +32,10 @@ export function environmentOf(branch: string): string {
 
 /** The control repo URL for messages, with any password or token hidden. */
 function shown(remote: string): string {
-  return remote.replace(/^(\w[\w+.-]*:\/\/)([^/@]*)@/, (_all, scheme: string, userinfo: string) =>
-    `${scheme}${userinfo.includes(':') ? `${userinfo.split(':')[0]}:***` : '***'}@`,
+  return remote.replace(
+    /^(\w[\w+.-]*:\/\/)([^/@]*)@/,
+    (_all, scheme: string, userinfo: string) =>
+      `${scheme}${userinfo.includes(':') ? `${userinfo.split(':')[0]}:***` : '***'}@`,
   )
 }
 
@@ -94,15 +96,22 @@ export class LibrarianAssembler implements Assembler {
       : ['clone', '--quiet', '--mirror', remote, this.mirror]
     const outcome = await this.tool('git', args, {cwd: this.context.cacheDir})
     if (outcome.code !== 0) {
-      throw new AssemblyFailure('assembler', `cannot fetch the control repo ${shown(remote)}: ${firstWords(outcome.said)}`)
+      throw new AssemblyFailure(
+        'assembler',
+        `cannot fetch the control repo ${shown(remote)}: ${firstWords(outcome.said)}`,
+      )
     }
   }
 
   /** Branch name → commit, from the mirror. */
   private async branches(): Promise<Map<string, string>> {
-    const outcome = await this.tool('git', ['--git-dir', this.mirror, 'for-each-ref', '--format=%(refname:short) %(objectname)', 'refs/heads'], {
-      cwd: this.context.cacheDir,
-    })
+    const outcome = await this.tool(
+      'git',
+      ['--git-dir', this.mirror, 'for-each-ref', '--format=%(refname:short) %(objectname)', 'refs/heads'],
+      {
+        cwd: this.context.cacheDir,
+      },
+    )
     const found = new Map<string, string>()
     for (const line of outcome.stdout.split('\n')) {
       const [branch, commit] = line.split(' ')
@@ -116,10 +125,15 @@ export class LibrarianAssembler implements Assembler {
     const name = environmentOf(branch)
     const dir = path.join(this.environmentsDir, name)
     await rm(dir, {force: true, recursive: true})
-    const checkout = await this.tool('git', ['clone', '--quiet', '--no-tags', '--branch', branch, '--single-branch', this.mirror, dir], {
-      cwd: this.environmentsDir,
-    })
-    if (checkout.code !== 0) throw new AssemblyFailure('assembler', `cannot check out branch ${branch}: ${firstWords(checkout.said)}`)
+    const checkout = await this.tool(
+      'git',
+      ['clone', '--quiet', '--no-tags', '--branch', branch, '--single-branch', this.mirror, dir],
+      {
+        cwd: this.environmentsDir,
+      },
+    )
+    if (checkout.code !== 0)
+      throw new AssemblyFailure('assembler', `cannot check out branch ${branch}: ${firstWords(checkout.said)}`)
 
     const puppetfile = path.join(dir, 'Puppetfile')
     const hasPuppetfile = await access(puppetfile).then(
@@ -184,7 +198,11 @@ export class LibrarianAssembler implements Assembler {
       createInterface({input: child.stderr}).on('line', listen)
       child.on('error', (error: NodeJS.ErrnoException) => {
         if (error.code !== 'ENOENT') return reject(error)
-        reject(new AssemblyFailure('tool', `${program} is not installed or not on PATH (${INSTALL_HINTS[program]})`, {cause: error}))
+        reject(
+          new AssemblyFailure('tool', `${program} is not installed or not on PATH (${INSTALL_HINTS[program]})`, {
+            cause: error,
+          }),
+        )
       })
       child.on('close', (code) => resolve({code, said, stdout}))
     })
@@ -201,7 +219,11 @@ function choose(branches: Map<string, string>, wanted: string[] | undefined, rem
 
   return wanted.map((name) => {
     const match = all.find(([branch]) => branch === name) ?? all.find(([branch]) => environmentOf(branch) === name)
-    if (!match) throw new AssemblyFailure('assembler', `the control repo ${shown(remote)} has no branch for environment "${name}"`)
+    if (!match)
+      throw new AssemblyFailure(
+        'assembler',
+        `the control repo ${shown(remote)} has no branch for environment "${name}"`,
+      )
     return match
   })
 }
@@ -218,6 +240,12 @@ function firstWords(said: string[]): string {
 export function reason(said: string[], checkout: string): string {
   const lines = said
     .filter((line) => !/^\s+from /.test(line) && !/^\s*\^?\s*$/.test(line))
-    .map((line) => line.trim().replace(/^\S+:\d+:in `[^']*': /, '').split(`${checkout}/`).join(''))
+    .map((line) =>
+      line
+        .trim()
+        .replace(/^\S+:\d+:in `[^']*': /, '')
+        .split(`${checkout}/`)
+        .join(''),
+    )
   return [...new Set(lines)].slice(0, 2).join(' ') || 'no reason given'
 }

@@ -23,7 +23,12 @@ describe('the librarian assembler (linked from plugins/librarian) with real libr
   before(async () => {
     world = await World.create({build: {assembler: 'librarian'}})
     world.env = pluginHome(world.dir)
-    const linked = await world.cliWithoutSettings('plugins', 'link', path.join(ROOT, 'plugins', 'librarian'), '--no-install')
+    const linked = await world.cliWithoutSettings(
+      'plugins',
+      'link',
+      path.join(ROOT, 'plugins', 'librarian'),
+      '--no-install',
+    )
     assert.equal(linked.code, 0, show(linked))
   })
   after(() => world.cleanup())
@@ -74,28 +79,44 @@ describe('the librarian assembler (linked from plugins/librarian) with real libr
   it('a branch that does not exist exits 12 and says so', async () => {
     const result = await world.cli('build', '-e', 'nosuchbranch')
     assert.equal(result.code, 12, show(result))
-    assert.match(result.stderr, /^pupistry: error: the control repo file:\/\/.*control\.git has no branch for environment "nosuchbranch"$/m)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: the control repo file:\/\/.*control\.git has no branch for environment "nosuchbranch"$/m,
+    )
   })
 
   it('a bad Puppetfile exits 12 with the file, line and reason, without a Ruby backtrace', async () => {
-    await world.commitToControl('staging', (dir) => writeFileSync(path.join(dir, 'Puppetfile'), "mod 'broken',\n  :git => \n"))
+    await world.commitToControl('staging', (dir) =>
+      writeFileSync(path.join(dir, 'Puppetfile'), "mod 'broken',\n  :git => \n"),
+    )
     const result = await world.cli('build', '-e', 'staging')
     assert.equal(result.code, 12, show(result))
-    assert.match(result.stderr, /librarian-puppet could not install the Puppetfile of branch staging: Puppetfile:2: syntax error/)
+    assert.match(
+      result.stderr,
+      /librarian-puppet could not install the Puppetfile of branch staging: Puppetfile:2: syntax error/,
+    )
     assert.doesNotMatch(result.stderr, /\.rb:\d+/)
   })
 
   it('a module that cannot be fetched exits 12 and names it', async () => {
     const ghost = `file://${world.dir}/no-such-module.git`
-    await world.commitToControl('staging', (dir) => writeFileSync(path.join(dir, 'Puppetfile'), `mod 'ghost', :git => '${ghost}', :ref => 'main'\n`))
+    await world.commitToControl('staging', (dir) =>
+      writeFileSync(path.join(dir, 'Puppetfile'), `mod 'ghost', :git => '${ghost}', :ref => 'main'\n`),
+    )
     const result = await world.cli('build', '-e', 'staging')
     assert.equal(result.code, 12, show(result))
-    assert.match(result.stderr, new RegExp(`could not install the Puppetfile of branch staging: Could not checkout ${ghost}`))
+    assert.match(
+      result.stderr,
+      new RegExp(`could not install the Puppetfile of branch staging: Could not checkout ${ghost}`),
+    )
   })
 
   it('a ref that does not exist exits 12', async () => {
     await world.commitToControl('staging', (dir) =>
-      writeFileSync(path.join(dir, 'Puppetfile'), `mod 'hello', :git => 'file://${world.repos}/modules/hello.git', :ref => 'v9.9.9'\n`),
+      writeFileSync(
+        path.join(dir, 'Puppetfile'),
+        `mod 'hello', :git => 'file://${world.repos}/modules/hello.git', :ref => 'v9.9.9'\n`,
+      ),
     )
     const result = await world.cli('build', '-e', 'staging')
     assert.equal(result.code, 12, show(result))
@@ -104,10 +125,19 @@ describe('the librarian assembler (linked from plugins/librarian) with real libr
 
   it('an unreachable control repo exits 12 and hides its credentials', async () => {
     const file = path.join(world.dir, 'unreachable.yaml')
-    writeFileSync(file, stringify({...world.settings, build: {assembler: 'librarian', puppetcode: 'https://deploy:s3cret@127.0.0.1:9/nowhere.git'}}))
+    writeFileSync(
+      file,
+      stringify({
+        ...world.settings,
+        build: {assembler: 'librarian', puppetcode: 'https://deploy:s3cret@127.0.0.1:9/nowhere.git'},
+      }),
+    )
     const result = await world.cliWith(file, 'build')
     assert.equal(result.code, 12, show(result))
-    assert.match(result.stderr, /^pupistry: error: cannot fetch the control repo https:\/\/deploy:\*\*\*@127\.0\.0\.1:9\/nowhere\.git: /m)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: cannot fetch the control repo https:\/\/deploy:\*\*\*@127\.0\.0\.1:9\/nowhere\.git: /m,
+    )
     assert.doesNotMatch(result.stdout + result.stderr, /s3cret/)
   })
 
@@ -115,9 +145,14 @@ describe('the librarian assembler (linked from plugins/librarian) with real libr
     const bin = path.join(world.dir, 'bin-without-librarian')
     mkdirSync(bin)
     symlinkSync('/usr/bin/git', path.join(bin, 'git'))
-    const result = await runCli(['build', '-e', 'production', '--config', world.settingsFile], {env: {...world.env, PATH: bin}})
+    const result = await runCli(['build', '-e', 'production', '--config', world.settingsFile], {
+      env: {...world.env, PATH: bin},
+    })
     assert.equal(result.code, 11, show(result))
-    assert.match(result.stderr, /librarian-puppet is not installed or not on PATH \(Debian\/Ubuntu: apt-get install librarian-puppet/)
+    assert.match(
+      result.stderr,
+      /librarian-puppet is not installed or not on PATH \(Debian\/Ubuntu: apt-get install librarian-puppet/,
+    )
   })
 })
 

@@ -17,7 +17,9 @@ export function failure(kind: FailureKind, message: string, cause?: unknown): As
 
 /** A URL for messages, with any password or token it carries hidden. */
 export function shown(remote: string): string {
-  return remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/@]*)@/i, (_all, scheme: string, userinfo: string) =>
-    `${scheme}${userinfo.includes(':') ? `${userinfo.split(':')[0]}:***` : '***'}@`,
+  return remote.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/)([^/@]*)@/i,
+    (_all, scheme: string, userinfo: string) =>
+      `${scheme}${userinfo.includes(':') ? `${userinfo.split(':')[0]}:***` : '***'}@`,
   )
 }

@@ -33,11 +33,14 @@ export class Forge {
   latest(slug: string): Promise<string> {
     let found = this.latestOf.get(slug)
     if (!found) {
-      found = this.json<{current_release?: {version?: string}}>(`v3/modules/${slug}`, `the module ${slug}`).then((module) => {
-        const version = module.current_release?.version
-        if (typeof version !== 'string') throw failure('assembler', `the module ${slug} has no published release on ${shown(this.baseurl)}`)
-        return version
-      })
+      found = this.json<{current_release?: {version?: string}}>(`v3/modules/${slug}`, `the module ${slug}`).then(
+        (module) => {
+          const version = module.current_release?.version
+          if (typeof version !== 'string')
+            throw failure('assembler', `the module ${slug} has no published release on ${shown(this.baseurl)}`)
+          return version
+        },
+      )
       this.latestOf.set(slug, found)
     }
 
@@ -67,17 +70,25 @@ export class Forge {
     const info = await this.json<ReleaseInfo>(`v3/releases/${release}`, `the release ${release}`)
     const expected = info.file_sha256
     if (typeof expected !== 'string' || !/^[0-9a-f]{64}$/i.test(expected)) {
-      throw failure('assembler', `the Forge at ${shown(this.baseurl)} publishes no SHA-256 for ${release}: refusing a module that cannot be verified`)
+      throw failure(
+        'assembler',
+        `the Forge at ${shown(this.baseurl)} publishes no SHA-256 for ${release}: refusing a module that cannot be verified`,
+      )
     }
 
-    if (typeof info.file_uri !== 'string') throw failure('assembler', `the Forge at ${shown(this.baseurl)} gives no file for ${release}`)
+    if (typeof info.file_uri !== 'string')
+      throw failure('assembler', `the Forge at ${shown(this.baseurl)} gives no file for ${release}`)
     const url = new URL(info.file_uri.replace(/^\//, ''), this.base())
     const response = await this.get(url, `the tarball of ${release}`)
     const body = Buffer.from(await response.arrayBuffer())
-    if (body.length > MAX_TARBALL) throw failure('assembler', `the tarball of ${release} is larger than ${MAX_TARBALL} bytes`)
+    if (body.length > MAX_TARBALL)
+      throw failure('assembler', `the tarball of ${release} is larger than ${MAX_TARBALL} bytes`)
     const actual = createHash('sha256').update(body).digest('hex')
     if (actual !== expected.toLowerCase()) {
-      throw failure('assembler', `the tarball of ${release} from ${shown(url.href)} has SHA-256 ${actual}, but the Forge publishes ${expected.toLowerCase()}: refusing it`)
+      throw failure(
+        'assembler',
+        `the tarball of ${release} from ${shown(url.href)} has SHA-256 ${actual}, but the Forge publishes ${expected.toLowerCase()}: refusing it`,
+      )
     }
 
     await mkdir(dir, {recursive: true})
@@ -105,11 +116,16 @@ export class Forge {
     try {
       response = await fetch(url, {headers: {'User-Agent': 'pupistry-native'}, signal: AbortSignal.timeout(TIMEOUT_MS)})
     } catch (error) {
-      throw failure('assembler', `cannot reach the Forge at ${shown(this.baseurl)} for ${what}: ${(error as Error).message}`, error)
+      throw failure(
+        'assembler',
+        `cannot reach the Forge at ${shown(this.baseurl)} for ${what}: ${(error as Error).message}`,
+        error,
+      )
     }
 
     if (response.status === 404) throw failure('assembler', `${what} does not exist on ${shown(this.baseurl)}`)
-    if (!response.ok) throw failure('assembler', `the Forge at ${shown(this.baseurl)} answered ${response.status} for ${what}`)
+    if (!response.ok)
+      throw failure('assembler', `the Forge at ${shown(this.baseurl)} answered ${response.status} for ${what}`)
     return response
   }
 }
@@ -148,8 +164,15 @@ async function unpack(tarball: string, dest: string, release: string, warn: (mes
       },
       strict: true,
     })
-    if (unsafe.length > 0) throw failure('assembler', `the tarball of ${release} has paths outside the module: ${unsafe.slice(0, 3).join(', ')}`)
-    if (leftOut.length > 0) warn(`${release}: symlinks and special files are not unpacked from Forge tarballs, as r10k does: ${leftOut.slice(0, 5).join(', ')}`)
+    if (unsafe.length > 0)
+      throw failure(
+        'assembler',
+        `the tarball of ${release} has paths outside the module: ${unsafe.slice(0, 3).join(', ')}`,
+      )
+    if (leftOut.length > 0)
+      warn(
+        `${release}: symlinks and special files are not unpacked from Forge tarballs, as r10k does: ${leftOut.slice(0, 5).join(', ')}`,
+      )
     const root = await shallowestMetadata(temp)
     if (!root) throw failure('assembler', `the tarball of ${release} has no metadata.json`)
     await rename(root, dest)

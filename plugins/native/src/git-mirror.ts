@@ -41,7 +41,10 @@ export class GitMirror {
     private readonly workers: Workers,
   ) {
     const hash = createHash('sha256').update(remote).digest('hex').slice(0, 16)
-    const readable = remote.replace(/^[a-z][a-z0-9+.-]*:\/\/([^/@]*@)?/i, '').replace(/[^\w.-]+/g, '-').slice(-60)
+    const readable = remote
+      .replace(/^[a-z][a-z0-9+.-]*:\/\/([^/@]*@)?/i, '')
+      .replace(/[^\w.-]+/g, '-')
+      .slice(-60)
     this.dir = path.join(root, `${readable}-${hash}.git`)
   }
 
@@ -53,8 +56,9 @@ export class GitMirror {
 
   /** Branch name → commit, as of the last sync. */
   branches(): Array<[string, string]> {
-    return Object.entries(this.state!.refs).flatMap(([ref, commit]): Array<[string, string]> =>
-      ref.startsWith('refs/heads/') ? [[ref.slice('refs/heads/'.length), commit]] : [],
+    return Object.entries(this.state!.refs).flatMap(
+      ([ref, commit]): Array<[string, string]> =>
+        ref.startsWith('refs/heads/') ? [[ref.slice('refs/heads/'.length), commit]] : [],
     )
   }
 
@@ -71,7 +75,15 @@ export class GitMirror {
 
     if (!/^[0-9a-f]{4,40}$/.test(ref)) return undefined
     if (ref.length === 40 && this.state!.verified.includes(ref)) return ref
-    const result = await this.workers.run(['git', '--git-dir', this.dir, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`])
+    const result = await this.workers.run([
+      'git',
+      '--git-dir',
+      this.dir,
+      'rev-parse',
+      '--verify',
+      '--quiet',
+      `${ref}^{commit}`,
+    ])
     if (result.code !== 0) return undefined
     const commit = result.stdout.trim()
     if (ref.length === 40) {
@@ -85,7 +97,8 @@ export class GitMirror {
   /** Writes the tree of a commit into `dest` (which must exist): `git archive` piped into tar, no working copy. */
   async export(commit: string, dest: string): Promise<void> {
     const result = await this.workers.run(['export_tree', this.dir, commit, dest])
-    if (result.code !== 0) throw failure('assembler', `cannot export ${commit} of ${shown(this.remote)}: ${this.said(result)}`)
+    if (result.code !== 0)
+      throw failure('assembler', `cannot export ${commit} of ${shown(this.remote)}: ${this.said(result)}`)
   }
 
   private async update(): Promise<void> {
@@ -102,7 +115,17 @@ export class GitMirror {
       const listed = await this.workers.run(['git', 'ls-remote', '--heads', '--tags', this.remote])
       if (listed.code !== 0) throw failure('assembler', `cannot reach ${shown(this.remote)}: ${this.said(listed)}`)
       if (this.state && normalise(listed.stdout) === this.state.advertised) return
-      const fetched = await this.workers.run(['git', '--git-dir', this.dir, 'fetch', '--quiet', '--prune', '--no-tags', this.remote, ...FETCH_REFSPECS])
+      const fetched = await this.workers.run([
+        'git',
+        '--git-dir',
+        this.dir,
+        'fetch',
+        '--quiet',
+        '--prune',
+        '--no-tags',
+        this.remote,
+        ...FETCH_REFSPECS,
+      ])
       if (fetched.code !== 0) throw failure('assembler', `cannot fetch ${shown(this.remote)}: ${this.said(fetched)}`)
     } else {
       await mkdir(path.dirname(this.dir), {recursive: true})
@@ -130,8 +153,17 @@ export class GitMirror {
   }
 
   private async listRefs(): Promise<string> {
-    const listed = await this.workers.run(['git', '--git-dir', this.dir, 'for-each-ref', `--format=${REFS_FORMAT}`, 'refs/heads', 'refs/tags'])
-    if (listed.code !== 0) throw failure('assembler', `cannot read the mirror of ${shown(this.remote)}: ${this.said(listed)}`)
+    const listed = await this.workers.run([
+      'git',
+      '--git-dir',
+      this.dir,
+      'for-each-ref',
+      `--format=${REFS_FORMAT}`,
+      'refs/heads',
+      'refs/tags',
+    ])
+    if (listed.code !== 0)
+      throw failure('assembler', `cannot read the mirror of ${shown(this.remote)}: ${this.said(listed)}`)
     return listed.stdout
   }
 
@@ -170,9 +202,5 @@ export class GitMirror {
 }
 
 function normalise(listing: string): string {
-  return listing
-    .split('\n')
-    .filter(Boolean)
-    .sort()
-    .join('\n')
+  return listing.split('\n').filter(Boolean).sort().join('\n')
 }

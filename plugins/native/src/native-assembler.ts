@@ -19,7 +19,8 @@ import {Workers} from './workers.js'
  */
 export function environmentName(branch: string): string {
   let name = ''
-  for (const byte of Buffer.from(branch, 'utf8')) name += /\w/.test(String.fromCharCode(byte)) && byte < 0x80 ? String.fromCharCode(byte) : '_'
+  for (const byte of Buffer.from(branch, 'utf8'))
+    name += /\w/.test(String.fromCharCode(byte)) && byte < 0x80 ? String.fromCharCode(byte) : '_'
   return name
 }
 
@@ -76,7 +77,9 @@ export class NativeAssembler implements Assembler {
   }
 
   private async assembleWith(settings: NativeSettings, options: AssembleOptions): Promise<AssembledEnvironment[]> {
-    this.forge = new Forge(settings.forge, path.join(this.context.cacheDir, 'forge'), (message) => this.context.log.warn(message))
+    this.forge = new Forge(settings.forge, path.join(this.context.cacheDir, 'forge'), (message) =>
+      this.context.log.warn(message),
+    )
     await mkdir(this.environmentsDir, {recursive: true})
     await mkdir(this.stateDir, {recursive: true})
 
@@ -85,25 +88,37 @@ export class NativeAssembler implements Assembler {
     await control.sync()
     const chosen = choose(control, options.environments, settings.remote)
     for (const [branch] of chosen) {
-      if (environmentName(branch) !== branch) this.context.log.warn(`branch "${branch}" is deployed as environment "${environmentName(branch)}" (r10k's naming)`)
+      if (environmentName(branch) !== branch)
+        this.context.log.warn(
+          `branch "${branch}" is deployed as environment "${environmentName(branch)}" (r10k's naming)`,
+        )
     }
 
     const plans = await mapBounded(chosen, settings.poolSize, async ([branch, commit]) => {
       const name = environmentName(branch)
       const previous = await this.readState(name)
       const text = previous?.commit === commit ? previous.puppetfile : await this.puppetfileAt(control, commit)
-      const puppetfile = text === null ? {moduledir: 'modules', modules: []} : parsePuppetfile(text, `the Puppetfile of branch ${branch}`)
+      const puppetfile =
+        text === null
+          ? {moduledir: 'modules', modules: []}
+          : parsePuppetfile(text, `the Puppetfile of branch ${branch}`)
       return {branch, commit, name, previous, puppetfile, text}
     })
 
     // Each remote is brought up to date once, however many environments use it.
-    const remotes = new Set(plans.flatMap((plan) => plan.puppetfile.modules.flatMap((module) => (module.kind === 'git' ? [module.remote] : []))))
+    const remotes = new Set(
+      plans.flatMap((plan) =>
+        plan.puppetfile.modules.flatMap((module) => (module.kind === 'git' ? [module.remote] : [])),
+      ),
+    )
     this.context.log.progress(`native: checking ${remotes.size} module remote${remotes.size === 1 ? '' : 's'}`)
     await mapBounded([...remotes], settings.poolSize, (remote) => this.mirror(remote).sync())
 
     const environments: AssembledEnvironment[] = []
     for (const plan of plans) {
-      const placements = await mapBounded(plan.puppetfile.modules, settings.poolSize, (module) => this.place(module, plan.puppetfile, plan.branch))
+      const placements = await mapBounded(plan.puppetfile.modules, settings.poolSize, (module) =>
+        this.place(module, plan.puppetfile, plan.branch),
+      )
       const dir = path.join(this.environmentsDir, plan.name)
       const state: EnvironmentState = {commit: plan.commit, modules: {}, puppetfile: plan.text}
       for (const placement of placements) if (placement.key) state.modules[placement.path] = placement.key
@@ -146,10 +161,20 @@ export class NativeAssembler implements Assembler {
 
   /** The Puppetfile at a commit of the control repo, or null when the branch has none (an environment without modules, as in r10k). */
   private async puppetfileAt(control: GitMirror, commit: string): Promise<string | null> {
-    const result = await this.workers!.run(['git', '--git-dir', control.dir, 'cat-file', 'blob', `${commit}:Puppetfile`])
+    const result = await this.workers!.run([
+      'git',
+      '--git-dir',
+      control.dir,
+      'cat-file',
+      'blob',
+      `${commit}:Puppetfile`,
+    ])
     if (result.code === 0) return result.stdout
     if (/does not exist|not a valid object name|exists on disk, but not in/i.test(result.stderr)) return null
-    throw failure('assembler', `cannot read the Puppetfile at ${commit} of ${shown(control.remote)}: ${result.stderr.trim()}`)
+    throw failure(
+      'assembler',
+      `cannot read the Puppetfile at ${commit} of ${shown(control.remote)}: ${result.stderr.trim()}`,
+    )
   }
 
   /** Where a module goes and what goes there, with refs and `:latest` resolved. */
@@ -181,7 +206,10 @@ export class NativeAssembler implements Assembler {
 
     if (!commit) {
       const also = module.defaultBranch ? `or resolve default ref '${module.defaultBranch}'` : 'and no default provided'
-      throw failure('assembler', `${where}: Unable to manage Puppetfile content '${module.name}': Could not resolve desired ref '${desired}' ${also} in ${shown(module.remote)}`)
+      throw failure(
+        'assembler',
+        `${where}: Unable to manage Puppetfile content '${module.name}': Could not resolve desired ref '${desired}' ${also} in ${shown(module.remote)}`,
+      )
     }
 
     const found = commit
@@ -204,7 +232,13 @@ export class NativeAssembler implements Assembler {
    * earlier deploys left behind, which a fresh tree never has. A module
    * whose content did not change is moved over from the old tree.
    */
-  private async deploy(dir: string, control: GitMirror, commit: string, placements: Placement[], previous?: EnvironmentState): Promise<void> {
+  private async deploy(
+    dir: string,
+    control: GitMirror,
+    commit: string,
+    placements: Placement[],
+    previous?: EnvironmentState,
+  ): Promise<void> {
     const staging = `${dir}.new-${process.pid}`
     const retired = `${dir}.old-${process.pid}`
     await rm(staging, {force: true, recursive: true})
@@ -222,7 +256,9 @@ export class NativeAssembler implements Assembler {
         else fresh.push(placement)
       }
 
-      await mapBounded(fresh, this.settings!.poolSize, (placement) => placement.install!(path.join(staging, placement.path)))
+      await mapBounded(fresh, this.settings!.poolSize, (placement) =>
+        placement.install!(path.join(staging, placement.path)),
+      )
       await rm(retired, {force: true, recursive: true})
       if (await exists(dir)) await rename(dir, retired)
       await rename(staging, dir)
@@ -260,8 +296,14 @@ function choose(control: GitMirror, wanted: string[] | undefined, remote: string
   for (const [branch] of branches) {
     const name = environmentName(branch)
     const other = byName.get(name)
-    if (other !== undefined && (!wanted || wanted.includes(name) || wanted.includes(branch) || wanted.includes(other))) {
-      throw failure('assembler', `the branches "${other}" and "${branch}" of ${shown(remote)} would both be environment "${name}"; rename one of them`)
+    if (
+      other !== undefined &&
+      (!wanted || wanted.includes(name) || wanted.includes(branch) || wanted.includes(other))
+    ) {
+      throw failure(
+        'assembler',
+        `the branches "${other}" and "${branch}" of ${shown(remote)} would both be environment "${name}"; rename one of them`,
+      )
     }
 
     byName.set(name, branch)
@@ -273,7 +315,8 @@ function choose(control: GitMirror, wanted: string[] | undefined, remote: string
   }
 
   return wanted.map((name) => {
-    const match = branches.find(([branch]) => branch === name) ?? branches.find(([branch]) => environmentName(branch) === name)
+    const match =
+      branches.find(([branch]) => branch === name) ?? branches.find(([branch]) => environmentName(branch) === name)
     if (!match) throw failure('assembler', `the control repo ${shown(remote)} has no branch for environment "${name}"`)
     return match
   })
@@ -281,7 +324,11 @@ function choose(control: GitMirror, wanted: string[] | undefined, remote: string
 
 function sameState(a: EnvironmentState, b: EnvironmentState): boolean {
   const keys = Object.keys(b.modules)
-  return a.commit === b.commit && keys.length === Object.keys(a.modules).length && keys.every((key) => a.modules[key] === b.modules[key])
+  return (
+    a.commit === b.commit &&
+    keys.length === Object.keys(a.modules).length &&
+    keys.every((key) => a.modules[key] === b.modules[key])
+  )
 }
 
 function exists(file: string): Promise<boolean> {

@@ -59,7 +59,8 @@ const GIT_KEYS = new Set(['branch', 'commit', 'default_branch', 'git', 'install_
 const LOCAL_KEYS = new Set(['install_path', 'local'])
 const REF_KEYS = ['ref', 'tag', 'branch', 'commit']
 /** SemVer as Puppet's semantic_puppet accepts it: what r10k checks a Forge version against. */
-const FORGE_VERSION = /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/
+const FORGE_VERSION =
+  /^(0|[1-9]\d*)\.(0|[1-9]\d*)\.(0|[1-9]\d*)(-[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?(\+[0-9A-Za-z-]+(\.[0-9A-Za-z-]+)*)?$/
 
 /**
  * Parses a Puppetfile. `where` names it in messages ("Puppetfile of branch
@@ -127,7 +128,8 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
     for (;;) {
       const token = peek()
       if (token.type === 'end' || (!parens && isNewline(token))) {
-        if (expectValue && (positional.length > 0 || named.size > 0)) refuse(token.line, 'the statement ends after a comma')
+        if (expectValue && (positional.length > 0 || named.size > 0))
+          refuse(token.line, 'the statement ends after a comma')
         if (parens) refuse(token.line, 'a parenthesis is not closed')
         return {named, positional}
       }
@@ -174,7 +176,8 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
   function moduleOf(line: number, {named, positional}: {positional: Value[]; named: Map<string, Value>}): ModuleSpec {
     const [title, version, ...rest] = positional
     if (typeof title !== 'string') return refuse(line, 'mod needs the module name as a string first')
-    if (rest.length > 0 || (version !== undefined && named.size > 0)) return refuse(line, `mod '${title}' has too many arguments`)
+    if (rest.length > 0 || (version !== undefined && named.size > 0))
+      return refuse(line, `mod '${title}' has too many arguments`)
     if (named.size === 0) return forgeModule(line, title, version)
     const given = optionalString(named.get('install_path'), 'install_path')
     const installPath = given === undefined ? undefined : inside(line, given)
@@ -187,8 +190,18 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
       const refValue = refKeys.length === 1 ? named.get(refKeys[0]) : 'master'
       let ref: GitModule['ref']
       if (typeof refValue === 'string' && refValue !== '') ref = refValue
-      else if (typeof refValue === 'object' && refValue.symbol === 'control_branch' && refKeys[0] !== 'tag' && refKeys[0] !== 'commit') ref = {controlBranch: true}
-      else return refuse(line, `mod '${title}': :${refKeys[0]} must be a string${refKeys[0] === 'branch' || refKeys[0] === 'ref' ? ' or :control_branch' : ''}`)
+      else if (
+        typeof refValue === 'object' &&
+        refValue.symbol === 'control_branch' &&
+        refKeys[0] !== 'tag' &&
+        refKeys[0] !== 'commit'
+      )
+        ref = {controlBranch: true}
+      else
+        return refuse(
+          line,
+          `mod '${title}': :${refKeys[0]} must be a string${refKeys[0] === 'branch' || refKeys[0] === 'ref' ? ' or :control_branch' : ''}`,
+        )
       const spec: GitModule = {kind: 'git', line, name: gitModuleName(line, title), ref, remote}
       const defaultBranch = optionalString(named.get('default_branch'), 'default_branch')
       if (defaultBranch !== undefined) spec.defaultBranch = defaultBranch
@@ -205,7 +218,10 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
     }
 
     for (const key of named.keys()) if (!GIT_KEYS.has(key) && !LOCAL_KEYS.has(key)) unsupportedOption(line, title, key)
-    return refuse(line, `Module ${title} with these options has no implementation: it needs :git or :local (are you using the right arguments?)`)
+    return refuse(
+      line,
+      `Module ${title} with these options has no implementation: it needs :git or :local (are you using the right arguments?)`,
+    )
 
     function optionalString(value: Value | undefined, key: string): string | undefined {
       if (value === undefined) return undefined
@@ -244,7 +260,11 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
     let wanted: string
     if (version === undefined || (typeof version === 'object' && version.symbol === 'latest')) wanted = 'latest'
     else if (typeof version === 'string' && FORGE_VERSION.test(version)) wanted = version
-    else return refuse(line, `Module version ${typeof version === 'string' ? version : describeValue(version)} is not a valid Forge module version`)
+    else
+      return refuse(
+        line,
+        `Module version ${typeof version === 'string' ? version : describeValue(version)} is not a valid Forge module version`,
+      )
     return {kind: 'forge', line, name: match[2], slug: `${match[1]}-${match[2]}`, version: wanted}
   }
 }

@@ -17,10 +17,12 @@ export interface NativeSettings {
 /** Reads and checks the settings this assembler uses (build.puppetcode, build.forge.baseurl, build.pool_size). */
 export function nativeSettings(settings: ProviderSettings): NativeSettings {
   const remote = settings.build.puppetcode
-  if (typeof remote !== 'string' || remote === '') throw failure('settings', 'build.puppetcode is not set: the URL of your Puppet control repo')
+  if (typeof remote !== 'string' || remote === '')
+    throw failure('settings', 'build.puppetcode is not set: the URL of your Puppet control repo')
 
   const forgeSection = settings.build.forge ?? {}
-  if (typeof forgeSection !== 'object' || Array.isArray(forgeSection)) throw failure('settings', 'build.forge must be a section (with baseurl)')
+  if (typeof forgeSection !== 'object' || Array.isArray(forgeSection))
+    throw failure('settings', 'build.forge must be a section (with baseurl)')
   const baseurl = (forgeSection as Record<string, unknown>).baseurl ?? DEFAULT_FORGE
   if (typeof baseurl !== 'string' || !/^https?:\/\/[^\s/]+/.test(baseurl)) {
     throw failure('settings', `build.forge.baseurl must be an http:// or https:// URL, not ${JSON.stringify(baseurl)}`)

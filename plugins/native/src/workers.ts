@@ -53,7 +53,8 @@ export class Workers {
   /** Runs `git ARGS...` (or `export_tree MIRROR COMMIT DEST`) in a worker. */
   async run(args: string[]): Promise<RunResult> {
     // Fields are NUL-terminated on the wire; a NUL inside one would shift every field after it.
-    if (args.some((arg) => arg.includes('\0'))) throw failure('settings', `a git argument contains a NUL character: ${JSON.stringify(args.join(' '))}`)
+    if (args.some((arg) => arg.includes('\0')))
+      throw failure('settings', `a git argument contains a NUL character: ${JSON.stringify(args.join(' '))}`)
     this.dir ??= mkdir(this.tmpRoot, {recursive: true}).then(() => mkdtemp(path.join(this.tmpRoot, 'jobs-')))
     const dir = await this.dir
     const worker = await this.take()
@@ -66,8 +67,15 @@ export class Workers {
         worker.child.stdin!.write(`${[String(args.length), out, err, ...args].map((field) => `${field}\0`).join('')}`)
       })
       if (code === -1) throw this.broken ?? failure('tool', 'a bash worker running git stopped unexpectedly')
-      if (code === 127) throw missingTool(args[0] === 'export_tree' ? 'tar' : 'git', Object.assign(new Error('not found'), {code: 'ENOENT'}))
-      const [stdout, stderr] = await Promise.all([readFile(out, 'utf8').catch(() => ''), readFile(err, 'utf8').catch(() => '')])
+      if (code === 127)
+        throw missingTool(
+          args[0] === 'export_tree' ? 'tar' : 'git',
+          Object.assign(new Error('not found'), {code: 'ENOENT'}),
+        )
+      const [stdout, stderr] = await Promise.all([
+        readFile(out, 'utf8').catch(() => ''),
+        readFile(err, 'utf8').catch(() => ''),
+      ])
       return {code, stderr, stdout}
     } finally {
       await Promise.all([rm(out, {force: true}), rm(err, {force: true})])
@@ -101,7 +109,10 @@ export class Workers {
     // A worker that cannot start or dies answers its pending jobs with -1.
     const lost = () => worker.answers.splice(0).forEach((answer) => answer(-1))
     child.on('error', (error: NodeJS.ErrnoException) => {
-      this.broken = error.code === 'ENOENT' ? missingTool('bash', error) : failure('tool', `cannot start bash to run git: ${error.message}`, error)
+      this.broken =
+        error.code === 'ENOENT'
+          ? missingTool('bash', error)
+          : failure('tool', `cannot start bash to run git: ${error.message}`, error)
       lost()
     })
     child.on('close', lost)

@@ -63,7 +63,10 @@ describe('the native assembler builds the same artifacts as r10k (same SHA-256)'
       const again = await buildWith(world.dir, 'native', control(), {env})
       assert.equal(again.result.code, 0, show(again.result))
       assert.deepEqual(again.versions, before.versions)
-      const calls = readFileSync(log, 'utf8').trim().split('\n').filter((line) => line !== '--version')
+      const calls = readFileSync(log, 'utf8')
+        .trim()
+        .split('\n')
+        .filter((line) => line !== '--version')
       assert.equal(calls.length, 3, calls.join('\n'))
       for (const call of calls) assert.match(call, /^ls-remote --heads --tags file:\/\//)
     })
@@ -84,15 +87,28 @@ describe('the native assembler builds the same artifacts as r10k (same SHA-256)'
       assert.equal(r10k.result.code, 0, show(r10k.result))
       assert.equal(native.result.code, 0, show(native.result))
       // r10k corrects branch names byte by byte: the two bytes of é become two underscores.
-      assert.deepEqual(Object.keys(native.versions), ['a_b', 'caf__', 'fallback', 'feature_odd', 'production', 'release_1_2'])
+      assert.deepEqual(Object.keys(native.versions), [
+        'a_b',
+        'caf__',
+        'fallback',
+        'feature_odd',
+        'production',
+        'release_1_2',
+      ])
       assert.deepEqual(native.versions, r10k.versions)
     })
 
     it("keeps what r10k keeps: files the control repo tracks in the module directory, and a module's export-ignore files", () => {
       const production = path.join(dir, 'cache-native', 'providers', 'native', 'environments', 'production')
       assert.equal(readFileSync(path.join(production, 'modules', 'README.md'), 'utf8'), 'tracked, and r10k keeps it\n')
-      assert.equal(readFileSync(path.join(production, 'modules', 'alpha', 'extras', 'notes.txt'), 'utf8'), 'left out by git archive, kept by a checkout\n')
-      assert.equal(readFileSync(path.join(production, 'modules', 'alpha', 'files', 'version.txt'), 'utf8'), 'version $Format:%H$\n')
+      assert.equal(
+        readFileSync(path.join(production, 'modules', 'alpha', 'extras', 'notes.txt'), 'utf8'),
+        'left out by git archive, kept by a checkout\n',
+      )
+      assert.equal(
+        readFileSync(path.join(production, 'modules', 'alpha', 'files', 'version.txt'), 'utf8'),
+        'version $Format:%H$\n',
+      )
     })
 
     it('resolves :control_branch to the branch, and falls back to :default_branch', () => {

@@ -58,7 +58,15 @@ export class ForgeServer {
         const versions = [...this.releases.values()].filter((entry) => entry.slug === module[1])
         if (versions.length === 0) return send(404, '{"message":"404 Not Found","errors":["not found"]}')
         const newest = versions.sort((a, b) => compareVersions(b.version, a.version))[0]
-        return send(200, JSON.stringify({current_release: this.releaseJson(newest), deprecated_at: null, name: module[1].split('-')[1], slug: module[1]}))
+        return send(
+          200,
+          JSON.stringify({
+            current_release: this.releaseJson(newest),
+            deprecated_at: null,
+            name: module[1].split('-')[1],
+            slug: module[1],
+          }),
+        )
       }
 
       send(404, '{"message":"404 Not Found"}')
@@ -73,7 +81,10 @@ export class ForgeServer {
     mkdirSync(path.join(dir, 'manifests'), {recursive: true})
     mkdirSync(path.join(dir, 'files', 'empty'), {recursive: true})
     const [author, name] = slug.split('-')
-    writeFileSync(path.join(dir, 'metadata.json'), `${JSON.stringify({author, dependencies: [], license: 'Apache-2.0', name: slug, source: 'local', summary: 'test', version}, null, 2)}\n`)
+    writeFileSync(
+      path.join(dir, 'metadata.json'),
+      `${JSON.stringify({author, dependencies: [], license: 'Apache-2.0', name: slug, source: 'local', summary: 'test', version}, null, 2)}\n`,
+    )
     writeFileSync(path.join(dir, 'manifests', 'init.pp'), `class ${name} { notice('${name} ${version}') }\n`)
     writeFileSync(path.join(dir, 'files', 'run.sh'), '#!/bin/sh\necho run\n')
     chmodSync(path.join(dir, 'files', 'run.sh'), 0o755)

@@ -24,7 +24,10 @@ describe('Forge modules from a Forge API on 127.0.0.1', () => {
     world = await World.create({noKeys: true})
     await world.commitToControl('production', (dir) => {
       const puppetfile = path.join(dir, 'Puppetfile')
-      writeFileSync(puppetfile, `${readFileSync(puppetfile, 'utf8')}\nmod 'acme/tools', '1.0.0'\nmod 'acme-extra', :latest\n`)
+      writeFileSync(
+        puppetfile,
+        `${readFileSync(puppetfile, 'utf8')}\nmod 'acme/tools', '1.0.0'\nmod 'acme-extra', :latest\n`,
+      )
     })
   })
   after(async () => {
@@ -35,12 +38,22 @@ describe('Forge modules from a Forge API on 127.0.0.1', () => {
   it('gives the tree r10k deploys from the same Forge (the same artifact SHA-256)', async () => {
     const native = await buildWith(world.dir, 'native', control(), {...settings(), args: ['-e', 'production']})
     assert.equal(native.result.code, 0, show(native.result))
-    assert.match(native.result.stderr, /acme-tools-1\.0\.0: symlinks and special files are not unpacked from Forge tarballs, as r10k does: .*files\/link\.sh/)
+    assert.match(
+      native.result.stderr,
+      /acme-tools-1\.0\.0: symlinks and special files are not unpacked from Forge tarballs, as r10k does: .*files\/link\.sh/,
+    )
 
     // The bundled r10k assembler has no Forge setting: r10k runs here with its own configuration.
     const basedir = path.join(world.dir, 'r10k-environments')
     const config = path.join(world.dir, 'r10k-forge.yaml')
-    writeFileSync(config, JSON.stringify({cachedir: path.join(world.dir, 'r10k-cache'), forge: {baseurl: forge.url}, sources: {main: {basedir, remote: control()}}}))
+    writeFileSync(
+      config,
+      JSON.stringify({
+        cachedir: path.join(world.dir, 'r10k-cache'),
+        forge: {baseurl: forge.url},
+        sources: {main: {basedir, remote: control()}},
+      }),
+    )
     await run('r10k', ['deploy', 'environment', 'production', '--modules', '--config', config])
     assert.ok(existsSync(path.join(basedir, 'production', 'modules', 'tools', 'manifests', 'init.pp')))
     const packed = await packTree(path.join(basedir, 'production'), path.join(world.dir, 'r10k-production.tar.gz'))
@@ -66,16 +79,23 @@ describe('Forge modules from a Forge API on 127.0.0.1', () => {
     const release = await forge.publish('acme-tampered', '2.0.0')
     release.tampered = Buffer.from(release.tarball)
     release.tampered[release.tampered.length - 10] ^= 0xff
-    await world.commitToControl('staging', (dir) => writeFileSync(path.join(dir, 'Puppetfile'), "mod 'acme/tampered', '2.0.0'\n"))
+    await world.commitToControl('staging', (dir) =>
+      writeFileSync(path.join(dir, 'Puppetfile'), "mod 'acme/tampered', '2.0.0'\n"),
+    )
     const result = await buildWith(world.dir, 'native', control(), {...settings(), args: ['-e', 'staging']})
     assert.equal(result.result.code, 12, show(result.result))
-    assert.match(result.result.stderr, /the tarball of acme-tampered-2\.0\.0 from http:\/\/127\.0\.0\.1:\d+\/v3\/files\/acme-tampered-2\.0\.0\.tar\.gz has SHA-256 [0-9a-f]{64}, but the Forge publishes [0-9a-f]{64}: refusing it/)
+    assert.match(
+      result.result.stderr,
+      /the tarball of acme-tampered-2\.0\.0 from http:\/\/127\.0\.0\.1:\d+\/v3\/files\/acme-tampered-2\.0\.0\.tar\.gz has SHA-256 [0-9a-f]{64}, but the Forge publishes [0-9a-f]{64}: refusing it/,
+    )
     assert.ok(!existsSync(path.join(world.dir, 'cache-native', 'providers', 'native', 'forge', 'acme-tampered-2.0.0')))
     assert.ok(!existsSync(path.join(world.dir, 'cache-native', 'providers', 'native', 'environments', 'staging')))
   })
 
   it('a release the Forge does not have exits 12 and names it', async () => {
-    await world.commitToControl('staging', (dir) => writeFileSync(path.join(dir, 'Puppetfile'), "mod 'acme/tools', '9.9.9'\n"))
+    await world.commitToControl('staging', (dir) =>
+      writeFileSync(path.join(dir, 'Puppetfile'), "mod 'acme/tools', '9.9.9'\n"),
+    )
     const result = await buildWith(world.dir, 'native', control(), {...settings(), args: ['-e', 'staging']})
     assert.equal(result.result.code, 12, show(result.result))
     assert.match(result.result.stderr, /the release acme-tools-9\.9\.9 does not exist on http:\/\/127\.0\.0\.1:\d+/)

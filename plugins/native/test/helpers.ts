@@ -30,19 +30,31 @@ export async function buildWith(
     settingsFile,
     stringify({
       build: {assembler, puppetcode: controlUrl, ...options.build},
-      general: {app_cache: path.join(dir, `cache-${assembler}`), gpg_disable: true, storage: `file://${path.join(dir, 'store')}`},
+      general: {
+        app_cache: path.join(dir, `cache-${assembler}`),
+        gpg_disable: true,
+        storage: `file://${path.join(dir, 'store')}`,
+      },
     }),
   )
-  const result = await runCli(['build', '--json', ...(options.args ?? []), '--config', settingsFile], {cwd: dir, env: options.env})
+  const result = await runCli(['build', '--json', ...(options.args ?? []), '--config', settingsFile], {
+    cwd: dir,
+    env: options.env,
+  })
   const versions: Record<string, string> = {}
   if (result.code === 0) {
-    for (const entry of JSON.parse(result.stdout) as Array<{environment: string; version: string}>) versions[entry.environment] = entry.version
+    for (const entry of JSON.parse(result.stdout) as Array<{environment: string; version: string}>)
+      versions[entry.environment] = entry.version
   }
 
   return {result, versions}
 }
 
 /** The build record the core wrote for an environment. */
-export function buildRecord(dir: string, assembler: string, environment: string): {build: {modules: Record<string, string>; commit: string; tools: Record<string, string>}} {
+export function buildRecord(
+  dir: string,
+  assembler: string,
+  environment: string,
+): {build: {modules: Record<string, string>; commit: string; tools: Record<string, string>}} {
   return JSON.parse(readFileSync(path.join(dir, `cache-${assembler}`, 'build', environment, 'build.json'), 'utf8'))
 }

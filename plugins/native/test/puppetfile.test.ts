@@ -48,8 +48,22 @@ mod 'plain', :git => 'file:///srv/plain.git'
       {kind: 'forge', line: 5, name: 'concat', slug: 'puppetlabs-concat', version: 'latest'},
       {kind: 'forge', line: 6, name: 'inifile', slug: 'puppetlabs-inifile', version: 'latest'},
       {kind: 'git', line: 7, name: 'apache', ref: 'v1.2.3', remote: 'https://git.example.invalid/apache.git'},
-      {defaultBranch: 'main', kind: 'git', line: 10, name: 'nginx', ref: {controlBranch: true}, remote: 'ssh://git@git.example.invalid/nginx.git'},
-      {installPath: 'site', kind: 'git', line: 11, name: 'site', ref: '0123456789abcdef0123456789abcdef01234567', remote: 'file:///srv/site.git'},
+      {
+        defaultBranch: 'main',
+        kind: 'git',
+        line: 10,
+        name: 'nginx',
+        ref: {controlBranch: true},
+        remote: 'ssh://git@git.example.invalid/nginx.git',
+      },
+      {
+        installPath: 'site',
+        kind: 'git',
+        line: 11,
+        name: 'site',
+        ref: '0123456789abcdef0123456789abcdef01234567',
+        remote: 'file:///srv/site.git',
+      },
       {kind: 'local', line: 12, name: 'profile'},
       {kind: 'local', line: 13, name: 'role'},
       {kind: 'git', line: 14, name: 'plain', ref: 'master', remote: 'file:///srv/plain.git'},
@@ -60,29 +74,44 @@ mod 'plain', :git => 'file:///srv/plain.git'
     const cases: Array<[string, number, RegExp]> = [
       ["mod 'a/b'\nif ENV['X']\n  mod 'c/d'\nend\n", 2, /"if" is Ruby code/],
       ["base = 'https://git.example.invalid'\n", 1, /"base" is Ruby code/],
-      ["mod 'a', :git => \"#{base}/a.git\"\n", 1, /string interpolation is Ruby code/],
+      ['mod \'a\', :git => "#{base}/a.git"\n', 1, /string interpolation is Ruby code/],
       ["mod 'a', :git => base + '/a.git'\n", 1, /"base" is Ruby code/],
       ["\n\nmod 'a', :git => 'file:///a.git' if true\n", 3, /"if" is Ruby code/],
       ["require 'json'\n", 1, /"require" is Ruby code/],
-      ["%w[a b].each { |m| mod m }\n", 1, /"%" is Ruby code/],
+      ['%w[a b].each { |m| mod m }\n', 1, /"%" is Ruby code/],
       ["mod 'a', :git => 'file:///a.git', :ref => ENV['REF']\n", 1, /"ENV" is Ruby code/],
     ]
     for (const [text, line, reason] of cases) {
       const message = refusal(text)
       assert.ok(message.startsWith(`${WHERE}, line ${line}: `), message)
       assert.match(message, reason)
-      assert.match(message, /outside the declarative Puppetfile subset the native assembler reads .*build this control repo with the r10k assembler \(build\.assembler: r10k\)/)
+      assert.match(
+        message,
+        /outside the declarative Puppetfile subset the native assembler reads .*build this control repo with the r10k assembler \(build\.assembler: r10k\)/,
+      )
     }
   })
 
   it('refuses options outside the subset, and conflicting refs, which r10k only warns about', () => {
-    assert.match(refusal("mod 'a', :git => 'file:///a.git', :exclude_spec => true\n"), /line 1: mod 'a': the option :exclude_spec is outside the subset .*build\.assembler: r10k/)
-    assert.match(refusal("mod 'a', :git => 'file:///a.git', :tag => 'v1', :branch => 'main'\n"), /line 1: mod 'a': give only one of :tag, :branch/)
-    assert.match(refusal("mod 'a', :git => 'file:///a.git', :ref => 'x', :ref => 'y'\n"), /the option :ref is given twice/)
-    assert.match(refusal("mod 'a', :git => 'file:///a.git', :install_path => '../outside'\n"), /line 1: Puppetfile cannot manage content outside of its environment: \.\.\/outside/)
+    assert.match(
+      refusal("mod 'a', :git => 'file:///a.git', :exclude_spec => true\n"),
+      /line 1: mod 'a': the option :exclude_spec is outside the subset .*build\.assembler: r10k/,
+    )
+    assert.match(
+      refusal("mod 'a', :git => 'file:///a.git', :tag => 'v1', :branch => 'main'\n"),
+      /line 1: mod 'a': give only one of :tag, :branch/,
+    )
+    assert.match(
+      refusal("mod 'a', :git => 'file:///a.git', :ref => 'x', :ref => 'y'\n"),
+      /the option :ref is given twice/,
+    )
+    assert.match(
+      refusal("mod 'a', :git => 'file:///a.git', :install_path => '../outside'\n"),
+      /line 1: Puppetfile cannot manage content outside of its environment: \.\.\/outside/,
+    )
   })
 
-  describe('refuses what r10k refuses, with r10k\'s reason (each case checked against `r10k puppetfile check`)', () => {
+  describe("refuses what r10k refuses, with r10k's reason (each case checked against `r10k puppetfile check`)", () => {
     let dir: string
     before(() => {
       dir = mkdtempSync(path.join(os.tmpdir(), 'pupistry-puppetfile-'))
@@ -90,11 +119,31 @@ mod 'plain', :git => 'file:///srv/plain.git'
     after(() => rmSync(dir, {force: true, recursive: true}))
 
     const cases: Array<[string, string, string]> = [
-      ['duplicate module names', "mod 'a', :git => 'file:///x.git'\nmod 'other/a', :git => 'file:///y.git'\nmod 'b/c', '1.0.0'\nmod 'b-c'\n", 'Puppetfiles cannot contain duplicate module names. Remove the duplicates of the following modules: a c'],
-      ['a module name r10k cannot parse', "mod 'a-b-c', :git => 'file:///x.git'\n", "Module name (a-b-c) must match either 'modulename' or 'owner/modulename'"],
-      ['a Forge module without its owner', "mod 'stdlib'\n", "Forge module names must match 'owner/modulename', instead got stdlib"],
-      ['a Forge version that is not SemVer', "mod 'puppetlabs/stdlib', '9.x'\n", 'Module version 9.x is not a valid Forge module version'],
-      ['a hash without :git or :local', "mod 'a', :ref => 'main'\n", 'Module a with these options has no implementation'],
+      [
+        'duplicate module names',
+        "mod 'a', :git => 'file:///x.git'\nmod 'other/a', :git => 'file:///y.git'\nmod 'b/c', '1.0.0'\nmod 'b-c'\n",
+        'Puppetfiles cannot contain duplicate module names. Remove the duplicates of the following modules: a c',
+      ],
+      [
+        'a module name r10k cannot parse',
+        "mod 'a-b-c', :git => 'file:///x.git'\n",
+        "Module name (a-b-c) must match either 'modulename' or 'owner/modulename'",
+      ],
+      [
+        'a Forge module without its owner',
+        "mod 'stdlib'\n",
+        "Forge module names must match 'owner/modulename', instead got stdlib",
+      ],
+      [
+        'a Forge version that is not SemVer',
+        "mod 'puppetlabs/stdlib', '9.x'\n",
+        'Module version 9.x is not a valid Forge module version',
+      ],
+      [
+        'a hash without :git or :local',
+        "mod 'a', :ref => 'main'\n",
+        'Module a with these options has no implementation',
+      ],
     ]
     for (const [what, text, reason] of cases) {
       it(what, () => {
@@ -117,17 +166,33 @@ mod 'plain', :git => 'file:///srv/plain.git'
     after(() => world.cleanup())
 
     it('a Puppetfile with Ruby code exits 12 naming the branch, the line and the r10k assembler', async () => {
-      await world.commitToControl('staging', (dir) => writeFileSync(path.join(dir, 'Puppetfile'), "# modules\nversion = 'v1.0.0'\nmod 'hello', :git => 'x', :ref => version\n"))
+      await world.commitToControl('staging', (dir) =>
+        writeFileSync(
+          path.join(dir, 'Puppetfile'),
+          "# modules\nversion = 'v1.0.0'\nmod 'hello', :git => 'x', :ref => version\n",
+        ),
+      )
       const result = await world.cli('build', '-e', 'staging')
       assert.equal(result.code, 12, show(result))
-      assert.match(result.stderr, /^pupistry: error: .*the Puppetfile of branch staging, line 2: "version" is Ruby code .*build\.assembler: r10k/m)
+      assert.match(
+        result.stderr,
+        /^pupistry: error: .*the Puppetfile of branch staging, line 2: "version" is Ruby code .*build\.assembler: r10k/m,
+      )
     })
 
     it('a module whose ref does not exist exits 12 with the module, ref and remote', async () => {
-      await world.commitToControl('staging', (dir) => writeFileSync(path.join(dir, 'Puppetfile'), `mod 'hello', :git => 'file://${world.repos}/modules/hello.git', :ref => 'v9'\n`))
+      await world.commitToControl('staging', (dir) =>
+        writeFileSync(
+          path.join(dir, 'Puppetfile'),
+          `mod 'hello', :git => 'file://${world.repos}/modules/hello.git', :ref => 'v9'\n`,
+        ),
+      )
       const result = await world.cli('build', '-e', 'staging')
       assert.equal(result.code, 12, show(result))
-      assert.match(result.stderr, /line 1: Unable to manage Puppetfile content 'hello': Could not resolve desired ref 'v9' and no default provided in file:\/\/.*hello\.git/)
+      assert.match(
+        result.stderr,
+        /line 1: Unable to manage Puppetfile content 'hello': Could not resolve desired ref 'v9' and no default provided in file:\/\/.*hello\.git/,
+      )
     })
 
     it('a missing git exits 11 and says how to install it', async () => {

@@ -3,7 +3,16 @@ import os from 'node:os'
 import path from 'node:path'
 
 import * as openpgp from 'openpgp'
-import type {GeneratedKey, KeyFileKind, ProviderContext, Signature, Signer, TrustedKeyFile, VerifiedSignature, Verifier} from 'pupistry'
+import type {
+  GeneratedKey,
+  KeyFileKind,
+  ProviderContext,
+  Signature,
+  Signer,
+  TrustedKeyFile,
+  VerifiedSignature,
+  Verifier,
+} from 'pupistry'
 
 const PASSPHRASE_VARIABLE = 'PUPISTRY_SIGNING_PASSPHRASE'
 
@@ -57,20 +66,31 @@ export class OpenPgpSigner implements Signer {
     try {
       text = await readFile(file, 'utf8')
     } catch (error) {
-      throw failure('settings', `general.signing_key_file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? error})`, error)
+      throw failure(
+        'settings',
+        `general.signing_key_file: cannot read ${file} (${(error as NodeJS.ErrnoException).code ?? error})`,
+        error,
+      )
     }
 
     let key: openpgp.PrivateKey
     try {
       key = await openpgp.readPrivateKey({armoredKey: text})
     } catch (error) {
-      throw failure('signing', `${file} is not an armoured OpenPGP secret key (${(error as Error).message}); export one with \`gpg --export-secret-keys --armor KEYID\``, error)
+      throw failure(
+        'signing',
+        `${file} is not an armoured OpenPGP secret key (${(error as Error).message}); export one with \`gpg --export-secret-keys --armor KEYID\``,
+        error,
+      )
     }
 
     if (key.isDecrypted()) return key
     const passphrase = process.env[PASSPHRASE_VARIABLE] ?? (await this.context.askSecret(`Passphrase for ${file}: `))
     if (passphrase === undefined) {
-      throw failure('signing', `${file} is protected by a passphrase: set ${PASSPHRASE_VARIABLE} or run on a terminal to be asked`)
+      throw failure(
+        'signing',
+        `${file} is protected by a passphrase: set ${PASSPHRASE_VARIABLE} or run on a terminal to be asked`,
+      )
     }
 
     try {
@@ -83,7 +103,11 @@ export class OpenPgpSigner implements Signer {
 
 /** Checks signatures against trusted OpenPGP public keys; GnuPG's signatures too, so it verifies for the gpg signer. */
 export class OpenPgpVerifier implements Verifier {
-  async verify(data: Uint8Array, signature: Signature, trusted: TrustedKeyFile[]): Promise<VerifiedSignature | undefined> {
+  async verify(
+    data: Uint8Array,
+    signature: Signature,
+    trusted: TrustedKeyFile[],
+  ): Promise<VerifiedSignature | undefined> {
     const keys = await readTrustedKeys(trusted)
     let parsed: openpgp.Signature
     try {
@@ -121,7 +145,11 @@ async function readTrustedKeys(trusted: TrustedKeyFile[]): Promise<openpgp.Publi
     try {
       found = await openpgp.readKeys({armoredKeys: text})
     } catch (error) {
-      throw failure('settings', `trusted key file ${file} holds no armoured OpenPGP public key (${(error as Error).message})`, error)
+      throw failure(
+        'settings',
+        `trusted key file ${file} holds no armoured OpenPGP public key (${(error as Error).message})`,
+        error,
+      )
     }
 
     keys.push(...found.map((key) => key.toPublic()))

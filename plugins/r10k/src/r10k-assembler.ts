@@ -35,12 +35,18 @@ export class R10kAssembler implements Assembler {
 
   async assemble(options: AssembleOptions): Promise<AssembledEnvironment[]> {
     const remote = this.context.settings.build.puppetcode
-    if (typeof remote !== 'string' || !remote) throw failure('settings', 'build.puppetcode is not set: the URL of your Puppet control repo')
+    if (typeof remote !== 'string' || !remote)
+      throw failure('settings', 'build.puppetcode is not set: the URL of your Puppet control repo')
     await mkdir(this.context.cacheDir, {recursive: true})
-    await writeFile(this.configFile, r10kConfig(remote, path.join(this.context.cacheDir, 'git-cache'), this.basedir), {mode: 0o600})
+    await writeFile(this.configFile, r10kConfig(remote, path.join(this.context.cacheDir, 'git-cache'), this.basedir), {
+      mode: 0o600,
+    })
 
     const wanted = options.environments ?? []
-    await this.run(['deploy', 'environment', ...wanted, '--modules', '--config', this.configFile, '--verbose', 'info'], remote)
+    await this.run(
+      ['deploy', 'environment', ...wanted, '--modules', '--config', this.configFile, '--verbose', 'info'],
+      remote,
+    )
 
     const names = wanted.length > 0 ? wanted.map(environmentName) : await listDirs(this.basedir)
     const environments: AssembledEnvironment[] = []
@@ -48,7 +54,10 @@ export class R10kAssembler implements Assembler {
       const dir = path.join(this.basedir, name)
       const record = await readDeployRecord(dir)
       if (!record) {
-        throw failure('assembler', `r10k deployed no environment "${name}" from ${redact(remote)}: is there a branch of that name?`)
+        throw failure(
+          'assembler',
+          `r10k deployed no environment "${name}" from ${redact(remote)}: is there a branch of that name?`,
+        )
       }
 
       environments.push({commit: record.signature, modules: modulesOf(record), name, path: dir})
@@ -92,8 +101,7 @@ export class R10kAssembler implements Assembler {
           const warning = text.replace(/^WARN\s*->\s*/, '')
           if (!warned.has(warning)) this.context.log.warn(`r10k: ${warning}`)
           warned.add(warning)
-        }
-        else this.context.log.progress(`r10k: ${text.replace(/^\w+\s*->\s*/, '')}`)
+        } else this.context.log.progress(`r10k: ${text.replace(/^\w+\s*->\s*/, '')}`)
       }
 
       createInterface({input: child.stdout}).on('line', onLine)
@@ -104,7 +112,12 @@ export class R10kAssembler implements Assembler {
         else {
           const reason = errors.length > 0 ? `: ${summarise(errors)}` : ` with exit code ${code}`
           const cause = causes.length > 0 ? `; cause: ${summarise(causes)}` : ''
-          reject(failure('assembler', `r10k deploy of ${redact(remote)} failed${redactAll(reason + cause)} (--verbose shows r10k's output)`))
+          reject(
+            failure(
+              'assembler',
+              `r10k deploy of ${redact(remote)} failed${redactAll(reason + cause)} (--verbose shows r10k's output)`,
+            ),
+          )
         }
       })
     })
@@ -113,8 +126,9 @@ export class R10kAssembler implements Assembler {
 
 /** The remote for messages, without any password or token it carries. */
 function redact(remote: string): string {
-  return remote.replace(/^([a-z][a-z0-9+.-]*:\/\/)([^/:@]+)(:[^/@]*)?@/i, (_match, scheme: string, user: string, secret?: string) =>
-    secret ? `${scheme}${user}:***@` : `${scheme}***@`,
+  return remote.replace(
+    /^([a-z][a-z0-9+.-]*:\/\/)([^/:@]+)(:[^/@]*)?@/i,
+    (_match, scheme: string, user: string, secret?: string) => (secret ? `${scheme}${user}:***@` : `${scheme}***@`),
   )
 }
 
@@ -125,7 +139,11 @@ function redactAll(text: string): string {
 
 function missingTool(error: NodeJS.ErrnoException): Error {
   return error.code === 'ENOENT'
-    ? failure('tool', 'r10k is not installed or not on PATH (Debian/Ubuntu: apt-get install r10k; elsewhere: gem install r10k)', error)
+    ? failure(
+        'tool',
+        'r10k is not installed or not on PATH (Debian/Ubuntu: apt-get install r10k; elsewhere: gem install r10k)',
+        error,
+      )
     : error
 }
 
@@ -156,7 +174,8 @@ function modulesOf(record: DeployRecord): Record<string, string> {
   const modules: Record<string, string> = {}
   for (const deploy of record.module_deploys ?? []) {
     if (!deploy.name) continue
-    modules[deploy.name] = deploy.sha && deploy.sha !== deploy.version ? `${deploy.version ?? ''}@${deploy.sha}` : (deploy.version ?? '')
+    modules[deploy.name] =
+      deploy.sha && deploy.sha !== deploy.version ? `${deploy.version ?? ''}@${deploy.sha}` : (deploy.version ?? '')
   }
 
   return modules

@@ -19,7 +19,9 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     const result = await world.cli('build', '-e', 'production')
     assert.equal(result.code, 0, show(result))
     const {readFileSync} = await import('node:fs')
-    const record = JSON.parse(readFileSync(path.join(world.settings.general.app_cache as string, 'build', 'production', 'build.json'), 'utf8'))
+    const record = JSON.parse(
+      readFileSync(path.join(world.settings.general.app_cache as string, 'build', 'production', 'build.json'), 'utf8'),
+    )
     assert.match(record.build.modules.hello, /^v1\.0\.0@[0-9a-f]{40}$/)
     assert.match(record.build.modules.greeting, /^main@[0-9a-f]{40}$/)
     assert.match(record.build.commit, /^[0-9a-f]{40}$/)
@@ -32,7 +34,10 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     world.writeSettings()
     const result = await world.cli('build')
     assert.equal(result.code, 12, show(result))
-    assert.match(result.stderr, /^pupistry: error: r10k deploy of https:\/\/deploy:\*\*\*@127\.0\.0\.1:9\/nowhere\.git failed: /m)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: r10k deploy of https:\/\/deploy:\*\*\*@127\.0\.0\.1:9\/nowhere\.git failed: /m,
+    )
     assert.doesNotMatch(result.stdout + result.stderr, /s3cret/)
     world.settings.build.puppetcode = `file://${world.repos}/control.git`
     world.writeSettings()
@@ -44,7 +49,10 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     try {
       const result = await world.cli('build')
       assert.equal(result.code, 12, show(result))
-      assert.match(result.stderr, /^pupistry: error: r10k deploy of file:\/\/.*\/no-such-control\.git failed: Unable to determine current branches for Git source .*; cause: '.*\/no-such-control\.git' does not appear to be a git repository/m)
+      assert.match(
+        result.stderr,
+        /^pupistry: error: r10k deploy of file:\/\/.*\/no-such-control\.git failed: Unable to determine current branches for Git source .*; cause: '.*\/no-such-control\.git' does not appear to be a git repository/m,
+      )
     } finally {
       world.settings.build.puppetcode = `file://${world.repos}/control.git`
       world.writeSettings()
@@ -62,7 +70,10 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     writeFileSync(settings, dump({...world.settings, general: {...world.settings.general, app_cache: cache}}))
     const result = await runCli(['build', '--config', settings], {env: {PATH: `${bin}:${process.env.PATH}`}})
     assert.equal(result.code, 12, show(result))
-    assert.match(result.stderr, /^pupistry: error: r10k deploy of .* failed: .*; cause: write error: No space left on device/m)
+    assert.match(
+      result.stderr,
+      /^pupistry: error: r10k deploy of .* failed: .*; cause: write error: No space left on device/m,
+    )
   })
 
   it('a branch that does not exist exits 12', async () => {
@@ -71,15 +82,22 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     assert.match(result.stderr, /r10k deploy of .* failed: Environment\(s\) 'nosuchbranch' cannot be found/)
   })
 
-  it('a bad Puppetfile exits 12 with r10k\'s reason', async () => {
-    await world.commitToControl('staging', (dir) => writeFileSync(path.join(dir, 'Puppetfile'), "mod 'broken',\n  :git => \n"))
+  it("a bad Puppetfile exits 12 with r10k's reason", async () => {
+    await world.commitToControl('staging', (dir) =>
+      writeFileSync(path.join(dir, 'Puppetfile'), "mod 'broken',\n  :git => \n"),
+    )
     const result = await world.cli('build', '-e', 'staging')
     assert.equal(result.code, 12, show(result))
     assert.match(result.stderr, /r10k deploy of .* failed: .*Puppetfile/i)
   })
 
   it('a module that cannot be fetched exits 12', async () => {
-    await world.commitToControl('staging', (dir) => writeFileSync(path.join(dir, 'Puppetfile'), `mod 'ghost', :git => 'file://${world.dir}/no-such-module.git', :ref => 'main'\n`))
+    await world.commitToControl('staging', (dir) =>
+      writeFileSync(
+        path.join(dir, 'Puppetfile'),
+        `mod 'ghost', :git => 'file://${world.dir}/no-such-module.git', :ref => 'main'\n`,
+      ),
+    )
     const result = await world.cli('build', '-e', 'staging')
     assert.equal(result.code, 12, show(result))
     assert.match(result.stderr, /r10k deploy of .* failed: /)

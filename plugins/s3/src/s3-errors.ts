@@ -8,14 +8,33 @@ export interface S3Identity {
   endpoint?: string
 }
 
-const NETWORK_CODES = new Set(['ECONNREFUSED', 'ECONNRESET', 'ENOTFOUND', 'EAI_AGAIN', 'ETIMEDOUT', 'EHOSTUNREACH', 'ENETUNREACH', 'EPIPE'])
+const NETWORK_CODES = new Set([
+  'ECONNREFUSED',
+  'ECONNRESET',
+  'ENOTFOUND',
+  'EAI_AGAIN',
+  'ETIMEDOUT',
+  'EHOSTUNREACH',
+  'ENETUNREACH',
+  'EPIPE',
+])
 
 /**
  * One sentence a user can act on for an S3 failure: what happened, where,
  * and with which credentials (the key id or the chain, never the secret).
  */
-export function describeS3Error(error: unknown, context: S3Identity & {action: string; key: string; reasons?: string[]}): string {
-  const err = error as {name?: string; code?: string; message?: string; $metadata?: {httpStatusCode?: number}; Region?: string; Endpoint?: string}
+export function describeS3Error(
+  error: unknown,
+  context: S3Identity & {action: string; key: string; reasons?: string[]},
+): string {
+  const err = error as {
+    name?: string
+    code?: string
+    message?: string
+    $metadata?: {httpStatusCode?: number}
+    Region?: string
+    Endpoint?: string
+  }
   const where = `${context.location}${context.key}`
   const who = `${context.side} credentials (${context.credentials})`
   const bucket = context.location.replace(/^s3:\/\/([^/]+).*$/, '$1')
@@ -45,7 +64,8 @@ export function describeS3Error(error: unknown, context: S3Identity & {action: s
   }
 
   const code = err?.code ?? (err as {cause?: {code?: string}})?.cause?.code
-  if (code && NETWORK_CODES.has(code)) return `cannot reach the store${server || ` for ${bucket}`}: ${code} (${context.action} ${where})`
+  if (code && NETWORK_CODES.has(code))
+    return `cannot reach the store${server || ` for ${bucket}`}: ${code} (${context.action} ${where})`
   const status = err?.$metadata?.httpStatusCode
   if (status === 403) return `access denied ${context.action} ${where} with the ${who}`
   return `${context.action} ${where} failed: ${err?.name && err.name !== 'Error' && err.name !== 'Unknown' ? `${err.name}: ` : ''}${err?.message || `HTTP ${status ?? '?'}`}`

@@ -1,4 +1,4 @@
-import {Readable} from 'node:stream'
+import type {Readable} from 'node:stream'
 
 import {
   DeleteObjectCommand,
@@ -12,7 +12,16 @@ import {
 } from '@aws-sdk/client-s3'
 import {Upload} from '@aws-sdk/lib-storage'
 import {loadConfig, NODE_REGION_CONFIG_FILE_OPTIONS, NODE_REGION_CONFIG_OPTIONS} from '@smithy/core/config'
-import type {Exposure, GetOptions, GetResult, ObjectInfo, ProviderContext, ProviderError, PutOptions, Store} from 'pupistry'
+import type {
+  Exposure,
+  GetOptions,
+  GetResult,
+  ObjectInfo,
+  ProviderContext,
+  ProviderError,
+  PutOptions,
+  Store,
+} from 'pupistry'
 
 import {describeS3Error, reasonOf, type S3Identity} from './s3-errors.js'
 import {prefixOf} from './s3-url.js'
@@ -24,7 +33,6 @@ const PART_SIZE = 8 * 1024 * 1024
 function failure(kind: 'settings' | 'store', message: string, extra: Partial<ProviderError> = {}): ProviderError {
   return Object.assign(new Error(message), {kind, ...extra})
 }
-
 
 function text(value: unknown): string | undefined {
   return typeof value === 'string' && value !== '' ? value : undefined
@@ -71,14 +79,20 @@ export class S3Store implements Store {
     this.prefix = prefixOf(url)
     this.location = `s3://${this.bucket}/${this.prefix}`
     if (text(side.proxy_uri)) {
-      throw failure('settings', `${context.side}.proxy_uri is set, but proxies are not supported by the s3 store yet; unset it or reach the store directly`)
+      throw failure(
+        'settings',
+        `${context.side}.proxy_uri is set, but proxies are not supported by the s3 store yet; unset it or reach the store directly`,
+      )
     }
 
     const endpoint = text(general.s3_endpoint)
     const accessKeyId = text(side.access_key_id)
     const secretAccessKey = text(side.secret_access_key)
     if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
-      throw failure('settings', `${context.side}.access_key_id and ${context.side}.secret_access_key must be set together (or both left blank for the default credential chain)`)
+      throw failure(
+        'settings',
+        `${context.side}.access_key_id and ${context.side}.secret_access_key must be set together (or both left blank for the default credential chain)`,
+      )
     }
 
     const checksums = text(general.s3_checksums) ?? 'when_required'
@@ -88,12 +102,18 @@ export class S3Store implements Store {
 
     const sse = text(general.s3_sse)
     if (sse) {
-      if (sse !== 'AES256' && sse !== 'aws:kms') throw failure('settings', `general.s3_sse must be AES256 or aws:kms, not ${sse}`)
-      this.sse = {ServerSideEncryption: sse, ...(text(general.s3_kms_key_id) ? {SSEKMSKeyId: text(general.s3_kms_key_id)} : {})}
+      if (sse !== 'AES256' && sse !== 'aws:kms')
+        throw failure('settings', `general.s3_sse must be AES256 or aws:kms, not ${sse}`)
+      this.sse = {
+        ServerSideEncryption: sse,
+        ...(text(general.s3_kms_key_id) ? {SSEKMSKeyId: text(general.s3_kms_key_id)} : {}),
+      }
     }
 
     this.identity = {
-      credentials: accessKeyId ? `access key ${accessKeyId}` : `the default credential chain${process.env.AWS_PROFILE ? ` (profile ${process.env.AWS_PROFILE})` : ''}`,
+      credentials: accessKeyId
+        ? `access key ${accessKeyId}`
+        : `the default credential chain${process.env.AWS_PROFILE ? ` (profile ${process.env.AWS_PROFILE})` : ''}`,
       endpoint,
       location: this.location,
       side: context.side,
@@ -108,7 +128,12 @@ export class S3Store implements Store {
       region: text(side.region) ?? regionChain(),
       ...(endpoint ? {endpoint, forcePathStyle: true} : {}),
       ...(accessKeyId && secretAccessKey ? {credentials: {accessKeyId, secretAccessKey}} : {}),
-      logger: {debug: (...parts: unknown[]) => this.noteChainReason(parts), error: () => {}, info: () => {}, warn: (...parts: unknown[]) => console.warn(...parts)},
+      logger: {
+        debug: (...parts: unknown[]) => this.noteChainReason(parts),
+        error: () => {},
+        info: () => {},
+        warn: (...parts: unknown[]) => console.warn(...parts),
+      },
     }
     this.client = new S3Client(config)
     this.config = config
@@ -116,7 +141,9 @@ export class S3Store implements Store {
 
   async get(key: string, options: GetOptions = {}): Promise<GetResult> {
     try {
-      const result = await this.client.send(new GetObjectCommand({Bucket: this.bucket, IfNoneMatch: options.ifNoneMatch, Key: this.keyOf(key)}))
+      const result = await this.client.send(
+        new GetObjectCommand({Bucket: this.bucket, IfNoneMatch: options.ifNoneMatch, Key: this.keyOf(key)}),
+      )
       return {body: result.Body as Readable, etag: result.ETag ?? '', size: result.ContentLength ?? 0}
     } catch (error) {
       if (statusOf(error) === 304) return {notModified: true}
@@ -148,14 +175,22 @@ export class S3Store implements Store {
     }
     try {
       // Some S3-compatible servers ignore If-None-Match on writes: look first, so they at least fail in all but a narrow race.
-      if (options.createOnly && (await this.head(key))) throw Object.assign(new Error('exists'), {$metadata: {httpStatusCode: 412}})
+      if (options.createOnly && (await this.head(key)))
+        throw Object.assign(new Error('exists'), {$metadata: {httpStatusCode: 412}})
       if (body instanceof Uint8Array || (options.size !== undefined && options.size <= SINGLE_PUT_LIMIT)) {
         const bytes = body instanceof Uint8Array ? body : await collect(body)
-        const result = await this.client.send(new PutObjectCommand({...params, Body: bytes, ContentLength: bytes.length}))
+        const result = await this.client.send(
+          new PutObjectCommand({...params, Body: bytes, ContentLength: bytes.length}),
+        )
         return {etag: result.ETag ?? ''}
       }
 
-      const upload = new Upload({client: this.client, params: {...params, Body: body}, partSize: PART_SIZE, queueSize: 2})
+      const upload = new Upload({
+        client: this.client,
+        params: {...params, Body: body},
+        partSize: PART_SIZE,
+        queueSize: 2,
+      })
       const result = await upload.done()
       return {etag: result.ETag ?? ''}
     } catch (error) {
@@ -169,9 +204,17 @@ export class S3Store implements Store {
     let token: string | undefined
     try {
       do {
-        const page = await this.client.send(new ListObjectsV2Command({Bucket: this.bucket, ContinuationToken: token, Prefix: this.keyOf(prefix)}))
+        const page = await this.client.send(
+          new ListObjectsV2Command({Bucket: this.bucket, ContinuationToken: token, Prefix: this.keyOf(prefix)}),
+        )
         for (const object of page.Contents ?? []) {
-          if (object.Key) found.push({etag: object.ETag ?? '', key: object.Key.slice(this.prefix.length), modified: object.LastModified, size: object.Size ?? 0})
+          if (object.Key)
+            found.push({
+              etag: object.ETag ?? '',
+              key: object.Key.slice(this.prefix.length),
+              modified: object.LastModified,
+              size: object.Size ?? 0,
+            })
         }
 
         token = page.IsTruncated ? page.NextContinuationToken : undefined
@@ -199,18 +242,33 @@ export class S3Store implements Store {
     let policy = 'the server does not report policy status'
     try {
       const status = await this.client.send(new GetBucketPolicyStatusCommand({Bucket: this.bucket}))
-      if (status.PolicyStatus?.IsPublic) return {detail: `the bucket policy of ${this.bucket} makes it public`, status: 'exposed'}
+      if (status.PolicyStatus?.IsPublic)
+        return {detail: `the bucket policy of ${this.bucket} makes it public`, status: 'exposed'}
       policy = 'the bucket policy is not public'
     } catch (error) {
       const name = (error as {name?: string}).name
       if (name === 'NoSuchBucketPolicy') policy = 'the bucket has no policy'
-      else if (statusOf(error) === 403) policy = `policy status is not readable with the ${this.identity.side} credentials`
+      else if (statusOf(error) === 403)
+        policy = `policy status is not readable with the ${this.identity.side} credentials`
     }
 
     // Unsigned requests: what anyone who can reach the endpoint gets.
-    const anonymous = new S3Client({...this.config, credentials: {accessKeyId: 'anonymous', secretAccessKey: 'anonymous'}, signer: {sign: async (request) => request}})
-    const attempts: Array<[string, () => Promise<unknown>]> = [[`list ${this.location}`, () => anonymous.send(new ListObjectsV2Command({Bucket: this.bucket, Prefix: this.prefix}))]]
-    if (sampleKey) attempts.push([`read ${this.location}${sampleKey}`, () => anonymous.send(new HeadObjectCommand({Bucket: this.bucket, Key: this.keyOf(sampleKey)}))])
+    const anonymous = new S3Client({
+      ...this.config,
+      credentials: {accessKeyId: 'anonymous', secretAccessKey: 'anonymous'},
+      signer: {sign: async (request) => request},
+    })
+    const attempts: Array<[string, () => Promise<unknown>]> = [
+      [
+        `list ${this.location}`,
+        () => anonymous.send(new ListObjectsV2Command({Bucket: this.bucket, Prefix: this.prefix})),
+      ],
+    ]
+    if (sampleKey)
+      attempts.push([
+        `read ${this.location}${sampleKey}`,
+        () => anonymous.send(new HeadObjectCommand({Bucket: this.bucket, Key: this.keyOf(sampleKey)})),
+      ])
     const denied: string[] = []
     try {
       for (const [what, attempt] of attempts) {
@@ -219,7 +277,11 @@ export class S3Store implements Store {
           return {detail: `anyone can ${what} without credentials (${policy})`, status: 'exposed'}
         } catch (error) {
           const status = statusOf(error)
-          if (status !== 401 && status !== 403) return {detail: `could not try to ${what} without credentials: ${(error as Error).message} (${policy})`, status: 'unknown'}
+          if (status !== 401 && status !== 403)
+            return {
+              detail: `could not try to ${what} without credentials: ${(error as Error).message} (${policy})`,
+              status: 'unknown',
+            }
           denied.push(what)
         }
       }
@@ -235,8 +297,12 @@ export class S3Store implements Store {
   }
 
   private error(error: unknown, action: string, key: string): Error {
-    const reasons = (error as {name?: string}).name === 'CredentialsProviderError' ? [...new Set(this.chainReasons)] : undefined
-    return failure('store', describeS3Error(error, {...this.identity, action, key, reasons}), {cause: error, reason: reasonOf(error)})
+    const reasons =
+      (error as {name?: string}).name === 'CredentialsProviderError' ? [...new Set(this.chainReasons)] : undefined
+    return failure('store', describeS3Error(error, {...this.identity, action, key, reasons}), {
+      cause: error,
+      reason: reasonOf(error),
+    })
   }
 
   /** The SDK reports each provider it tried only as a debug line: keep the ones that say why a credential source failed. */

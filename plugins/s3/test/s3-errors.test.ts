@@ -16,23 +16,39 @@ const CASES: Array<{answer: FakeS3Answer; expect: RegExp; name: string; reason: 
   {
     answer: {code: 'AccessDenied', message: 'Access Denied', status: 403},
     reason: 'denied',
-    expect: /^pupistry: error: access denied reading s3:\/\/fleet\/p\/pupistry\/production\/latest\.json with the agent credentials \(access key AKIAAGENTKEY\)$/m,
+    expect:
+      /^pupistry: error: access denied reading s3:\/\/fleet\/p\/pupistry\/production\/latest\.json with the agent credentials \(access key AKIAAGENTKEY\)$/m,
     name: 'access denied names the side and the key id',
   },
   {
-    answer: {code: 'SignatureDoesNotMatch', message: 'The request signature we calculated does not match the signature you provided.', status: 403},
+    answer: {
+      code: 'SignatureDoesNotMatch',
+      message: 'The request signature we calculated does not match the signature you provided.',
+      status: 403,
+    },
     reason: 'denied',
-    expect: /rejected the request signature of the agent credentials \(access key AKIAAGENTKEY\): wrong secret key, or this machine's clock is off/,
+    expect:
+      /rejected the request signature of the agent credentials \(access key AKIAAGENTKEY\): wrong secret key, or this machine's clock is off/,
     name: 'a wrong secret says so, and never prints it',
   },
   {
-    answer: {code: 'NoSuchBucket', extra: {BucketName: 'fleet'}, message: 'The specified bucket does not exist', status: 404},
+    answer: {
+      code: 'NoSuchBucket',
+      extra: {BucketName: 'fleet'},
+      message: 'The specified bucket does not exist',
+      status: 404,
+    },
     reason: 'not found',
     expect: /bucket fleet does not exist at http:\/\/127\.0\.0\.1:\d+/,
     name: 'a missing bucket names it',
   },
   {
-    answer: {code: 'PermanentRedirect', extra: {Bucket: 'fleet', Endpoint: 'fleet.s3.eu-west-1.example.com'}, message: 'The bucket you are attempting to access must be addressed using the specified endpoint.', status: 301},
+    answer: {
+      code: 'PermanentRedirect',
+      extra: {Bucket: 'fleet', Endpoint: 'fleet.s3.eu-west-1.example.com'},
+      message: 'The bucket you are attempting to access must be addressed using the specified endpoint.',
+      status: 301,
+    },
     reason: 'invalid',
     expect: /bucket fleet is in another region: set agent\.region, or the endpoint fleet\.s3\.eu-west-1\.example\.com/,
     name: 'a wrong region says which setting to change',
@@ -69,7 +85,7 @@ describe('S3 errors a user can act on', () => {
   }
 })
 
-describe('S3 errors carry the plugin contract\'s reason, so the core never reads S3 error shapes', () => {
+describe("S3 errors carry the plugin contract's reason, so the core never reads S3 error shapes", () => {
   const store = (endpoint: string) => {
     const context = {
       askSecret: async () => undefined,
@@ -106,6 +122,9 @@ describe('S3 errors carry the plugin contract\'s reason, so the core never reads
   }
 
   it('a refused connection → unreachable', async () => {
-    await assert.rejects(store('http://127.0.0.1:9').head('x'), (error: Error & {reason?: string}) => error.reason === 'unreachable')
+    await assert.rejects(
+      store('http://127.0.0.1:9').head('x'),
+      (error: Error & {reason?: string}) => error.reason === 'unreachable',
+    )
   })
 })

@@ -21,8 +21,14 @@ describe('the s3 store takes its region from settings, then the SDK chain (AWS_R
     world = await World.create({general: {storage: 's3://fleet/p'}})
     aws = path.join(world.dir, 'aws')
     mkdirSync(aws)
-    writeFileSync(path.join(aws, 'config'), '[profile fleet]\nregion = eu-west-1\n\n[profile noregion]\noutput = json\n')
-    writeFileSync(path.join(aws, 'credentials'), '[fleet]\naws_access_key_id = AKIAPROFILEKEY\naws_secret_access_key = profile-secret\n\n[noregion]\naws_access_key_id = AKIANOREGION\naws_secret_access_key = noregion-secret\n')
+    writeFileSync(
+      path.join(aws, 'config'),
+      '[profile fleet]\nregion = eu-west-1\n\n[profile noregion]\noutput = json\n',
+    )
+    writeFileSync(
+      path.join(aws, 'credentials'),
+      '[fleet]\naws_access_key_id = AKIAPROFILEKEY\naws_secret_access_key = profile-secret\n\n[noregion]\naws_access_key_id = AKIANOREGION\naws_secret_access_key = noregion-secret\n',
+    )
   })
   after(() => world.cleanup())
 
@@ -47,7 +53,9 @@ describe('the s3 store takes its region from settings, then the SDK chain (AWS_R
           ...env,
         },
       })
-      const regions = fake.requests.map((headers) => /Credential=[^/]+\/\d{8}\/([^/]+)\/s3\/aws4_request/.exec(String(headers.authorization))?.[1])
+      const regions = fake.requests.map(
+        (headers) => /Credential=[^/]+\/\d{8}\/([^/]+)\/s3\/aws4_request/.exec(String(headers.authorization))?.[1],
+      )
       return {regions, result}
     } finally {
       await fake.stop()
@@ -57,7 +65,10 @@ describe('the s3 store takes its region from settings, then the SDK chain (AWS_R
   it("AWS_PROFILE's region signs the requests", async () => {
     const {regions, result} = await signedRegions({}, {AWS_PROFILE: 'fleet'})
     assert.equal(result.code, 13, show(result))
-    assert.match(result.stderr, /access denied .* with the agent credentials \(the default credential chain \(profile fleet\)\)/)
+    assert.match(
+      result.stderr,
+      /access denied .* with the agent credentials \(the default credential chain \(profile fleet\)\)/,
+    )
     assert.ok(regions.length > 0, 'a request was made')
     assert.deepEqual(new Set(regions), new Set(['eu-west-1']))
   })

@@ -37,8 +37,14 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     }
 
     assert.equal(world.targetFile('hello.txt'), 'hello from v1.0.0\n')
-    assert.ok(s3.requests.some((request) => request.startsWith('PUT /fleet/pupistry-test/pupistry/production/latest.json')))
-    assert.ok(s3.requests.some((request) => /^PUT \/fleet\/pupistry-test\/pupistry\/production\/manifests\/000000000001\.json/.test(request)))
+    assert.ok(
+      s3.requests.some((request) => request.startsWith('PUT /fleet/pupistry-test/pupistry/production/latest.json')),
+    )
+    assert.ok(
+      s3.requests.some((request) =>
+        /^PUT \/fleet\/pupistry-test\/pupistry\/production\/manifests\/000000000001\.json/.test(request),
+      ),
+    )
   })
 
   it('the pointer, which push marks mutable, is stored with Cache-Control: no-cache; manifests and artifacts are not', async () => {
@@ -49,7 +55,8 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
       region: 'us-east-1',
     })
     try {
-      const head = (key: string) => client.send(new HeadObjectCommand({Bucket: 'fleet', Key: `pupistry-test/pupistry/production/${key}`}))
+      const head = (key: string) =>
+        client.send(new HeadObjectCommand({Bucket: 'fleet', Key: `pupistry-test/pupistry/production/${key}`}))
       assert.equal((await head('latest.json')).CacheControl, 'no-cache')
       assert.equal((await head('manifests/000000000001.json')).CacheControl, undefined)
       assert.equal((await head(`artifacts/${world.activeVersion()}.tar.gz`)).CacheControl, undefined)
@@ -63,7 +70,10 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     const result = await world.cli('apply', '--minimal')
     assert.equal(result.code, 0, show(result))
     const made = s3.requests.slice(before)
-    assert.deepEqual(made.map((request) => request.replace(/\?.*$/, '')), ['GET /fleet/pupistry-test/pupistry/production/latest.json'])
+    assert.deepEqual(
+      made.map((request) => request.replace(/\?.*$/, '')),
+      ['GET /fleet/pupistry-test/pupistry/production/latest.json'],
+    )
     assert.match(s3.answers.at(-1)!, / → 304$/)
   })
 
@@ -74,7 +84,10 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     const result = await world.cli('push', '-e', 'staging')
     assert.equal(result.code, 0, show(result))
     const made = s3.requests.slice(before)
-    assert.ok(made.some((request) => /^POST .*\/artifacts\/[0-9a-f]{64}\.tar\.gz\?uploads/.test(request)), made.join('\n'))
+    assert.ok(
+      made.some((request) => /^POST .*\/artifacts\/[0-9a-f]{64}\.tar\.gz\?uploads/.test(request)),
+      made.join('\n'),
+    )
     assert.ok(made.filter((request) => /[?&]partNumber=/.test(request)).length >= 6, 'uploaded in parts')
 
     const client = new S3Client({
@@ -83,7 +96,9 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
       forcePathStyle: true,
       region: 'us-east-1',
     })
-    const object = await client.send(new GetObjectCommand({Bucket: 'fleet', Key: `pupistry-test/pupistry/staging/artifacts/${sha256}.tar.gz`}))
+    const object = await client.send(
+      new GetObjectCommand({Bucket: 'fleet', Key: `pupistry-test/pupistry/staging/artifacts/${sha256}.tar.gz`}),
+    )
     const back = Buffer.from(await object.Body!.transformToByteArray())
     assert.equal(back.length, artifact.length)
     assert.equal(createHash('sha256').update(back).digest('hex'), sha256)
@@ -91,7 +106,10 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
 
   it('a download cut off half-way is retried, and one that keeps failing leaves the release untouched', async () => {
     await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'cut.pp'), '# cut\n'))
-    for (const step of [['build', '-e', 'production'], ['push', '-e', 'production']]) {
+    for (const step of [
+      ['build', '-e', 'production'],
+      ['push', '-e', 'production'],
+    ]) {
       const result = await world.cli(...step)
       assert.equal(result.code, 0, show(result))
     }
@@ -100,7 +118,10 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     s3.cutDownloads = 3
     const failed = await world.cli('apply', '--minimal')
     assert.equal(failed.code, 13, show(failed))
-    assert.match(failed.stderr, /download of pupistry\/production\/artifacts\/[0-9a-f]{64}\.tar\.gz from s3:\/\/fleet\/pupistry-test\/ failed after \d+ bytes/)
+    assert.match(
+      failed.stderr,
+      /download of pupistry\/production\/artifacts\/[0-9a-f]{64}\.tar\.gz from s3:\/\/fleet\/pupistry-test\/ failed after \d+ bytes/,
+    )
     assert.equal(world.activeVersion(), active)
 
     s3.cutDownloads = 1
@@ -114,14 +135,24 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     const home = mkdtempSync(path.join(world.dir, 'aws-'))
     const aws = (...args: string[]) =>
       run('/usr/bin/aws', ['--endpoint-url', s3.endpoint, ...args], {
-        env: {AWS_ACCESS_KEY_ID: 'S3RVER', AWS_DEFAULT_REGION: 'us-east-1', AWS_EC2_METADATA_DISABLED: 'true', AWS_SECRET_ACCESS_KEY: 'S3RVER', HOME: home},
+        env: {
+          AWS_ACCESS_KEY_ID: 'S3RVER',
+          AWS_DEFAULT_REGION: 'us-east-1',
+          AWS_EC2_METADATA_DISABLED: 'true',
+          AWS_SECRET_ACCESS_KEY: 'S3RVER',
+          HOME: home,
+        },
       })
     const listing = await aws('s3', 'ls', '--recursive', 's3://fleet/pupistry-test/pupistry/production/')
     assert.match(listing, /pupistry-test\/pupistry\/production\/latest\.json/)
     assert.match(listing, /pupistry-test\/pupistry\/production\/manifests\/\d{12}\.json/)
 
-    const pointer = JSON.parse(await aws('s3', 'cp', 's3://fleet/pupistry-test/pupistry/production/latest.json', '-')) as {payload: string}
-    const manifest = JSON.parse(Buffer.from(pointer.payload, 'base64').toString('utf8')) as {artifact: {key: string; sha256: string; size: number}}
+    const pointer = JSON.parse(
+      await aws('s3', 'cp', 's3://fleet/pupistry-test/pupistry/production/latest.json', '-'),
+    ) as {payload: string}
+    const manifest = JSON.parse(Buffer.from(pointer.payload, 'base64').toString('utf8')) as {
+      artifact: {key: string; sha256: string; size: number}
+    }
     const file = path.join(home, 'artifact.tar.gz')
     await aws('s3', 'cp', `s3://fleet/pupistry-test/${manifest.artifact.key}`, file)
     const bytes = readFileSync(file)
@@ -129,29 +160,50 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     assert.equal(createHash('sha256').update(bytes).digest('hex'), manifest.artifact.sha256)
   })
 
-  it("settings written for the Ruby tool (s3_bucket, s3_prefix, s3_endpoint) reach the same store", async () => {
+  it('settings written for the Ruby tool (s3_bucket, s3_prefix, s3_endpoint) reach the same store', async () => {
     const legacy = path.join(world.dir, 'legacy.yaml')
     const {storage: _storage, ...general} = world.settings.general
-    writeFileSync(legacy, dump({...world.settings, general: {...general, s3_bucket: 'fleet', s3_prefix: 'pupistry-test'}}))
+    writeFileSync(
+      legacy,
+      dump({...world.settings, general: {...general, s3_bucket: 'fleet', s3_prefix: 'pupistry-test'}}),
+    )
     const result = await world.cliWith(legacy, 'status', '--json', '-e', 'production')
     assert.equal(result.code, 0, show(result))
-    const report = JSON.parse(result.stdout) as {environments: Array<{published?: {serial: number}; installed?: {version: string}}>; storeError?: string}
+    const report = JSON.parse(result.stdout) as {
+      environments: Array<{published?: {serial: number}; installed?: {version: string}}>
+      storeError?: string
+    }
     assert.equal(report.storeError, undefined)
     assert.ok(report.environments[0].published?.serial, result.stdout)
-    assert.equal(report.environments[0].published?.serial, JSON.parse((await world.cli('status', '--json', '-e', 'production')).stdout).environments[0].published.serial)
+    assert.equal(
+      report.environments[0].published?.serial,
+      JSON.parse((await world.cli('status', '--json', '-e', 'production')).stdout).environments[0].published.serial,
+    )
   })
 
   it("blank credentials use the AWS SDK's default chain (here: a shared profile), and messages name the profile", async () => {
     const home = mkdtempSync(path.join(world.dir, 'profile-'))
     mkdirSync(path.join(home, '.aws'))
-    writeFileSync(path.join(home, '.aws', 'credentials'), '[fleet-node]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n')
+    writeFileSync(
+      path.join(home, '.aws', 'credentials'),
+      '[fleet-node]\naws_access_key_id = S3RVER\naws_secret_access_key = S3RVER\n',
+    )
     const node = path.join(world.dir, 'chain.yaml')
     writeFileSync(node, dump({...world.settings, agent: {puppetcode: world.settings.agent.puppetcode}}))
-    const env = {AWS_ACCESS_KEY_ID: '', AWS_EC2_METADATA_DISABLED: 'true', AWS_PROFILE: 'fleet-node', AWS_SECRET_ACCESS_KEY: '', HOME: home}
+    const env = {
+      AWS_ACCESS_KEY_ID: '',
+      AWS_EC2_METADATA_DISABLED: 'true',
+      AWS_PROFILE: 'fleet-node',
+      AWS_SECRET_ACCESS_KEY: '',
+      HOME: home,
+    }
     const ok = await runCli(['apply', '--minimal', '--config', node], {cwd: world.dir, env})
     assert.equal(ok.code, 0, show(ok))
 
-    writeFileSync(path.join(home, '.aws', 'credentials'), '[fleet-node]\naws_access_key_id = NOT-A-KEY\naws_secret_access_key = wrong\n')
+    writeFileSync(
+      path.join(home, '.aws', 'credentials'),
+      '[fleet-node]\naws_access_key_id = NOT-A-KEY\naws_secret_access_key = wrong\n',
+    )
     const denied = await runCli(['apply', '--force', '--config', node], {cwd: world.dir, env})
     assert.equal(denied.code, 13, show(denied))
     assert.match(denied.stderr, /agent .*the default credential chain \(profile fleet-node\)/)
@@ -165,14 +217,25 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
       forcePathStyle: true,
       region: 'us-east-1',
     })
-    const ruby = ['manifest.latest.yaml', 'artifact.20150101-0000.tar.gz', '0123456789ABCDEF.publickey'].map((name) => `pupistry-test/${name}`)
-    for (const key of ruby) await client.send(new PutObjectCommand({Body: `old tool: ${key}\n`, Bucket: 'fleet', Key: key}))
+    const ruby = ['manifest.latest.yaml', 'artifact.20150101-0000.tar.gz', '0123456789ABCDEF.publickey'].map(
+      (name) => `pupistry-test/${name}`,
+    )
+    for (const key of ruby)
+      await client.send(new PutObjectCommand({Body: `old tool: ${key}\n`, Bucket: 'fleet', Key: key}))
 
-    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'ruby.pp'), '# ruby\n'))
-    for (const step of [['build', '-e', 'production'], ['push', '-e', 'production'], ['apply', '--minimal'], ['prune', '--keep', '1', '--grace', '0s']]) {
+    await world.commitToControl('production', (dir) =>
+      writeFileSync(path.join(dir, 'manifests', 'ruby.pp'), '# ruby\n'),
+    )
+    for (const step of [
+      ['build', '-e', 'production'],
+      ['push', '-e', 'production'],
+      ['apply', '--minimal'],
+      ['prune', '--keep', '1', '--grace', '0s'],
+    ]) {
       const result = await world.cli(...step)
       assert.equal(result.code, 0, show(result))
-      if (step[0] === 'prune') assert.match(result.stdout, /production: live serial \d+; kept 1 manifest\(s\).*removed [1-9]\d* object/)
+      if (step[0] === 'prune')
+        assert.match(result.stdout, /production: live serial \d+; kept 1 manifest\(s\).*removed [1-9]\d* object/)
     }
 
     for (const key of ruby) {
@@ -180,7 +243,9 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
       assert.equal(await object.Body!.transformToString(), `old tool: ${key}\n`)
     }
 
-    const listed = await client.send(new ListObjectsV2Command({Bucket: 'fleet', Prefix: 'pupistry-test/pupistry/production/'}))
+    const listed = await client.send(
+      new ListObjectsV2Command({Bucket: 'fleet', Prefix: 'pupistry-test/pupistry/production/'}),
+    )
     const keys = (listed.Contents ?? []).map((object) => object.Key!)
     assert.equal(keys.filter((key) => key.includes('/manifests/')).length, 1, keys.join('\n'))
     assert.equal(keys.filter((key) => key.includes('/artifacts/')).length, 1, keys.join('\n'))
@@ -191,25 +256,50 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
   it('doctor: build credentials write and read back; agent credentials that can write, and a bucket anyone can read, are warnings', async () => {
     const result = await world.cli('doctor')
     assert.equal(result.code, 0, show(result))
-    assert.match(result.stdout, /^ok\s+store \(build\)\s+the build credentials \(access key S3RVER\) can write, read back and delete in s3:\/\/fleet\/pupistry-test\//m)
-    assert.match(result.stdout, /^ok\s+store \(agent\)\s+the agent credentials \(access key S3RVER\) can read production serial \d+ \(signed by Test Signer/m)
-    assert.match(result.stdout, /^WARN\s+least privilege\s+the agent credentials \(access key S3RVER\) can WRITE to s3:\/\/fleet\/pupistry-test\//m)
-    assert.match(result.stdout, /^WARN\s+exposure\s+anyone can list s3:\/\/fleet\/pupistry-test\/ without credentials \(the server does not report policy status\)/m)
+    assert.match(
+      result.stdout,
+      /^ok\s+store \(build\)\s+the build credentials \(access key S3RVER\) can write, read back and delete in s3:\/\/fleet\/pupistry-test\//m,
+    )
+    assert.match(
+      result.stdout,
+      /^ok\s+store \(agent\)\s+the agent credentials \(access key S3RVER\) can read production serial \d+ \(signed by Test Signer/m,
+    )
+    assert.match(
+      result.stdout,
+      /^WARN\s+least privilege\s+the agent credentials \(access key S3RVER\) can WRITE to s3:\/\/fleet\/pupistry-test\//m,
+    )
+    assert.match(
+      result.stdout,
+      /^WARN\s+exposure\s+anyone can list s3:\/\/fleet\/pupistry-test\/ without credentials \(the server does not report policy status\)/m,
+    )
     assert.doesNotMatch(result.stdout + result.stderr, /secret_access_key|S3RVER\b.*S3RVER\b.*S3RVER/)
   })
 
   it('doctor on a node with read-only credentials and a private bucket: all ok', async () => {
     const node = path.join(world.dir, 'node.yaml')
-    writeFileSync(node, dump({agent: world.settings.agent, general: {...world.settings.general, s3_endpoint: s3.readOnlyEndpoint, signing_key_file: undefined}}))
+    writeFileSync(
+      node,
+      dump({
+        agent: world.settings.agent,
+        general: {...world.settings.general, s3_endpoint: s3.readOnlyEndpoint, signing_key_file: undefined},
+      }),
+    )
     const result = await world.cliWith(node, 'doctor', '--json')
     assert.equal(result.code, 0, show(result))
-    const checks = Object.fromEntries((JSON.parse(result.stdout) as {checks: Array<{name: string; status: string; detail: string}>}).checks.map((check) => [check.name, check]))
+    const checks = Object.fromEntries(
+      (JSON.parse(result.stdout) as {checks: Array<{name: string; status: string; detail: string}>}).checks.map(
+        (check) => [check.name, check],
+      ),
+    )
     assert.equal(checks['store (build)'], undefined)
     assert.equal(checks['store (agent)'].status, 'ok', checks['store (agent)'].detail)
     assert.equal(checks['least privilege'].status, 'ok')
     assert.match(checks['least privilege'].detail, /cannot write to s3:\/\/fleet\/pupistry-test\/ \(access denied/)
     assert.equal(checks.exposure.status, 'ok')
-    assert.match(checks.exposure.detail, /without credentials, list s3:\/\/fleet\/pupistry-test\/ and read .*latest\.json were refused; the bucket policy is not public/)
+    assert.match(
+      checks.exposure.detail,
+      /without credentials, list s3:\/\/fleet\/pupistry-test\/ and read .*latest\.json were refused; the bucket policy is not public/,
+    )
   })
 
   it('a bucket that does not exist: one clear message, exit 13, the installed release unchanged', async () => {
@@ -219,7 +309,10 @@ describe('the s3 store against an S3-protocol server on loopback, with the real 
     try {
       const result = await world.cli('apply', '--force')
       assert.equal(result.code, 13, show(result))
-      assert.match(result.stderr, /^pupistry: error: bucket no-such-bucket does not exist at http:\/\/127\.0\.0\.1:\d+/m)
+      assert.match(
+        result.stderr,
+        /^pupistry: error: bucket no-such-bucket does not exist at http:\/\/127\.0\.0\.1:\d+/m,
+      )
       assert.equal(world.activeVersion(), active)
     } finally {
       world.settings.general.storage = 's3://fleet/pupistry-test'

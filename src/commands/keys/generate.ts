@@ -8,11 +8,17 @@ export default class KeysGenerate extends BaseCommand<typeof KeysGenerate> {
 
 Writes the secret key (0600) and the public key as armoured files. Point general.signing_key_file at the secret one on the build side, and list the public one in general.trusted_keys on nodes. With PUPISTRY_SIGNING_PASSPHRASE set, the secret key is protected by that passphrase.`
 
-  static override examples = ['<%= config.bin %> keys generate', '<%= config.bin %> keys generate --user-id "Ops <ops@example.com>" --dir /etc/pupistry/keys']
+  static override examples = [
+    '<%= config.bin %> keys generate',
+    '<%= config.bin %> keys generate --user-id "Ops <ops@example.com>" --dir /etc/pupistry/keys',
+  ]
   static override flags = {
     dir: Flags.string({default: DEFAULT_KEY_DIR, description: 'directory to write the key files to'}),
     force: Flags.boolean({description: 'replace existing key files'}),
-    name: Flags.string({default: 'pupistry-signing', description: 'file name stem: NAME.secret.asc and NAME.public.asc'}),
+    name: Flags.string({
+      default: 'pupistry-signing',
+      description: 'file name stem: NAME.secret.asc and NAME.public.asc',
+    }),
     'user-id': Flags.string({description: 'user id of the key, e.g. "Ops <ops@example.com>"'}),
   }
 

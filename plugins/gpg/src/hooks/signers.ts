@@ -8,7 +8,8 @@ const hook: PupistryHook<'pupistry:signers'> = () => [
       const {GpgSigner} = await import('../gpg-signer.js')
       return new GpgSigner(context)
     },
-    description: 'Signs with the system gpg and a key id from your keyring (gpg-agent and smartcards work); nodes verify with openpgp.',
+    description:
+      'Signs with the system gpg and a key id from your keyring (gpg-agent and smartcards work); nodes verify with openpgp.',
     name: 'gpg',
     settings: ['general.gpg_signing_key'],
   },

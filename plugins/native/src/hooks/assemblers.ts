@@ -7,7 +7,8 @@ const hook: PupistryHook<'pupistry:assemblers'> = () => [
       const {NativeAssembler} = await import('../native-assembler.js')
       return new NativeAssembler(context)
     },
-    description: 'Deploys every branch of build.puppetcode and its Puppetfile modules itself, with git and the Forge API (the same trees as r10k).',
+    description:
+      'Deploys every branch of build.puppetcode and its Puppetfile modules itself, with git and the Forge API (the same trees as r10k).',
     name: 'native',
     settings: ['build.puppetcode', 'build.forge', 'build.pool_size', 'general.app_cache'],
   },

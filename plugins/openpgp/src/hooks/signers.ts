@@ -11,7 +11,8 @@ const hook: PupistryHook<'pupistry:signers'> = () => [
       const {OpenPgpVerifier} = await import('../openpgp-signer.js')
       return new OpenPgpVerifier()
     },
-    description: 'OpenPGP signatures made with openpgp.js from an armoured secret key file; verifies GnuPG signatures too.',
+    description:
+      'OpenPGP signatures made with openpgp.js from an armoured secret key file; verifies GnuPG signatures too.',
     name: 'openpgp',
     settings: ['general.signing_key_file', 'general.trusted_keys'],
   },

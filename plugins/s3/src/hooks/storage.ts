@@ -16,7 +16,13 @@ const hook: PupistryHook<'pupistry:storage'> = () => [
     // Nodes reach the bucket with read-only credentials of their own; region comes with the core's agent settings.
     node: {
       credentials: ['access_key_id', 'secret_access_key'],
-      settings: ['general.storage', 'general.s3_bucket', 'general.s3_prefix', 'general.s3_endpoint', 'general.s3_checksums'],
+      settings: [
+        'general.storage',
+        'general.s3_bucket',
+        'general.s3_prefix',
+        'general.s3_endpoint',
+        'general.s3_checksums',
+      ],
     },
     prefixOf,
     schemes: ['s3'],
