@@ -120,8 +120,7 @@ daemon = spawn(process.execPath, [bin, 'apply', '--daemon', '--log-format', 'jso
 let buffer = ''
 daemon.stdout.on('data', (chunk) => {
   buffer += chunk.toString('utf8')
-  let newline
-  while ((newline = buffer.indexOf('\n')) >= 0) {
+  for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
     events.push(JSON.parse(buffer.slice(0, newline)))
     buffer = buffer.slice(newline + 1)
   }

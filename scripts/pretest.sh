@@ -4,6 +4,8 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 bash scripts/ensure-tools.sh --tests
 [ -f node_modules/.package-lock.json ] || npm ci --no-audit --no-fund
+# Formatting and lint first: they take a second and catch what a review would.
+npx biome ci .
 npm run build --silent
 # The tests are TypeScript too: a type error there is a broken test, not a runtime surprise.
 npx tsc -p tsconfig.test.json

@@ -116,6 +116,30 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
     }
   })
 
+  it('escape sequences and newlines in unsigned envelope fields never reach a terminal or a log raw', async () => {
+    const hostile = '\u001B[2K\rpupistry: applied serial 9\npupistry: error: forged\u202E'
+    const forged = envelope()
+    forged.signatures[0].keyid = hostile
+    forged.payload = Buffer.from(JSON.stringify({...payloadOf(forged), serial: 7})).toString('base64')
+    writeFileSync(pointer, JSON.stringify(forged))
+    const result = await world.cli('apply')
+    assertRefused(result, /no valid signature by a trusted key \(signed by \\x1b\[2K\\x0dpupistry: applied serial 9/)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what must not come through
+    const raw = /[\u001B\r\u202E]/
+    assert.doesNotMatch(result.stderr, raw)
+    assert.doesNotMatch(result.stderr, /^pupistry: error: forged/m, 'no line of the store starts a line of ours')
+
+    writeFileSync(pointer, JSON.stringify({...envelope(), [`x${hostile}`]: 1}))
+    const member = await world.cli('apply', '--log-format', 'json')
+    assert.equal(member.code, REFUSED, show(member))
+    assert.doesNotMatch(member.stderr + member.stdout, raw)
+
+    // The refusal is recorded in the state; status shows it in one escaped cell.
+    const status = await world.cli('status')
+    assert.doesNotMatch(status.stdout, raw)
+    assert.equal(status.stdout.trim().split('\n').length, 3, status.stdout)
+  })
+
   it('an unsigned manifest on a node that trusts keys', async () => {
     const env = envelope()
     env.signatures = []

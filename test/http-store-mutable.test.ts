@@ -47,7 +47,10 @@ describe("the https mirror store follows the core's word, not key names", () => 
     const reason = (key: string, on = store) =>
       on.get(key).then(
         () => assert.fail('no error'),
-        (error: unknown) => (assert.ok(error instanceof StoreError), error.reason),
+        (error: unknown) => {
+          assert.ok(error instanceof StoreError)
+          return error.reason
+        },
       )
     assert.equal(await reason('denied/x'), 'denied')
     assert.equal(await reason('broken/x'), 'unreachable')

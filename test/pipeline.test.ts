@@ -122,7 +122,7 @@ describe('build → diff → push → apply on the file store, with real r10k an
     assert.match(diff.stdout, /~ hello v1\.0\.0@[0-9a-f]{12} → v1\.1\.0@[0-9a-f]{12}/)
     assert.match(diff.stdout, /-class hello \(String \$target, String \$message = 'hello from v1\.0\.0'\)/)
     assert.match(diff.stdout, /\+class hello \(String \$target, String \$message = 'hello from v1\.1\.0'\)/)
-    assert.doesNotMatch(diff.stdout, /\u001B\[/, 'no colours in a pipe')
+    assert.ok(!diff.stdout.includes('\u001B['), 'no colours in a pipe')
 
     const pushed = await world.cli('push', '--environment', 'production')
     assert.equal(pushed.code, 0, show(pushed))

@@ -9,7 +9,7 @@ import {writeSync} from 'node:fs'
  */
 export function pausePoint(step: string): void {
   const wanted = process.env.PUPISTRY_TEST_PAUSE_AT
-  if (!wanted || !wanted.split(',').includes(step)) return
+  if (!wanted?.split(',').includes(step)) return
   writeSync(2, `pupistry: test pause at ${step} (pid ${process.pid})\n`)
   Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0)
 }

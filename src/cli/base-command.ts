@@ -4,6 +4,7 @@ import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/sett
 import {EXIT, PupistryError, UsageError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
+import {printable} from '../util/printable.js'
 import {askSecret} from './ask-secret.js'
 import {createLogger, type Logger, type LogFormat} from './logger.js'
 
@@ -112,9 +113,9 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     // Under --json stdout carries exactly one object, the error; the lines for people still go to stderr.
     if (this.jsonEnabled()) this.logJson({error: failure})
     if (error instanceof PupistryError) {
-      process.stderr.write(`${this.config.bin}: error: ${error.message}\n`)
-      if (error.hint) process.stderr.write(`hint: ${error.hint}\n`)
-      if (this.verbose && error.stack) process.stderr.write(`${error.stack}\n`)
+      process.stderr.write(`${this.config.bin}: error: ${printable(error.message)}\n`)
+      if (error.hint) process.stderr.write(`hint: ${printable(error.hint)}\n`)
+      if (this.verbose && error.stack) process.stderr.write(`${printable(error.stack)}\n`)
       process.exitCode = error.exitCode
       return
     }
@@ -123,12 +124,12 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (error.oclif) {
       if (!this.jsonEnabled()) return super.catch(error)
       process.exitCode = failure.exitCode
-      process.stderr.write(`${this.config.bin}: error: ${error.message}\n`)
+      process.stderr.write(`${this.config.bin}: error: ${printable(error.message)}\n`)
       return
     }
 
-    process.stderr.write(`${this.config.bin}: internal error: ${error.message}\n`)
-    if (this.verbose) process.stderr.write(`${error.stack}\n`)
+    process.stderr.write(`${this.config.bin}: internal error: ${printable(error.message)}\n`)
+    if (this.verbose) process.stderr.write(`${printable(String(error.stack))}\n`)
     else process.stderr.write('hint: run again with --verbose for details, and report it if it persists\n')
     process.exitCode = EXIT.internal
   }

@@ -1,4 +1,5 @@
 import type {LogEvent, Logger, LogLevel} from '../runtime.js'
+import {printable} from '../util/printable.js'
 
 export type {LogEvent, Logger, LogLevel} from '../runtime.js'
 
@@ -21,7 +22,8 @@ export function createLogger(
   const tty = Boolean(stream.isTTY) && !process.env.NO_COLOR && !json
   const verbose = Boolean(options.verbose)
   const write = (line: string) => stream.write(`${line}\n`)
-  const human = (level: LogLevel, message: string) => {
+  const human = (level: LogLevel, text: string) => {
+    const message = printable(text)
     if (level === 'warn' || level === 'error') {
       const line = `${level === 'warn' ? 'warning' : 'error'}: ${message}`
       write(tty ? paint(level === 'warn' ? 33 : 31, line) : line)

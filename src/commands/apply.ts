@@ -55,8 +55,12 @@ With --daemon it keeps running in the foreground (for systemd): a run every agen
     return {format: this.flags['log-format'], stream: this.flags.daemon ? process.stdout : undefined}
   }
 
-  async run(): Promise<ApplyResult | void> {
-    if (this.flags.daemon) return this.daemon()
+  async run(): Promise<ApplyResult | undefined> {
+    if (this.flags.daemon) {
+      await this.daemon()
+      return undefined
+    }
+
     const runtime = await this.runtime()
     const result = await interruptible((signal) =>
       apply(runtime, {

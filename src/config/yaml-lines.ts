@@ -36,6 +36,6 @@ export function lineOfKey(text: string, keyPath: string[]): number | undefined {
 export function rawValueAt(text: string, line: number, key: string): string | undefined {
   const source = text.split('\n')[line - 1]
   const match = new RegExp(`^\\s*["']?${key}["']?\\s*:\\s*(.*?)\\s*(\\s#.*)?$`).exec(source ?? '')
-  if (!match || !match[1]) return undefined
+  if (!match?.[1]) return undefined
   return match[1].replace(/^(["'])(.*)\1$/, '$2')
 }

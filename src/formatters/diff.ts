@@ -1,4 +1,5 @@
 import type {EnvironmentDiff} from '../publish/diff.js'
+import {printable} from '../util/printable.js'
 import {shortVersion} from '../util/version.js'
 
 const colors = {bold: 1, cyan: 36, dim: 2, green: 32, red: 31, yellow: 33}
@@ -45,13 +46,17 @@ export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}
             ? paint('red', 'D')
             : paint('yellow', 'M')
       out.push(
-        `    ${mark} ${file.path}${file.binary ? ' (binary or large)' : ` ${paint('green', `+${file.added}`)} ${paint('red', `-${file.removed}`)}`}`,
+        `    ${mark} ${printable(file.path, {oneLine: true})}${file.binary ? ' (binary or large)' : ` ${paint('green', `+${file.added}`)} ${paint('red', `-${file.removed}`)}`}`,
       )
     }
 
     for (const file of result.files) {
       if (!file.patch) continue
-      for (const line of file.patch.split('\n').slice(1)) {
+      // Published file contents and names come from the store: shown, never interpreted by the terminal.
+      for (const line of file.patch
+        .split('\n')
+        .slice(1)
+        .map((text) => printable(text, {oneLine: true}))) {
         if (line.startsWith('+++') || line.startsWith('---')) out.push(paint('bold', line))
         else if (line.startsWith('+')) out.push(paint('green', line))
         else if (line.startsWith('-')) out.push(paint('red', line))

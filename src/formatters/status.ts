@@ -1,5 +1,6 @@
 import type {Health} from '../status/health.js'
 import type {StatusReport} from '../status/status.js'
+import {printable} from '../util/printable.js'
 import {shortVersion} from '../util/version.js'
 
 const short = (version?: string) => shortVersion(version, '-')
@@ -11,7 +12,7 @@ export function formatStatus(report: StatusReport): string {
   for (const entry of report.environments) {
     const installed = entry.installed
     const applied = installed?.appliedAt ? `${installed.appliedAt} (${short(installed.appliedVersion)})` : '-'
-    const lastApply = installed?.lastError ? `error: ${installed.lastError}` : applied
+    const lastApply = installed?.lastError ? `error: ${printable(installed.lastError, {oneLine: true})}` : applied
     const active = installed?.pinned
       ? `${short(installed.pinned)} (pinned)`
       : short(installed?.active ?? installed?.version)
@@ -35,7 +36,8 @@ export function formatStatus(report: StatusReport): string {
 /** `status --check`: one line per environment, OK or UNHEALTHY with the reasons. */
 export function formatHealth(health: Health[]): string {
   const line = (entry: Health) => {
-    if (!entry.healthy) return `${entry.environment}: UNHEALTHY: ${entry.problems.join('; ')}`
+    if (!entry.healthy)
+      return `${entry.environment}: UNHEALTHY: ${printable(entry.problems.join('; '), {oneLine: true})}`
     const pinned = entry.pinned ? `, pinned to ${short(entry.pinned)} by rollback` : ''
     return `${entry.environment}: OK, last applied ${entry.appliedAt} (${short(entry.appliedVersion)})${pinned}`
   }

@@ -63,7 +63,10 @@ function groupOwnObjects(objects: ObjectInfo[]): Map<string, EnvironmentObjects>
     const own = parseOwnKey(object.key)
     if (!own) continue
     let entry = grouped.get(own.environment)
-    if (!entry) grouped.set(own.environment, (entry = {artifacts: new Map(), manifests: new Map()}))
+    if (!entry) {
+      entry = {artifacts: new Map(), manifests: new Map()}
+      grouped.set(own.environment, entry)
+    }
     if ('serial' in own) entry.manifests.set(own.serial, object)
     else entry.artifacts.set(own.sha256, object)
   }

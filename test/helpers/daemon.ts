@@ -44,8 +44,7 @@ export class DaemonProcess {
     let buffer = ''
     this.child.stdout!.on('data', (chunk: Buffer) => {
       buffer += chunk.toString('utf8')
-      let newline
-      while ((newline = buffer.indexOf('\n')) >= 0) {
+      for (let newline = buffer.indexOf('\n'); newline >= 0; newline = buffer.indexOf('\n')) {
         const line = buffer.slice(0, newline)
         buffer = buffer.slice(newline + 1)
         try {

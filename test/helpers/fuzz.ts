@@ -122,7 +122,7 @@ function mutatedJson(valid: unknown): fc.Arbitrary<unknown> {
 
 /** Re-encodings of the same JSON: other spacing and member order, escapes. */
 function reencoded(valid: unknown): fc.Arbitrary<string> {
-  return fc.tuple(fc.constantFrom(0, 1, 2, '\t'), fc.boolean(), fc.boolean()).map(([space, reverse, escape]) => {
+  return fc.tuple(fc.constantFrom(0, 1, 2, '\t'), fc.boolean(), fc.boolean()).map(([space, reverse, escapes]) => {
     const reorder = (value: unknown): unknown => {
       if (!value || typeof value !== 'object' || Array.isArray(value)) return value
       const entries = Object.entries(value).map(([key, child]) => [key, reorder(child)] as const)
@@ -130,22 +130,23 @@ function reencoded(valid: unknown): fc.Arbitrary<string> {
     }
 
     const text = JSON.stringify(reorder(valid), null, space)
-    return escape ? text.replaceAll('a', String.raw`\u0061`) : text
+    return escapes ? text.replaceAll('a', String.raw`\u0061`) : text
   })
 }
 
 /** Runs one case: a typed refusal or a result, within the budget; anything else fails the property. */
 async function typed<T>(work: () => Promise<T> | T): Promise<T | undefined> {
   const started = performance.now()
+  let result: T | undefined
   try {
-    return await work()
+    result = await work()
   } catch (error) {
     if (!(error instanceof PupistryError)) throw new Error(`untyped error: ${(error as Error)?.stack ?? String(error)}`)
-    return undefined
-  } finally {
-    const took = performance.now() - started
-    if (took > CASE_BUDGET_MS) throw new Error(`case took ${Math.round(took)} ms (budget ${CASE_BUDGET_MS} ms)`)
   }
+
+  const took = performance.now() - started
+  if (took > CASE_BUDGET_MS) throw new Error(`case took ${Math.round(took)} ms (budget ${CASE_BUDGET_MS} ms)`)
+  return result
 }
 
 function trustInput(envelope: ReturnType<typeof parseEnvelope>) {

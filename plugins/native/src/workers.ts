@@ -107,7 +107,9 @@ export class Workers {
     const worker: Worker = {answers: [], child}
     createInterface({input: child.stdout!}).on('line', (line) => worker.answers.shift()?.(Number(line)))
     // A worker that cannot start or dies answers its pending jobs with -1.
-    const lost = () => worker.answers.splice(0).forEach((answer) => answer(-1))
+    const lost = () => {
+      for (const answer of worker.answers.splice(0)) answer(-1)
+    }
     child.on('error', (error: NodeJS.ErrnoException) => {
       this.broken =
         error.code === 'ENOENT'
