@@ -8,16 +8,6 @@ import type {BuildRecord} from '../format/manifest.js'
 import {writeAtomically} from '../util/atomic-write.js'
 import {checkVersionPrefix, shortVersion} from '../util/version.js'
 
-/**
- * The local record of builds: per environment the newest artifact and its
- * record, the few builds before it (for `push --version`, a signed
- * rollback), plus the list of environments the last build produced.
- *
- *   <app_cache>/build/index.json
- *   <app_cache>/build/<env>/build.json          the newest build
- *   <app_cache>/build/<env>/<sha256>.tar.gz     artifacts of the kept builds
- *   <app_cache>/build/<env>/<sha256>.json       their records
- */
 /** Builds kept per environment, the newest included. */
 export const KEPT_BUILDS = 5
 
@@ -31,6 +21,16 @@ export const CACHE_DIR_MODE = 0o750
 
 const SHA_FILE = /^([0-9a-f]{64})\.(tar\.gz|json)$/
 
+/**
+ * The local record of builds: per environment the newest artifact and its
+ * record, the few builds before it (for `push --version`, a signed
+ * rollback), plus the list of environments the last build produced.
+ *
+ *   <app_cache>/build/index.json
+ *   <app_cache>/build/<env>/build.json          the newest build
+ *   <app_cache>/build/<env>/<sha256>.tar.gz     artifacts of the kept builds
+ *   <app_cache>/build/<env>/<sha256>.json       their records
+ */
 export class BuildCache {
   readonly root: string
 

@@ -197,7 +197,7 @@ async function publishPointer(
   await readBack(store, environment, serial)
 }
 
-/** One above the highest serial the store has ever seen for the environment. */
+/** The highest serial the store holds a manifest for in the environment, or `floor` when that is higher. */
 async function highestSerial(store: Store, environment: string, floor: number): Promise<number> {
   const serials = (await store.list(manifestsPrefix(environment))).map((object) => serialOfKey(object.key) ?? 0)
   return Math.max(floor, ...serials)
