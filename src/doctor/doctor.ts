@@ -11,7 +11,7 @@ import {manifestOf} from '../format/manifest.js'
 import {readLimited, readPointer} from '../format/pointer.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {createSigner, loadTrustedKeys, signingProviderName, verifyEnvelope} from '../signing/signing.js'
-import {openStore, storageUrl} from '../store/open-store.js'
+import {openStore, storeUrl} from '../store/open-store.js'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
 
@@ -219,7 +219,7 @@ async function checkAgentStore(runtime: Runtime, store: Store): Promise<Omit<Che
 
 /** Nodes only need to read: credentials that can write let one stolen node delete or replace what every node reads. */
 async function checkAgentCannotWrite(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
-  const scheme = storageUrl(runtime, 'agent').protocol
+  const scheme = storeUrl(runtime, 'agent').protocol
   if (scheme === 'file:')
     return {detail: 'the file store has no credentials; file permissions decide who may write', status: 'skip'}
   if (scheme === 'https:' || scheme === 'http:')
@@ -252,7 +252,7 @@ function isAccessDenied(error: unknown): boolean {
 async function checkExposure(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
   if (!store.exposure)
     return {
-      detail: `the ${storageUrl(runtime, 'agent').protocol.replace(/:$/, '')} store cannot tell who may read it; check by hand`,
+      detail: `the ${storeUrl(runtime, 'agent').protocol.replace(/:$/, '')} store cannot tell who may read it; check by hand`,
       status: 'skip',
     }
   const exposure = await store.exposure(pointerKey(agentSettingsOf(runtime.settings).environment))
@@ -267,7 +267,7 @@ async function checkExposure(runtime: Runtime, store: Store): Promise<Omit<Check
 }
 
 function describeCredentials(runtime: Runtime, side: Side): string {
-  if (storageUrl(runtime, side).protocol === 'file:') return `this user (${userInfo().username})`
+  if (storeUrl(runtime, side).protocol === 'file:') return `this user (${userInfo().username})`
   const section = runtime.settings[side] as {access_key_id?: string | null}
   return section.access_key_id
     ? `the ${side} credentials (access key ${section.access_key_id})`

@@ -26,7 +26,7 @@ const REASONS: Record<string, ProviderErrorReason> = {
   EROFS: 'denied',
 }
 
-function storeError(message: string, cause?: unknown, reason?: ProviderErrorReason): ProviderError {
+function failure(message: string, cause?: unknown, reason?: ProviderErrorReason): ProviderError {
   const code = (cause as NodeJS.ErrnoException | undefined)?.code
   return Object.assign(new Error(message, {cause}), {
     kind: 'store' as const,
@@ -62,27 +62,27 @@ export class FileStore implements Store {
       if (code === 'ENOENT') return undefined
       // A socket cannot be opened at all.
       if (code === 'ENXIO')
-        throw storeError(
+        throw failure(
           `refusing ${key} in ${this.location}: it is a socket or a device, not a regular file`,
           error,
           'invalid',
         )
       if (code === 'ELOOP')
-        throw storeError(
+        throw failure(
           `refusing ${key} in ${this.location}: it is a symbolic link, and store objects must be regular files`,
           error,
           'invalid',
         )
-      throw storeError(`cannot read ${key} at ${file}: ${(error as Error).message}`, error)
+      throw failure(`cannot read ${key} at ${file}: ${(error as Error).message}`, error)
     }
 
     const info = await handle.stat().catch(async (error: Error) => {
       await handle.close()
-      throw storeError(`cannot read ${key} at ${file}: ${error.message}`, error)
+      throw failure(`cannot read ${key} at ${file}: ${error.message}`, error)
     })
     if (!info.isFile()) {
       await handle.close()
-      throw storeError(
+      throw failure(
         `refusing ${key} in ${this.location}: it is ${kindOf(info)}, not a regular file`,
         undefined,
         'invalid',
@@ -105,7 +105,7 @@ export class FileStore implements Store {
       return {etag: tagOf(info), key, size: info.size}
     } catch (error) {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') return undefined
-      throw storeError(`cannot read ${this.pathOf(key)}: ${(error as Error).message}`, error)
+      throw failure(`cannot read ${this.pathOf(key)}: ${(error as Error).message}`, error)
     }
   }
 
@@ -130,9 +130,9 @@ export class FileStore implements Store {
       return {etag: tagOf(await stat(file))}
     } catch (error) {
       await unlink(temp).catch(() => {})
-      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw storeError(`${file} already exists`, error)
+      if ((error as NodeJS.ErrnoException).code === 'EEXIST') throw failure(`${file} already exists`, error)
 
-      throw storeError(`cannot write ${file}: ${(error as Error).message}`, error)
+      throw failure(`cannot write ${file}: ${(error as Error).message}`, error)
     }
   }
 
@@ -147,7 +147,7 @@ export class FileStore implements Store {
       } catch (error) {
         if ((error as NodeJS.ErrnoException).code === 'ENOENT' || (error as NodeJS.ErrnoException).code === 'ENOTDIR')
           return
-        throw storeError(`cannot list ${dir}: ${(error as Error).message}`, error)
+        throw failure(`cannot list ${dir}: ${(error as Error).message}`, error)
       }
 
       for (const entry of entries) {
@@ -173,14 +173,14 @@ export class FileStore implements Store {
   async delete(key: string): Promise<void> {
     await this.checkRoot()
     await unlink(this.pathOf(key)).catch((error: NodeJS.ErrnoException) => {
-      if (error.code !== 'ENOENT') throw storeError(`cannot delete ${this.pathOf(key)}: ${error.message}`, error)
+      if (error.code !== 'ENOENT') throw failure(`cannot delete ${this.pathOf(key)}: ${error.message}`, error)
     })
   }
 
   private pathOf(key: string): string {
     const parts = key.split('/')
     if (key.startsWith('/') || parts.some((part) => part === '..' || part === '')) {
-      if (key !== '.') throw storeError(`invalid object key "${key}"`, undefined, 'invalid')
+      if (key !== '.') throw failure(`invalid object key "${key}"`, undefined, 'invalid')
     }
 
     return path.join(this.root, ...parts)
@@ -208,7 +208,7 @@ export class FileStore implements Store {
     if (!info?.isDirectory()) {
       // Most often a share that is not mounted (yet): the agent's daemon retries sooner, as for a network store.
       const message = `store directory ${this.root} does not exist (general.storage is ${this.location}); create it, or mount the share`
-      throw storeError(message, undefined, 'unreachable')
+      throw failure(message, undefined, 'unreachable')
     }
   }
 }

@@ -12,7 +12,7 @@ import {redactUrl} from '../util/redact.js'
  * for settings written for the Ruby tool, `s3://<s3_bucket>/<s3_prefix>`.
  * Agents read from `agent.storage` instead when it is set (a mirror).
  */
-export function storageUrl(runtime: Runtime, side: Side = 'build'): URL {
+export function storeUrl(runtime: Runtime, side: Side = 'build'): URL {
   const {agent, general} = runtime.settings
   const where = settingsSource(runtime.settings)
   if (side === 'agent' && agent.storage) return parseStorage(agent.storage, 'agent.storage', where)
@@ -40,12 +40,12 @@ function parseStorage(value: string, key: string, where: string): URL {
 }
 
 export async function openStore(runtime: Runtime, side: Side): Promise<Store> {
-  const store = await openAt(runtime, storageUrl(runtime, side), side)
+  const store = await openAt(runtime, storeUrl(runtime, side), side)
   const {agent, general} = runtime.settings
   if (side !== 'agent' || !agent.storage || !(general.storage || general.s3_bucket)) return store
   // A mirror serves a copy of the store in general.storage: manifests stay bound to that store's prefix.
-  const url = storageUrl(runtime, 'build')
-  const descriptor = await storageDescriptor(runtime, url)
+  const url = storeUrl(runtime, 'build')
+  const descriptor = await storeDescriptor(runtime, url)
   if (descriptor.prefixOf) {
     try {
       return {...store, prefix: descriptor.prefixOf(url, providerContext(runtime, side, descriptor.name).settings)}
@@ -58,7 +58,7 @@ export async function openStore(runtime: Runtime, side: Side): Promise<Store> {
 }
 
 /** The provider of a store URL, by its scheme. */
-export async function storageDescriptor(runtime: Runtime, url: URL): Promise<StorageDescriptor> {
+export async function storeDescriptor(runtime: Runtime, url: URL): Promise<StorageDescriptor> {
   const scheme = url.protocol.replace(/:$/, '')
   const providers = await runtime.registry.list('storage')
   const found =
@@ -68,7 +68,7 @@ export async function storageDescriptor(runtime: Runtime, url: URL): Promise<Sto
 }
 
 async function openAt(runtime: Runtime, url: URL, side: Side): Promise<Store> {
-  const descriptor = await storageDescriptor(runtime, url)
+  const descriptor = await storeDescriptor(runtime, url)
   try {
     return guarded(await descriptor.create(url, providerContext(runtime, side, descriptor.name)))
   } catch (error) {

@@ -9,7 +9,7 @@ import {fromProviderError, SettingsError, SigningError} from '../errors.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Runtime} from '../runtime.js'
 import {createVerifier, loadTrustedKeys} from '../signing/signing.js'
-import {storageDescriptor, storageUrl} from '../store/open-store.js'
+import {storeDescriptor, storeUrl} from '../store/open-store.js'
 
 /** Where a bootstrapped node keeps pupistry's files (docs/templates.md). */
 export const NODE_PATHS = {
@@ -145,9 +145,9 @@ async function nodeStores(runtime: Runtime): Promise<StorageDescriptor[]> {
     )
   }
 
-  const primary = general.storage || general.s3_bucket ? storageUrl(runtime, 'build') : undefined
-  const urls = [primary, agent.storage ? storageUrl(runtime, 'agent') : undefined]
-  return Promise.all(urls.filter((url) => url !== undefined).map((url) => storageDescriptor(runtime, url)))
+  const primary = general.storage || general.s3_bucket ? storeUrl(runtime, 'build') : undefined
+  const urls = [primary, agent.storage ? storeUrl(runtime, 'agent') : undefined]
+  return Promise.all(urls.filter((url) => url !== undefined).map((url) => storeDescriptor(runtime, url)))
 }
 
 /** The settings each store says nodes need (docs/plugins.md, `node`), general.storage as an absolute URL or path. */
