@@ -172,11 +172,13 @@ console.log(
   `bomb: ${statSync(bomb).size} bytes of gzip holding ${gib} GiB of zeros, signed as 1 MiB unpacked; CLI ${bin}`,
 )
 console.log(
-  `bomb: peak RSS  node -e 0: ${baseline.mb.toFixed(0)} MB   normal small apply: ${normal.mb.toFixed(0)} MB   bomb apply: ${refused.mb.toFixed(0)} MB (${(refused.mb / normal.mb).toFixed(2)}× the normal apply)`,
+  `bomb: peak RSS  node -e 0: ${baseline.mb.toFixed(0)} MB   normal small apply: ${normal.mb.toFixed(0)} ` +
+    `MB   bomb apply: ${refused.mb.toFixed(0)} MB (${(refused.mb / normal.mb).toFixed(2)}× the normal apply)`,
 )
 console.log(`bomb: refused with exit ${refused.code} after ${seconds.toFixed(1)} s: ${reason}`)
 console.log(`bomb: left in the releases directory: ${leftovers.length === 0 ? 'nothing' : leftovers.join(', ')}`)
 console.log(
-  `bomb: target: exit 20, nothing left, peak RSS within 2× the normal apply: ${refused.code === 20 && leftovers.length === 0 && refused.mb <= 2 * normal.mb ? 'met' : 'NOT met'}`,
+  `bomb: target: exit 20, nothing left, peak RSS within 2× the normal apply: ` +
+    `${refused.code === 20 && leftovers.length === 0 && refused.mb <= 2 * normal.mb ? 'met' : 'NOT met'}`,
 )
 process.exitCode = refused.code === 20 ? 0 : 1

@@ -310,7 +310,8 @@ for (let round = 0; round < runs && minutes() < maxMinutes; round++) {
 
 const seconds = Math.round((Date.now() - started) / 1000)
 console.log(
-  `crash-soak: ${done} killed runs and ${checks} uninterrupted runs against ${pushes} pushes in ${seconds} s (${((seconds * 1000) / Math.max(done, 1)).toFixed(0)} ms a run)`,
+  `crash-soak: ${done} killed runs and ${checks} uninterrupted runs against ${pushes} pushes in ` +
+    `${seconds} s (${((seconds * 1000) / Math.max(done, 1)).toFixed(0)} ms a run)`,
 )
 console.log(
   `crash-soak: killed at ${[...hits]

@@ -173,17 +173,23 @@ const early = samples.slice(1, 1 + third) // the first sample is taken before th
 const late = samples.slice(-third)
 const fmt = (value) => value.toFixed(1)
 console.log(
-  `runs: ${runs.length} (${failed.length} failed), installs: ${installs.length}, pushes: ${published.length}, Puppet runs: ${puppetRuns.length}`,
+  `runs: ${runs.length} (${failed.length} failed), installs: ${installs.length}, pushes: ` +
+    `${published.length}, Puppet runs: ${puppetRuns.length}`,
 )
-console.log(
-  `every version installed exactly once: ${missed.length === 0 && twice.length === 0 ? 'yes' : `NO (missed serials ${missed.join(', ') || '-'}; twice ${twice.join(', ') || '-'})`}`,
-)
+const exactlyOnce =
+  missed.length === 0 && twice.length === 0
+    ? 'yes'
+    : `NO (missed serials ${missed.join(', ') || '-'}; twice ${twice.join(', ') || '-'})`
+console.log(`every version installed exactly once: ${exactlyOnce}`)
 console.log(`Puppet runs that failed: ${badPuppet.length}`)
 console.log(
-  `RSS MB: first ${fmt(samples[0].rssMb)}, median of the first third ${fmt(median(early.map((s) => s.rssMb)))}, median of the last third ${fmt(median(late.map((s) => s.rssMb)))}, max ${fmt(Math.max(...samples.map((s) => s.rssMb)))}, last ${fmt(samples.at(-1).rssMb)}`,
+  `RSS MB: first ${fmt(samples[0].rssMb)}, median of the first third ` +
+    `${fmt(median(early.map((s) => s.rssMb)))}, median of the last third ` +
+    `${fmt(median(late.map((s) => s.rssMb)))}, max ${fmt(Math.max(...samples.map((s) => s.rssMb)))}, last ${fmt(samples.at(-1).rssMb)}`,
 )
 console.log(
-  `open fds: first ${samples[0].fds}, median of the first third ${median(early.map((s) => s.fds))}, median of the last third ${median(late.map((s) => s.fds))}, max ${Math.max(...samples.map((s) => s.fds))}, last ${samples.at(-1).fds}`,
+  `open fds: first ${samples[0].fds}, median of the first third ${median(early.map((s) => s.fds))}, ` +
+    `median of the last third ${median(late.map((s) => s.fds))}, max ${Math.max(...samples.map((s) => s.fds))}, last ${samples.at(-1).fds}`,
 )
 const perMinute = samples.filter(
   (entry, index) => index === 0 || Math.floor(entry.t / 60) > Math.floor(samples[index - 1].t / 60),

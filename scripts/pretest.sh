@@ -9,3 +9,5 @@ npx biome ci .
 npm run build --silent
 # The tests are TypeScript too: a type error there is a broken test, not a runtime surprise.
 npx tsc -p tsconfig.test.json
+# Biome cannot break long strings or comments: no line over 140 characters.
+node scripts/check-line-length.mjs

@@ -167,7 +167,8 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     assert.match(
       first.stderr,
       new RegExp(
-        `the agent state ${stateFile.replaceAll('.', '\\.')} is not valid JSON .*; it was moved to ${stateFile.replaceAll('.', '\\.')}\\.corrupt-`,
+        `the agent state ${stateFile.replaceAll('.', '\\.')} is not valid JSON .*; it was moved to ` +
+          `${stateFile.replaceAll('.', '\\.')}\\.corrupt-`,
       ),
     )
     assert.match(first.stderr, /hint: the state holds the newest serial this node accepted/)

@@ -163,26 +163,31 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
   const stubLog = () => readFileSync(path.join(changes(), 'stub.log'), 'utf8')
   const downloads = () => nginx.requests().filter((line) => line.includes('node-v20-linux-x64.tar.gz'))
 
-  it('runs to the end: Puppet and pupistry by the package managers, Node.js downloaded and verified, settings, unit, first apply', async () => {
-    const out = await bootstrap(scripts.daemon, changes())
-    assert.match(stubLog(), /^apt-get update -q$/m)
-    assert.match(stubLog(), /^apt-get install -y -q --no-install-recommends puppet-agent$/m)
-    assert.match(
-      stubLog(),
-      new RegExp(
-        `^npm install --global --prefix /opt/pupistry --no-audit --no-fund --omit=dev pupistry@${version.replaceAll('.', '\\.')} \\(registry http://127\\.0\\.0\\.1:9/\\)$`,
-        'm',
-      ),
-    )
-    assert.deepEqual(downloads(), ['GET /node-v20-linux-x64.tar.gz 200'])
-    assert.match(out, new RegExp(`pupistry-bootstrap: installed Node.js ${process.version.replaceAll('.', '\\.')}`))
-    assert.equal(readFileSync(path.join(changes(), 'opt', 'pupistry', 'node', '.sha256'), 'utf8'), `${tarballSha}\n`)
-    assert.equal(readlinkSync(path.join(changes(), 'usr-local', 'bin', 'node')), '/opt/pupistry/node/bin/node')
-    assert.equal(readlinkSync(path.join(changes(), 'usr-local', 'bin', 'pupistry')), '/opt/pupistry/bin/pupistry')
-    assert.match(out, /pupistry-bootstrap: wrote \/etc\/pupistry\/settings\.yaml/)
-    assert.match(out, /production: installed serial 1 \([0-9a-f]{12}\); puppet applied changes \(exit 2\)/)
-    assert.match(out, /pupistry-bootstrap: done: pupistry \S+ applies environment production/)
-  })
+  it(
+    'runs to the end: Puppet and pupistry by the package managers, Node.js downloaded and verified, ' +
+      'settings, unit, first apply',
+    async () => {
+      const out = await bootstrap(scripts.daemon, changes())
+      assert.match(stubLog(), /^apt-get update -q$/m)
+      assert.match(stubLog(), /^apt-get install -y -q --no-install-recommends puppet-agent$/m)
+      assert.match(
+        stubLog(),
+        new RegExp(
+          `^npm install --global --prefix /opt/pupistry --no-audit --no-fund --omit=dev ` +
+            `pupistry@${version.replaceAll('.', '\\.')} \\(registry http://127\\.0\\.0\\.1:9/\\)$`,
+          'm',
+        ),
+      )
+      assert.deepEqual(downloads(), ['GET /node-v20-linux-x64.tar.gz 200'])
+      assert.match(out, new RegExp(`pupistry-bootstrap: installed Node.js ${process.version.replaceAll('.', '\\.')}`))
+      assert.equal(readFileSync(path.join(changes(), 'opt', 'pupistry', 'node', '.sha256'), 'utf8'), `${tarballSha}\n`)
+      assert.equal(readlinkSync(path.join(changes(), 'usr-local', 'bin', 'node')), '/opt/pupistry/node/bin/node')
+      assert.equal(readlinkSync(path.join(changes(), 'usr-local', 'bin', 'pupistry')), '/opt/pupistry/bin/pupistry')
+      assert.match(out, /pupistry-bootstrap: wrote \/etc\/pupistry\/settings\.yaml/)
+      assert.match(out, /production: installed serial 1 \([0-9a-f]{12}\); puppet applied changes \(exit 2\)/)
+      assert.match(out, /pupistry-bootstrap: done: pupistry \S+ applies environment production/)
+    },
+  )
 
   it('wrote the settings file 0600 with the store, the environment and the inlined trusted key', () => {
     const file = path.join(changes(), 'etc', 'pupistry', 'settings.yaml')
@@ -253,7 +258,10 @@ describe('the debian-12 bootstrap, run in a throwaway root', {skip}, () => {
     assert.match(failure, /exited 1/)
     assert.match(
       failure,
-      /pupistry-bootstrap: error: https:\/\/127\.0\.0\.1:\d+\/node-v20-linux-x64\.tar\.gz does not have the SHA-256 the settings give \([0-9a-f]{64}\); not installing it/,
+      new RegExp(
+        /pupistry-bootstrap: error: https:\/\/127\.0\.0\.1:\d+\/node-v20-linux-x64\.tar\.gz /.source +
+          /does not have the SHA-256 the settings give \([0-9a-f]{64}\); not installing it/.source,
+      ),
     )
     assert.equal(existsSync(path.join(fresh, 'opt', 'pupistry', 'node')), false)
     assert.deepEqual(readdirSync(path.join(fresh, 'var-cache', 'pupistry-bootstrap')), [])

@@ -34,7 +34,10 @@ describe('oclif conventions', () => {
     assert.equal(result.code, 2, show(result))
     assert.match(
       result.stderr,
-      /^pupistry: error: keys genrate is not a pupistry command\nhint: did you mean `pupistry keys generate`\? \(`pupistry help keys` lists its commands\)/,
+      new RegExp(
+        /^pupistry: error: keys genrate is not a pupistry command\nhint: did you mean /.source +
+          /`pupistry keys generate`\? \(`pupistry help keys` lists its commands\)/.source,
+      ),
     )
     assert.doesNotMatch(result.stderr, /keys:/)
   })

@@ -112,100 +112,108 @@ describe('crash safety: SIGKILL at every step, and a full disk', () => {
     return active.split('.')[0]
   }
 
-  it(`${ITERATIONS} runs killed at every step (and at random moments) never leave an incomplete release, and the next run finishes the update`, async () => {
-    await ok(world, 'push')
-    await node(world, nodeSettings, 'apply')
-    const hits = new Map<string, number>()
-    const started = Date.now()
-    for (let round = 0; round < ITERATIONS; round++) {
-      const wanted = versions[round % 2]
-      const pushed = await ok(world, 'push', '-e', 'production', '--version', wanted.slice(0, 16))
-      assert.match(pushed.stdout, /as serial \d+/)
-
-      const step = round % (STEPS.length + 1) < STEPS.length ? STEPS[round % (STEPS.length + 1)] : undefined
-      const kill = step ? {at: step} : {afterMs: 150 + Math.floor(Math.random() * 900)}
-      const {killed, result} = await killedApply(nodeSettings, ['--minimal'], kill)
-      const label = step ?? `${kill.afterMs} ms`
-      if (killed)
-        hits.set(label.endsWith('ms') ? 'timed' : label, (hits.get(label.endsWith('ms') ? 'timed' : label) ?? 0) + 1)
-      else assert.equal(result.code, 0, `round ${round} (${label}) ran to the end: ${show(result)}`)
-      const active = assertComplete(`round ${round}, killed at ${label}`)
-      assert.ok(versions.includes(active))
-
-      // The next run finishes the update; it is stopped just before Puppet, except on a sample where Puppet applies it.
-      const sample = round % 9 === 4
-      const next = sample
-        ? {killed: false, result: await world.cliWith(nodeSettings, 'apply', '--minimal')}
-        : await killedApply(nodeSettings, ['--minimal'], {at: 'puppet'})
-      if (sample) assert.equal(next.result.code, 0, show(next.result))
-      else assert.ok(next.killed || next.result.code === 0, show(next.result))
-      assert.equal(
-        assertComplete(`round ${round}, after the next run`),
-        wanted,
-        `round ${round}: the next run installed the newest release`,
-      )
-      if (sample) assert.equal(world.targetFile('hello.txt'), contents.get(wanted), 'Puppet applied the release')
-    }
-
-    const seconds = Math.round((Date.now() - started) / 1000)
-    console.log(
-      `# kill loop: ${ITERATIONS} rounds in ${seconds} s; killed at ${[...hits].map(([step, count]) => `${step} ×${count}`).join(', ')}`,
-    )
-    for (const step of [...STEPS, 'timed']) assert.ok((hits.get(step) ?? 0) > 0, `some run was killed at ${step}`)
-
-    const final = await node(world, nodeSettings, 'apply')
-    assert.match(final.stdout, /puppet/)
-    const root = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
-    assert.deepEqual(
-      readdirSync(root).filter((name) => name.startsWith('.')),
-      [],
-      'leftovers are cleaned',
-    )
-    assert.deepEqual(
-      readdirSync(world.puppetcode).filter((name) => name.includes('.pupistry-')),
-      [],
-      'no temporary links left',
-    )
-  })
-
-  it('a full disk (a file size limit) while unpacking or downloading fails cleanly (exit 16) with the previous release active', async () => {
-    await node(world, nodeSettings, 'apply')
-    const before = world.activeVersion()
-    const limitKb = 512
-    for (const [what, content] of [
-      ['unpack', Buffer.alloc(2 * 1024 * 1024, 'a')], // compresses to a few KB: the download fits, the unpacked file does not
-      ['download', Buffer.from(Array.from({length: 1024 * 1024}, () => Math.floor(Math.random() * 256)))], // does not compress
-    ] as const) {
-      await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'big.bin'), content))
-      await ok(world, 'build', '-e', 'production')
+  it(
+    `${ITERATIONS} runs killed at every step (and at random moments) never leave an incomplete release, ` +
+      `and the next run finishes the update`,
+    async () => {
       await ok(world, 'push')
-      const limited = await new Promise<CliResult>((resolve) => {
-        const child = spawn(
-          'bash',
-          ['-c', `ulimit -f ${limitKb}; exec "$0" "$@"`, process.execPath, BIN, 'apply', '--config', nodeSettings],
-          {env: {...process.env, NO_COLOR: '1'}},
+      await node(world, nodeSettings, 'apply')
+      const hits = new Map<string, number>()
+      const started = Date.now()
+      for (let round = 0; round < ITERATIONS; round++) {
+        const wanted = versions[round % 2]
+        const pushed = await ok(world, 'push', '-e', 'production', '--version', wanted.slice(0, 16))
+        assert.match(pushed.stdout, /as serial \d+/)
+
+        const step = round % (STEPS.length + 1) < STEPS.length ? STEPS[round % (STEPS.length + 1)] : undefined
+        const kill = step ? {at: step} : {afterMs: 150 + Math.floor(Math.random() * 900)}
+        const {killed, result} = await killedApply(nodeSettings, ['--minimal'], kill)
+        const label = step ?? `${kill.afterMs} ms`
+        if (killed)
+          hits.set(label.endsWith('ms') ? 'timed' : label, (hits.get(label.endsWith('ms') ? 'timed' : label) ?? 0) + 1)
+        else assert.equal(result.code, 0, `round ${round} (${label}) ran to the end: ${show(result)}`)
+        const active = assertComplete(`round ${round}, killed at ${label}`)
+        assert.ok(versions.includes(active))
+
+        // The next run finishes the update; it is stopped just before Puppet, except on a sample where Puppet applies it.
+        const sample = round % 9 === 4
+        const next = sample
+          ? {killed: false, result: await world.cliWith(nodeSettings, 'apply', '--minimal')}
+          : await killedApply(nodeSettings, ['--minimal'], {at: 'puppet'})
+        if (sample) assert.equal(next.result.code, 0, show(next.result))
+        else assert.ok(next.killed || next.result.code === 0, show(next.result))
+        assert.equal(
+          assertComplete(`round ${round}, after the next run`),
+          wanted,
+          `round ${round}: the next run installed the newest release`,
         )
-        let stdout = ''
-        let stderr = ''
-        child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
-        child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-        child.on('close', (code) => resolve({code: code ?? -1, stderr, stdout}))
-      })
-      assert.equal(limited.code, 16, `${what}: ${show(limited)}`)
-      assert.match(limited.stderr, what === 'unpack' ? /no room to unpack/ : /no room to download/)
-      assert.equal(world.activeVersion(), before, `${what}: the previous release stays active`)
-      assertComplete(`after the failed ${what}`)
+        if (sample) assert.equal(world.targetFile('hello.txt'), contents.get(wanted), 'Puppet applied the release')
+      }
+
+      const seconds = Math.round((Date.now() - started) / 1000)
+      console.log(
+        `# kill loop: ${ITERATIONS} rounds in ${seconds} s; killed at ${[...hits].map(([step, count]) => `${step} ×${count}`).join(', ')}`,
+      )
+      for (const step of [...STEPS, 'timed']) assert.ok((hits.get(step) ?? 0) > 0, `some run was killed at ${step}`)
+
+      const final = await node(world, nodeSettings, 'apply')
+      assert.match(final.stdout, /puppet/)
       const root = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
       assert.deepEqual(
         readdirSync(root).filter((name) => name.startsWith('.')),
         [],
-        `${what}: nothing half-written is left`,
+        'leftovers are cleaned',
       )
-    }
+      assert.deepEqual(
+        readdirSync(world.puppetcode).filter((name) => name.includes('.pupistry-')),
+        [],
+        'no temporary links left',
+      )
+    },
+  )
 
-    // With room again, the next run installs the newest release.
-    const recovered = await node(world, nodeSettings, 'apply')
-    assert.match(recovered.stdout, /installed serial/)
-    assert.equal(readFileSync(path.join(world.puppetcode, 'production', 'big.bin')).length, 1024 * 1024)
-  })
+  it(
+    'a full disk (a file size limit) while unpacking or downloading fails cleanly (exit 16) with the ' +
+      'previous release active',
+    async () => {
+      await node(world, nodeSettings, 'apply')
+      const before = world.activeVersion()
+      const limitKb = 512
+      for (const [what, content] of [
+        ['unpack', Buffer.alloc(2 * 1024 * 1024, 'a')], // compresses to a few KB: the download fits, the unpacked file does not
+        ['download', Buffer.from(Array.from({length: 1024 * 1024}, () => Math.floor(Math.random() * 256)))], // does not compress
+      ] as const) {
+        await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'big.bin'), content))
+        await ok(world, 'build', '-e', 'production')
+        await ok(world, 'push')
+        const limited = await new Promise<CliResult>((resolve) => {
+          const child = spawn(
+            'bash',
+            ['-c', `ulimit -f ${limitKb}; exec "$0" "$@"`, process.execPath, BIN, 'apply', '--config', nodeSettings],
+            {env: {...process.env, NO_COLOR: '1'}},
+          )
+          let stdout = ''
+          let stderr = ''
+          child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
+          child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+          child.on('close', (code) => resolve({code: code ?? -1, stderr, stdout}))
+        })
+        assert.equal(limited.code, 16, `${what}: ${show(limited)}`)
+        assert.match(limited.stderr, what === 'unpack' ? /no room to unpack/ : /no room to download/)
+        assert.equal(world.activeVersion(), before, `${what}: the previous release stays active`)
+        assertComplete(`after the failed ${what}`)
+        const root = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')
+        assert.deepEqual(
+          readdirSync(root).filter((name) => name.startsWith('.')),
+          [],
+          `${what}: nothing half-written is left`,
+        )
+      }
+
+      // With room again, the next run installs the newest release.
+      const recovered = await node(world, nodeSettings, 'apply')
+      assert.match(recovered.stdout, /installed serial/)
+      assert.equal(readFileSync(path.join(world.puppetcode, 'production', 'big.bin')).length, 1024 * 1024)
+    },
+  )
 })

@@ -34,31 +34,35 @@ describe('the daemon schedule', () => {
     )
   })
 
-  it('waits the interval plus up to the splay, and backs off from 1/64 of the interval, doubling, up to the interval, in the upper half', () => {
-    const schedule = {interval: 300, minimal: false, splay: 30, stopTimeout: 60}
-    assert.equal(
-      nextDelay(schedule, 0, () => 0),
-      300,
-    )
-    assert.equal(
-      nextDelay(schedule, 0, () => 1),
-      330,
-    )
-    const ceilings = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((failures) => nextDelay(schedule, failures, () => 1))
-    assert.deepEqual(
-      ceilings.map((value) => Math.round(value * 100) / 100),
-      [4.69, 9.38, 18.75, 37.5, 75, 150, 300, 300, 300],
-    )
-    assert.equal(
-      nextDelay(schedule, 3, () => 0),
-      18.75 / 2,
-    )
-    assert.equal(
-      nextDelay({...schedule, interval: 8}, 1, () => 1),
-      1,
-      'at least 1 s',
-    )
-  })
+  it(
+    'waits the interval plus up to the splay, and backs off from 1/64 of the interval, doubling, up to ' +
+      'the interval, in the upper half',
+    () => {
+      const schedule = {interval: 300, minimal: false, splay: 30, stopTimeout: 60}
+      assert.equal(
+        nextDelay(schedule, 0, () => 0),
+        300,
+      )
+      assert.equal(
+        nextDelay(schedule, 0, () => 1),
+        330,
+      )
+      const ceilings = [1, 2, 3, 4, 5, 6, 7, 8, 9].map((failures) => nextDelay(schedule, failures, () => 1))
+      assert.deepEqual(
+        ceilings.map((value) => Math.round(value * 100) / 100),
+        [4.69, 9.38, 18.75, 37.5, 75, 150, 300, 300, 300],
+      )
+      assert.equal(
+        nextDelay(schedule, 3, () => 0),
+        18.75 / 2,
+      )
+      assert.equal(
+        nextDelay({...schedule, interval: 8}, 1, () => 1),
+        1,
+        'at least 1 s',
+      )
+    },
+  )
 
   it('refuses a run_timeout of 0 and an unreadable duration, accepts a splay and stop_timeout of 0', () => {
     assert.throws(() => parseSettings('agent:\n  run_timeout: 0\n', 'x.yaml'), SettingsError)

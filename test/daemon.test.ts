@@ -225,7 +225,8 @@ describe('the daemon against a file store', () => {
     const wrapper = path.join(world.dir, 'puppet-watch.sh')
     writeFileSync(
       wrapper,
-      `#!/bin/sh\nmkdir '${marker}' 2>/dev/null || echo overlap >> '${overlaps}'\npuppet "$@"\ncode=$?\nrmdir '${marker}' 2>/dev/null\nexit $code\n`,
+      `#!/bin/sh\nmkdir '${marker}' 2>/dev/null || echo overlap >> '${overlaps}'\n` +
+        `puppet "$@"\ncode=$?\nrmdir '${marker}' 2>/dev/null\nexit $code\n`,
     )
     chmodSync(wrapper, 0o755)
     const file = settingsWith(world, 'two.yaml', {daemon_frequency: 1, daemon_splay: 0, puppet: wrapper})

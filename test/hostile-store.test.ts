@@ -195,50 +195,54 @@ describe('an HTTPS mirror that misbehaves, and a FIFO pointer under the daemon',
     assert.notEqual(world.activeVersion(), before)
   })
 
-  it('a daemon survives a FIFO as the pointer, keeps its schedule, installs once the pointer is repaired, and stops on SIGTERM', async () => {
-    await newRelease(world, 'third')
-    const pointer = world.storePath('production', 'latest.json')
-    const good = readFileSync(pointer)
-    rmSync(pointer)
-    execFileSync('mkfifo', [pointer])
-    const file = path.join(world.dir, 'fifo-daemon.yaml')
-    writeFileSync(
-      file,
-      dump({
-        ...world.settings,
-        agent: {...world.settings.agent, daemon_frequency: 1, daemon_minimal: true, daemon_splay: 0},
-      }),
-    )
-    const daemon = new DaemonProcess(file)
-    try {
-      // More failed runs than libuv has pool threads (4): a blocking open would have used them all up by now.
-      for (let failures = 1; failures <= 6; failures++) {
-        await daemon.waitFor((event) => event.event === 'backoff' && event.failures === failures, {
-          what: `failed run ${failures}`,
+  it(
+    'a daemon survives a FIFO as the pointer, keeps its schedule, installs once the pointer is repaired, ' +
+      'and stops on SIGTERM',
+    async () => {
+      await newRelease(world, 'third')
+      const pointer = world.storePath('production', 'latest.json')
+      const good = readFileSync(pointer)
+      rmSync(pointer)
+      execFileSync('mkfifo', [pointer])
+      const file = path.join(world.dir, 'fifo-daemon.yaml')
+      writeFileSync(
+        file,
+        dump({
+          ...world.settings,
+          agent: {...world.settings.agent, daemon_frequency: 1, daemon_minimal: true, daemon_splay: 0},
+        }),
+      )
+      const daemon = new DaemonProcess(file)
+      try {
+        // More failed runs than libuv has pool threads (4): a blocking open would have used them all up by now.
+        for (let failures = 1; failures <= 6; failures++) {
+          await daemon.waitFor((event) => event.event === 'backoff' && event.failures === failures, {
+            what: `failed run ${failures}`,
+          })
+        }
+
+        const failed = daemon.events.filter((event) => event.event === 'run-failed')
+        assert.ok(
+          failed.every(
+            (event) => event.exitCode === 13 && /it is a FIFO \(named pipe\), not a regular file/.test(event.message),
+          ),
+          daemon.transcript(),
+        )
+        const from = daemon.events.length
+        writeFileSync(`${pointer}.new`, good)
+        renameSync(`${pointer}.new`, pointer)
+        const installed = await daemon.waitFor((event) => event.event === 'run' && event.action === 'installed', {
+          from,
+          what: 'the install after the repair',
         })
+        assert.equal(installed.version, world.activeVersion()?.split('.')[0])
+      } finally {
+        daemon.kill('SIGTERM')
       }
 
-      const failed = daemon.events.filter((event) => event.event === 'run-failed')
-      assert.ok(
-        failed.every(
-          (event) => event.exitCode === 13 && /it is a FIFO \(named pipe\), not a regular file/.test(event.message),
-        ),
-        daemon.transcript(),
-      )
-      const from = daemon.events.length
-      writeFileSync(`${pointer}.new`, good)
-      renameSync(`${pointer}.new`, pointer)
-      const installed = await daemon.waitFor((event) => event.event === 'run' && event.action === 'installed', {
-        from,
-        what: 'the install after the repair',
-      })
-      assert.equal(installed.version, world.activeVersion()?.split('.')[0])
-    } finally {
-      daemon.kill('SIGTERM')
-    }
-
-    assert.deepEqual(await daemon.exited, {code: 0, signal: null}, daemon.transcript())
-  })
+      assert.deepEqual(await daemon.exited, {code: 0, signal: null}, daemon.transcript())
+    },
+  )
 })
 
 describe('an S3 endpoint that misbehaves', () => {

@@ -241,7 +241,8 @@ describe('the companion Puppet module', () => {
             const file = path.join(dir, `${name}-${schedule}-${unit}`)
             expected[file] = text
             files.push(
-              `file { '${file}': content => pupistry::units('${schedule}', '/usr/local/bin/pupistry', '/etc/pupistry/settings.yaml', 'human', ${frequency}, ${stop})['${unit}'] }`,
+              `file { '${file}': content => pupistry::units('${schedule}', '/usr/local/bin/pupistry', ` +
+                `'/etc/pupistry/settings.yaml', 'human', ${frequency}, ${stop})['${unit}'] }`,
             )
           }
         }

@@ -23,31 +23,35 @@ function registryOf(answers: Record<string, HookOutcome>): ProviderRegistry {
 }
 
 describe('the provider registry', () => {
-  it('when several plugins offer a name: the core, then bundled plugins, then installed ones by plugin name; each clash said once', async () => {
-    const registry = registryOf({
-      'pupistry:storage': {
-        failures: [],
-        successes: [
-          {plugin: zeta, result: [store('file'), store('s3'), store('shared')]},
-          {plugin: alpha, result: [store('s3'), store('shared')]},
-          {plugin: bundled, result: [store('s3')]},
-          {plugin: core, result: [store('file')]},
-        ],
-      },
-    })
-    const chosen = (await registry.list('storage')).map((entry) => [entry.descriptor.name, entry.plugin.name])
-    assert.deepEqual(chosen, [
-      ['file', 'pupistry'],
-      ['s3', '@pupistry/s3'],
-      ['shared', 'alpha-store'],
-    ])
-    assert.deepEqual(registry.warnings.sort(), [
-      'storage provider "file" is offered by both pupistry and zeta-store; using pupistry',
-      'storage provider "s3" is offered by both @pupistry/s3 and alpha-store; using @pupistry/s3',
-      'storage provider "s3" is offered by both @pupistry/s3 and zeta-store; using @pupistry/s3',
-      'storage provider "shared" is offered by both alpha-store and zeta-store; using alpha-store',
-    ])
-  })
+  it(
+    'when several plugins offer a name: the core, then bundled plugins, then installed ones by plugin ' +
+      'name; each clash said once',
+    async () => {
+      const registry = registryOf({
+        'pupistry:storage': {
+          failures: [],
+          successes: [
+            {plugin: zeta, result: [store('file'), store('s3'), store('shared')]},
+            {plugin: alpha, result: [store('s3'), store('shared')]},
+            {plugin: bundled, result: [store('s3')]},
+            {plugin: core, result: [store('file')]},
+          ],
+        },
+      })
+      const chosen = (await registry.list('storage')).map((entry) => [entry.descriptor.name, entry.plugin.name])
+      assert.deepEqual(chosen, [
+        ['file', 'pupistry'],
+        ['s3', '@pupistry/s3'],
+        ['shared', 'alpha-store'],
+      ])
+      assert.deepEqual(registry.warnings.sort(), [
+        'storage provider "file" is offered by both pupistry and zeta-store; using pupistry',
+        'storage provider "s3" is offered by both @pupistry/s3 and alpha-store; using @pupistry/s3',
+        'storage provider "s3" is offered by both @pupistry/s3 and zeta-store; using @pupistry/s3',
+        'storage provider "shared" is offered by both alpha-store and zeta-store; using alpha-store',
+      ])
+    },
+  )
 
   it('refuses descriptors of another contract, or of none, and says so when one is chosen (by name or URL scheme)', async () => {
     const registry = registryOf({
@@ -63,8 +67,10 @@ describe('the provider registry', () => {
     })
     assert.deepEqual(await registry.list('storage'), [])
     assert.deepEqual(registry.warnings, [
-      'storage provider "old" of plugin zeta-store@1.0.0 was written for plugin contract 0, but this pupistry speaks contracts 1 to 2; ignored',
-      'storage provider "vague" of plugin zeta-store@1.0.0 does not state the plugin contract it was written for (this pupistry speaks contracts 1 to 2); ignored',
+      'storage provider "old" of plugin zeta-store@1.0.0 was written for plugin contract 0, but this ' +
+        'pupistry speaks contracts 1 to 2; ignored',
+      'storage provider "vague" of plugin zeta-store@1.0.0 does not state the plugin contract it was ' +
+        'written for (this pupistry speaks contracts 1 to 2); ignored',
     ])
     await assert.rejects(registry.get('storage', 'old'), (error: Error) => {
       assert.ok(error instanceof UsageError)

@@ -41,7 +41,10 @@ describe('rollback on a node, signed rollback from the build side, and status --
     const result = await ok(world, 'rollback')
     assert.match(
       result.stderr,
-      /rolled back from [0-9a-f]{12} to [0-9a-f]{12}; pinned until `pupistry apply --unpin` or a new release \(a serial above 2 with a version other than [0-9a-f]{12}\)/,
+      new RegExp(
+        /rolled back from [0-9a-f]{12} to [0-9a-f]{12}; pinned until `pupistry apply --unpin` /.source +
+          /or a new release \(a serial above 2 with a version other than [0-9a-f]{12}\)/.source,
+      ),
     )
     assert.equal(world.activeVersion(), first)
     assert.equal(world.targetFile('hello.txt'), 'hello from v1.0.0\n', 'Puppet applied the old content')
@@ -73,61 +76,65 @@ describe('rollback on a node, signed rollback from the build side, and status --
     assert.equal(malformed.code, 2, show(malformed))
   })
 
-  it('push --refresh of the version rolled back from, or a signed rollback to the pinned version, keeps the pin; a new release lifts it', async () => {
-    // Pinned to `first`, rolled back from `second` (serial 2). A daily refresh signs `second` again as serial 3.
-    await ok(world, 'push', '--refresh')
-    const refreshed = await ok(world, 'apply')
-    assert.match(
-      refreshed.stderr,
-      /serial 3 signs [0-9a-f]{12} \(the version rolled back from\) again; the pin on [0-9a-f]{12} stays/,
-    )
-    assert.match(refreshed.stdout, /pinned to [0-9a-f]{12} by rollback/)
-    assert.equal(world.activeVersion(), first)
-    assert.equal((await installedState(world)).pinned, first)
+  it(
+    'push --refresh of the version rolled back from, or a signed rollback to the pinned version, keeps ' +
+      'the pin; a new release lifts it',
+    async () => {
+      // Pinned to `first`, rolled back from `second` (serial 2). A daily refresh signs `second` again as serial 3.
+      await ok(world, 'push', '--refresh')
+      const refreshed = await ok(world, 'apply')
+      assert.match(
+        refreshed.stderr,
+        /serial 3 signs [0-9a-f]{12} \(the version rolled back from\) again; the pin on [0-9a-f]{12} stays/,
+      )
+      assert.match(refreshed.stdout, /pinned to [0-9a-f]{12} by rollback/)
+      assert.equal(world.activeVersion(), first)
+      assert.equal((await installedState(world)).pinned, first)
 
-    const pushed = await ok(world, 'push', '-e', 'production', '--version', second.slice(0, 8))
-    assert.match(pushed.stdout, /is already live \(serial 3\); nothing to push/)
-    const signedRollback = await ok(world, 'push', '-e', 'production', '--version', first.slice(0, 8))
-    assert.match(
-      signedRollback.stdout,
-      new RegExp(`published ${first.slice(0, 12)} \\(an earlier build: a rollback\\) as serial 4`),
-    )
-    const manifest = JSON.parse(
-      Buffer.from(
-        JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8')).payload,
-        'base64',
-      ).toString(),
-    )
-    assert.equal(manifest.serial, 4)
-    assert.equal(manifest.version, first)
-    const same = await ok(world, 'apply')
-    assert.match(same.stderr, /serial 4 signs the pinned version again; the pin on [0-9a-f]{12} stays/)
-    assert.equal(world.activeVersion(), first)
+      const pushed = await ok(world, 'push', '-e', 'production', '--version', second.slice(0, 8))
+      assert.match(pushed.stdout, /is already live \(serial 3\); nothing to push/)
+      const signedRollback = await ok(world, 'push', '-e', 'production', '--version', first.slice(0, 8))
+      assert.match(
+        signedRollback.stdout,
+        new RegExp(`published ${first.slice(0, 12)} \\(an earlier build: a rollback\\) as serial 4`),
+      )
+      const manifest = JSON.parse(
+        Buffer.from(
+          JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8')).payload,
+          'base64',
+        ).toString(),
+      )
+      assert.equal(manifest.serial, 4)
+      assert.equal(manifest.version, first)
+      const same = await ok(world, 'apply')
+      assert.match(same.stderr, /serial 4 signs the pinned version again; the pin on [0-9a-f]{12} stays/)
+      assert.equal(world.activeVersion(), first)
 
-    // A genuinely new release lifts the pin and is installed.
-    await world.commitToControl('production', (dir) =>
-      writeFileSync(path.join(dir, 'manifests', 'third.pp'), '# a third release\n'),
-    )
-    const third = JSON.parse((await ok(world, 'build', '-e', 'production', '--json')).stdout)[0].version
-    await ok(world, 'push')
-    const applied = await ok(world, 'apply')
-    assert.match(
-      applied.stderr,
-      /serial 5 is a new release \([0-9a-f]{12}\); the pin on [0-9a-f]{12} \(serial 2\) is lifted/,
-    )
-    assert.match(applied.stdout, /installed serial 5 \(/)
-    assert.equal(world.activeVersion(), third)
-    assert.equal((await installedState(world)).serial, 5)
-    assert.equal((await installedState(world)).pinned, undefined)
-
-    // Serial 1, the genuine signed manifest of this very content, put back by an attacker or a confused mirror: refused.
-    await world.withReplayedManifest(1, async () => {
-      const replayed = await world.cli('apply')
-      assert.equal(replayed.code, 20, show(replayed))
-      assert.match(replayed.stderr, /serial 1, older than the installed serial 5; refusing a rollback/)
+      // A genuinely new release lifts the pin and is installed.
+      await world.commitToControl('production', (dir) =>
+        writeFileSync(path.join(dir, 'manifests', 'third.pp'), '# a third release\n'),
+      )
+      const third = JSON.parse((await ok(world, 'build', '-e', 'production', '--json')).stdout)[0].version
+      await ok(world, 'push')
+      const applied = await ok(world, 'apply')
+      assert.match(
+        applied.stderr,
+        /serial 5 is a new release \([0-9a-f]{12}\); the pin on [0-9a-f]{12} \(serial 2\) is lifted/,
+      )
+      assert.match(applied.stdout, /installed serial 5 \(/)
       assert.equal(world.activeVersion(), third)
-    })
-  })
+      assert.equal((await installedState(world)).serial, 5)
+      assert.equal((await installedState(world)).pinned, undefined)
+
+      // Serial 1, the genuine signed manifest of this very content, put back by an attacker or a confused mirror: refused.
+      await world.withReplayedManifest(1, async () => {
+        const replayed = await world.cli('apply')
+        assert.equal(replayed.code, 20, show(replayed))
+        assert.match(replayed.stderr, /serial 1, older than the installed serial 5; refusing a rollback/)
+        assert.equal(world.activeVersion(), third)
+      })
+    },
+  )
 
   it('push --version needs one environment and a kept build', async () => {
     const unknown = await world.cli('push', '-e', 'production', '--version', 'abcdef12')

@@ -229,29 +229,33 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     assert.doesNotMatch(applied.stderr, /unknown key/)
   })
 
-  it("a node reading a mirror learns the shelf's prefix from prefixOf, without making the shelf store (which would fail here)", async () => {
-    // A mirror in the core's layout, copied from the shelf's objects, as a sync job would.
-    const mirror = path.join(world.dir, 'mirror')
-    for (const fan of readdirSync(shelf).filter((name) => !name.startsWith('.'))) {
-      for (const name of readdirSync(path.join(shelf, fan)).filter((entry) => entry.endsWith('.key'))) {
-        const key = readFileSync(path.join(shelf, fan, name), 'utf8')
-        mkdirSync(path.dirname(path.join(mirror, key)), {recursive: true})
-        writeFileSync(path.join(mirror, key), readFileSync(path.join(shelf, fan, name.replace(/\.key$/, '.obj'))))
+  it(
+    "a node reading a mirror learns the shelf's prefix from prefixOf, without making the shelf store " +
+      '(which would fail here)',
+    async () => {
+      // A mirror in the core's layout, copied from the shelf's objects, as a sync job would.
+      const mirror = path.join(world.dir, 'mirror')
+      for (const fan of readdirSync(shelf).filter((name) => !name.startsWith('.'))) {
+        for (const name of readdirSync(path.join(shelf, fan)).filter((entry) => entry.endsWith('.key'))) {
+          const key = readFileSync(path.join(shelf, fan, name), 'utf8')
+          mkdirSync(path.dirname(path.join(mirror, key)), {recursive: true})
+          writeFileSync(path.join(mirror, key), readFileSync(path.join(shelf, fan, name.replace(/\.key$/, '.obj'))))
+        }
       }
-    }
 
-    const node = structuredClone(world.settings)
-    // Creating the shelf store on this node fails (a fan-out it refuses): only prefixOf may be asked.
-    node.general.shelf_fanout = 9
-    node.agent.storage = `file://${mirror}`
-    node.general.app_cache = path.join(world.dir, 'node4-cache')
-    node.agent.puppetcode = path.join(world.dir, 'node4', 'environments')
-    const file = path.join(world.dir, 'node4.yaml')
-    writeFileSync(file, stringify(node))
-    const applied = await world.cliWith(file, 'apply', '--json')
-    assert.equal(applied.code, 0, show(applied))
-    assert.equal(JSON.parse(applied.stdout).action, 'installed')
-  })
+      const node = structuredClone(world.settings)
+      // Creating the shelf store on this node fails (a fan-out it refuses): only prefixOf may be asked.
+      node.general.shelf_fanout = 9
+      node.agent.storage = `file://${mirror}`
+      node.general.app_cache = path.join(world.dir, 'node4-cache')
+      node.agent.puppetcode = path.join(world.dir, 'node4', 'environments')
+      const file = path.join(world.dir, 'node4.yaml')
+      writeFileSync(file, stringify(node))
+      const applied = await world.cliWith(file, 'apply', '--json')
+      assert.equal(applied.code, 0, show(applied))
+      assert.equal(JSON.parse(applied.stdout).action, 'installed')
+    },
+  )
 
   it('bootstrap asks the Ed25519 verifier about trusted-key files: a secret key or an OpenPGP key is refused (exit 10)', async () => {
     for (const [name, text, message] of [
@@ -440,7 +444,8 @@ describe('a broken plugin and a plugin made for another contract do not break th
       false,
     )
     const refusal =
-      'signer "quantum" of plugin pupistry-fixture-outdated@2.0.0 was written for plugin contract 3, but this pupistry speaks contracts 1 to 2'
+      'signer "quantum" of plugin pupistry-fixture-outdated@2.0.0 was written for plugin contract 3, but ' +
+      'this pupistry speaks contracts 1 to 2'
     assert.equal(count(listing.stderr, `warning: ${refusal}; ignored`), 1, show(listing))
 
     const settings = structuredClone(world.settings)

@@ -93,7 +93,10 @@ try {
   for (const repo of repos) {
     const dir = path.join(tmp, repo.label.replace(' ', '-'))
     const makeArgs = repo.forge ? [dir, '0', forge.url, ...slugs] : [dir, String(repo.modules)]
-    const control = `file://${spawnSync(process.execPath, [path.join(here, 'make-assembler-repos.mjs'), ...makeArgs], {encoding: 'utf8'}).stdout.trim()}`
+    const made = spawnSync(process.execPath, [path.join(here, 'make-assembler-repos.mjs'), ...makeArgs], {
+      encoding: 'utf8',
+    })
+    const control = `file://${made.stdout.trim()}`
     for (const tool of TOOLS) {
       const work = path.join(dir, `run-${tool}`)
       rmSync(work, {force: true, recursive: true})
@@ -115,7 +118,8 @@ try {
 const pad = (text, width) => String(text).padEnd(width)
 const lpad = (text, width) => String(text).padStart(width)
 console.log(
-  `${pad('repo', 10)}${pad('tool', 8)}${lpad('cold s', 8)}${lpad('warm s', 8)}${lpad('peak RSS MB', 13)}${lpad('modules', 9)}${lpad('g10k/native cold', 18)}${lpad('warm', 7)}${lpad('r10k/native cold', 18)}${lpad('warm', 7)}`,
+  `${pad('repo', 10)}${pad('tool', 8)}${lpad('cold s', 8)}${lpad('warm s', 8)}${lpad('peak RSS MB', 13)}` +
+    `${lpad('modules', 9)}${lpad('g10k/native cold', 18)}${lpad('warm', 7)}${lpad('r10k/native cold', 18)}${lpad('warm', 7)}`,
 )
 for (const row of rows) {
   const native = rows.find((other) => other.repo === row.repo && other.tool === 'native')
@@ -123,11 +127,15 @@ for (const row of rows) {
   const r10k = rows.find((other) => other.repo === row.repo && other.tool === 'r10k')
   const ratios =
     row.tool === 'native'
-      ? `${lpad((g10k.cold.seconds / native.cold.seconds).toFixed(2), 18)}${lpad((g10k.warm.seconds / native.warm.seconds).toFixed(2), 7)}${lpad((r10k.cold.seconds / native.cold.seconds).toFixed(2), 18)}${lpad((r10k.warm.seconds / native.warm.seconds).toFixed(2), 7)}`
+      ? `${lpad((g10k.cold.seconds / native.cold.seconds).toFixed(2), 18)}` +
+        `${lpad((g10k.warm.seconds / native.warm.seconds).toFixed(2), 7)}` +
+        `${lpad((r10k.cold.seconds / native.cold.seconds).toFixed(2), 18)}` +
+        `${lpad((r10k.warm.seconds / native.warm.seconds).toFixed(2), 7)}`
       : ''
   const rss = Math.max(row.cold.rssMb, row.warm.rssMb).toFixed(0)
   console.log(
-    `${pad(row.repo, 10)}${pad(row.tool, 8)}${lpad(row.cold.seconds.toFixed(2), 8)}${lpad(row.warm.seconds.toFixed(2), 8)}${lpad(rss, 13)}${lpad(`${row.deployed}/${row.wanted}`, 9)}${ratios}`,
+    `${pad(row.repo, 10)}${pad(row.tool, 8)}${lpad(row.cold.seconds.toFixed(2), 8)}${lpad(row.warm.seconds.toFixed(2), 8)}` +
+      `${lpad(rss, 13)}${lpad(`${row.deployed}/${row.wanted}`, 9)}${ratios}`,
   )
 }
 
@@ -148,12 +156,14 @@ const biggest = rows
   .sort((a, b) => b.wanted - a.wanted)[0]
 if (biggest)
   console.log(
-    `  ${biggest.repo}, warm no-change rebuild: ${biggest.warm.seconds.toFixed(2)} s (target < 1 s): ${biggest.warm.seconds < 1 ? 'met' : 'NOT met'}`,
+    `  ${biggest.repo}, warm no-change rebuild: ${biggest.warm.seconds.toFixed(2)} s (target < 1 s): ` +
+      `${biggest.warm.seconds < 1 ? 'met' : 'NOT met'}`,
   )
 const peak = Math.max(...rows.filter((row) => row.tool === 'native').flatMap((row) => [row.cold.rssMb, row.warm.rssMb]))
 console.log(`  native peak RSS: ${peak.toFixed(0)} MB (target < 150 MB): ${peak < 150 ? 'met' : 'NOT met'}`)
 const short = rows.filter((row) => row.deployed !== row.wanted)
 if (short.length > 0)
   console.log(
-    `\nIncomplete deploys (modules found/wanted): ${short.map((row) => `${row.tool} on ${row.repo}: ${row.deployed}/${row.wanted}`).join('; ')}`,
+    `\nIncomplete deploys (modules found/wanted): ` +
+      `${short.map((row) => `${row.tool} on ${row.repo}: ${row.deployed}/${row.wanted}`).join('; ')}`,
   )

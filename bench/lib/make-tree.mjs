@@ -104,11 +104,20 @@ function block() {
     case 0:
       return `# ${sentence(between(6, 14))}\n# ${sentence(between(4, 12))}\n`
     case 1:
-      return `  file { '/etc/${name}/${pick(words)}.conf':\n    ensure  => file,\n    owner   => '${pick(words)}',\n    mode    => '0644',\n    content => epp('${name}/${pick(words)}.epp', {'${pick(words)}' => $${pick(words)}}),\n    notify  => Service['${name}'],\n  }\n\n`
+      return (
+        `  file { '/etc/${name}/${pick(words)}.conf':\n    ensure  => file,\n` +
+        `    owner   => '${pick(words)}',\n    mode    => '0644',\n` +
+        `    content => epp('${name}/${pick(words)}.epp', {'${pick(words)}' => $${pick(words)}}),\n` +
+        `    notify  => Service['${name}'],\n  }\n\n`
+      )
     case 2:
       return `  package { '${name}-${pick(words)}':\n    ensure => '${between(0, 9)}.${between(0, 30)}.${between(0, 99)}',\n  }\n\n`
     case 3:
-      return `class ${name}::${pick(words)} (\n  String $${pick(words)} = '${pick(words)}',\n  Integer $${pick(words)} = ${between(1, 65535)},\n  Boolean $${pick(words)} = ${random() < 0.5},\n) {\n  include ${pick(words)}::${pick(words)}\n`
+      return (
+        `class ${name}::${pick(words)} (\n  String $${pick(words)} = '${pick(words)}',\n` +
+        `  Integer $${pick(words)} = ${between(1, 65535)},\n  Boolean $${pick(words)} = ${random() < 0.5},\n) {\n` +
+        `  include ${pick(words)}::${pick(words)}\n`
+      )
     default:
       return `${name}::${pick(words)}: '${sentence(between(1, 4))}'\n${name}::${pick(words)}: ${between(0, 9999)}\n`
   }

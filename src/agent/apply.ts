@@ -111,7 +111,8 @@ async function applyLocked(
     const {pinned} = state
     if (result.pinned && pinned)
       log.info(
-        `${environment}: pinned to ${short(pinned.version)} by rollback at ${pinned.at}; \`pupistry apply --unpin\` or a new release lifts the pin`,
+        `${environment}: pinned to ${short(pinned.version)} by rollback at ${pinned.at}; ` +
+          `\`pupistry apply --unpin\` or a new release lifts the pin`,
       )
     result.puppet = await runPuppetStep(runtime, control, {
       environment,

@@ -91,7 +91,9 @@ export class Daemon {
     log.event({
       environment,
       event: 'daemon-start',
-      message: `daemon started for ${environment}: every ${first.interval} s (splay up to ${round(first.splay)} s)${first.minimal ? ', Puppet only for new releases' : ''}; pid ${process.pid}`,
+      message:
+        `daemon started for ${environment}: every ${first.interval} s (splay up to ` +
+        `${round(first.splay)} s)${first.minimal ? ', Puppet only for new releases' : ''}; pid ${process.pid}`,
       pid: process.pid,
     })
     let storeFailures = 0

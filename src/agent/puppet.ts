@@ -128,7 +128,8 @@ export async function stopOrphanedPuppet(file: string, warn: (message: string) =
   let stopped: number | undefined
   if (puppet && stillRunning(puppet)) {
     warn(
-      `Puppet (pid ${puppet.pid}) started by a pupistry run that is gone (pid ${record.by.pid}) is still running: stopping it and what it started before this run`,
+      `Puppet (pid ${puppet.pid}) started by a pupistry run that is gone (pid ${record.by.pid}) is still ` +
+        `running: stopping it and what it started before this run`,
     )
     const tree = signalTree(puppet.pid, 'SIGTERM')
     for (let waited = 0; waited < KILL_GRACE_MS && stillRunning(puppet); waited += 100) await sleep(100)

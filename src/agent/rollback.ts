@@ -40,7 +40,8 @@ export async function rollback(runtime: Runtime, options: RollbackOptions): Prom
       pinned: {at: new Date().toISOString(), from, serial, version: target.version},
     })
     runtime.log.info(
-      `${environment}: rolled back from ${short(active?.version)} to ${short(target.version)}; pinned until \`pupistry apply --unpin\` or a new release (a serial above ${serial} with a version other than ${short(from)})`,
+      `${environment}: rolled back from ${short(active?.version)} to ${short(target.version)}; pinned ` +
+        `until \`pupistry apply --unpin\` or a new release (a serial above ${serial} with a version other than ${short(from)})`,
     )
     const puppet = await runPuppetStep(runtime, control, {
       environment,

@@ -37,7 +37,9 @@ export interface EnvironmentState {
 }
 
 const STATE_HINT =
-  'the state holds the newest serial this node accepted (its protection against replayed older manifests) and rollback pins: inspect the file, then put a repaired copy back as state.json, or remove the moved-aside copy to start afresh (the next run then trusts the newest valid manifest in the store)'
+  'the state holds the newest serial this node accepted (its protection against replayed older manifests) ' +
+  'and rollback pins: inspect the file, then put a repaired copy back as state.json, or remove the ' +
+  'moved-aside copy to start afresh (the next run then trusts the newest valid manifest in the store)'
 
 export interface AgentState {
   environments: Record<string, EnvironmentState>

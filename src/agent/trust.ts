@@ -97,7 +97,8 @@ function checkSerial(manifest: Manifest, input: TrustInput): void {
   if (installed === undefined || input.allowDowngrade) return
   if (manifest.serial < installed) {
     throw new VerificationError(
-      `${manifest.environment}: the store offers serial ${manifest.serial}, older than the installed serial ${installed}; refusing a rollback (--allow-downgrade accepts it)`,
+      `${manifest.environment}: the store offers serial ${manifest.serial}, older than the installed ` +
+        `serial ${installed}; refusing a rollback (--allow-downgrade accepts it)`,
     )
   }
 
@@ -122,7 +123,8 @@ function pinDecision(manifest: Manifest, input: TrustInput): Verdict['pin'] {
   const {environment, serial, version} = manifest
   if (version !== from && version !== pin.version) {
     input.log.info(
-      `${environment}: serial ${serial} is a new release (${short(version)}); the pin on ${short(pin.version)} (serial ${pin.serial}) is lifted`,
+      `${environment}: serial ${serial} is a new release (${short(version)}); the pin on ` +
+        `${short(pin.version)} (serial ${pin.serial}) is lifted`,
     )
     return 'lifted'
   }

@@ -66,7 +66,8 @@ export async function* gunzipMember(file: string, chunkSize = 64 * 1024): AsyncG
   // zlib stops at the end of the deflate data and ignores what follows: a second member or trailing bytes.
   if (inflate.bytesWritten !== deflated) {
     throw refused(
-      `has ${deflated - inflate.bytesWritten} bytes after its compressed data (a second gzip member or trailing bytes); the format allows one member`,
+      `has ${deflated - inflate.bytesWritten} bytes after its compressed data (a second gzip member or ` +
+        `trailing bytes); the format allows one member`,
     )
   }
 

@@ -146,11 +146,13 @@ export class BuildCache {
     const matches = builds.filter((record) => record.version.startsWith(prefix))
     if (matches.length > 1)
       throw new UsageError(
-        `version ${prefix} of ${environment} is ambiguous: ${matches.map((record) => shortVersion(record.version)).join(', ')}; give more digits`,
+        `version ${prefix} of ${environment} is ambiguous: ` +
+          `${matches.map((record) => shortVersion(record.version)).join(', ')}; give more digits`,
       )
     if (matches.length === 0) {
       throw new NotFoundError(
-        `no kept build of ${environment} has version ${prefix} (kept: ${builds.map((record) => shortVersion(record.version)).join(', ') || 'none'})`,
+        `no kept build of ${environment} has version ${prefix} (kept: ` +
+          `${builds.map((record) => shortVersion(record.version)).join(', ') || 'none'})`,
         {
           hint: `the build cache keeps the last ${KEPT_BUILDS} builds; build the old commit again (the same tree gives the same version)`,
         },

@@ -29,7 +29,8 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   const {settings} = runtime
   if (settings.build.hieracrypt) {
     throw new SettingsError(
-      `build.hieracrypt is true in ${settingsSource(settings)}, but hieracrypt is not supported by this pupistry yet; refusing to build rather than ship hiera data in the clear`,
+      `build.hieracrypt is true in ${settingsSource(settings)}, but hieracrypt is not supported by this ` +
+        `pupistry yet; refusing to build rather than ship hiera data in the clear`,
       {hint: 'set build.hieracrypt: false (hiera data is then readable by anyone who can read the store)'},
     )
   }

@@ -10,11 +10,16 @@ import {describeResult} from '../formatters/apply.js'
 
 export default class Apply extends BaseCommand<typeof Apply> {
   static override enableJsonFlag = true
-  static override description = `Fetch, verify and activate the newest signed release, then run puppet apply.
+  static override description =
+    `Fetch, verify and activate the newest signed release, then run puppet apply.
 
-Checks the environment's pointer with one conditional read. Anything new is verified before a byte is unpacked (signature by a trusted key, environment, serial, expiry, SHA-256 and size), unpacked beside Puppet's code directory and activated atomically; then puppet apply runs with --detailed-exitcodes.
+Checks the environment's pointer with one conditional read. Anything new is verified before a byte is ` +
+    `unpacked (signature by a trusted key, environment, serial, expiry, SHA-256 and size), unpacked ` +
+    `beside Puppet's code directory and activated atomically; then puppet apply runs with --detailed-exitcodes.
 
-With --daemon it keeps running in the foreground (for systemd): a run every agent.daemon_frequency seconds (default 300) plus a random splay, backing off while the store is unreachable. SIGTERM or SIGINT stop it (exit 0), SIGHUP re-reads the settings. Exit codes: docs/exit-codes.md.`
+With --daemon it keeps running in the foreground (for systemd): a run every agent.daemon_frequency ` +
+    `seconds (default 300) plus a random splay, backing off while the store is unreachable. SIGTERM or ` +
+    `SIGINT stop it (exit 0), SIGHUP re-reads the settings. Exit codes: docs/exit-codes.md.`
 
   static override examples = [
     '<%= config.bin %> apply',

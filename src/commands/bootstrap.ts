@@ -8,7 +8,10 @@ export default class Bootstrap extends TemplateCommand<typeof Bootstrap> {
   static override description =
     `Render a script that takes a fresh machine to its first pupistry apply (cloud user-data).
 
-Without --template, lists the bootstrap templates. The script installs Puppet, Node.js and this exact pupistry version, writes /etc/pupistry/settings.yaml with the store, the agent credentials, the trusted keys and the environment, installs a systemd service (or timer) and runs the first apply. Values come from the settings and the flags (docs/templates.md).`
+Without --template, lists the bootstrap templates. The script installs Puppet, Node.js and this exact ` +
+    `pupistry version, writes /etc/pupistry/settings.yaml with the store, the agent credentials, the ` +
+    `trusted keys and the environment, installs a systemd service (or timer) and runs the first apply. ` +
+    `Values come from the settings and the flags (docs/templates.md).`
 
   static override examples = [
     '<%= config.bin %> bootstrap',

@@ -7,9 +7,12 @@ import {buildSummary, formatBuild} from '../formatters/build.js'
 export default class Build extends BaseCommand<typeof Build> {
   static override enableJsonFlag = true
   static override hiddenAliases = ['generate']
-  static override description = `Assemble the control repo and pack one deterministic artifact per environment.
+  static override description =
+    `Assemble the control repo and pack one deterministic artifact per environment.
 
-Runs the assembler (build.assembler, default r10k) on build.puppetcode, then packs each environment into a .tar.gz in the local cache, versioned by its SHA-256. Building again with nothing changed upstream gives the same version. Also available as \`generate\`, its name in pupistry 1.x.`
+Runs the assembler (build.assembler, default r10k) on build.puppetcode, then packs each environment into ` +
+    `a .tar.gz in the local cache, versioned by its SHA-256. Building again with nothing changed upstream ` +
+    `gives the same version. Also available as \`generate\`, its name in pupistry 1.x.`
 
   static override examples = [
     '<%= config.bin %> build',

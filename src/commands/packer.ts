@@ -8,7 +8,8 @@ export default class Packer extends TemplateCommand<typeof Packer> {
   static override description =
     `Render a packer template (HCL2) that builds a machine image with the bootstrap baked in.
 
-Without --template, lists the packer templates. The bootstrap script inside is rendered like \`pupistry bootstrap\` does, from the same settings and flags (docs/templates.md).`
+Without --template, lists the packer templates. The bootstrap script inside is rendered like ` +
+    `\`pupistry bootstrap\` does, from the same settings and flags (docs/templates.md).`
 
   static override examples = [
     '<%= config.bin %> packer',

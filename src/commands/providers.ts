@@ -7,7 +7,9 @@ export default class Providers extends BaseCommand<typeof Providers> {
   static override description =
     `List the assemblers, stores, signers and templates that the core and installed plugins provide.
 
-Each line names the provider, the plugin that provides it with its version, and how that plugin came (core: bundled with pupistry; user: installed with \`pupistry plugins install\`; link: linked with \`pupistry plugins link\`). Plugins that fail or that were made for another plugin contract are reported as warnings.`
+Each line names the provider, the plugin that provides it with its version, and how that plugin came ` +
+    `(core: bundled with pupistry; user: installed with \`pupistry plugins install\`; link: linked with ` +
+    `\`pupistry plugins link\`). Plugins that fail or that were made for another plugin contract are reported as warnings.`
 
   static override examples = ['<%= config.bin %> providers', '<%= config.bin %> providers --json']
   async run(): Promise<ProviderListing[]> {

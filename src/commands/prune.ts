@@ -7,9 +7,14 @@ import {prune, type PruneResult} from '../publish/prune.js'
 
 export default class Prune extends BaseCommand<typeof Prune> {
   static override enableJsonFlag = true
-  static override description = `Remove old manifests and artifacts from the store.
+  static override description =
+    `Remove old manifests and artifacts from the store.
 
-Per environment it keeps the manifest the pointer names, any newer one (a push in progress), the newest --keep manifests and every artifact those name. Artifacts no kept manifest names are removed once older than --grace, so an upload in progress is spared. Only objects of pupistry's own layout (pupistry/<environment>/manifests/ and artifacts/) are ever removed: the Ruby tool's objects and anything else in the bucket stay. Uses the build credentials.`
+Per environment it keeps the manifest the pointer names, any newer one (a push in progress), the newest ` +
+    `--keep manifests and every artifact those name. Artifacts no kept manifest names are removed once ` +
+    `older than --grace, so an upload in progress is spared. Only objects of pupistry's own layout ` +
+    `(pupistry/<environment>/manifests/ and artifacts/) are ever removed: the Ruby tool's objects and ` +
+    `anything else in the bucket stay. Uses the build credentials.`
 
   static override examples = [
     '<%= config.bin %> prune --dry-run',

@@ -6,11 +6,17 @@ import {push, type PushResult} from '../publish/push.js'
 
 export default class Push extends BaseCommand<typeof Push> {
   static override enableJsonFlag = true
-  static override description = `Sign the built manifests and publish them to the store.
+  static override description =
+    `Sign the built manifests and publish them to the store.
 
-For each built environment: uploads the artifact, signs a manifest with a new serial (general.signing_key_file with openpgp.js, or general.gpg_signing_key through the system gpg), checks the signature, writes the manifest create-only and then moves the environment's pointer to it. Pushing what is already live changes nothing.
+For each built environment: uploads the artifact, signs a manifest with a new serial ` +
+    `(general.signing_key_file with openpgp.js, or general.gpg_signing_key through the system gpg), ` +
+    `checks the signature, writes the manifest create-only and then moves the environment's pointer to ` +
+    `it. Pushing what is already live changes nothing.
 
---version republishes an earlier build kept in the build cache (the last 5 per environment) as the newest release: a signed rollback with a new, higher serial, which nodes accept like any new release. (The version of pupistry itself is \`pupistry version\` or \`pupistry --version\`.)`
+--version republishes an earlier build kept in the build cache (the last 5 per environment) as the newest ` +
+    `release: a signed rollback with a new, higher serial, which nodes accept like any new release. (The ` +
+    `version of pupistry itself is \`pupistry version\` or \`pupistry --version\`.)`
 
   static override examples = [
     '<%= config.bin %> push',
@@ -23,7 +29,8 @@ For each built environment: uploads the artifact, signs a manifest with a new se
     refresh: Flags.boolean({description: 're-sign what is live with a new serial and expiry (general.manifest_ttl)'}),
     version: Flags.string({
       description:
-        "publish this earlier build (its version or a unique prefix) as the newest release: a signed rollback (not the CLI's version: that is `pupistry version`)",
+        'publish this earlier build (its version or a unique prefix) as the newest release: a signed ' +
+        "rollback (not the CLI's version: that is `pupistry version`)",
     }),
   }
 

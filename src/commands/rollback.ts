@@ -8,9 +8,13 @@ import {describeResult} from '../formatters/apply.js'
 
 export default class Rollback extends BaseCommand<typeof Rollback> {
   static override enableJsonFlag = true
-  static override description = `Re-activate a release kept on this node, pin it, and run puppet apply.
+  static override description =
+    `Re-activate a release kept on this node, pin it, and run puppet apply.
 
-Without --to, the release that was active before the current one. Nothing is downloaded: the node keeps the last agent.keep_releases releases. The pin holds (apply and the daemon keep this release and run Puppet on it) until \`pupistry apply --unpin\`, or until the store offers a serial above the newest one this node had accepted. To roll back a whole fleet, use \`pupistry push --version\` on the build side instead.`
+Without --to, the release that was active before the current one. Nothing is downloaded: the node keeps ` +
+    `the last agent.keep_releases releases. The pin holds (apply and the daemon keep this release and run ` +
+    `Puppet on it) until \`pupistry apply --unpin\`, or until the store offers a serial above the newest ` +
+    `one this node had accepted. To roll back a whole fleet, use \`pupistry push --version\` on the build side instead.`
 
   static override examples = [
     '<%= config.bin %> rollback',

@@ -9,11 +9,14 @@ import {status, type StatusReport} from '../status/status.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static override enableJsonFlag = true
-  static override description = `Show the built, published and installed version of each environment.
+  static override description =
+    `Show the built, published and installed version of each environment.
 
 Built comes from this machine's build cache, published from the store, installed from this node's agent state.
 
-With --check (for monitoring) only this node's agent state is read: the exit code is 0 when the environment converges, 40 when Puppet never applied successfully, the last successful apply is older than --max-age, or the last run failed.`
+With --check (for monitoring) only this node's agent state is read: the exit code is 0 when the ` +
+    `environment converges, 40 when Puppet never applied successfully, the last successful apply is older ` +
+    `than --max-age, or the last run failed.`
 
   static override examples = [
     '<%= config.bin %> status',

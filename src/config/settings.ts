@@ -157,7 +157,8 @@ export function assertNotWritableByOthers(file: string, what: string): void {
   const stat = statSync(file)
   if (stat.uid !== 0 || (stat.mode & 0o022) !== 0) {
     throw new SettingsError(
-      `${what} ${file} is writable by users other than root (owner uid ${stat.uid}, mode ${(stat.mode & 0o777).toString(8)}); refusing to use it as root`,
+      `${what} ${file} is writable by users other than root (owner uid ${stat.uid}, mode ` +
+        `${(stat.mode & 0o777).toString(8)}); refusing to use it as root`,
       {hint: `chown root:root ${file} && chmod go-w ${file}`},
     )
   }

@@ -212,7 +212,9 @@ async function checkAgentStore(runtime: Runtime, store: Store): Promise<Omit<Che
     }
   const signed = trust.signed ? `signed by ${trust.by.identity}` : 'UNSIGNED'
   return {
-    detail: `${describeCredentials(runtime, 'agent')} can read ${environment} serial ${manifest.serial} (${signed}) and its artifact from ${store.location}`,
+    detail:
+      `${describeCredentials(runtime, 'agent')} can read ${environment} serial ${manifest.serial} ` +
+      `(${signed}) and its artifact from ${store.location}`,
     status: 'ok',
   }
 }
@@ -239,7 +241,10 @@ async function checkAgentCannotWrite(runtime: Runtime, store: Store): Promise<Om
 
   const leftover = await removeProbe(store, key)
   return {
-    detail: `${describeCredentials(runtime, 'agent')} can WRITE to ${store.location}: give nodes read-only credentials (signatures still protect them, but a stolen node key could delete what the fleet reads)${leftover ? `; ${leftover}` : ''}`,
+    detail:
+      `${describeCredentials(runtime, 'agent')} can WRITE to ${store.location}: give nodes ` +
+      `read-only credentials (signatures still protect them, but a stolen node key could delete what the ` +
+      `fleet reads)${leftover ? `; ${leftover}` : ''}`,
     status: 'warn',
   }
 }

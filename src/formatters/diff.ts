@@ -45,9 +45,10 @@ export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}
           : file.change === 'removed'
             ? paint('red', 'D')
             : paint('yellow', 'M')
-      out.push(
-        `    ${mark} ${printable(file.path, {oneLine: true})}${file.binary ? ' (binary or large)' : ` ${paint('green', `+${file.added}`)} ${paint('red', `-${file.removed}`)}`}`,
-      )
+      const lines = file.binary
+        ? ' (binary or large)'
+        : ` ${paint('green', `+${file.added}`)} ${paint('red', `-${file.removed}`)}`
+      out.push(`    ${mark} ${printable(file.path, {oneLine: true})}${lines}`)
     }
 
     for (const file of result.files) {

@@ -46,7 +46,8 @@ export async function push(
 
   if (runtime.settings.general.gpg_disable) {
     runtime.log.warn(
-      'general.gpg_disable is true: publishing UNSIGNED manifests; any node that trusts keys will refuse them, and any writer to the store can replace your code',
+      'general.gpg_disable is true: publishing UNSIGNED manifests; any node that trusts keys will refuse ' +
+        'them, and any writer to the store can replace your code',
     )
   }
 
@@ -225,7 +226,8 @@ async function readBack(store: Store, environment: string, serial: number): Prom
   if (!now) throw new StoreError(`${environment}: the pointer written to ${store.location} cannot be read back`)
   if (now.manifest.serial < serial) {
     throw new StoreError(
-      `${environment}: the pointer at ${store.location} reads back serial ${now.manifest.serial}, not ${serial}: is another writer or a stale cache in the way?`,
+      `${environment}: the pointer at ${store.location} reads back serial ${now.manifest.serial}, not ` +
+        `${serial}: is another writer or a stale cache in the way?`,
     )
   }
 }

@@ -153,8 +153,10 @@ export class ProviderRegistry {
         const same = clash.descriptor.name === entry.descriptor.name
         this.warnings.push(
           same
-            ? `${KIND_LABEL[kind]} "${entry.descriptor.name}" is offered by both ${clash.plugin.name} and ${entry.plugin.name}; using ${clash.plugin.name}`
-            : `${KIND_LABEL[kind]} "${entry.descriptor.name}" of ${entry.plugin.name} clashes with the names of "${clash.descriptor.name}" of ${clash.plugin.name}; using ${clash.plugin.name}`,
+            ? `${KIND_LABEL[kind]} "${entry.descriptor.name}" is offered by both ${clash.plugin.name} and ` +
+                `${entry.plugin.name}; using ${clash.plugin.name}`
+            : `${KIND_LABEL[kind]} "${entry.descriptor.name}" of ${entry.plugin.name} clashes with the ` +
+                `names of "${clash.descriptor.name}" of ${clash.plugin.name}; using ${clash.plugin.name}`,
         )
         continue
       }
@@ -206,7 +208,8 @@ function contractProblem(
   const hint =
     known && stated > CONTRACT_VERSION
       ? `upgrade pupistry, or install a version of ${plugin.name} made for contract ${CONTRACT_VERSION}`
-      : `upgrade the plugin: \`pupistry plugins install ${plugin.name}\` (or ask its author for a version made for contract ${CONTRACT_VERSION})`
+      : `upgrade the plugin: \`pupistry plugins install ${plugin.name}\` (or ask its author for a version ` +
+        `made for contract ${CONTRACT_VERSION})`
   return {hint, message}
 }
 

@@ -14,7 +14,8 @@ export function signingProviderName(runtime: Runtime): string {
   if (general.signing_key_file) return 'openpgp'
   if (general.gpg_signing_key !== undefined && general.gpg_signing_key !== null) return 'gpg'
   throw new SettingsError(
-    `no signing key configured in ${settingsSource(runtime.settings)}: set general.signing_key_file (an armoured OpenPGP key) or general.gpg_signing_key (a key id in your GnuPG keyring), or gpg_disable: true to publish unsigned`,
+    `no signing key configured in ${settingsSource(runtime.settings)}: set general.signing_key_file (an ` +
+      `armoured OpenPGP key) or general.gpg_signing_key (a key id in your GnuPG keyring), or gpg_disable: true to publish unsigned`,
     {hint: 'run `pupistry keys generate` to make a key'},
   )
 }

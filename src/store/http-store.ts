@@ -41,7 +41,8 @@ export class HttpStore implements Store {
     }
 
     if (url.username) {
-      this.authorization = `Basic ${Buffer.from(`${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`).toString('base64')}`
+      const credentials = `${decodeURIComponent(url.username)}:${decodeURIComponent(url.password)}`
+      this.authorization = `Basic ${Buffer.from(credentials).toString('base64')}`
     }
 
     this.base = new URL(url.href)

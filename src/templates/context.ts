@@ -112,7 +112,9 @@ export async function baseContext(runtime: Runtime, options: ContextOptions): Pr
     puppetRepos: settings.bootstrap.puppet_repos ?? {},
     schedule: options.schedule,
     service_stop_seconds: stopTimeout + PUPPET_KILL_GRACE_SECONDS + STOP_MARGIN_SECONDS,
-    settings_yaml: `# Written by pupistry bootstrap (pupistry ${runtime.version}); run the bootstrap again to change it.\n${dump(nodeSettings, {lineWidth: -1, noRefs: true})}`,
+    settings_yaml:
+      `# Written by pupistry bootstrap (pupistry ${runtime.version}); run the bootstrap ` +
+      `again to change it.\n${dump(nodeSettings, {lineWidth: -1, noRefs: true})}`,
     stop_timeout_seconds: stopTimeout,
     trusted_keys: trustedKeys,
   }

@@ -92,7 +92,8 @@ export class Templates {
       source = readFileSync(descriptor.path, 'utf8')
     } catch (error) {
       throw new TemplateError(
-        `cannot read ${descriptor.kind} template "${descriptor.name}" at ${descriptor.path}: ${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
+        `cannot read ${descriptor.kind} template "${descriptor.name}" at ${descriptor.path}: ` +
+          `${(error as NodeJS.ErrnoException).code ?? (error as Error).message}`,
       )
     }
 

@@ -106,7 +106,10 @@ export class DaemonProcess {
   }
 
   transcript(): string {
-    return `--- events\n${this.events.map((event) => JSON.stringify(event)).join('\n')}\n--- not JSON\n${this.notJson.join('\n')}\n--- stderr\n${this.stderr}`
+    return (
+      `--- events\n${this.events.map((event) => JSON.stringify(event)).join('\n')}\n` +
+      `--- not JSON\n${this.notJson.join('\n')}\n--- stderr\n${this.stderr}`
+    )
   }
 
   private wake(): void {

@@ -6,7 +6,10 @@ import path from 'node:path'
 import {run} from './cli.js'
 
 export interface Nginx {
-  /** https://127.0.0.1:PORT/ serving the root, with /moved/ (redirect to itself), /downgrade/ (redirect to plain http) and /private/ (basic auth). */
+  /**
+   * https://127.0.0.1:PORT/ serving the root, with /moved/ (redirect to itself), /downgrade/ (redirect to plain
+   * http) and /private/ (basic auth).
+   */
   https: string
   /** http://127.0.0.1:PORT/ serving the same root. */
   http: string

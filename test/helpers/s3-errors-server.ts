@@ -23,7 +23,9 @@ export async function startFakeS3(
     const extra = Object.entries(answer.extra ?? {})
       .map(([name, value]) => `<${name}>${value}</${name}>`)
       .join('')
-    const body = `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${answer.code}</Code><Message>${answer.message}</Message>${extra}<RequestId>4442587FB7D0A2F9</RequestId><HostId>test</HostId></Error>`
+    const body =
+      `<?xml version="1.0" encoding="UTF-8"?>\n<Error><Code>${answer.code}</Code><Message>${answer.message}</Message>` +
+      `${extra}<RequestId>4442587FB7D0A2F9</RequestId><HostId>test</HostId></Error>`
     response.writeHead(answer.status, {
       'content-length': Buffer.byteLength(body),
       'content-type': 'application/xml',

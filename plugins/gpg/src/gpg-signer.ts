@@ -45,7 +45,8 @@ export class GpgSigner implements Signer {
       if ((error as {kind?: string}).kind === 'tool') throw error
       throw failure(
         'settings',
-        `general.gpg_signing_key ${wanted}: no such secret key in the GnuPG keyring${process.env.GNUPGHOME ? ` (GNUPGHOME=${process.env.GNUPGHOME})` : ''}`,
+        `general.gpg_signing_key ${wanted}: no such secret key in the GnuPG ` +
+          `keyring${process.env.GNUPGHOME ? ` (GNUPGHOME=${process.env.GNUPGHOME})` : ''}`,
         error,
       )
     }

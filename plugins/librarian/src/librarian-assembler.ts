@@ -157,7 +157,8 @@ export class LibrarianAssembler implements Assembler {
     if (install.code !== 0) {
       throw new AssemblyFailure(
         'assembler',
-        `librarian-puppet could not install the Puppetfile of branch ${branch}: ${reason(install.said, dir)} (--verbose shows librarian-puppet's output)`,
+        `librarian-puppet could not install the Puppetfile of branch ${branch}: ` +
+          `${reason(install.said, dir)} (--verbose shows librarian-puppet's output)`,
       )
     }
 

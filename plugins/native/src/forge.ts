@@ -87,7 +87,8 @@ export class Forge {
     if (actual !== expected.toLowerCase()) {
       throw failure(
         'assembler',
-        `the tarball of ${release} from ${shown(url.href)} has SHA-256 ${actual}, but the Forge publishes ${expected.toLowerCase()}: refusing it`,
+        `the tarball of ${release} from ${shown(url.href)} has SHA-256 ${actual}, but the Forge publishes ` +
+          `${expected.toLowerCase()}: refusing it`,
       )
     }
 

@@ -208,7 +208,8 @@ export class NativeAssembler implements Assembler {
       const also = module.defaultBranch ? `or resolve default ref '${module.defaultBranch}'` : 'and no default provided'
       throw failure(
         'assembler',
-        `${where}: Unable to manage Puppetfile content '${module.name}': Could not resolve desired ref '${desired}' ${also} in ${shown(module.remote)}`,
+        `${where}: Unable to manage Puppetfile content '${module.name}': Could not resolve desired ref ` +
+          `'${desired}' ${also} in ${shown(module.remote)}`,
       )
     }
 

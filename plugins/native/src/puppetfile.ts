@@ -75,7 +75,8 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
   const rubyCode = (line: number, what: string): never =>
     refuse(
       line,
-      `${what} is Ruby code outside the declarative Puppetfile subset the native assembler reads (mod, forge, moduledir); build this control repo with the r10k assembler (build.assembler: r10k)`,
+      `${what} is Ruby code outside the declarative Puppetfile subset the native assembler reads (mod, ` +
+        `forge, moduledir); build this control repo with the r10k assembler (build.assembler: r10k)`,
     )
 
   const tokens = tokenize(text)
@@ -112,7 +113,8 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
   if (duplicates.size > 0) {
     throw failure(
       'assembler',
-      `${where}: Puppetfiles cannot contain duplicate module names. Remove the duplicates of the following modules: ${[...duplicates].join(' ')}`,
+      `${where}: Puppetfiles cannot contain duplicate module names. Remove the duplicates of the ` +
+        `following modules: ${[...duplicates].join(' ')}`,
     )
   }
 
@@ -243,7 +245,8 @@ export function parsePuppetfile(text: string, where: string): Puppetfile {
   function unsupportedOption(line: number, title: string, key: string): never {
     return refuse(
       line,
-      `mod '${title}': the option :${key} is outside the subset the native assembler reads; build this control repo with the r10k assembler (build.assembler: r10k)`,
+      `mod '${title}': the option :${key} is outside the subset the native assembler reads; build this ` +
+        `control repo with the r10k assembler (build.assembler: r10k)`,
     )
   }
 

@@ -72,59 +72,66 @@ describe('the native assembler builds the same artifacts as r10k (same SHA-256)'
     })
   })
 
-  describe('on a control repo using the whole Puppetfile subset (tags, commits, :control_branch, :local, install_path, moduledir, odd branch names)', () => {
-    let dir: string
-    let control: string
-    before(async () => {
-      dir = mkdtempSync(path.join(os.tmpdir(), 'pupistry-native-edge-'))
-      control = `file://${(await run('bash', [EDGE_FIXTURE, path.join(dir, 'repos')])).trim()}`
-    })
-    after(() => rmSync(dir, {force: true, recursive: true}))
+  describe(
+    'on a control repo using the whole Puppetfile subset (tags, commits, :control_branch, :local, ' +
+      'install_path, moduledir, odd branch names)',
+    () => {
+      let dir: string
+      let control: string
+      before(async () => {
+        dir = mkdtempSync(path.join(os.tmpdir(), 'pupistry-native-edge-'))
+        control = `file://${(await run('bash', [EDGE_FIXTURE, path.join(dir, 'repos')])).trim()}`
+      })
+      after(() => rmSync(dir, {force: true, recursive: true}))
 
-    it('every branch gives the artifact r10k gives', async () => {
-      const r10k = await buildWith(dir, 'r10k', control)
-      const native = await buildWith(dir, 'native', control)
-      assert.equal(r10k.result.code, 0, show(r10k.result))
-      assert.equal(native.result.code, 0, show(native.result))
-      // r10k corrects branch names byte by byte: the two bytes of é become two underscores.
-      assert.deepEqual(Object.keys(native.versions), [
-        'a_b',
-        'caf__',
-        'fallback',
-        'feature_odd',
-        'production',
-        'release_1_2',
-      ])
-      assert.deepEqual(native.versions, r10k.versions)
-    })
+      it('every branch gives the artifact r10k gives', async () => {
+        const r10k = await buildWith(dir, 'r10k', control)
+        const native = await buildWith(dir, 'native', control)
+        assert.equal(r10k.result.code, 0, show(r10k.result))
+        assert.equal(native.result.code, 0, show(native.result))
+        // r10k corrects branch names byte by byte: the two bytes of é become two underscores.
+        assert.deepEqual(Object.keys(native.versions), [
+          'a_b',
+          'caf__',
+          'fallback',
+          'feature_odd',
+          'production',
+          'release_1_2',
+        ])
+        assert.deepEqual(native.versions, r10k.versions)
+      })
 
-    it("keeps what r10k keeps: files the control repo tracks in the module directory, and a module's export-ignore files", () => {
-      const production = path.join(dir, 'cache-native', 'providers', 'native', 'environments', 'production')
-      assert.equal(readFileSync(path.join(production, 'modules', 'README.md'), 'utf8'), 'tracked, and r10k keeps it\n')
-      assert.equal(
-        readFileSync(path.join(production, 'modules', 'alpha', 'extras', 'notes.txt'), 'utf8'),
-        'left out by git archive, kept by a checkout\n',
-      )
-      assert.equal(
-        readFileSync(path.join(production, 'modules', 'alpha', 'files', 'version.txt'), 'utf8'),
-        'version $Format:%H$\n',
-      )
-    })
+      it("keeps what r10k keeps: files the control repo tracks in the module directory, and a module's export-ignore files", () => {
+        const production = path.join(dir, 'cache-native', 'providers', 'native', 'environments', 'production')
+        assert.equal(
+          readFileSync(path.join(production, 'modules', 'README.md'), 'utf8'),
+          'tracked, and r10k keeps it\n',
+        )
+        assert.equal(
+          readFileSync(path.join(production, 'modules', 'alpha', 'extras', 'notes.txt'), 'utf8'),
+          'left out by git archive, kept by a checkout\n',
+        )
+        assert.equal(
+          readFileSync(path.join(production, 'modules', 'alpha', 'files', 'version.txt'), 'utf8'),
+          'version $Format:%H$\n',
+        )
+      })
 
-    it('resolves :control_branch to the branch, and falls back to :default_branch', () => {
-      assert.match(buildRecord(dir, 'native', 'feature_odd').build.modules.delta, /^feature\/odd@[0-9a-f]{40}$/)
-      assert.match(buildRecord(dir, 'native', 'production').build.modules.delta, /^production@[0-9a-f]{40}$/)
-      assert.match(buildRecord(dir, 'native', 'fallback').build.modules.delta, /^main@[0-9a-f]{40}$/)
-      assert.match(buildRecord(dir, 'native', 'production').build.modules.gamma, /^[0-9a-f]{40}$/)
-    })
+      it('resolves :control_branch to the branch, and falls back to :default_branch', () => {
+        assert.match(buildRecord(dir, 'native', 'feature_odd').build.modules.delta, /^feature\/odd@[0-9a-f]{40}$/)
+        assert.match(buildRecord(dir, 'native', 'production').build.modules.delta, /^production@[0-9a-f]{40}$/)
+        assert.match(buildRecord(dir, 'native', 'fallback').build.modules.delta, /^main@[0-9a-f]{40}$/)
+        assert.match(buildRecord(dir, 'native', 'production').build.modules.gamma, /^[0-9a-f]{40}$/)
+      })
 
-    it('-e takes a branch or an environment name, and a missing one exits 12', async () => {
-      const chosen = await buildWith(dir, 'native', control, {args: ['-e', 'feature_odd', '-e', 'release-1.2']})
-      assert.equal(chosen.result.code, 0, show(chosen.result))
-      assert.deepEqual(Object.keys(chosen.versions).sort(), ['feature_odd', 'release_1_2'])
-      const missing = await buildWith(dir, 'native', control, {args: ['-e', 'nosuchbranch']})
-      assert.equal(missing.result.code, 12, show(missing.result))
-      assert.match(missing.result.stderr, /has no branch for environment "nosuchbranch"/)
-    })
-  })
+      it('-e takes a branch or an environment name, and a missing one exits 12', async () => {
+        const chosen = await buildWith(dir, 'native', control, {args: ['-e', 'feature_odd', '-e', 'release-1.2']})
+        assert.equal(chosen.result.code, 0, show(chosen.result))
+        assert.deepEqual(Object.keys(chosen.versions).sort(), ['feature_odd', 'release_1_2'])
+        const missing = await buildWith(dir, 'native', control, {args: ['-e', 'nosuchbranch']})
+        assert.equal(missing.result.code, 12, show(missing.result))
+        assert.match(missing.result.stderr, /has no branch for environment "nosuchbranch"/)
+      })
+    },
+  )
 })

@@ -83,7 +83,11 @@ export class ForgeServer {
     const [author, name] = slug.split('-')
     writeFileSync(
       path.join(dir, 'metadata.json'),
-      `${JSON.stringify({author, dependencies: [], license: 'Apache-2.0', name: slug, source: 'local', summary: 'test', version}, null, 2)}\n`,
+      `${JSON.stringify(
+        {author, dependencies: [], license: 'Apache-2.0', name: slug, source: 'local', summary: 'test', version},
+        null,
+        2,
+      )}\n`,
     )
     writeFileSync(path.join(dir, 'manifests', 'init.pp'), `class ${name} { notice('${name} ${version}') }\n`)
     writeFileSync(path.join(dir, 'files', 'run.sh'), '#!/bin/sh\necho run\n')

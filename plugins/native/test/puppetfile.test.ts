@@ -87,7 +87,10 @@ mod 'plain', :git => 'file:///srv/plain.git'
       assert.match(message, reason)
       assert.match(
         message,
-        /outside the declarative Puppetfile subset the native assembler reads .*build this control repo with the r10k assembler \(build\.assembler: r10k\)/,
+        new RegExp(
+          /outside the declarative Puppetfile subset the native assembler reads .*build this /.source +
+            /control repo with the r10k assembler \(build\.assembler: r10k\)/.source,
+        ),
       )
     }
   })
@@ -191,7 +194,10 @@ mod 'plain', :git => 'file:///srv/plain.git'
       assert.equal(result.code, 12, show(result))
       assert.match(
         result.stderr,
-        /line 1: Unable to manage Puppetfile content 'hello': Could not resolve desired ref 'v9' and no default provided in file:\/\/.*hello\.git/,
+        new RegExp(
+          /line 1: Unable to manage Puppetfile content 'hello': Could not resolve desired ref /.source +
+            /'v9' and no default provided in file:\/\/.*hello\.git/.source,
+        ),
       )
     })
 

@@ -79,7 +79,8 @@ export class OpenPgpSigner implements Signer {
     } catch (error) {
       throw failure(
         'signing',
-        `${file} is not an armoured OpenPGP secret key (${(error as Error).message}); export one with \`gpg --export-secret-keys --armor KEYID\``,
+        `${file} is not an armoured OpenPGP secret key (${(error as Error).message}); export one with ` +
+          `\`gpg --export-secret-keys --armor KEYID\``,
         error,
       )
     }

@@ -51,7 +51,12 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
       assert.equal(result.code, 12, show(result))
       assert.match(
         result.stderr,
-        /^pupistry: error: r10k deploy of file:\/\/.*\/no-such-control\.git failed: Unable to determine current branches for Git source .*; cause: '.*\/no-such-control\.git' does not appear to be a git repository/m,
+        new RegExp(
+          /^pupistry: error: r10k deploy of file:\/\/.*\/no-such-control\.git failed: Unable to /.source +
+            /determine current branches for Git source .*; cause: '.*\/no-such-control\.git' does /.source +
+            /not appear to be a git repository/.source,
+          'm',
+        ),
       )
     } finally {
       world.settings.build.puppetcode = `file://${world.repos}/control.git`
@@ -63,7 +68,9 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     const bin = path.join(world.dir, 'bin-full-disk')
     mkdirSync(bin)
     // git as it fails when the disk fills while it fetches; everything else goes to the real git.
-    const shim = `#!/bin/sh\ncase " $* " in *" clone "*|*" fetch "*) echo "fatal: write error: No space left on device" >&2; exit 128;; esac\nexec /usr/bin/git "$@"\n`
+    const shim =
+      `#!/bin/sh\ncase " $* " in *" clone "*|*" fetch "*) echo "fatal: write error: No space left on device" >&2; ` +
+      `exit 128;; esac\nexec /usr/bin/git "$@"\n`
     writeFileSync(path.join(bin, 'git'), shim, {mode: 0o755})
     const cache = path.join(world.dir, 'cache-full-disk')
     const settings = path.join(world.dir, 'full-disk.yaml')

@@ -53,10 +53,18 @@ export function describeS3Error(
       return `this machine's clock is too far off for the store${server}: fix the time (NTP) and retry`
     case 'PermanentRedirect':
     case 'AuthorizationHeaderMalformed':
-      return `bucket ${bucket} is in another region${err.Region ? ` (${err.Region})` : ''}: set ${context.side}.region${err.Endpoint ? `, or the endpoint ${err.Endpoint}` : ''}`
+      return (
+        `bucket ${bucket} is in another region${err.Region ? ` (${err.Region})` : ''}: set ` +
+        `${context.side}.region${err.Endpoint ? `, or the endpoint ${err.Endpoint}` : ''}`
+      )
     case 'CredentialsProviderError':
       // The SDK's reasons say what failed (a profile that does not exist, a metadata service that is off): keep them.
-      return `no credentials for the store (${context.credentials}): ${context.reasons?.length ? context.reasons.join('; ') : err.message}; set ${context.side}.access_key_id and ${context.side}.secret_access_key, or provide a profile, environment variables or an instance role`
+      return (
+        `no credentials for the store (${context.credentials}): ` +
+        `${context.reasons?.length ? context.reasons.join('; ') : err.message}; set ` +
+        `${context.side}.access_key_id and ${context.side}.secret_access_key, or provide a profile, ` +
+        `environment variables or an instance role`
+      )
     case 'TimeoutError':
       return `the store${server} did not answer in time (${context.action} ${where})`
     default:
@@ -68,7 +76,10 @@ export function describeS3Error(
     return `cannot reach the store${server || ` for ${bucket}`}: ${code} (${context.action} ${where})`
   const status = err?.$metadata?.httpStatusCode
   if (status === 403) return `access denied ${context.action} ${where} with the ${who}`
-  return `${context.action} ${where} failed: ${err?.name && err.name !== 'Error' && err.name !== 'Unknown' ? `${err.name}: ` : ''}${err?.message || `HTTP ${status ?? '?'}`}`
+  return (
+    `${context.action} ${where} failed: ` +
+    `${err?.name && err.name !== 'Error' && err.name !== 'Unknown' ? `${err.name}: ` : ''}${err?.message || `HTTP ${status ?? '?'}`}`
+  )
 }
 
 /** Why an S3 request failed, in the plugin contract's terms; undefined when it is none of them. */

@@ -91,7 +91,8 @@ export class S3Store implements Store {
     if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) {
       throw failure(
         'settings',
-        `${context.side}.access_key_id and ${context.side}.secret_access_key must be set together (or both left blank for the default credential chain)`,
+        `${context.side}.access_key_id and ${context.side}.secret_access_key must be set together (or ` +
+          `both left blank for the default credential chain)`,
       )
     }
 

@@ -27,7 +27,8 @@ describe('the s3 store takes its region from settings, then the SDK chain (AWS_R
     )
     writeFileSync(
       path.join(aws, 'credentials'),
-      '[fleet]\naws_access_key_id = AKIAPROFILEKEY\naws_secret_access_key = profile-secret\n\n[noregion]\naws_access_key_id = AKIANOREGION\naws_secret_access_key = noregion-secret\n',
+      '[fleet]\naws_access_key_id = AKIAPROFILEKEY\naws_secret_access_key = profile-secret\n\n' +
+        '[noregion]\naws_access_key_id = AKIANOREGION\naws_secret_access_key = noregion-secret\n',
     )
   })
   after(() => world.cleanup())

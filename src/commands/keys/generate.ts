@@ -4,9 +4,12 @@ import {BaseCommand} from '../../cli/base-command.js'
 import {DEFAULT_KEY_DIR, generateKeyFiles} from '../../signing/keys.js'
 
 export default class KeysGenerate extends BaseCommand<typeof KeysGenerate> {
-  static override description = `Make an OpenPGP signing key (ECC, Ed25519) for pupistry push.
+  static override description =
+    `Make an OpenPGP signing key (ECC, Ed25519) for pupistry push.
 
-Writes the secret key (0600) and the public key as armoured files. Point general.signing_key_file at the secret one on the build side, and list the public one in general.trusted_keys on nodes. With PUPISTRY_SIGNING_PASSPHRASE set, the secret key is protected by that passphrase.`
+Writes the secret key (0600) and the public key as armoured files. Point general.signing_key_file at the ` +
+    `secret one on the build side, and list the public one in general.trusted_keys on nodes. With ` +
+    `PUPISTRY_SIGNING_PASSPHRASE set, the secret key is protected by that passphrase.`
 
   static override examples = [
     '<%= config.bin %> keys generate',
