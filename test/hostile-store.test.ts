@@ -215,11 +215,11 @@ describe('an HTTPS mirror that misbehaves, and a FIFO pointer under the daemon',
       const daemon = new DaemonProcess(file)
       try {
         // More failed runs than libuv has pool threads (4): a blocking open would have used them all up by now.
-        for (let failures = 1; failures <= 6; failures++) {
-          await daemon.waitFor((event) => event.event === 'backoff' && event.failures === failures, {
-            what: `failed run ${failures}`,
-          })
-        }
+        // A special file is not an outage ('invalid', not 'unreachable'): the daemon keeps its interval, no backoff.
+        await daemon.waitFor((event) => event.event === 'run-failed' && countFailed(daemon) >= 6, {
+          what: 'six failed runs',
+        })
+        assert.ok(!daemon.events.some((event) => event.event === 'backoff'), daemon.transcript())
 
         const failed = daemon.events.filter((event) => event.event === 'run-failed')
         assert.ok(
@@ -318,3 +318,7 @@ describe('an S3 endpoint that misbehaves', () => {
     assert.notEqual(world.activeVersion(), before)
   })
 })
+
+function countFailed(daemon: DaemonProcess): number {
+  return daemon.events.filter((event) => event.event === 'run-failed').length
+}
