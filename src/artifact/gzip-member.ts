@@ -28,7 +28,8 @@ export async function* gunzipMember(file: string, chunkSize = 64 * 1024): AsyncG
   let size: number
   try {
     size = (await handle.stat()).size
-    if (size < HEADER + TRAILER) throw refused(`is ${size} bytes long, too short for a gzip file`)
+    // Deflate data is at least 2 bytes, so a header and a trailer alone are too short as well.
+    if (size <= HEADER + TRAILER) throw refused(`is ${size} bytes long, too short for a gzip file`)
     await handle.read(header, 0, HEADER, 0)
     await handle.read(trailer, 0, TRAILER, size - TRAILER)
   } finally {
