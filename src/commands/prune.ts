@@ -9,7 +9,7 @@ export default class Prune extends BaseCommand<typeof Prune> {
   static override enableJsonFlag = true
   static override description = `Remove old manifests and artifacts from the store.
 
-Per environment it keeps the manifest the pointer names, any newer one (a push in progress), the newest --keep manifests and every artifact those name. Artifacts no kept manifest names are removed once older than --grace, so an upload in progress is spared. Only objects of pupistry's own layout (pupistry/<environment>/manifests/ and artifacts/) are ever removed: the Ruby tool's objects and anything else in the bucket stay. Uses the build credentials.`
+Per environment it keeps the manifest the pointer names, any newer one (a push in progress), the --keep newest manifests before the live one and every artifact those name. Artifacts no kept manifest names are removed once older than --grace, so an upload in progress is spared. Only objects of pupistry's own layout (pupistry/<environment>/manifests/ and artifacts/) are ever removed: the Ruby tool's objects and anything else in the bucket stay. Uses the build credentials.`
 
   static override examples = [
     '<%= config.bin %> prune --dry-run',
@@ -24,7 +24,11 @@ Per environment it keeps the manifest the pointer names, any newer one (a push i
       defaultHelp: async () => '1h',
       description: 'spare unreferenced artifacts younger than this (e.g. 30m, 2h, 1d)',
     }),
-    keep: Flags.integer({default: 5, description: 'manifests to keep per environment besides the live one', min: 1}),
+    keep: Flags.integer({
+      default: 5,
+      description: 'manifests to keep per environment besides the live one and any newer',
+      min: 1,
+    }),
   }
 
   async run(): Promise<PruneResult[]> {
