@@ -119,4 +119,27 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
     assert.equal(report.ok, false)
     assert.equal(report.checks.find((check) => check.name === 'role')?.status, 'fail')
   })
+  it('with --log-format json the error is the last JSON log line, and every line on the log stream is JSON', async () => {
+    // A single apply logs to stderr (a daemon logs to stdout); nothing has been published, so it fails.
+    const result = await world.cli('apply', '--log-format', 'json')
+    assert.equal(result.code, 15, show(result))
+    assert.equal(result.stdout, '', show(result))
+    const lines = result.stderr.trimEnd().split('\n')
+    const entries = lines.map((line) => {
+      assert.doesNotThrow(() => JSON.parse(line), `not a JSON line: ${line}\n${show(result)}`)
+      return JSON.parse(line) as Record<string, unknown>
+    })
+    const last = entries.at(-1)!
+    assert.equal(last.event, 'error', show(result))
+    assert.equal(last.level, 'error')
+    assert.equal(last.exitCode, 15)
+    assert.equal(last.name, 'NotFoundError')
+    assert.equal(typeof last.message, 'string')
+    assert.equal(typeof last.time, 'string')
+
+    // --json keeps its one object on stdout; the log stream stays JSON.
+    const both = await world.cli('apply', '--log-format', 'json', '--json')
+    assert.equal(failureOf(both).name, 'NotFoundError')
+    for (const line of both.stderr.trimEnd().split('\n')) assert.doesNotThrow(() => JSON.parse(line), show(both))
+  })
 })

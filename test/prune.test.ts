@@ -68,20 +68,21 @@ describe('prune removes old manifests and artifacts, and nothing else', () => {
   after(() => world?.cleanup())
 
   it('--dry-run lists what would go and removes nothing', async () => {
+    // --keep 2 means two releases to go back to besides the live one (serial 5): 3 and 4.
     const result = await world.cli('prune', '--keep', '2', '--dry-run')
     assert.equal(result.code, 0, show(result))
-    for (const serial of [1, 2, 3])
+    for (const serial of [1, 2])
       assert.match(result.stdout, new RegExp(`would remove pupistry/production/manifests/${serialFile(serial)}`))
-    for (const serial of [4, 5]) assert.doesNotMatch(result.stdout, new RegExp(serialFile(serial)))
+    for (const serial of [3, 4, 5]) assert.doesNotMatch(result.stdout, new RegExp(serialFile(serial)))
     assert.match(result.stdout, new RegExp(`would remove pupistry/production/artifacts/${orphanOld}`))
     for (const version of versions.slice(0, 2))
       assert.match(result.stdout, new RegExp(`would remove pupistry/production/artifacts/${version}`))
     assert.doesNotMatch(result.stdout, new RegExp(orphanYoung))
-    assert.match(result.stdout, /production: live serial 5; kept 2 manifest\(s\) \(serials 4–5\)/)
+    assert.match(result.stdout, /production: live serial 5; kept 3 manifest\(s\) \(serials 3–5\)/)
     assert.equal(readdirSync(world.storePath('production', 'manifests')).length, 5)
   })
 
-  it('keeps the live manifest, anything newer and the newest N with their artifacts; the Ruby objects stay', async () => {
+  it('keeps the live manifest, anything newer and the N before it with their artifacts; the Ruby objects stay', async () => {
     // A push in progress has written serial 7 but not yet moved the pointer.
     copyFileSync(
       world.storePath('production', 'manifests', serialFile(5)),
@@ -96,8 +97,11 @@ describe('prune removes old manifests and artifacts, and nothing else', () => {
       deleted: Array<{key: string}>
     }>
     assert.equal(report.live, 5)
-    assert.deepEqual(report.keptManifests, [5, 7])
-    assert.deepEqual(readdirSync(world.storePath('production', 'manifests')).sort(), [serialFile(5), serialFile(7)])
+    assert.deepEqual(report.keptManifests, [4, 5, 7])
+    assert.deepEqual(
+      readdirSync(world.storePath('production', 'manifests')).sort(),
+      [4, 5, 7].map((serial) => serialFile(serial)),
+    )
 
     const live = readdirSync(world.storePath('production', 'artifacts')).sort()
     assert.equal(live.length, 2, live.join(' '))

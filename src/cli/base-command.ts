@@ -112,26 +112,41 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     const failure = describeFailure(error)
     // Under --json stdout carries exactly one object, the error; the lines for people still go to stderr.
     if (this.jsonEnabled()) this.logJson({error: failure})
-    if (error instanceof PupistryError) {
-      process.stderr.write(`${this.config.bin}: error: ${printable(error.message)}\n`)
-      if (error.hint) process.stderr.write(`hint: ${printable(error.hint)}\n`)
-      if (this.verbose && error.stack) process.stderr.write(`${printable(error.stack)}\n`)
-      process.exitCode = error.exitCode
+    const jsonLog = this.jsonLogger()
+    // oclif's own errors (bad flags, exit()) keep their rendering and codes unless JSON is asked for.
+    if (error.oclif && !(error instanceof PupistryError) && !this.jsonEnabled() && !jsonLog) return super.catch(error)
+    process.exitCode = failure.exitCode
+    const internal = !(error instanceof PupistryError) && !error.oclif
+    const hint =
+      internal && !this.verbose ? 'run again with --verbose for details, and report it if it persists' : failure.hint
+    const stack = this.verbose && (error instanceof PupistryError || internal) ? error.stack : undefined
+
+    // A log shipper reads every line as JSON, so the last word of a failed run is one more log line.
+    if (jsonLog) {
+      const {exitCode, message, name} = failure
+      jsonLog.event({
+        event: 'error',
+        exitCode,
+        level: 'error',
+        message,
+        name,
+        ...(hint === undefined ? {} : {hint}),
+        ...(stack === undefined ? {} : {stack}),
+      })
       return
     }
 
-    // oclif's own errors (bad flags, exit()) keep their rendering and codes.
-    if (error.oclif) {
-      if (!this.jsonEnabled()) return super.catch(error)
-      process.exitCode = failure.exitCode
-      process.stderr.write(`${this.config.bin}: error: ${printable(error.message)}\n`)
-      return
-    }
+    const kind = internal ? 'internal error' : 'error'
+    process.stderr.write(`${this.config.bin}: ${kind}: ${printable(error.message)}\n`)
+    if (hint) process.stderr.write(`hint: ${printable(hint)}\n`)
+    if (stack) process.stderr.write(`${printable(stack)}\n`)
+  }
 
-    process.stderr.write(`${this.config.bin}: internal error: ${printable(error.message)}\n`)
-    if (this.verbose) process.stderr.write(`${printable(String(error.stack))}\n`)
-    else process.stderr.write('hint: run again with --verbose for details, and report it if it persists\n')
-    process.exitCode = EXIT.internal
+  /** The logger errors go to when messages are JSON lines (--log-format json); undefined for lines for people. */
+  private jsonLogger(): Logger | undefined {
+    // Flags that could not be parsed say nothing about the format.
+    const options = this.flags ? this.logOptions() : {}
+    return options.format === 'json' ? createLogger({verbose: this.verbose, ...options}) : undefined
   }
 
   protected override get ctor(): typeof BaseCommand {

@@ -1,5 +1,5 @@
 import type {LogEvent, Logger, LogLevel} from '../runtime.js'
-import {printable} from '../util/printable.js'
+import {printable, printableJson} from '../util/printable.js'
 
 export type {LogEvent, Logger, LogLevel} from '../runtime.js'
 
@@ -36,7 +36,7 @@ export function createLogger(
     const level = entry.level ?? 'info'
     if (level === 'info' && options.quiet) return
     if (json) {
-      write(JSON.stringify({time: new Date().toISOString(), ...entry, level, message: entry.message}))
+      write(printableJson({time: new Date().toISOString(), ...entry, level, message: entry.message}))
     } else {
       human(level, entry.message)
     }

@@ -10,9 +10,9 @@ export default class Prune extends BaseCommand<typeof Prune> {
   static override description =
     `Remove old manifests and artifacts from the store.
 
-Per environment it keeps the manifest the pointer names, any newer one (a push in progress), the newest ` +
-    `--keep manifests and every artifact those name. Artifacts no kept manifest names are removed once ` +
-    `older than --grace, so an upload in progress is spared. Only objects of pupistry's own layout ` +
+Per environment it keeps the manifest the pointer names, any newer one (a push in progress), the --keep ` +
+    `newest manifests before the live one and every artifact those name. Artifacts no kept manifest names are ` +
+    `removed once older than --grace, so an upload in progress is spared. Only objects of pupistry's own layout ` +
     `(pupistry/<environment>/manifests/ and artifacts/) are ever removed: the Ruby tool's objects and ` +
     `anything else in the bucket stay. Uses the build credentials.`
 
@@ -29,7 +29,11 @@ Per environment it keeps the manifest the pointer names, any newer one (a push i
       defaultHelp: async () => '1h',
       description: 'spare unreferenced artifacts younger than this (e.g. 30m, 2h, 1d)',
     }),
-    keep: Flags.integer({default: 5, description: 'manifests to keep per environment besides the live one', min: 1}),
+    keep: Flags.integer({
+      default: 5,
+      description: 'manifests to keep per environment besides the live one and any newer',
+      min: 1,
+    }),
   }
 
   async run(): Promise<PruneResult[]> {

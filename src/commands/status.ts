@@ -12,7 +12,7 @@ export default class Status extends BaseCommand<typeof Status> {
   static override description =
     `Show the built, published and installed version of each environment.
 
-Built comes from this machine's build cache, published from the store, installed from this node's agent state.
+Built comes from this machine's build cache, published from the store (every environment with a pointer there), installed from this node's agent state. A store or agent state that cannot be read is a warning (storeError or stateError with --json), not a failure.
 
 With --check (for monitoring) only this node's agent state is read: the exit code is 0 when the ` +
     `environment converges, 40 when Puppet never applied successfully, the last successful apply is older ` +
@@ -38,7 +38,11 @@ With --check (for monitoring) only this node's agent state is read: the exit cod
     if (this.flags.check) return this.check()
     const runtime = await this.runtime()
     const report = await status(runtime, {environments: this.flags.environment})
-    if (report.storeError && !this.jsonEnabled()) runtime.log.warn(`store: ${report.storeError}`)
+    // One line per side that could not be read, so "nothing published" is never said of a store that is down.
+    if (report.storeError && !this.jsonEnabled())
+      runtime.log.warn(`cannot read the store${report.store ? ` ${report.store}` : ''}: ${report.storeError}`)
+    if (report.stateError && !this.jsonEnabled())
+      runtime.log.warn(`cannot read this node's agent state: ${report.stateError}`)
     this.print(formatStatus(report))
     return report
   }

@@ -8,7 +8,7 @@ import {openStore} from '../store/open-store.js'
 import {readLimited, readPointer} from '../format/pointer.js'
 
 export interface PruneOptions {
-  /** Manifests kept per environment besides the live one and any newer. */
+  /** Manifests older than the live one kept per environment (the live one and any newer are always kept). */
   keep: number
   dryRun: boolean
   /** Artifacts no kept manifest names are left alone until they are this old (a push may be uploading). */
@@ -36,7 +36,7 @@ interface EnvironmentObjects {
   artifacts: Map<string, ObjectInfo>
 }
 
-/** Removes old manifests and artifacts; never what the pointer names, anything newer, or the newest `keep`. */
+/** Removes old manifests and artifacts; never what the pointer names, anything newer, or the `keep` newest before it. */
 export async function prune(runtime: Runtime, options: PruneOptions): Promise<PruneResult[]> {
   return pruneStore(runtime, await openStore(runtime, 'build'), options)
 }
@@ -98,8 +98,9 @@ async function pruneEnvironment(
   const live = pointer.serial
   result.live = live
   const serials = result.keptManifests
-  const newest = new Set(serials.slice(-options.keep))
-  const keep = serials.filter((serial) => serial >= live || newest.has(serial))
+  // --keep counts the releases an operator can go back to, so the live one (and a push in progress) come on top.
+  const older = new Set(serials.filter((serial) => serial < live).slice(-options.keep))
+  const keep = serials.filter((serial) => serial >= live || older.has(serial))
   const drop = serials.filter((serial) => !keep.includes(serial))
 
   // The artifacts the live pointer and the kept manifests name stay. A kept manifest that cannot be read keeps every artifact.

@@ -1,8 +1,10 @@
-import {StateFile} from '../agent/state.js'
+import {type EnvironmentState, StateFile} from '../agent/state.js'
+import type {ObjectInfo, Store} from '../contracts.js'
 import {BuildCache} from '../build/build-cache.js'
 import {agentSettingsOf} from '../config/agent-settings.js'
 import {Releases} from '../agent/releases.js'
 import {PupistryError} from '../errors.js'
+import {LAYOUT_ROOT, pointerKey} from '../format/layout.js'
 import {readPublished} from '../format/pointer.js'
 import type {Runtime} from '../runtime.js'
 import {openStore} from '../store/open-store.js'
@@ -29,7 +31,10 @@ export interface EnvironmentStatus {
 
 export interface StatusReport {
   store?: string
+  /** Why the store (the published side) could not be read: a script tells "store down" from "never published". */
   storeError?: string
+  /** Why this node's agent state (the installed side) could not be read. */
+  stateError?: string
   environments: EnvironmentStatus[]
 }
 
@@ -37,24 +42,40 @@ export interface StatusReport {
 export async function status(runtime: Runtime, options: {environments?: string[]}): Promise<StatusReport> {
   const cache = new BuildCache(runtime.settings)
   const {puppetcode, releases: releasesDir, stateDir} = agentSettingsOf(runtime.settings)
-  const agent = (await new StateFile(stateDir).read()).environments
-  const names = options.environments ?? [...new Set([...(await cache.environments()), ...Object.keys(agent)])].sort()
-  const releases = new Releases(releasesDir, puppetcode)
   const report: StatusReport = {environments: []}
-  let store
+  // Either side failing is reported, not fatal: the other sides still say something true.
+  const unreadable = (error: unknown): string => {
+    if (!(error instanceof PupistryError)) throw error
+    return error.message
+  }
+
+  let agent: Record<string, EnvironmentState> = {}
+  try {
+    agent = (await new StateFile(stateDir).read()).environments
+  } catch (error) {
+    report.stateError = unreadable(error)
+  }
+
+  let store: Store | undefined
+  let published: string[] = []
   try {
     store = await openStore(runtime, 'build')
     report.store = store.location
+    // Listing also proves the store can be read when no environment is known here yet.
+    if (!options.environments) published = publishedEnvironments(await store.list(`${LAYOUT_ROOT}/`))
   } catch (error) {
-    if (!(error instanceof PupistryError)) throw error
-    report.storeError = error.message
+    report.storeError = unreadable(error)
   }
 
+  const known = [...(await cache.environments()), ...Object.keys(agent), ...published]
+  const names = options.environments ?? [...new Set(known)].sort()
+  const releases = new Releases(releasesDir, puppetcode)
   for (const environment of names) {
     const entry: EnvironmentStatus = {environment}
     const built = await cache.read(environment)
     if (built) entry.built = {built: built.built, version: built.version}
-    if (store) {
+    // After one failure the store is not asked again: a store that is down would cost a timeout per environment.
+    if (store && !report.storeError) {
       try {
         const live = await readPublished(store, environment)
         if (live)
@@ -65,8 +86,7 @@ export async function status(runtime: Runtime, options: {environments?: string[]
             version: live.manifest.version,
           }
       } catch (error) {
-        if (!(error instanceof PupistryError)) throw error
-        report.storeError = error.message
+        report.storeError = unreadable(error)
       }
     }
 
@@ -92,4 +112,15 @@ export async function status(runtime: Runtime, options: {environments?: string[]
   }
 
   return report
+}
+
+/** The environments with a pointer among the listed objects. */
+function publishedEnvironments(objects: ObjectInfo[]): string[] {
+  const names: string[] = []
+  for (const {key} of objects) {
+    const name = key.split('/')[1]
+    if (name && key === pointerKey(name)) names.push(name)
+  }
+
+  return names
 }

@@ -207,7 +207,8 @@ export class FileStore implements Store {
     const info = await stat(this.root).catch(() => undefined)
     if (!info?.isDirectory()) {
       // Most often a share that is not mounted (yet): the agent's daemon retries sooner, as for a network store.
-      const message = `store directory ${this.root} does not exist (general.storage is ${this.location}); create it, or mount the share`
+      const problem = info ? 'is not a directory' : 'does not exist'
+      const message = `store directory ${this.root} ${problem} (general.storage is ${this.location}); create it, or mount the share`
       throw failure(message, undefined, 'unreachable')
     }
   }

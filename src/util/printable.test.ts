@@ -1,7 +1,7 @@
 import assert from 'node:assert/strict'
 import {describe, it} from 'node:test'
 
-import {printable} from './printable.js'
+import {printable, printableJson} from './printable.js'
 
 describe('printable', () => {
   it('leaves ordinary text, tabs and non-ASCII letters alone', () => {
@@ -22,5 +22,12 @@ describe('printable', () => {
 
   it('escapes newlines and tabs too for one-line cells', () => {
     assert.equal(printable('a\nb\tc', {oneLine: true}), 'a\\nb\\tc')
+  })
+  it('printableJson escapes what JSON.stringify leaves raw, and reads back as the same value', () => {
+    const value = {message: 'a\u202Eb\u007F\u001B[2K'}
+    const line = printableJson(value)
+    // biome-ignore lint/suspicious/noControlCharactersInRegex: these are what must not come through
+    assert.doesNotMatch(line, /[\u001B\u007F\u202E]/)
+    assert.deepEqual(JSON.parse(line), value)
   })
 })

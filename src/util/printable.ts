@@ -23,3 +23,12 @@ export function printable(text: string, options: {oneLine?: boolean} = {}): stri
   const escaped = text.replace(UNSAFE, escapeOne)
   return options.oneLine ? escaped.replaceAll('\n', '\\n').replaceAll('\t', '\\t') : escaped.replaceAll('\n', '\n  ')
 }
+
+/**
+ * One JSON line whose text cannot disturb a terminal or a log viewer either: JSON.stringify escapes C0
+ * controls but leaves DEL, C1 controls and bidirectional overrides raw; those become \uXXXX escapes,
+ * which read back as the same string.
+ */
+export function printableJson(value: unknown): string {
+  return JSON.stringify(value).replace(UNSAFE, (char) => `\\u${char.charCodeAt(0).toString(16).padStart(4, '0')}`)
+}
