@@ -12,7 +12,9 @@ export default class Status extends BaseCommand<typeof Status> {
   static override description =
     `Show the built, published and installed version of each environment.
 
-Built comes from this machine's build cache, published from the store (every environment with a pointer there), installed from this node's agent state. A store or agent state that cannot be read is a warning (storeError or stateError with --json), not a failure.
+Built comes from this machine's build cache, published from the store (every environment with a pointer ` +
+    `there), installed from this node's agent state. A store or agent state that cannot be read is a warning ` +
+    `(storeError or stateError with --json), not a failure.
 
 With --check (for monitoring) only this node's agent state is read: the exit code is 0 when the ` +
     `environment converges, 40 when Puppet never applied successfully, the last successful apply is older ` +
