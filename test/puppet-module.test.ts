@@ -5,7 +5,6 @@
  * this build. Needs root: the module makes root own what it writes.
  */
 import assert from 'node:assert/strict'
-import {spawn} from 'node:child_process'
 import {mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -13,7 +12,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {dump, load} from 'js-yaml'
 
-import {type CliResult, ROOT, BIN, show} from './helpers/cli.js'
+import {BIN, type CliResult, execute, ROOT, show} from './helpers/cli.js'
 import {World} from './helpers/world.js'
 
 const MODULE = path.join(ROOT, 'puppet', 'pupistry')
@@ -22,26 +21,6 @@ const SYSTEM_MODULES = '/usr/share/puppet/modules'
 const MODULEPATH = `${path.join(ROOT, 'puppet')}:${SYSTEM_MODULES}`
 
 /** Runs a program and returns its exit code and output, whatever the code. */
-function execute(
-  command: string,
-  args: string[],
-  options: {cwd?: string; env?: NodeJS.ProcessEnv} = {},
-): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(command, args, {
-      cwd: options.cwd,
-      env: {...process.env, ...options.env},
-      stdio: ['ignore', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code: code ?? -1, stderr, stdout}))
-  })
-}
-
 function filesUnder(dir: string, extension: string): string[] {
   return readdirSync(dir, {recursive: true, encoding: 'utf8'})
     .filter((name) => name.endsWith(extension))

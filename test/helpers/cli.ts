@@ -11,35 +11,12 @@ export interface CliResult {
   stderr: string
 }
 
-/** Runs the built CLI as a user would, in a pipe. */
-export function runCli(
-  args: string[],
-  options: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string} = {},
-): Promise<CliResult> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [BIN, ...args], {
-      cwd: options.cwd ?? ROOT,
-      env: {...process.env, NO_COLOR: '1', ...options.env},
-      stdio: ['pipe', 'pipe', 'pipe'],
-    })
-    let stdout = ''
-    let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-    child.on('error', reject)
-    child.on('close', (code) => resolve({code: code ?? -1, stderr, stdout}))
-    // A child that exits before reading its input must not fail the test with EPIPE.
-    child.stdin.on('error', () => {})
-    child.stdin.end(options.input ?? '')
-  })
-}
-
-/** Runs any program with an argument array; rejects on a non-zero exit. */
-export function run(
+/** Runs any program with an argument array and collects its output and exit code (-1 when killed). */
+export function execute(
   command: string,
   args: string[],
   options: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string} = {},
-): Promise<string> {
+): Promise<CliResult> {
   return new Promise((resolve, reject) => {
     const child = spawn(command, args, {
       cwd: options.cwd,
@@ -48,18 +25,44 @@ export function run(
     })
     let stdout = ''
     let stderr = ''
-    child.stdout.on('data', (chunk: Buffer) => (stdout += chunk.toString('utf8')))
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+    child.stdout.on('data', (chunk: Buffer) => {
+      stdout += chunk.toString('utf8')
+    })
+    child.stderr.on('data', (chunk: Buffer) => {
+      stderr += chunk.toString('utf8')
+    })
     child.on('error', reject)
-    child.on('close', (code) =>
-      code === 0
-        ? resolve(stdout)
-        : reject(new Error(`${command} ${args.join(' ')} exited ${code}: ${stdout}${stderr}`)),
-    )
+    child.on('close', (code) => resolve({code: code ?? -1, stderr, stdout}))
     // A child that exits before reading its input must not fail the test with EPIPE.
     child.stdin.on('error', () => {})
     child.stdin.end(options.input ?? '')
   })
+}
+
+/** Runs the built CLI as a user would, in a pipe. */
+export function runCli(
+  args: string[],
+  options: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string} = {},
+): Promise<CliResult> {
+  return execute(process.execPath, [BIN, ...args], {
+    ...options,
+    cwd: options.cwd ?? ROOT,
+    env: {NO_COLOR: '1', ...options.env},
+  })
+}
+
+/** Runs any program with an argument array; rejects on a non-zero exit. */
+export async function run(
+  command: string,
+  args: string[],
+  options: {cwd?: string; env?: NodeJS.ProcessEnv; input?: string} = {},
+): Promise<string> {
+  const result = await execute(command, args, options)
+  if (result.code !== 0) {
+    throw new Error(`${command} ${args.join(' ')} exited ${result.code}: ${result.stdout}${result.stderr}`)
+  }
+
+  return result.stdout
 }
 
 /** A readable failure message for assertions on CLI runs. */
