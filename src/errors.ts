@@ -152,9 +152,12 @@ export class RunTimeoutError extends PupistryError {
 }
 
 /**
- * A run was abandoned because the agent is stopping (SIGTERM/SIGINT). Not a
- * failure of the node: nothing half-done was activated and the next run
- * starts afresh. The daemon exits 0 after it; a single apply exits 24.
+ * A run was interrupted (a signal, or the daemon stopping). Its message
+ * names the cause, then what the run left behind: nothing activated, or a
+ * release activated with Puppet stopped before finishing. Recorded as the
+ * last run (exit 24) so `status --check` reports the node as not converged
+ * until a later run completes. The daemon exits 0 after it; a single apply
+ * exits 24.
  */
 export class StoppedError extends PupistryError {
   override readonly exitCode = EXIT.stopped

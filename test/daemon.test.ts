@@ -132,6 +132,8 @@ describe('the daemon against a file store', () => {
       (entry: {environment: string}) => entry.environment === 'production',
     )
     assert.equal(state.installed.lastError, undefined)
+    // A stop while idle is not a run: the node stays healthy.
+    await ok(world, 'status', '--check')
   })
 
   it('survives the store going away: backs off exponentially (with jitter, up to the interval) and recovers by itself', async () => {
@@ -356,6 +358,10 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
     assert.match(stopped?.message ?? '', /did not finish within agent\.stop_timeout \(2 s\)/, daemon.transcript())
     await until(() => !alive(pid), "the exec's process (Puppet's process group) to be gone", 30_000)
     assert.ok(world.activeVersion(), 'the release stays active')
+    // Puppet was stopped halfway: the node has not converged, although the daemon exited 0.
+    const check = await world.cli('status', '--check')
+    assert.equal(check.code, 40, show(check))
+    assert.match(`${check.stdout}${check.stderr}`, /was interrupted \(exit code 24\): Puppet did not finish within/)
   })
 
   it('a run over agent.run_timeout is stopped and reported (exit 23), and the daemon goes on', async () => {
@@ -391,7 +397,7 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
       const pid = slowPid()
       child.kill(signal)
       assert.equal(await exited, 24, stderr)
-      assert.match(stderr, /interrupted: the run was abandoned/)
+      assert.match(stderr, /interrupted: Puppet was stopped before it finished applying the active release/)
       await until(() => !alive(pid), "the exec's process to be gone", 30_000)
     })
   }
@@ -403,6 +409,35 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
     assert.equal(result.code, 23, show(result))
     assert.match(result.stderr, /took longer than agent\.run_timeout/)
     await until(slowGone, "the exec's process to be gone", 30_000)
+  })
+
+  // Last in this suite: it ends by removing the slow exec.
+  it('SIGINT while Puppet runs a new release: exit 24, the message and status --check say it was activated and Puppet stopped, until a run completes', async () => {
+    rmSync(pidFile, {force: true})
+    await newRelease(world, 'interrupted')
+    const child = spawn(process.execPath, [BIN, 'apply', '--config', world.settingsFile], {
+      stdio: ['ignore', 'ignore', 'pipe'],
+    })
+    let stderr = ''
+    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+    await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'the slow exec to start')
+    child.kill('SIGINT')
+    assert.equal(await exited, 24, stderr)
+    const outcome = /interrupted: release \w+ was activated and Puppet was stopped before it finished applying it/
+    assert.match(stderr, outcome)
+    assert.doesNotMatch(stderr, /nothing half-done/)
+
+    const check = await world.cli('status', '--check')
+    assert.equal(check.code, 40, show(check))
+    assert.match(`${check.stdout}${check.stderr}`, /was interrupted \(exit code 24\)/, show(check))
+    assert.match(`${check.stdout}${check.stderr}`, outcome, show(check))
+
+    await world.commitToControl('production', (dir) => rmSync(path.join(dir, 'manifests', 'slow.pp')))
+    await ok(world, 'build', '-e', 'production')
+    await ok(world, 'push')
+    await ok(world, 'apply')
+    await ok(world, 'status', '--check')
   })
 })
 

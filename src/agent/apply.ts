@@ -202,6 +202,7 @@ async function install(
   runtime: Runtime,
   job: {
     active?: ActiveRelease
+    control: RunControl
     environment: string
     force: boolean
     manifest: Manifest
@@ -232,6 +233,7 @@ async function install(
   job.signal?.throwIfAborted()
   pausePoint('committed')
   await releases.activate(environment, dir)
+  job.control.reached.activated = manifest.version
   pausePoint('activated')
   runtime.log.info(
     `${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`,

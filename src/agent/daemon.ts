@@ -147,7 +147,7 @@ export class Daemon {
   /** SIGTERM/SIGINT. A second call stops a running Puppet at once. */
   stop(): void {
     if (this.stopping) {
-      this.current?.stopPuppet.abort(new StoppedError('stopped again while Puppet was running: Puppet was stopped'))
+      this.current?.stopPuppet.abort(new StoppedError('stopped again while Puppet was running'))
       return
     }
 
@@ -155,14 +155,12 @@ export class Daemon {
     this.wake.abort()
     const run = this.current
     if (!run) return
-    run.abandon.abort(new StoppedError('the agent is stopping: the run was abandoned, the active release is unchanged'))
+    run.abandon.abort(new StoppedError('the agent is stopping'))
     const seconds = this.runtime ? scheduleOf(this.runtime, this.options).stopTimeout : AGENT_DEFAULTS.stopTimeout
     this.stopTimer = setTimeout(
       () =>
         run.stopPuppet.abort(
-          new StoppedError(
-            `Puppet did not finish within agent.stop_timeout (${seconds} s) after the stop request and was stopped`,
-          ),
+          new StoppedError(`Puppet did not finish within agent.stop_timeout (${seconds} s) after the stop request`),
         ),
       seconds * 1000,
     )

@@ -33,6 +33,7 @@ export async function rollback(runtime: Runtime, options: RollbackOptions): Prom
     const target = chooseRelease(environment, await releases.kept(environment), active, options.to)
     const state = control.stateFile.environment(environment)
     await releases.activate(environment, target.dir)
+    control.reached.activated = target.version
     const serial = state.serial ?? 0
     // What the store offers (the newest version accepted), which a `push --refresh` signs again: only another version lifts the pin.
     const from = state.pinned?.from ?? state.version ?? active?.version

@@ -17,6 +17,14 @@ export interface RunControl {
   signal: AbortSignal
   /** Fires when a running Puppet must be stopped. */
   stopPuppet: AbortSignal
+  /** How far the run got, so an interruption can say what it left behind. */
+  reached: RunProgress
+}
+
+/** Set as the run goes: the version this run activated, and the one Puppet started on. */
+export interface RunProgress {
+  activated?: string
+  puppetOn?: string
 }
 
 /** Where the Puppet a run started is recorded while it runs. */
@@ -53,6 +61,7 @@ export async function withAgentLock<T>(
   )
   const control: RunControl = {
     signal: AbortSignal.any([timer.signal, ...(options.signal ? [options.signal] : [])]),
+    reached: {},
     stateFile,
     stopPuppet: AbortSignal.any([timer.signal, ...(options.stopPuppet ? [options.stopPuppet] : [])]),
   }
@@ -63,23 +72,31 @@ export async function withAgentLock<T>(
     const result = await work(control)
     await stateFile.update(environment, {lastError: undefined, lastRunAt: new Date().toISOString(), lastRunExit: 0})
     return result
-  } catch (error) {
-    // A stop is not a failure of the node: the run is simply not finished.
-    if (!(error instanceof StoppedError)) {
-      await stateFile
-        .update(environment, {
-          lastError: error instanceof Error ? error.message : String(error),
-          lastRunAt: new Date().toISOString(),
-          lastRunExit: error instanceof PupistryError ? error.exitCode : 1,
-        })
-        .catch(() => {})
-    }
-
+  } catch (caught) {
+    // An interrupted run is recorded like a failed one: the node has not converged until a later run completes.
+    const error =
+      caught instanceof StoppedError ? new StoppedError(`${caught.message}: ${leftBehind(control.reached)}`) : caught
+    await stateFile
+      .update(environment, {
+        lastError: error instanceof Error ? error.message : String(error),
+        lastRunAt: new Date().toISOString(),
+        lastRunExit: error instanceof PupistryError ? error.exitCode : 1,
+      })
+      .catch(() => {})
     throw error
   } finally {
     clearTimeout(timeout)
     await lock.release()
   }
+}
+
+/** What an interrupted run leaves: the stop's cause is said by whoever stopped it, this says the outcome. */
+function leftBehind({activated, puppetOn}: RunProgress): string {
+  if (puppetOn && activated)
+    return `release ${shortVersion(activated)} was activated and Puppet was stopped before it finished applying it`
+  if (puppetOn) return `Puppet was stopped before it finished applying the active release ${shortVersion(puppetOn)}`
+  if (activated) return `release ${shortVersion(activated)} was activated but Puppet did not run on it`
+  return 'the run was abandoned before anything was activated; the active release is unchanged'
 }
 
 /**
@@ -97,6 +114,7 @@ export async function runPuppetStep(
   pausePoint('puppet')
   control.signal.throwIfAborted()
   runtime.log.info(`${environment}: running puppet apply${noop ? ' --noop' : ''} on ${shortVersion(job.version)}`)
+  control.reached.puppetOn = job.version
   const run = await runPuppet({
     environment,
     noop,

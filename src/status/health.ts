@@ -1,5 +1,6 @@
 import {StateFile} from '../agent/state.js'
 import {agentSettingsOf} from '../config/agent-settings.js'
+import {EXIT} from '../errors.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Runtime} from '../runtime.js'
 
@@ -19,7 +20,8 @@ export interface Health {
  * For monitoring: is the node converging? Reads only the agent's state file
  * (no store access), so it answers fast even while the store is down.
  * Unhealthy: never applied successfully, the last successful apply older
- * than maxAge seconds, or the last run failed.
+ * than maxAge seconds, or the last run failed or was interrupted (until a
+ * later run completes).
  */
 export async function checkHealth(
   runtime: Runtime,
@@ -41,7 +43,11 @@ export async function checkHealth(
       problems.push(`the last successful apply (${entry.appliedAt}) is older than ${options.maxAge} s`)
     }
 
-    if (entry?.lastRunExit !== undefined && entry.lastRunExit !== 0) {
+    if (entry?.lastRunExit === EXIT.stopped) {
+      problems.push(
+        `the last run (${entry.lastRunAt}) was interrupted (exit code ${EXIT.stopped}): ${entry.lastError ?? 'no message recorded'}`,
+      )
+    } else if (entry?.lastRunExit !== undefined && entry.lastRunExit !== 0) {
       problems.push(
         `the last run (${entry.lastRunAt}) failed with exit code ${entry.lastRunExit}: ${entry.lastError ?? 'no message recorded'}`,
       )
