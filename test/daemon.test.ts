@@ -412,33 +412,37 @@ describe('stopping Puppet: agent.stop_timeout and agent.run_timeout', () => {
   })
 
   // Last in this suite: it ends by removing the slow exec.
-  it('SIGINT while Puppet runs a new release: exit 24, the message and status --check say it was activated and Puppet stopped, until a run completes', async () => {
-    rmSync(pidFile, {force: true})
-    await newRelease(world, 'interrupted')
-    const child = spawn(process.execPath, [BIN, 'apply', '--config', world.settingsFile], {
-      stdio: ['ignore', 'ignore', 'pipe'],
-    })
-    let stderr = ''
-    child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
-    const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
-    await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'the slow exec to start')
-    child.kill('SIGINT')
-    assert.equal(await exited, 24, stderr)
-    const outcome = /interrupted: release \w+ was activated and Puppet was stopped before it finished applying it/
-    assert.match(stderr, outcome)
-    assert.doesNotMatch(stderr, /nothing half-done/)
+  it(
+    'SIGINT while Puppet runs a new release: exit 24, the message and status --check say it was activated ' +
+      'and Puppet stopped, until a run completes',
+    async () => {
+      rmSync(pidFile, {force: true})
+      await newRelease(world, 'interrupted')
+      const child = spawn(process.execPath, [BIN, 'apply', '--config', world.settingsFile], {
+        stdio: ['ignore', 'ignore', 'pipe'],
+      })
+      let stderr = ''
+      child.stderr.on('data', (chunk: Buffer) => (stderr += chunk.toString('utf8')))
+      const exited = new Promise<number | null>((resolve) => child.on('close', (code) => resolve(code)))
+      await until(() => existsSync(pidFile) && readFileSync(pidFile, 'utf8').trim() !== '', 'the slow exec to start')
+      child.kill('SIGINT')
+      assert.equal(await exited, 24, stderr)
+      const outcome = /interrupted: release \w+ was activated and Puppet was stopped before it finished applying it/
+      assert.match(stderr, outcome)
+      assert.doesNotMatch(stderr, /nothing half-done/)
 
-    const check = await world.cli('status', '--check')
-    assert.equal(check.code, 40, show(check))
-    assert.match(`${check.stdout}${check.stderr}`, /was interrupted \(exit code 24\)/, show(check))
-    assert.match(`${check.stdout}${check.stderr}`, outcome, show(check))
+      const check = await world.cli('status', '--check')
+      assert.equal(check.code, 40, show(check))
+      assert.match(`${check.stdout}${check.stderr}`, /was interrupted \(exit code 24\)/, show(check))
+      assert.match(`${check.stdout}${check.stderr}`, outcome, show(check))
 
-    await world.commitToControl('production', (dir) => rmSync(path.join(dir, 'manifests', 'slow.pp')))
-    await ok(world, 'build', '-e', 'production')
-    await ok(world, 'push')
-    await ok(world, 'apply')
-    await ok(world, 'status', '--check')
-  })
+      await world.commitToControl('production', (dir) => rmSync(path.join(dir, 'manifests', 'slow.pp')))
+      await ok(world, 'build', '-e', 'production')
+      await ok(world, 'push')
+      await ok(world, 'apply')
+      await ok(world, 'status', '--check')
+    },
+  )
 })
 
 /** A plain-HTTP mirror of a file store on loopback that sends artifacts very slowly. */
