@@ -284,7 +284,7 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     const first = shelvedKeys(shelf).filter((key) => key.includes('/artifacts/'))
     await release(world, 'second')
     await release(world, 'third')
-    const result = await world.cli('prune', '--keep', '1', '--grace', '0s', '--json')
+    const result = await world.cli('prune', '--keep', '0', '--grace', '0s', '--json')
     assert.equal(result.code, 0, show(result))
     const [pruned] = JSON.parse(result.stdout) as Array<{
       environment: string
@@ -369,7 +369,7 @@ describe('a plugin written for contract 1 (the shelf before contract 2) still wo
 
   it('prune keeps what the store cannot date, and says why', async () => {
     await release(world, 'second')
-    const result = await world.cli('prune', '--keep', '1', '--grace', '0s', '--json')
+    const result = await world.cli('prune', '--keep', '0', '--grace', '0s', '--json')
     assert.equal(result.code, 0, show(result))
     const [pruned] = JSON.parse(result.stdout) as Array<{undated?: number; deleted: Array<{key: string}>}>
     assert.equal(pruned.undated, 1, show(result))

@@ -32,7 +32,7 @@ Per environment it keeps the manifest the pointer names, any newer one (a push i
     keep: Flags.integer({
       default: 5,
       description: 'manifests to keep per environment besides the live one and any newer',
-      min: 1,
+      min: 0,
     }),
   }
 

@@ -99,7 +99,8 @@ async function pruneEnvironment(
   result.live = live
   const serials = result.keptManifests
   // --keep counts the releases an operator can go back to, so the live one (and a push in progress) come on top.
-  const older = new Set(serials.filter((serial) => serial < live).slice(-options.keep))
+  const before = serials.filter((serial) => serial < live)
+  const older = new Set(before.slice(before.length - Math.min(options.keep, before.length)))
   const keep = serials.filter((serial) => serial >= live || older.has(serial))
   const drop = serials.filter((serial) => !keep.includes(serial))
 
