@@ -26,7 +26,7 @@ export function printable(text: string, options: {oneLine?: boolean} = {}): stri
 
 /**
  * One JSON line whose text cannot disturb a terminal or a log viewer either: JSON.stringify escapes C0
- * controls but leaves DEL, C1 controls and bidirectional overrides raw; those become \uXXXX escapes,
+ * controls but leaves DEL, C1 controls and bidirectional overrides raw; those become JSON \u escapes,
  * which read back as the same string.
  */
 export function printableJson(value: unknown): string {
