@@ -9,8 +9,9 @@ import {after, before, describe, it} from 'node:test'
 
 import {dump} from 'js-yaml'
 
-import {type CliResult, run, runCli, show} from './helpers/cli.js'
+import {type CliResult, runCli, show} from './helpers/cli.js'
 import {DaemonProcess} from './helpers/daemon.js'
+import {selfSignedCert} from './helpers/nginx.js'
 import {type LocalS3, startS3} from './helpers/s3.js'
 import {World} from './helpers/world.js'
 
@@ -96,29 +97,10 @@ describe('an HTTPS mirror that misbehaves, and a FIFO pointer under the daemon',
     // A release the node has not got: every case below is about downloading it.
     await newRelease(world, 'second')
 
-    const key = path.join(world.dir, 'mirror-key.pem')
-    ca = path.join(world.dir, 'mirror-cert.pem')
-    await run('openssl', [
-      'req',
-      '-x509',
-      '-newkey',
-      'ec',
-      '-pkeyopt',
-      'ec_paramgen_curve:prime256v1',
-      '-nodes',
-      '-keyout',
-      key,
-      '-out',
-      ca,
-      '-days',
-      '2',
-      '-subj',
-      '/CN=127.0.0.1',
-      '-addext',
-      'subjectAltName=IP:127.0.0.1',
-    ])
+    const tls = await selfSignedCert(world.dir)
+    ca = tls.cert
     // A mirror serving the store's files, except that the artifact (or the pointer, for 'silent') misbehaves on request.
-    server = https.createServer({cert: readFileSync(ca), key: readFileSync(key)}, (request, response) => {
+    server = https.createServer({cert: readFileSync(tls.cert), key: readFileSync(tls.key)}, (request, response) => {
       const url = decodeURIComponent(new URL(request.url ?? '/', 'https://127.0.0.1').pathname)
       const target = how === 'silent' ? /latest\.json$/ : /\/artifacts\//
       if (how && target.test(url)) return misbehave(how, request, response)

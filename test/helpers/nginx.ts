@@ -47,9 +47,8 @@ async function waitForPort(port: number, child: ChildProcess, errorLog: string):
   throw new Error(`nginx did not listen on 127.0.0.1:${port}`)
 }
 
-/** Debian's nginx on loopback, serving `root` over HTTPS (self-signed for 127.0.0.1) and plain HTTP. */
-export async function startNginx(root: string, dir: string): Promise<Nginx> {
-  mkdirSync(path.join(dir, 'tmp'), {recursive: true})
+/** A self-signed certificate for 127.0.0.1 (an EC key), written as cert.pem and key.pem in `dir`. */
+export async function selfSignedCert(dir: string): Promise<{cert: string; key: string}> {
   const cert = path.join(dir, 'cert.pem')
   const key = path.join(dir, 'key.pem')
   await run('openssl', [
@@ -71,6 +70,13 @@ export async function startNginx(root: string, dir: string): Promise<Nginx> {
     '-addext',
     'subjectAltName=IP:127.0.0.1',
   ])
+  return {cert, key}
+}
+
+/** Debian's nginx on loopback, serving `root` over HTTPS (self-signed for 127.0.0.1) and plain HTTP. */
+export async function startNginx(root: string, dir: string): Promise<Nginx> {
+  mkdirSync(path.join(dir, 'tmp'), {recursive: true})
+  const {cert, key} = await selfSignedCert(dir)
   const user = 'fleet'
   const password = 'mirror-secret-7f3a'
   const hash = (await run('openssl', ['passwd', '-apr1', password])).trim()
