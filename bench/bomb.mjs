@@ -13,7 +13,7 @@
 //   PUPISTRY_BIN   the CLI to measure (default this checkout's bin/run.js), e.g. an older build to compare
 //
 // Exits non-zero when a command it needs fails, or when the bomb is not refused with exit 20.
-import {execFileSync, spawnSync} from 'node:child_process'
+import {spawnSync} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {
   createWriteStream,
@@ -30,6 +30,8 @@ import path from 'node:path'
 import {pipeline} from 'node:stream/promises'
 import {fileURLToPath} from 'node:url'
 import {createGzip} from 'node:zlib'
+
+import {makeNodeWorld} from './lib/node-world.mjs'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const bin = process.env.PUPISTRY_BIN ?? path.join(repo, 'bin', 'run.js')
@@ -52,31 +54,10 @@ process.on('exit', () => rmSync(tmp, {force: true, recursive: true}))
 process.on('SIGINT', () => process.exit(130))
 process.on('SIGTERM', () => process.exit(143))
 
-const appCache = path.join(tmp, 'cache')
-const settingsFile = path.join(tmp, 'settings.yaml')
-const keys = path.join(tmp, 'keys')
-const puppetcode = path.join(tmp, 'code', 'environments')
-writeFileSync(
-  settingsFile,
-  [
-    'general:',
-    `  app_cache: ${appCache}`,
-    `  storage: file://${tmp}/store`,
-    `  signing_key_file: ${keys}/pupistry-signing.secret.asc`,
-    `  trusted_keys: ${keys}/pupistry-signing.public.asc`,
-    'agent:',
-    `  puppetcode: ${puppetcode}`,
-    '  puppet: /bin/true',
-    '',
-  ].join('\n'),
-)
-mkdirSync(path.join(tmp, 'store'))
-const pupistry = (...args) =>
-  execFileSync(process.execPath, [bin, ...args, '--config', settingsFile], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-pupistry('keys', 'generate', '--dir', keys, '--user-id', 'Bomb bench <bomb@example.invalid>')
+const {appCache, pupistry, settingsFile} = makeNodeWorld(tmp, {
+  bin,
+  userId: 'Bomb bench <bomb@example.invalid>',
+})
 
 /** Records an artifact in the build cache as `pupistry build` would, then pushes it (signed, with the next serial). */
 function publish(file, artifact) {

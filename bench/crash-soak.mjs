@@ -18,7 +18,7 @@
 // Prints the runs, where they were killed, how many left an incomplete or
 // wrong release (goal 0) and the time taken; exits 1 when any did, or when a
 // command it needs fails.
-import {execFileSync, spawn} from 'node:child_process'
+import {spawn} from 'node:child_process'
 import {createHash} from 'node:crypto'
 import {
   lstatSync,
@@ -33,6 +33,8 @@ import {
 import os from 'node:os'
 import path from 'node:path'
 import {fileURLToPath} from 'node:url'
+
+import {makeNodeWorld} from './lib/node-world.mjs'
 
 const repo = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..')
 const bin = path.join(repo, 'bin', 'run.js')
@@ -81,33 +83,12 @@ process.on('exit', () => {
 process.on('SIGINT', () => process.exit(130))
 process.on('SIGTERM', () => process.exit(143))
 
-const settingsFile = path.join(tmp, 'settings.yaml')
-const keys = path.join(tmp, 'keys')
-const puppetcode = path.join(tmp, 'code', 'environments')
+const {appCache, puppetcode, pupistry, settingsFile} = makeNodeWorld(tmp, {
+  agent: ['keep_releases: 2'],
+  bin,
+  userId: 'Crash soak <soak@example.invalid>',
+})
 const releasesRoot = path.join(tmp, 'code', 'pupistry-releases', 'production')
-const appCache = path.join(tmp, 'cache')
-writeFileSync(
-  settingsFile,
-  [
-    'general:',
-    `  app_cache: ${appCache}`,
-    `  storage: file://${tmp}/store`,
-    `  signing_key_file: ${keys}/pupistry-signing.secret.asc`,
-    `  trusted_keys: ${keys}/pupistry-signing.public.asc`,
-    'agent:',
-    `  puppetcode: ${puppetcode}`,
-    '  puppet: /bin/true',
-    '  keep_releases: 2',
-    '',
-  ].join('\n'),
-)
-mkdirSync(path.join(tmp, 'store'))
-const pupistry = (...args) =>
-  execFileSync(process.execPath, [bin, ...args, '--config', settingsFile], {
-    encoding: 'utf8',
-    stdio: ['ignore', 'pipe', 'pipe'],
-  })
-pupistry('keys', 'generate', '--dir', keys, '--user-id', 'Crash soak <soak@example.invalid>')
 
 /** Path → what it is (file hash and exec bit, link target, directory) for every entry below root. */
 function listing(root) {
