@@ -4,7 +4,7 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'n
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump as stringify, load as parseYaml} from 'js-yaml'
+import {parse as parseYaml, stringify} from 'yaml'
 
 import {ROOT, show} from './helpers/cli.js'
 import {pluginHome} from './helpers/plugin-home.js'

@@ -87,7 +87,9 @@ export function parseSettings(text: string, file: string): Settings {
   const data = source.empty ? {} : source.toJS()
   if (source.empty) warnings.push(`${file}: the settings file is empty; nothing is set`)
   if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new SettingsError(`${at(source.positionOf([]))}: settings must be a mapping with general, agent and build sections`)
+    throw new SettingsError(
+      `${at(source.positionOf([]))}: settings must be a mapping with general, agent and build sections`,
+    )
   }
 
   const unknownKeys: UnknownKey[] = []

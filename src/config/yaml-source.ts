@@ -1,5 +1,4 @@
 import {
-  Alias,
   type Document,
   isAlias,
   isCollection,
@@ -8,7 +7,6 @@ import {
   isSeq,
   LineCounter,
   type Node,
-  type ParsedNode,
   parseDocument,
   type YAMLMap,
   visit,
@@ -104,13 +102,14 @@ export class YamlSource {
     let opener: number | undefined
     visit(this.document, (_key, node) => {
       const unclosed = (isScalar(node) && node.type?.startsWith('QUOTE')) || (isCollection(node) && node.flow)
-      if (unclosed && node.range?.[2] === offset && (opener === undefined || node.range[0] > opener)) opener = node.range[0]
+      if (unclosed && node.range?.[2] === offset && (opener === undefined || node.range[0] > opener))
+        opener = node.range[0]
     })
     return opener
   }
 
   private resolve(node: Node | null): Node | null {
-    return isAlias(node) ? ((node as Alias).resolve(this.document) as ParsedNode | undefined) ?? node : node
+    return isAlias(node) ? (node.resolve(this.document) ?? node) : node
   }
 
   private position(offset: number): {line: number; column: number} {

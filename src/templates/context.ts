@@ -1,6 +1,6 @@
 import path from 'node:path'
 
-import {dump} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import type {StorageDescriptor, TemplateDescriptor} from '../contracts.js'
 import {agentSettingsOf, PUPPET_KILL_GRACE_SECONDS} from '../config/agent-settings.js'
@@ -114,7 +114,7 @@ export async function baseContext(runtime: Runtime, options: ContextOptions): Pr
     service_stop_seconds: stopTimeout + PUPPET_KILL_GRACE_SECONDS + STOP_MARGIN_SECONDS,
     settings_yaml:
       `# Written by pupistry bootstrap (pupistry ${runtime.version}); run the bootstrap ` +
-      `again to change it.\n${dump(nodeSettings, {lineWidth: -1, noRefs: true})}`,
+      `again to change it.\n${stringify(nodeSettings, {aliasDuplicateObjects: false, lineWidth: 0})}`,
     stop_timeout_seconds: stopTimeout,
     trusted_keys: trustedKeys,
   }
