@@ -83,7 +83,7 @@ describe('oclif conventions', () => {
     }
   })
 
-  it('another plugin\'s command under --json prints its result or a short error, never the CLI configuration', async () => {
+  it("another plugin's command under --json prints its result or a short error, never the CLI configuration", async () => {
     const listed = await runCli(['plugins', '--json', '-c', 'x'])
     assert.equal(listed.code, 0, show(listed))
     assert.ok(Array.isArray(JSON.parse(listed.stdout)), show(listed))
