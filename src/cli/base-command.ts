@@ -53,7 +53,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** Settings and providers, loaded on first use so commands that need neither stay fast. */
   protected async runtime(): Promise<Runtime> {
     if (this.runtimeValue) return this.runtimeValue
-    const log = createLogger({verbose: this.verbose, ...this.logOptions()})
+    const log = createLogger({json: this.jsonEnabled(), verbose: this.verbose, ...this.logOptions()})
     const registry = new ProviderRegistry(async (event) => {
       const outcome = await this.config.runHook(event, {}, undefined, true)
       return outcome as unknown as HookOutcome
