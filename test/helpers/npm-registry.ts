@@ -57,6 +57,11 @@ export class NpmRegistry {
     return registry
   }
 
+  /** Where verdaccio keeps packages (`<name>/<name>-<version>.tgz`), for tests that change what it serves. */
+  get storage(): string {
+    return path.join(this.dir, 'storage')
+  }
+
   /** npm's setting for a token on this registry: verdaccio accepts any for anonymous publishing. */
   get tokenFlag(): string {
     return `--${this.url.replace(/^http:/, '')}:_authToken=test`
