@@ -79,7 +79,10 @@ type Consistent = {version: string; environment: string; artifact: {key: string;
 function consistent<T extends v.GenericSchema<unknown, Consistent>>(schema: T) {
   return v.pipe(
     schema,
-    v.check<v.InferOutput<T>, string>((manifest) => manifest.version === manifest.artifact.sha256, 'version must equal artifact.sha256'),
+    v.check<v.InferOutput<T>, string>(
+      (manifest) => manifest.version === manifest.artifact.sha256,
+      'version must equal artifact.sha256',
+    ),
     v.check<v.InferOutput<T>, string>(
       (manifest) => manifest.artifact.key === artifactKey(manifest.environment, manifest.artifact.sha256),
       "artifact key must be the environment's artifact of that SHA-256",

@@ -62,9 +62,7 @@ const MANIFEST: Manifest = {
   version: VERSION,
 }
 const PAYLOAD = Buffer.from(JSON.stringify(MANIFEST))
-const VALID_ENVELOPE = serializeEnvelope(
-  makeEnvelope(PAYLOAD_TYPE, PAYLOAD, [sign(PAYLOAD_TYPE, PAYLOAD)]),
-)
+const VALID_ENVELOPE = serializeEnvelope(makeEnvelope(PAYLOAD_TYPE, PAYLOAD, [sign(PAYLOAD_TYPE, PAYLOAD)]))
 const VALID_ARCHIVE = craftArchive([
   {path: 'manifests', type: 'Directory'},
   {content: 'notice("hello")\n', path: 'manifests/site.pp'},
