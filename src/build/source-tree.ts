@@ -46,7 +46,9 @@ export async function snapshotWorkingTree(dir: string, branch: string, into: str
     GIT_COMMITTER_EMAIL: 'pupistry@localhost',
     GIT_COMMITTER_NAME: 'pupistry',
   }
-  const commit = (await git(['commit-tree', tree, '-m', `snapshot of ${source}`], {GIT_DIR: gitDir, ...identity})).stdout.trim()
+  const commit = (
+    await git(['commit-tree', tree, '-m', `snapshot of ${source}`], {GIT_DIR: gitDir, ...identity})
+  ).stdout.trim()
   await git(['update-ref', `refs/heads/${branch}`, commit], {GIT_DIR: gitDir})
   await git(['symbolic-ref', 'HEAD', `refs/heads/${branch}`], {GIT_DIR: gitDir})
   return {commit: await checkoutCommit(source, tree), url: `file://${gitDir}`}

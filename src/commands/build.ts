@@ -44,7 +44,10 @@ Runs the assembler (build.assembler, default r10k) on build.puppetcode, then pac
   async run(): Promise<ReturnType<typeof buildSummary>> {
     const runtime = await this.runtime()
     const {as, environment, source} = this.flags
-    const results = await build(runtime, {environments: environment, source: source && as ? {as, dir: source} : undefined})
+    const results = await build(runtime, {
+      environments: environment,
+      source: source && as ? {as, dir: source} : undefined,
+    })
     for (const {record, skipped} of results) {
       if (skipped.length === 0) continue
       const examples = skipped.slice(0, 3).join(', ')

@@ -6,7 +6,8 @@ import {type EnvironmentValidation, validate} from '../validate/validate.js'
 
 export default class Validate extends BaseCommand<typeof Validate> {
   static override enableJsonFlag = true
-  static override description = `Check the built environments as Puppet would read them, before they are pushed.
+  static override description =
+    `Check the built environments as Puppet would read them, before they are pushed.
 
 Runs \`puppet parser validate\` on every manifest (the environment's and each module's on its modulepath), ` +
     `\`puppet epp validate\` on EPP templates, parses hiera.yaml and the hiera YAML data, and compiles the ` +

@@ -31,7 +31,13 @@ export async function codeFiles(root: string): Promise<CodeFiles> {
   const templates: string[] = []
   const yaml = await hieraFiles(root, '')
   for (const module of moduleRoots) {
-    manifests.push(...(await filesUnder(root, MODULE_CODE_DIRS.map((dir) => join(module, dir)), ['.pp'])))
+    manifests.push(
+      ...(await filesUnder(
+        root,
+        MODULE_CODE_DIRS.map((dir) => join(module, dir)),
+        ['.pp'],
+      )),
+    )
     templates.push(...(await filesUnder(root, [join(module, 'templates')], ['.epp'])))
     yaml.push(...(await hieraFiles(root, module)))
   }

@@ -10,7 +10,7 @@ import type {Settings} from '../config/settings.js'
 import {SettingsError, ValidationError, type ValidationProblem} from '../errors.js'
 import type {BuildRecord} from '../format/manifest.js'
 import type {Runtime} from '../runtime.js'
-import {codeFiles} from './code-files.js'
+import {type CodeFiles, codeFiles} from './code-files.js'
 import {type PuppetProblem, puppetProblems, ScratchPuppet} from './puppet-tool.js'
 import {yamlProblems} from './yaml-check.js'
 
@@ -45,21 +45,65 @@ export async function validate(
 ): Promise<EnvironmentValidation[]> {
   const cache = new BuildCache(runtime.settings)
   const wanted = await cache.select(options.environments)
+  // A --version names one environment's earlier build; push refuses anything else with its own message.
+  if (options.version !== undefined && wanted.length !== 1) return []
   const nodes = await nodesToCompile(runtime.settings)
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pupistry-validate-'))
   try {
-    const puppet = new ScratchPuppet(path.join(scratch, 'puppet'))
-    const results: EnvironmentValidation[] = []
-    const problems: ValidationProblem[] = []
+    const environments = path.join(scratch, 'environments')
+    const records: BuildRecord[] = []
     for (const environment of wanted) {
       const record =
         options.version === undefined
           ? await cache.require(environment)
           : await cache.findVersion(environment, options.version)
-      runtime.log.progress(`Validating ${environment}`)
-      const checked = await validateEnvironment(cache, record, {nodes, puppet, scratch})
-      problems.push(...checked.problems.map((problem) => ({environment, ...problem})))
-      results.push(checked.result)
+      const root = path.join(environments, environment)
+      await mkdir(root, {recursive: true})
+      await unpackArtifact(cache.artifactPath(environment, record.version), root, {
+        unpackedSize: record.artifact.unpacked_size,
+      })
+      records.push(record)
+    }
+
+    runtime.log.progress(`Validating ${wanted.join(', ')}`)
+    const puppet = new ScratchPuppet(path.join(scratch, 'puppet'))
+    const files = new Map<string, CodeFiles>()
+    for (const environment of wanted) files.set(environment, await codeFiles(path.join(environments, environment)))
+    // Paths relative to the environment path, so one puppet process checks every environment.
+    const all = (kind: keyof CodeFiles) =>
+      wanted.flatMap((environment) => (files.get(environment)?.[kind] ?? []).map((file) => `${environment}/${file}`))
+    const [manifests, templates] = await Promise.all([
+      parse(puppet, ['parser', 'validate'], all('manifests'), environments),
+      parse(puppet, ['epp', 'validate'], all('templates'), environments),
+    ])
+    const problems: ValidationProblem[] = [
+      ...manifests,
+      ...templates,
+      ...(await yamlProblems(environments, all('yaml'))),
+    ].map(inEnvironment)
+    const results: EnvironmentValidation[] = []
+    for (const record of records) {
+      const {environment} = record
+      const found = files.get(environment) ?? {manifests: [], templates: [], yaml: []}
+      const compiled: string[] = []
+      // A catalog of code that does not parse tells nothing new.
+      if (!problems.some((problem) => problem.environment === environment)) {
+        for (const node of nodes) {
+          const root = path.join(environments, environment)
+          const failed = await compileCatalog(puppet, node, {environments, root, scratch})
+          if (failed.length === 0) compiled.push(node.certname)
+          problems.push(...failed.map((problem) => ({environment, ...problem})))
+        }
+      }
+
+      results.push({
+        environment,
+        manifests: found.manifests.length,
+        nodes: compiled,
+        templates: found.templates.length,
+        version: record.version,
+        yaml: found.yaml.length,
+      })
     }
 
     if (problems.length > 0) throw validationFailed(problems)
@@ -69,48 +113,18 @@ export async function validate(
   }
 }
 
-async function validateEnvironment(
-  cache: BuildCache,
-  record: BuildRecord,
-  context: {puppet: ScratchPuppet; scratch: string; nodes: NodeFacts[]},
-): Promise<{result: EnvironmentValidation; problems: PuppetProblem[]}> {
-  const environments = path.join(context.scratch, 'environments')
-  const root = path.join(environments, record.environment)
-  await mkdir(root, {recursive: true})
-  await unpackArtifact(cache.artifactPath(record.environment, record.version), root, {
-    unpackedSize: record.artifact.unpacked_size,
-  })
-  const files = await codeFiles(root)
-  const problems = [
-    ...(await parse(context.puppet, ['parser', 'validate'], files.manifests, root)),
-    ...(await parse(context.puppet, ['epp', 'validate'], files.templates, root)),
-    ...(await yamlProblems(root, files.yaml)),
-  ]
-  const compiled: string[] = []
-  // A catalog of code that does not parse tells nothing new.
-  if (problems.length === 0) {
-    for (const node of context.nodes) {
-      const failed = await compileCatalog(context.puppet, node, {environments, root, scratch: context.scratch})
-      if (failed.length === 0) compiled.push(node.certname)
-      problems.push(...failed)
-    }
-  }
-
-  await rm(root, {force: true, recursive: true})
-  return {
-    problems,
-    result: {
-      environment: record.environment,
-      manifests: files.manifests.length,
-      nodes: compiled,
-      templates: files.templates.length,
-      version: record.version,
-      yaml: files.yaml.length,
-    },
-  }
+/** A problem found under the environment path, told as the environment and the file inside it. */
+function inEnvironment(problem: PuppetProblem): ValidationProblem {
+  const [environment = '', ...rest] = problem.file.split('/')
+  return {...problem, environment, file: rest.join('/')}
 }
 
-async function parse(puppet: ScratchPuppet, command: string[], files: string[], root: string): Promise<PuppetProblem[]> {
+async function parse(
+  puppet: ScratchPuppet,
+  command: string[],
+  files: string[],
+  root: string,
+): Promise<PuppetProblem[]> {
   const problems: PuppetProblem[] = []
   for (let start = 0; start < files.length; start += BATCH) {
     const batch = files.slice(start, start + BATCH).map((file) => path.join(root, file))
