@@ -30,7 +30,7 @@ const BATCH = 400
 /** How many problems the message lists; `--json` (the error's details) has all of them. */
 const LISTED = 20
 
-type NodeFacts = {certname: string; facts: Record<string, unknown>}
+export type NodeFacts = {certname: string; facts: Record<string, unknown>}
 
 /**
  * Checks built environments as Puppet would read them: every manifest
@@ -188,7 +188,7 @@ function firstError(stderr: string): string {
 }
 
 /** build.validate_nodes with each facts file read (relative to the settings file). */
-async function nodesToCompile(settings: Settings): Promise<NodeFacts[]> {
+export async function nodesToCompile(settings: Settings): Promise<NodeFacts[]> {
   const base = settings.file ? path.dirname(settings.file) : process.cwd()
   const nodes: NodeFacts[] = []
   for (const node of settings.build.validate_nodes ?? []) {
