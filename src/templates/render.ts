@@ -123,15 +123,6 @@ export class Templates {
         .replaceAll('%{', '%%{'),
     )
     printing('comment', commentText)
-    // Multi-line text inside an indented YAML block (a CI script): every line after the first gets the indent.
-    hb.registerHelper('indent', (width: unknown, value: unknown) => {
-      if (value === undefined) throw new UnknownValue('{{indent}} was given a value that does not exist')
-      const pad = ' '.repeat(Number(width))
-      return String(value)
-        .split('\n')
-        .map((line, index) => (index === 0 || line === '' ? line : `${pad}${line}`))
-        .join('\n')
-    })
     hb.registerHelper('eq', (a: unknown, b: unknown) => a === b)
     hb.registerHelper('refuse', (message: unknown, options: Handlebars.HelperOptions) => {
       throw new UsageError(`template "${(options.data.root as RenderContext).template.name}": ${String(message)}`)
