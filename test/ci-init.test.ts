@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -77,7 +77,7 @@ describe('pupistry ci init', () => {
     assert.deepEqual(names, ['github', 'gitlab'])
   })
 
-  it('github: a workflow that parses, as in its snapshot; PRs read only and never see a secret; publish is serial per environment', async () => {
+  it('github: parses, as in its snapshot; PRs read only, never see a secret; one publish at a time per environment', async () => {
     const result = await render(settingsFile, '--provider', 'github')
     assert.equal(result.code, 0, show(result))
     assert.equal(result.stderr, '')
@@ -202,7 +202,7 @@ describe('the generated pipelines, run by hand against a file store (provider pa
 
   const serials = () => readdirSync(world.storePath('production', 'manifests')).sort()
 
-  it('github: publish, then a pull request gets its diff comment and changes nothing, then its merge is published and applied', async () => {
+  it('github: publish; a pull request gets its diff comment and changes nothing; its merge is published and applied', async () => {
     const rendered = await world.cli('ci', 'init', '--provider', 'github')
     assert.equal(rendered.code, 0, show(rendered))
     const workflow = load(rendered.stdout) as GithubWorkflow
@@ -240,18 +240,27 @@ describe('the generated pipelines, run by hand against a file store (provider pa
     const comment = readFileSync(path.join(stubs.out, 'comment.md'), 'utf8')
     assert.match(comment, /^<!-- pupistry-diff -->\n\n## pupistry diff\n/)
     assert.match(comment, /\| `hello` \| changed \| `v1\.0\.0@[0-9a-f]{12}` \| `v1\.1\.0@[0-9a-f]{12}` \|/)
-    assert.match(readFileSync(stubs.log, 'utf8'), /^gh api --method POST repos\/example\/control\/issues\/7\/comments /m)
+    assert.match(
+      readFileSync(stubs.log, 'utf8'),
+      /^gh api --method POST repos\/example\/control\/issues\/7\/comments /m,
+    )
     assert.ok(!existsSync(path.join(review.runnerTemp, 'pupistry', 'signing-key.asc')))
     assert.deepEqual(serials(), ['000000000001.json'], 'a pull request publishes nothing')
 
     // A second run of the pull request updates its comment instead of adding one.
     await job('review', await checkout(bumpHello), {STUB_COMMENT_ID: '4242'})
-    assert.match(readFileSync(stubs.log, 'utf8'), /^gh api --method PATCH repos\/example\/control\/issues\/comments\/4242 /m)
+    assert.match(
+      readFileSync(stubs.log, 'utf8'),
+      /^gh api --method PATCH repos\/example\/control\/issues\/comments\/4242 /m,
+    )
 
     const merged = await job('publish', await checkout(bumpHello))
     assert.match(readFileSync(merged.summary, 'utf8'), /\| production \| published \| `[0-9a-f]{12}` \| 2 \|/)
     assert.deepEqual(serials(), ['000000000001.json', '000000000002.json'])
-    assert.match(readFileSync(stubs.log, 'utf8'), /^npm install --global --no-audit --no-fund pupistry@3\.0\.0-alpha\.1$/m)
+    assert.match(
+      readFileSync(stubs.log, 'utf8'),
+      /^npm install --global --no-audit --no-fund pupistry@3\.0\.0-alpha\.1$/m,
+    )
 
     const applied = await world.cli('apply')
     assert.equal(applied.code, 0, show(applied))
@@ -305,7 +314,7 @@ describe('the generated pipelines, run by hand against a file store (provider pa
 
     const broken = await checkout((dir) => {
       change(dir)
-      writeFileSync(path.join(dir, 'manifests', 'site.pp'), "node default {\n  include profile::base\n\n")
+      writeFileSync(path.join(dir, 'manifests', 'site.pp'), 'node default {\n  include profile::base\n\n')
     })
     await assert.rejects(job('pupistry-publish', broken), (error: Error) => {
       assert.match(error.message, /production: manifests\/site\.pp:3: Syntax error at end of input/)

@@ -42,7 +42,10 @@ describe('review and validation before push, with real r10k, puppet and git', ()
   it('diff --exit-code: 0 and "no changes" in Markdown when the build is what is live', async () => {
     const result = await world.cli('diff', '-e', 'production', '--format', 'markdown', '--exit-code')
     assert.equal(result.code, 0, show(result))
-    assert.match(result.stdout, /^## pupistry diff\n\n\*\*production\*\*: no changes \(`[0-9a-f]{12}` is live as serial 1\)\n$/)
+    assert.match(
+      result.stdout,
+      /^## pupistry diff\n\n\*\*production\*\*: no changes \(`[0-9a-f]{12}` is live as serial 1\)\n$/,
+    )
   })
 
   it('build --source of an uncommitted working tree builds it with r10k and diffs it against the live environment', async () => {
@@ -92,7 +95,10 @@ describe('review and validation before push, with real r10k, puppet and git', ()
     assert.equal(small.code, 0, show(small))
     assert.ok(Buffer.byteLength(small.stdout) <= 8000, `${Buffer.byteLength(small.stdout)} bytes`)
     assert.match(small.stdout, /\| `site\/profile\/files\/large\.txt` \| added \| \+3000 −0 \|/)
-    assert.match(small.stdout, /> \*\*Cut to fit 8000 bytes:\*\* .*Run `pupistry diff` on the build for the whole change\.\n$/)
+    assert.match(
+      small.stdout,
+      /> \*\*Cut to fit 8000 bytes:\*\* .*Run `pupistry diff` on the build for the whole change\.\n$/,
+    )
 
     const standard = await world.cli('diff', '-e', 'production', '--format', 'markdown')
     assert.equal(standard.code, 0, show(standard))
@@ -171,7 +177,10 @@ describe('review and validation before push, with real r10k, puppet and git', ()
     const pushed = await world.cli('push', '-e', 'production', '--format', 'markdown')
     assert.equal(pushed.code, 0, show(pushed))
     assert.match(pushed.stdout, /^## pupistry push\n\n\| Environment \| Result \| Version \| Serial \| Signed by \|\n/)
-    assert.match(pushed.stdout, /^\| production \| published \| `[0-9a-f]{12}` \| 2 \| Test Signer \\<signer@example\.invalid\\> /m)
+    assert.match(
+      pushed.stdout,
+      /^\| production \| published \| `[0-9a-f]{12}` \| 2 \| Test Signer \\<signer@example\.invalid\\> /m,
+    )
   })
 
   it('push --no-validate skips the checks (the escape hatch docs/ci.md warns about)', async () => {

@@ -79,7 +79,7 @@ export async function ciContext(
       throw new UsageError(`not a branch name pupistry publishes from: ${branch} (letters, digits, ".", "/", "-", "_")`)
   }
 
-  const escaped = options.branches.map((branch) => branch.replaceAll(/[.\/-]/g, (char) => `\\${char}`))
+  const escaped = options.branches.map((branch) => branch.replaceAll(/[./-]/g, (char) => `\\${char}`))
   const base = {
     aws: url.protocol === 's3:' ? {region} : null,
     branch_regex: `^(${escaped.join('|')})$`,

@@ -4,7 +4,8 @@ import {type Emitted, TemplateCommand} from '../../cli/template-command.js'
 import {renderCiTemplate, type TemplateListing} from '../../templates/service.js'
 
 export default class CiInit extends TemplateCommand<typeof CiInit> {
-  static override description = `Render a CI pipeline that reviews pull requests and publishes merges (docs/ci.md).
+  static override description =
+    `Render a CI pipeline that reviews pull requests and publishes merges (docs/ci.md).
 
 Without --provider, lists the CI templates (the core's github and gitlab, and any a plugin ships). ` +
     `The pipeline builds a pull request with read-only store access and no signing key and comments ` +
@@ -27,7 +28,10 @@ Without --provider, lists the CI templates (the core's github and gitlab, and an
       multiple: true,
     }),
     output: Flags.string({char: 'o', description: 'write to this file instead of stdout'}),
-    provider: Flags.string({char: 'p', description: 'the CI template to render: github, gitlab, or one a plugin ships'}),
+    provider: Flags.string({
+      char: 'p',
+      description: 'the CI template to render: github, gitlab, or one a plugin ships',
+    }),
   }
 
   async run(): Promise<TemplateListing[] | Emitted> {
