@@ -203,9 +203,11 @@ describe('quoting', () => {
     const allowed: Record<string, string[]> = {
       hcl: ['hcl', 'hcl_string', 'comment', 'bootstrap'],
       sh: ['sh', 'heredoc', 'comment', 'require', 'refuse'],
+      yaml: ['yaml_string', 'sh', 'heredoc', 'comment'],
     }
     for (const {path: file} of await coreTemplates({})) {
-      const helpers = allowed[file.endsWith('.pkr.hcl.hbs') ? 'hcl' : 'sh']
+      const kind = file.endsWith('.pkr.hcl.hbs') ? 'hcl' : file.endsWith('.yml.hbs') ? 'yaml' : 'sh'
+      const helpers = allowed[kind]
       const source = readFileSync(file, 'utf8').replaceAll(/\\\{\{[^}]*\}\}/g, '')
       for (const [mustache, word] of source.matchAll(/\{\{(?![#/>!^*]|else\b)\s*([\w.@-]+)[^}]*\}\}/g)) {
         assert.ok(

@@ -1,4 +1,4 @@
-import {dump} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import type {TemplateDescriptor} from '../contracts.js'
 import {UsageError} from '../errors.js'
@@ -27,7 +27,8 @@ export interface CiContext {
   /** Branches whose merges are published, each an environment (r10k's rule: other characters become `_`). */
   branches: Array<{branch: string; environment: string}>
   /** A regular expression that matches exactly those branch names, for rules that take one. */
-  branch_regex: string
+  /** GitLab rules: a pull request to, and a push on, an environment branch. */
+  gitlab_rules: {review: string; publish: string}
   /** Settings for pull-request jobs: the store and trusted keys, no signing key. */
   review_settings_yaml: string
   /** Settings for publish jobs: as review_settings_yaml, plus the signing key file the job writes. */
@@ -71,7 +72,7 @@ export async function ciContext(
   }
   const yaml = (value: object) =>
     `# Written by pupistry ci init (pupistry ${runtime.version}); run it again to change it.\n` +
-    dump(value, {lineWidth: -1, noRefs: true})
+    stringify(value, {aliasDuplicateObjects: false, lineWidth: 0})
   const review = Object.keys(build).length > 0 ? {build, general} : {general}
   const publish = {...review, general: {...general, signing_key_file: CI_PATHS.signingKey}}
   for (const branch of options.branches) {
@@ -80,9 +81,13 @@ export async function ciContext(
   }
 
   const escaped = options.branches.map((branch) => branch.replaceAll(/[./-]/g, (char) => `\\${char}`))
+  const branches = `/^(${escaped.join('|')})$/`
   const base = {
     aws: url.protocol === 's3:' ? {region} : null,
-    branch_regex: `^(${escaped.join('|')})$`,
+    gitlab_rules: {
+      publish: `$CI_PIPELINE_SOURCE == "push" && $CI_COMMIT_BRANCH =~ ${branches}`,
+      review: `$CI_PIPELINE_SOURCE == "merge_request_event" && $CI_MERGE_REQUEST_TARGET_BRANCH_NAME =~ ${branches}`,
+    },
     branches: options.branches.map((branch) => ({
       branch,
       environment: checkEnvironmentName(branch.replace(/\W/g, '_')),

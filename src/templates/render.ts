@@ -123,6 +123,8 @@ export class Templates {
         .replaceAll('%{', '%%{'),
     )
     printing('comment', commentText)
+    // A YAML double-quoted scalar: JSON's string syntax is a subset of it.
+    printing('yaml_string', (value) => JSON.stringify(String(value)))
     hb.registerHelper('eq', (a: unknown, b: unknown) => a === b)
     hb.registerHelper('refuse', (message: unknown, options: Handlebars.HelperOptions) => {
       throw new UsageError(`template "${(options.data.root as RenderContext).template.name}": ${String(message)}`)

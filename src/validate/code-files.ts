@@ -1,7 +1,7 @@
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {load} from 'js-yaml'
+import {parse} from 'yaml'
 
 /** The files of an environment that Puppet reads, relative to its root ('/'-separated). */
 export interface CodeFiles {
@@ -91,7 +91,7 @@ async function hieraFiles(root: string, layer: string): Promise<string[]> {
   if (text === undefined) return []
   let parsed: unknown
   try {
-    parsed = load(text, {json: true})
+    parsed = parse(text, {uniqueKeys: false})
   } catch {
     // The YAML check reports the broken hiera.yaml itself.
     return [config]

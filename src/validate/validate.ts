@@ -2,7 +2,7 @@ import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {dump, load} from 'js-yaml'
+import {parse as parseYaml, stringify} from 'yaml'
 
 import {unpackArtifact} from '../artifact/unpack.js'
 import {BuildCache} from '../build/build-cache.js'
@@ -155,7 +155,7 @@ async function compileCatalog(
   const values = {clientcert: node.certname, ...node.facts}
   await writeFile(
     path.join(factsDir, 'facts', `${node.certname}.yaml`),
-    `--- !ruby/object:Puppet::Node::Facts\n${dump({name: node.certname, values}, {lineWidth: -1, noRefs: true})}`,
+    `--- !ruby/object:Puppet::Node::Facts\n${stringify({name: node.certname, values}, {aliasDuplicateObjects: false, lineWidth: 0})}`,
   )
   const {code, stderr} = await puppet.run([
     'catalog',
@@ -200,7 +200,7 @@ export async function nodesToCompile(settings: Settings): Promise<NodeFacts[]> {
     const file = path.resolve(base, node.facts)
     let facts: unknown
     try {
-      facts = load(await readFile(file, 'utf8'), {filename: file})
+      facts = parseYaml(await readFile(file, 'utf8'))
     } catch (error) {
       throw new SettingsError(
         `build.validate_nodes: cannot read the facts of ${node.certname} from ${file}: ${(error as Error).message}`,

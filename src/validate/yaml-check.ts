@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {load, YAMLException} from 'js-yaml'
+import {parseDocument} from 'yaml'
 
 import type {PuppetProblem} from './puppet-tool.js'
 
@@ -13,12 +13,8 @@ export async function yamlProblems(root: string, files: string[]): Promise<Puppe
   const problems: PuppetProblem[] = []
   for (const file of files) {
     const text = await readFile(path.join(root, file), 'utf8')
-    try {
-      load(text, {filename: file, json: true})
-    } catch (error) {
-      if (!(error instanceof YAMLException)) throw error
-      problems.push({file, line: error.mark ? error.mark.line + 1 : undefined, message: error.reason})
-    }
+    const [error] = parseDocument(text, {prettyErrors: false, uniqueKeys: false}).errors
+    if (error) problems.push({file, line: error.linePos?.[0].line, message: error.message})
   }
 
   return problems
