@@ -96,13 +96,34 @@ export interface AssembledEnvironment {
   modules: Record<string, string>
 }
 
+/**
+ * An environment the assembler could not assemble (a Puppetfile that does
+ * not parse, a module ref that does not exist). The core packs the other
+ * environments and reports this one, so one broken branch blocks nothing else.
+ */
+export interface FailedEnvironment {
+  /** Environment name, as for AssembledEnvironment. */
+  name: string
+  /** The branch it comes from, when the name differs or is known. */
+  branch?: string
+  /** Why, in the assembler's words: naming the branch, and the Puppetfile line where it knows it (`Puppetfile:8:`). */
+  error: string
+  /** The Puppetfile line the assembler named, when it named one (for `--json`). */
+  puppetfileLine?: number
+}
+
 export interface AssembleOptions {
   /** Only these environments; all branches when absent. */
   environments?: string[]
 }
 
 export interface Assembler {
-  assemble(options: AssembleOptions): Promise<AssembledEnvironment[]>
+  /**
+   * Assembles each environment on its own: one that fails comes back as a
+   * FailedEnvironment; a failure that concerns every environment (the
+   * control repo cannot be fetched, the tool is missing) is thrown.
+   */
+  assemble(options: AssembleOptions): Promise<Array<AssembledEnvironment | FailedEnvironment>>
   /** Tool versions to record in manifests, e.g. {r10k: '3.15.4'}. */
   versions?(): Promise<Record<string, string>>
 }

@@ -18,6 +18,7 @@ export const EXIT = {
   disk: 16,
   template: 17,
   agentState: 18,
+  partialBuild: 19,
   verification: 20,
   expired: 21,
   locked: 22,
@@ -122,6 +123,15 @@ export class TemplateError extends PupistryError {
 /** The agent state file cannot be read or is not valid: the node no longer knows the newest serial it accepted. */
 export class AgentStateError extends PupistryError {
   override readonly exitCode = EXIT.agentState
+}
+
+/**
+ * `build`: some environments failed to assemble or pack while the others
+ * were packed. Its details list both (`{built, failed}`), so a pipeline can
+ * go on and push what built.
+ */
+export class PartialBuildError extends PupistryError {
+  override readonly exitCode = EXIT.partialBuild
 }
 
 const DISK_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG'])

@@ -4,14 +4,19 @@ import path from 'node:path'
 
 import {packTree} from '../artifact/pack.js'
 import {settingsSource} from '../config/settings.js'
-import type {AssembledEnvironment} from '../contracts.js'
-import {AssemblerError, fromProviderError, SettingsError, UsageError} from '../errors.js'
+import type {AssembledEnvironment, FailedEnvironment} from '../contracts.js'
+import {AssemblerError, fromProviderError, PartialBuildError, SettingsError, UsageError} from '../errors.js'
 import {ENVIRONMENT_PATTERN} from '../format/environment.js'
 import {artifactKey} from '../format/layout.js'
 import {type BuildRecord, MANIFEST_FORMAT} from '../format/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {redactUrl} from '../util/redact.js'
-import {BuildCache, CACHE_FILE_MODE} from './build-cache.js'
+import {BuildCache, CACHE_FILE_MODE, type FailedBuild} from './build-cache.js'
+
+export interface BuildOutcome {
+  built: BuiltEnvironment[]
+  failed: FailedBuild[]
+}
 
 export interface BuiltEnvironment {
   record: BuildRecord
@@ -23,9 +28,10 @@ export interface BuiltEnvironment {
 
 /**
  * Assembles the control repo and packs each environment into one
- * deterministic artifact in the build cache.
+ * deterministic artifact in the build cache. Environments fail on their own:
+ * the others are still packed, and the failures are returned beside them.
  */
-export async function build(runtime: Runtime, options: {environments?: string[]}): Promise<BuiltEnvironment[]> {
+export async function build(runtime: Runtime, options: {environments?: string[]}): Promise<BuildOutcome> {
   const {settings} = runtime
   if (settings.build.hieracrypt) {
     throw new SettingsError(
@@ -57,7 +63,7 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   runtime.log.info(
     `Assembling ${options.environments?.join(', ') || 'all branches'} of ${redactUrl(settings.build.puppetcode)} with ${assemblerName}`,
   )
-  const environments = await assembler.assemble({environments: options.environments}).catch((error) => {
+  const assembled = await assembler.assemble({environments: options.environments}).catch((error) => {
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
   })
   const tools = {
@@ -67,21 +73,68 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   }
 
   const cache = new BuildCache(settings)
-  const results: BuiltEnvironment[] = []
-  for (const environment of environments) {
-    if (!ENVIRONMENT_PATTERN.test(environment.name)) {
-      throw new AssemblerError(
-        `assembler ${assemblerName} produced an environment named "${environment.name}", which Puppet cannot use`,
-      )
+  const built: BuiltEnvironment[] = []
+  const failed: FailedBuild[] = []
+  for (const environment of assembled) {
+    if ('error' in environment) {
+      failed.push(failedBuild(environment))
+      continue
     }
 
-    results.push(await packEnvironment(runtime, cache, environment, {assembler: assemblerName, tools}))
+    // Each environment on its own: a name Puppet cannot use or a tree that cannot be packed fails only this one.
+    try {
+      if (!ENVIRONMENT_PATTERN.test(environment.name)) {
+        throw new AssemblerError(
+          `assembler ${assemblerName} produced an environment named "${environment.name}", which Puppet cannot use`,
+        )
+      }
+
+      built.push(await packEnvironment(runtime, cache, environment, {assembler: assemblerName, tools}))
+    } catch (error) {
+      if (!(error instanceof AssemblerError)) throw error
+      failed.push({environment: environment.name, error: error.message})
+    }
   }
 
-  const built = results.map((result) => result.record.environment)
-  const names = options.environments ? [...new Set([...(await cache.environments()), ...built])] : built
-  await cache.setEnvironments(names)
-  return results
+  await cache.recordBuild(
+    built.map((result) => result.record.environment),
+    failed,
+    {partial: options.environments !== undefined},
+  )
+  if (built.length === 0 && failed.length > 0) {
+    throw new AssemblerError(`no environment could be built:\n${failed.map(describeFailedBuild).join('\n')}`, {
+      details: {built: [], failed},
+    })
+  }
+
+  return {built, failed}
+}
+
+/** The exit-19 error for a build where some environments failed; its details list both sides for `--json`. */
+export function partialBuildError(outcome: BuildOutcome, summary: unknown): PartialBuildError {
+  const {built, failed} = outcome
+  return new PartialBuildError(
+    `${failed.length} of ${built.length + failed.length} environments failed to build; ` +
+      `the other ${built.length} were packed:\n${failed.map(describeFailedBuild).join('\n')}`,
+    {
+      details: {built: summary, failed},
+      hint: '`pupistry push` publishes only what built; fix the branches named above and build again',
+    },
+  )
+}
+
+/** One line per failed environment: its name, then the assembler's message (naming the branch and Puppetfile line). */
+export function describeFailedBuild(failure: FailedBuild): string {
+  return `${failure.environment}: ${failure.error}`
+}
+
+function failedBuild(environment: FailedEnvironment): FailedBuild {
+  return {
+    environment: environment.name,
+    error: environment.error,
+    ...(environment.branch === undefined ? {} : {branch: environment.branch}),
+    ...(environment.puppetfileLine === undefined ? {} : {puppetfileLine: environment.puppetfileLine}),
+  }
 }
 
 async function packEnvironment(

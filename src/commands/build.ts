@@ -1,6 +1,6 @@
 import {Flags} from '@oclif/core'
 
-import {build} from '../build/build.js'
+import {build, partialBuildError} from '../build/build.js'
 import {BaseCommand} from '../cli/base-command.js'
 import {buildSummary, formatBuild} from '../formatters/build.js'
 
@@ -12,7 +12,11 @@ export default class Build extends BaseCommand<typeof Build> {
 
 Runs the assembler (build.assembler, default r10k) on build.puppetcode, then packs each environment into ` +
     `a .tar.gz in the local cache, versioned by its SHA-256. Building again with nothing changed upstream ` +
-    `gives the same version. Also available as \`generate\`, its name in pupistry 1.x.`
+    `gives the same version. Also available as \`generate\`, its name in pupistry 1.x.
+
+Each environment is built on its own: a branch whose Puppetfile is broken does not stop the others. ` +
+    `They are packed, the failures are listed (branch, and Puppetfile line where the assembler names it), and ` +
+    `the command exits 19; \`push\` then publishes only what built.`
 
   static override examples = [
     '<%= config.bin %> build',
@@ -25,7 +29,8 @@ Runs the assembler (build.assembler, default r10k) on build.puppetcode, then pac
 
   async run(): Promise<ReturnType<typeof buildSummary>> {
     const runtime = await this.runtime()
-    const results = await build(runtime, {environments: this.flags.environment})
+    const outcome = await build(runtime, {environments: this.flags.environment})
+    const results = outcome.built
     for (const {record, skipped} of results) {
       if (skipped.length === 0) continue
       const examples = skipped.slice(0, 3).join(', ')
@@ -35,6 +40,7 @@ Runs the assembler (build.assembler, default r10k) on build.puppetcode, then pac
     }
 
     this.print(formatBuild(results))
+    if (outcome.failed.length > 0) throw partialBuildError(outcome, buildSummary(results))
     return buildSummary(results)
   }
 }

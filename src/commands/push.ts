@@ -2,7 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {formatPush} from '../formatters/push.js'
-import {push, type PushResult} from '../publish/push.js'
+import {type NotBuiltResult, push, type PushResult} from '../publish/push.js'
 
 export default class Push extends BaseCommand<typeof Push> {
   static override enableJsonFlag = true
@@ -12,7 +12,9 @@ export default class Push extends BaseCommand<typeof Push> {
 For each built environment: uploads the artifact, signs a manifest with a new serial ` +
     `(general.signing_key_file with openpgp.js, or general.gpg_signing_key through the system gpg), ` +
     `checks the signature, writes the manifest create-only and then moves the environment's pointer to ` +
-    `it. Pushing what is already live changes nothing.
+    `it. Pushing what is already live changes nothing. Environments that failed in the last build are not ` +
+    `pushed (not even an earlier build of them): they are named, and listed with \`status: "build-failed"\` ` +
+    `under --json.
 
 --version republishes an earlier build kept in the build cache (the last 5 per environment) as the newest ` +
     `release: a signed rollback with a new, higher serial, which nodes accept like any new release. (The ` +
@@ -34,7 +36,7 @@ For each built environment: uploads the artifact, signs a manifest with a new se
     }),
   }
 
-  async run(): Promise<PushResult[]> {
+  async run(): Promise<Array<PushResult | NotBuiltResult>> {
     const results = await push(await this.runtime(), {
       environments: this.flags.environment,
       refresh: this.flags.refresh,

@@ -23,6 +23,15 @@ export interface PushResult {
   rollback?: boolean
 }
 
+/** An environment of the last build that failed to build: nothing of it is pushed, not even an earlier build. */
+export interface NotBuiltResult {
+  environment: string
+  status: 'build-failed'
+  error: string
+  branch?: string
+  puppetfileLine?: number
+}
+
 const SERIAL_ATTEMPTS = 5
 
 /**
@@ -33,7 +42,7 @@ const SERIAL_ATTEMPTS = 5
 export async function push(
   runtime: Runtime,
   options: {environments?: string[]; refresh?: boolean; version?: string},
-): Promise<PushResult[]> {
+): Promise<Array<PushResult | NotBuiltResult>> {
   const cache = new BuildCache(runtime.settings)
   const wanted = await cache.select(options.environments)
   if (options.version !== undefined && (wanted.length !== 1 || options.refresh)) {
@@ -52,7 +61,7 @@ export async function push(
   }
 
   const store = await openStore(runtime, 'build')
-  const results: PushResult[] = []
+  const results: Array<PushResult | NotBuiltResult> = []
   for (const environment of wanted) {
     // A signed rollback: an earlier build, signed again under a new serial (never an old manifest replayed).
     const record =
@@ -62,6 +71,13 @@ export async function push(
     const result = await pushEnvironment(runtime, store, cache, record, Boolean(options.refresh))
     const newest = options.version === undefined ? undefined : await cache.read(environment)
     results.push(newest && newest.version !== record.version ? {...result, rollback: true} : result)
+  }
+
+  if (options.environments === undefined && options.version === undefined) {
+    for (const {environment, ...failure} of await cache.failures()) {
+      runtime.log.warn(`${environment}: not pushed: the last build of it failed (${failure.error})`)
+      results.push({environment, status: 'build-failed', ...failure})
+    }
   }
 
   return results
