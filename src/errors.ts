@@ -63,6 +63,20 @@ export class SettingsError extends PupistryError {
   override readonly exitCode = EXIT.settings
 }
 
+/**
+ * A file or directory pupistry must use is not accessible to the user it
+ * runs as (EACCES, EPERM, a read-only file system). The message names the
+ * path and the setting or flag it comes from; the hint says how to fix it.
+ */
+export class PermissionDeniedError extends SettingsError {}
+
+const PERMISSION_CODES = new Set(['EACCES', 'EPERM', 'EROFS'])
+
+/** True for a file system error that means "not allowed here" (rather than a bug or a full disk). */
+export function isPermissionDenied(error: unknown): boolean {
+  return PERMISSION_CODES.has((error as NodeJS.ErrnoException)?.code ?? '')
+}
+
 /** Wrong use of a command: conflicting flags, unknown template or environment. */
 export class UsageError extends PupistryError {
   override readonly exitCode = EXIT.usage

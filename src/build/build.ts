@@ -5,7 +5,14 @@ import path from 'node:path'
 import {packTree} from '../artifact/pack.js'
 import {settingsSource} from '../config/settings.js'
 import type {AssembledEnvironment, FailedEnvironment} from '../contracts.js'
-import {AssemblerError, fromProviderError, PartialBuildError, SettingsError, UsageError} from '../errors.js'
+import {
+  AssemblerError,
+  fromProviderError,
+  isPermissionDenied,
+  PartialBuildError,
+  SettingsError,
+  UsageError,
+} from '../errors.js'
 import {ENVIRONMENT_PATTERN} from '../format/environment.js'
 import {artifactKey} from '../format/layout.js'
 import {type BuildRecord, MANIFEST_FORMAT} from '../format/manifest.js'
@@ -58,13 +65,13 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   const {descriptor} = await runtime.registry.get('assemblers', assemblerName)
   const context = providerContext(runtime, 'build', descriptor.name)
   const assembler = await Promise.resolve(descriptor.create(context)).catch((error) => {
-    throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
+    throw assemblerFailure(error, assemblerName)
   })
   runtime.log.info(
     `Assembling ${options.environments?.join(', ') || 'all branches'} of ${redactUrl(settings.build.puppetcode)} with ${assemblerName}`,
   )
   const assembled = await assembler.assemble({environments: options.environments}).catch((error) => {
-    throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
+    throw assemblerFailure(error, assemblerName)
   })
   const tools = {
     node: process.versions.node,
@@ -108,6 +115,11 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   }
 
   return {built, failed}
+}
+
+/** A permission error stays as it is, so the command names the path and its setting (general.app_cache). */
+function assemblerFailure(error: unknown, assembler: string): Error {
+  return isPermissionDenied(error) ? (error as Error) : fromProviderError(error, `assembler ${assembler}`, AssemblerError)
 }
 
 /** The exit-19 error for a build where some environments failed; its details list both sides for `--json`. */

@@ -1,7 +1,8 @@
 import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/settings.js'
-import {EXIT, PupistryError, UsageError} from '../errors.js'
+import {type PathSource, permissionDenied, settingsPaths} from '../config/path-sources.js'
+import {EXIT, isPermissionDenied, PupistryError, UsageError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
 import {printable} from '../util/printable.js'
@@ -108,7 +109,20 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (text) this.log(text)
   }
 
-  override async catch(error: Error & {oclif?: {exit?: number}}): Promise<void> {
+  /** Local paths this command's flags choose (`--dir`, `--file`), for messages about permissions. */
+  protected pathSources(): PathSource[] {
+    return []
+  }
+
+  override async catch(thrown: Error & {oclif?: {exit?: number}}): Promise<void> {
+    // A path this user may not use is named with the setting or flag it comes from, wherever it was hit.
+    const error: Error & {oclif?: {exit?: number}} =
+      !(thrown instanceof PupistryError) && isPermissionDenied(thrown)
+        ? permissionDenied(thrown, [
+            ...(this.flags ? this.pathSources() : []),
+            ...(this.runtimeValue ? settingsPaths(this.runtimeValue.settings) : []),
+          ])
+        : thrown
     const failure = describeFailure(error)
     // Under --json stdout carries exactly one object, the error; the lines for people still go to stderr.
     if (this.jsonEnabled()) this.logJson({error: failure})
