@@ -20,11 +20,10 @@ describe('permission problems name the path and its setting (run as an unprivile
   let locked: string
 
   const asNobody = (...args: string[]): Promise<CliResult> =>
-    execute(
-      'setpriv',
-      [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, BIN, ...args],
-      {cwd: home, env: {HOME: home, NO_COLOR: '1', XDG_DATA_HOME: path.join(home, '.local', 'share')}},
-    )
+    execute('setpriv', [`--reuid=${NOBODY}`, `--regid=${NOBODY}`, '--clear-groups', process.execPath, BIN, ...args], {
+      cwd: home,
+      env: {HOME: home, NO_COLOR: '1', XDG_DATA_HOME: path.join(home, '.local', 'share')},
+    })
 
   const assertPermissionError = (result: CliResult, what: RegExp, source: string) => {
     assert.equal(result.code, 10, show(result))

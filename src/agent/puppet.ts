@@ -56,9 +56,7 @@ export function runPuppet(options: {
     options.environment,
     '--detailed-exitcodes',
     ...(options.noop ? ['--noop'] : []),
-    ...(options.lastRun
-      ? ['--lastrunreport', options.lastRun.report, '--lastrunfile', options.lastRun.summary]
-      : []),
+    ...(options.lastRun ? ['--lastrunreport', options.lastRun.report, '--lastrunfile', options.lastRun.summary] : []),
     ...(process.stderr.isTTY ? [] : ['--color', 'false']),
     manifests,
   ]

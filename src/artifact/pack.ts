@@ -3,6 +3,7 @@ import {createReadStream, statSync} from 'node:fs'
 import {pipeline} from 'node:stream/promises'
 import * as tar from 'tar'
 
+import {runWorkerJob} from '../util/worker-job.js'
 import {listTree} from './tree.js'
 
 /** Files and links get this time (directories none, as node-tar's portable mode does), so the same tree gives the same bytes anywhere. */
@@ -14,6 +15,22 @@ export interface PackResult {
   unpackedSize: number
   files: number
   skipped: string[]
+}
+
+export type PackOutcome = {ok: true; result: PackResult} | {ok: false; message: string}
+
+/** packTree in a worker thread: packing is synchronous, and there the signal (Ctrl-C) still stops it at once. */
+export async function packInThread(root: string, outFile: string, signal?: AbortSignal): Promise<PackResult> {
+  const outcome = await runWorkerJob<PackOutcome>(
+    new URL('pack-worker.js', import.meta.url),
+    {outFile, root},
+    {
+      onError: (error) => new Error(`packing ${root} failed: ${error.message}`, {cause: error}),
+      signal,
+    },
+  )
+  if (!outcome.ok) throw new Error(outcome.message)
+  return outcome.result
 }
 
 /** node-tar turns files with several links into hardlink entries; agents refuse those, so store every file whole. */

@@ -2,7 +2,7 @@ import {chmod, rename, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {packTree} from '../artifact/pack.js'
+import {packInThread} from '../artifact/pack.js'
 import {settingsSource} from '../config/settings.js'
 import type {AssembledEnvironment, FailedEnvironment} from '../contracts.js'
 import {
@@ -11,6 +11,7 @@ import {
   isPermissionDenied,
   PartialBuildError,
   SettingsError,
+  StoppedError,
   UsageError,
 } from '../errors.js'
 import {ENVIRONMENT_PATTERN} from '../format/environment.js'
@@ -38,7 +39,10 @@ export interface BuiltEnvironment {
  * deterministic artifact in the build cache. Environments fail on their own:
  * the others are still packed, and the failures are returned beside them.
  */
-export async function build(runtime: Runtime, options: {environments?: string[]}): Promise<BuildOutcome> {
+export async function build(
+  runtime: Runtime,
+  options: {environments?: string[]; signal?: AbortSignal},
+): Promise<BuildOutcome> {
   const {settings} = runtime
   if (settings.build.hieracrypt) {
     throw new SettingsError(
@@ -70,7 +74,10 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   runtime.log.info(
     `Assembling ${options.environments?.join(', ') || 'all branches'} of ${redactUrl(settings.build.puppetcode)} with ${assemblerName}`,
   )
-  const assembled = await assembler.assemble({environments: options.environments}).catch((error) => {
+  const {signal} = options
+  const assembled = await assembler.assemble({environments: options.environments, signal}).catch((error) => {
+    if (signal?.aborted)
+      throw interrupted(signal, `while ${assemblerName} assembled the control repo; nothing was packed`)
     throw assemblerFailure(error, assemblerName)
   })
   const tools = {
@@ -96,8 +103,18 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
         )
       }
 
-      built.push(await packEnvironment(runtime, cache, environment, {assembler: assemblerName, tools}))
+      built.push(await packEnvironment(runtime, cache, environment, {assembler: assemblerName, signal, tools}))
     } catch (error) {
+      if (signal?.aborted) {
+        const before =
+          built.length > 0 ? `; ${built.map((entry) => entry.record.environment).join(', ')} packed before` : ''
+        throw interrupted(
+          signal,
+          `while packing ${environment.name}; its partial artifact was removed${before}; the build cache's ` +
+            'list of environments was not changed',
+        )
+      }
+
       if (!(error instanceof AssemblerError)) throw error
       failed.push({environment: environment.name, error: error.message})
     }
@@ -117,9 +134,16 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
   return {built, failed}
 }
 
+function interrupted(signal: AbortSignal, what: string): StoppedError {
+  const cause = signal.reason instanceof Error ? signal.reason.message : 'interrupted'
+  return new StoppedError(`${cause}: build stopped ${what}`)
+}
+
 /** A permission error stays as it is, so the command names the path and its setting (general.app_cache). */
 function assemblerFailure(error: unknown, assembler: string): Error {
-  return isPermissionDenied(error) ? (error as Error) : fromProviderError(error, `assembler ${assembler}`, AssemblerError)
+  return isPermissionDenied(error)
+    ? (error as Error)
+    : fromProviderError(error, `assembler ${assembler}`, AssemblerError)
 }
 
 /** The exit-19 error for a build where some environments failed; its details list both sides for `--json`. */
@@ -153,16 +177,17 @@ async function packEnvironment(
   runtime: Runtime,
   cache: BuildCache,
   environment: AssembledEnvironment,
-  meta: {assembler: string; tools: Record<string, string>},
+  meta: {assembler: string; tools: Record<string, string>; signal?: AbortSignal},
 ): Promise<BuiltEnvironment> {
   const dir = await cache.makeDir(environment.name)
   const temp = path.join(dir, `.building-${process.pid}.tar.gz`)
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
   try {
-    packed = await packTree(environment.path, temp)
+    packed = await packInThread(environment.path, temp, meta.signal)
   } catch (error) {
     await rm(temp, {force: true})
+    if (meta.signal?.aborted) throw error
     throw new AssemblerError(`cannot pack environment ${environment.name}: ${(error as Error).message}`)
   }
 

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {build, partialBuildError} from '../build/build.js'
 import {BaseCommand} from '../cli/base-command.js'
+import {interruptible} from '../cli/interrupt.js'
 import {buildSummary, formatBuild} from '../formatters/build.js'
 
 export default class Build extends BaseCommand<typeof Build> {
@@ -29,7 +30,7 @@ Each environment is built on its own: a branch whose Puppetfile is broken does n
 
   async run(): Promise<ReturnType<typeof buildSummary>> {
     const runtime = await this.runtime()
-    const outcome = await build(runtime, {environments: this.flags.environment})
+    const outcome = await interruptible((signal) => build(runtime, {environments: this.flags.environment, signal}))
     const results = outcome.built
     for (const {record, skipped} of results) {
       if (skipped.length === 0) continue

@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {interruptible} from '../cli/interrupt.js'
 import {formatPush} from '../formatters/push.js'
 import {type NotBuiltResult, push, type PushResult} from '../publish/push.js'
 
@@ -37,11 +38,15 @@ For each built environment: uploads the artifact, signs a manifest with a new se
   }
 
   async run(): Promise<Array<PushResult | NotBuiltResult>> {
-    const results = await push(await this.runtime(), {
-      environments: this.flags.environment,
-      refresh: this.flags.refresh,
-      version: this.flags.version,
-    })
+    const runtime = await this.runtime()
+    const results = await interruptible((signal) =>
+      push(runtime, {
+        environments: this.flags.environment,
+        refresh: this.flags.refresh,
+        signal,
+        version: this.flags.version,
+      }),
+    )
     this.print(formatPush(results))
     return results
   }

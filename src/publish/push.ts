@@ -1,9 +1,9 @@
 import {createReadStream} from 'node:fs'
 
 import {BuildCache} from '../build/build-cache.js'
-import type {Store} from '../contracts.js'
+import type {PutOptions, Store} from '../contracts.js'
 import {durationSeconds} from '../config/settings.js'
-import {NotFoundError, StoreError, UsageError, VerificationError} from '../errors.js'
+import {NotFoundError, StoppedError, StoreError, UsageError, VerificationError} from '../errors.js'
 import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../format/envelope.js'
 import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../format/layout.js'
 import {type BuildRecord, type Manifest, MANIFEST_FORMAT, MANIFEST_PAYLOAD_TYPE} from '../format/manifest.js'
@@ -41,7 +41,7 @@ const SERIAL_ATTEMPTS = 5
  */
 export async function push(
   runtime: Runtime,
-  options: {environments?: string[]; refresh?: boolean; version?: string},
+  options: {environments?: string[]; refresh?: boolean; version?: string; signal?: AbortSignal},
 ): Promise<Array<PushResult | NotBuiltResult>> {
   const cache = new BuildCache(runtime.settings)
   const wanted = await cache.select(options.environments)
@@ -60,7 +60,8 @@ export async function push(
     )
   }
 
-  const store = await openStore(runtime, 'build')
+  const {signal} = options
+  const store = interruptibleStore(await openStore(runtime, 'build'), signal)
   const results: Array<PushResult | NotBuiltResult> = []
   for (const environment of wanted) {
     // A signed rollback: an earlier build, signed again under a new serial (never an old manifest replayed).
@@ -68,9 +69,15 @@ export async function push(
       options.version === undefined
         ? await cache.require(environment)
         : await cache.findVersion(environment, options.version)
-    const result = await pushEnvironment(runtime, store, cache, record, Boolean(options.refresh))
-    const newest = options.version === undefined ? undefined : await cache.read(environment)
-    results.push(newest && newest.version !== record.version ? {...result, rollback: true} : result)
+    try {
+      signal?.throwIfAborted()
+      const result = await pushEnvironment(runtime, store, cache, record, Boolean(options.refresh))
+      const newest = options.version === undefined ? undefined : await cache.read(environment)
+      results.push(newest && newest.version !== record.version ? {...result, rollback: true} : result)
+    } catch (error) {
+      if (signal?.aborted) throw interrupted(signal, environment, results)
+      throw error
+    }
   }
 
   if (options.environments === undefined && options.version === undefined) {
@@ -81,6 +88,25 @@ export async function push(
   }
 
   return results
+}
+
+/** Every write of this push gets the signal, so an interruption stops an upload and leaves nothing half-written. */
+function interruptibleStore(store: Store, signal: AbortSignal | undefined): Store {
+  if (!signal) return store
+  // openStore's stores are plain objects of closures: copying one keeps every method working.
+  return {...store, put: (key, body, options: PutOptions = {}) => store.put(key, body, {...options, signal})}
+}
+
+/** The one message of an interrupted push: what was published before, and that the rest was not. */
+function interrupted(signal: AbortSignal, environment: string, done: Array<PushResult | NotBuiltResult>): StoppedError {
+  const cause = signal.reason instanceof Error ? signal.reason.message : 'interrupted'
+  const published = done.map((result) => result.environment)
+  const before = published.length > 0 ? `${published.join(', ')} published before; ` : ''
+  return new StoppedError(
+    `${cause}: push stopped during ${environment}; ${before}its upload, if one had started, was abandoned and ` +
+      'removed, and its pointer was not moved: nodes keep the release they have',
+    {hint: 'run `pupistry push` again to publish the rest'},
+  )
 }
 
 async function pushEnvironment(

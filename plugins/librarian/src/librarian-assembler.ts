@@ -67,6 +67,7 @@ export class LibrarianAssembler implements Assembler {
   private readonly mirror: string
   private readonly environmentsDir: string
   private readonly librarianTmp: string
+  private signal?: AbortSignal
 
   constructor(private readonly context: ProviderContext) {
     this.mirror = path.join(context.cacheDir, 'control.git')
@@ -80,6 +81,7 @@ export class LibrarianAssembler implements Assembler {
       throw new AssemblyFailure('settings', 'build.puppetcode is not set: the URL of your Puppet control repo')
     }
 
+    this.signal = options.signal
     await mkdir(this.environmentsDir, {recursive: true})
     await this.updateMirror(remote)
     const branches = await this.branches()
@@ -87,6 +89,7 @@ export class LibrarianAssembler implements Assembler {
     const environments: Array<AssembledEnvironment | FailedEnvironment> = []
     for (const [branch, commit] of chosen) {
       try {
+        this.signal?.throwIfAborted()
         environments.push(await this.assembleBranch(branch, commit))
       } catch (error) {
         if (!(error instanceof BranchFailure)) throw error
@@ -204,6 +207,7 @@ export class LibrarianAssembler implements Assembler {
     return new Promise((resolve, reject) => {
       const child = spawn(program, args, {
         cwd: options.cwd,
+        signal: this.signal,
         env: {...process.env, GIT_TERMINAL_PROMPT: '0', LANG: 'C.UTF-8', ...options.env},
         stdio: ['ignore', 'pipe', 'pipe'],
       })

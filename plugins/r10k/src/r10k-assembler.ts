@@ -51,6 +51,7 @@ export class R10kAssembler implements Assembler {
     const deploy = await this.run(
       ['deploy', 'environment', ...wanted, '--modules', '--config', this.configFile, '--verbose', 'info'],
       remote,
+      options.signal,
     )
 
     const names =
@@ -104,9 +105,13 @@ export class R10kAssembler implements Assembler {
    * with the next one); an error before any environment, or a failure with
    * no error said, concerns them all and is thrown.
    */
-  private run(args: string[], remote: string): Promise<DeployOutcome> {
+  private run(args: string[], remote: string, signal?: AbortSignal): Promise<DeployOutcome> {
     return new Promise((resolve, reject) => {
-      const child = spawn('r10k', args, {env: {...process.env, LANG: 'C.UTF-8'}, stdio: ['ignore', 'pipe', 'pipe']})
+      const child = spawn('r10k', args, {
+        env: {...process.env, LANG: 'C.UTF-8'},
+        signal,
+        stdio: ['ignore', 'pipe', 'pipe'],
+      })
       const general = new Trouble()
       const failures = new Map<string, Trouble>()
       const branches = new Map<string, string>()
