@@ -134,7 +134,7 @@ describe('Ctrl-C or SIGTERM in build and push: one message, exit 24, nothing lef
 
     const pruned = await world.cli('prune', '--grace', '1h')
     assert.equal(pruned.code, 0, show(pruned))
-    assert.match(pruned.stdout, /and 1 unfinished upload\(s\)/)
+    assert.match(pruned.stdout, /^production: removed 1 unfinished upload\(s\)$/m)
     assert.ok(!existsSync(stale), 'the stale temporary is gone')
     assert.ok(existsSync(fresh), 'a temporary younger than the grace period may be a push at work: kept')
   })

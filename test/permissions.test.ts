@@ -70,7 +70,7 @@ describe('permission problems name the path and its setting (run as an unprivile
   it('setup --file', async () => {
     const file = path.join(locked, 'settings.yaml')
     const result = await asNobody('setup', '--file', file)
-    assertPermissionError(result, new RegExp(`copyfile .*settings\\.yaml`), '--file')
+    assertPermissionError(result, /copyfile .*settings\.yaml/, '--file')
   })
 
   it('--json carries the same error with its name and exit code', async () => {
