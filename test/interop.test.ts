@@ -101,6 +101,9 @@ describe('OpenPGP interop with GnuPG, both ways', () => {
     // Verify the stored envelope's signature over the DSSE PAE bytes with gpg.
     const envelope = JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8'))
     const payload = Buffer.from(envelope.payload, 'base64')
+    // No format-2 feature is used, so push writes format 1, which every node reads.
+    assert.equal(envelope.payloadType, 'application/vnd.pupistry.manifest+json; version=1')
+    assert.equal(JSON.parse(payload.toString('utf8')).format, 1)
     const pae = Buffer.concat([
       Buffer.from(`DSSEv1 ${Buffer.byteLength(envelope.payloadType)} ${envelope.payloadType} ${payload.length} `),
       payload,

@@ -6,7 +6,7 @@ import type {Signature, TrustedKeyFile, VerifiedSignature} from '../contracts.js
 import {ExpiredError, VerificationError} from '../errors.js'
 import {makeEnvelope, preAuthEncoding} from '../format/envelope.js'
 import {artifactKey} from '../format/layout.js'
-import {type Manifest, MANIFEST_FORMAT, MANIFEST_PAYLOAD_TYPE, manifestPayloadType} from '../format/manifest.js'
+import {type Manifest, manifestPayloadType} from '../format/manifest.js'
 import type {PointerEnvelope} from '../format/pointer.js'
 import type {NodeKeys} from '../signing/signing.js'
 import type {EnvironmentState} from './state.js'
@@ -47,7 +47,7 @@ function manifest(fields: Partial<Manifest> = {}): Manifest {
     created: '2026-06-01T10:00:00.000Z',
     environment,
     expires: null,
-    format: MANIFEST_FORMAT,
+    format: 1,
     prefix: '',
     serial: 5,
     version,
@@ -56,7 +56,7 @@ function manifest(fields: Partial<Manifest> = {}): Manifest {
 }
 
 function pointer(content: object, options: {payloadType?: string; signers?: TrustedKeyFile[]} = {}): PointerEnvelope {
-  const payloadType = options.payloadType ?? MANIFEST_PAYLOAD_TYPE
+  const payloadType = options.payloadType ?? manifestPayloadType(1)
   const payload = Buffer.from(JSON.stringify(content))
   const signatures = (options.signers ?? [TRUSTED]).map((key) => sign(key, preAuthEncoding(payloadType, payload)))
   return {
@@ -151,17 +151,28 @@ describe('trust: signatures', () => {
 })
 
 describe('trust: format', () => {
+  it('installs a format-2 manifest signed under the format-2 payload type', async () => {
+    const content = manifest({format: 2, serial: 6})
+    const verdict = await decide(input({pointer: pointer(content, {payloadType: manifestPayloadType(2)})}))
+    assert.equal(verdict.action, 'install')
+    assert.equal(verdict.manifest?.format, 2)
+  })
+
   it('refuses an unknown payload type, such as a format this node does not read', async () => {
-    const content = {...manifest({serial: 6}), format: 2}
+    const content = {...manifest({serial: 6}), format: 3}
     await assert.rejects(
-      decide(input({pointer: pointer(content, {payloadType: manifestPayloadType(2)})})),
-      /not a pupistry manifest \(payload type .*version=2\)/,
+      decide(input({pointer: pointer(content, {payloadType: 'application/vnd.pupistry.manifest+json; version=3'})})),
+      /not a pupistry manifest \(payload type .*version=3\)/,
     )
   })
 
-  it('refuses an unknown format number under the known payload type', async () => {
+  it('refuses a format number other than the one its signed payload type names', async () => {
     await assert.rejects(
       decide(input({pointer: pointer({...manifest({serial: 6}), format: 2})})),
+      /invalid manifest \(format: /,
+    )
+    await assert.rejects(
+      decide(input({pointer: pointer(manifest({serial: 6}), {payloadType: manifestPayloadType(2)})})),
       /invalid manifest \(format: /,
     )
   })

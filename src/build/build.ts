@@ -16,7 +16,7 @@ import {
 } from '../errors.js'
 import {ENVIRONMENT_PATTERN} from '../format/environment.js'
 import {artifactKey} from '../format/layout.js'
-import {type BuildRecord, MANIFEST_FORMAT} from '../format/manifest.js'
+import type {BuildRecord} from '../format/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {redactUrl} from '../util/redact.js'
 import {BuildCache, CACHE_FILE_MODE, type FailedBuild} from './build-cache.js'
@@ -212,7 +212,6 @@ async function packEnvironment(
     },
     built: new Date().toISOString(),
     environment: environment.name,
-    format: MANIFEST_FORMAT,
     version: packed.sha256,
   }
   const unchanged = previous?.version === record.version

@@ -6,7 +6,7 @@ import {durationSeconds} from '../config/settings.js'
 import {NotFoundError, StoppedError, StoreError, UsageError, VerificationError} from '../errors.js'
 import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../format/envelope.js'
 import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../format/layout.js'
-import {type BuildRecord, type Manifest, MANIFEST_FORMAT, MANIFEST_PAYLOAD_TYPE} from '../format/manifest.js'
+import {type BuildRecord, type Manifest, manifestPayloadType, withFormat} from '../format/manifest.js'
 import type {Runtime} from '../runtime.js'
 import {publishedTrust, signPayload} from '../signing/signing.js'
 import {isCreateConflict, openStore} from '../store/open-store.js'
@@ -134,8 +134,7 @@ async function pushEnvironment(
   let artifactUploaded: boolean | undefined
   for (let attempt = 0; attempt < SERIAL_ATTEMPTS; attempt++) {
     const serial = (await highestSerial(store, environment, live?.manifest.serial ?? 0)) + 1
-    const payload = Buffer.from(JSON.stringify(manifestFor(runtime, store, record, serial)), 'utf8')
-    const {bytes, signedBy} = await envelopeFor(runtime, payload)
+    const {bytes, signedBy} = await envelopeFor(runtime, manifestFor(runtime, store, record, serial))
     artifactUploaded ??= refresh ? false : await uploadArtifact(runtime, store, cache, record)
     try {
       await store.put(manifestKey(environment, serial), bytes, {contentType: 'application/json', createOnly: true})
@@ -157,10 +156,11 @@ async function pushEnvironment(
   )
 }
 
-async function envelopeFor(runtime: Runtime, payload: Buffer): Promise<{bytes: Buffer; signedBy?: string}> {
-  if (runtime.settings.general.gpg_disable)
-    return {bytes: serializeEnvelope(makeEnvelope(MANIFEST_PAYLOAD_TYPE, payload, []))}
-  const signed = await signPayload(runtime, MANIFEST_PAYLOAD_TYPE, payload)
+async function envelopeFor(runtime: Runtime, manifest: Manifest): Promise<{bytes: Buffer; signedBy?: string}> {
+  const payloadType = manifestPayloadType(manifest.format)
+  const payload = Buffer.from(JSON.stringify(manifest), 'utf8')
+  if (runtime.settings.general.gpg_disable) return {bytes: serializeEnvelope(makeEnvelope(payloadType, payload, []))}
+  const signed = await signPayload(runtime, payloadType, payload)
   return {bytes: serializeEnvelope(signed.envelope), signedBy: `${signed.signedBy.identity} (${signed.signedBy.keyid})`}
 }
 
@@ -249,17 +249,16 @@ async function highestSerial(store: Store, environment: string, floor: number): 
 function manifestFor(runtime: Runtime, store: Store, record: BuildRecord, serial: number): Manifest {
   const created = new Date()
   const ttl = runtime.settings.general.manifest_ttl
-  return {
+  return withFormat({
     artifact: record.artifact,
     build: record.build,
     created: created.toISOString(),
     environment: record.environment,
     expires: ttl ? new Date(created.getTime() + durationSeconds(ttl) * 1000).toISOString() : null,
-    format: MANIFEST_FORMAT,
     prefix: store.prefix,
     serial,
     version: record.version,
-  }
+  })
 }
 
 /** The Ruby tool checked its upload; so do we: the pointer must now name our serial. */

@@ -71,7 +71,6 @@ export function stageBuild(
     build: {assembler: 'test', commit: null, host: 'test', modules: {}, tools: {}, user: 'test'},
     built: new Date().toISOString(),
     environment,
-    format: 1,
     version: sha256,
   }
   writeFileSync(path.join(dir, 'build.json'), JSON.stringify(record, null, 2))

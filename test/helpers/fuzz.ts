@@ -19,7 +19,7 @@ import {
   serializeEnvelope,
 } from '../../src/format/envelope.js'
 import {artifactKey} from '../../src/format/layout.js'
-import {type Manifest, MANIFEST_PAYLOAD_TYPE, manifestOf} from '../../src/format/manifest.js'
+import {type Manifest, manifestOf, manifestPayloadType} from '../../src/format/manifest.js'
 import {readPointer} from '../../src/format/pointer.js'
 import {craftArchive} from './craft.js'
 
@@ -29,6 +29,7 @@ export const CASE_BUDGET_MS = 2000
 // A keyed hash stands in for a signature scheme, as in src/agent/trust.test.ts: only the key's holder signs.
 const KEY: TrustedKeyFile = {file: 'trusted.asc', text: 'the build server key'}
 const hmac = (data: Uint8Array): Buffer => createHmac('sha256', KEY.text).update(data).digest()
+const PAYLOAD_TYPE = manifestPayloadType(1)
 const sign = (payloadType: string, payload: Uint8Array): Signature => ({
   keyid: 'k',
   sig: hmac(preAuthEncoding(payloadType, payload)),
@@ -61,9 +62,7 @@ const MANIFEST: Manifest = {
   version: VERSION,
 }
 const PAYLOAD = Buffer.from(JSON.stringify(MANIFEST))
-const VALID_ENVELOPE = serializeEnvelope(
-  makeEnvelope(MANIFEST_PAYLOAD_TYPE, PAYLOAD, [sign(MANIFEST_PAYLOAD_TYPE, PAYLOAD)]),
-)
+const VALID_ENVELOPE = serializeEnvelope(makeEnvelope(PAYLOAD_TYPE, PAYLOAD, [sign(PAYLOAD_TYPE, PAYLOAD)]))
 const VALID_ARCHIVE = craftArchive([
   {path: 'manifests', type: 'Directory'},
   {content: 'notice("hello")\n', path: 'manifests/site.pp'},
@@ -168,7 +167,7 @@ async function acceptsOnlySigned(bytes: Buffer): Promise<void> {
   if (!envelope) return
   const verdict = await typed(() => decide(trustInput(envelope)))
   if (!verdict) return
-  assert.equal(envelope.payloadType, MANIFEST_PAYLOAD_TYPE)
+  assert.equal(envelope.payloadType, PAYLOAD_TYPE)
   assert.ok(envelopePayload(envelope).equals(PAYLOAD), 'accepted a payload that is not the signed one')
   assert.deepEqual(verdict.manifest, MANIFEST)
 }
@@ -176,7 +175,7 @@ async function acceptsOnlySigned(bytes: Buffer): Promise<void> {
 /** A validly signed payload is accepted only when the manifest read is all the payload said: nothing dropped or coerced. */
 async function signedPayloadReadWhole(text: string): Promise<void> {
   const payload = Buffer.from(text, 'utf8')
-  const envelope = makeEnvelope(MANIFEST_PAYLOAD_TYPE, payload, [sign(MANIFEST_PAYLOAD_TYPE, payload)])
+  const envelope = makeEnvelope(PAYLOAD_TYPE, payload, [sign(PAYLOAD_TYPE, payload)])
   const verdict = await typed(() => decide(trustInput(envelope)))
   const manifest = await typed(() => manifestOf(envelope, 'fuzz'))
   assert.equal(Boolean(verdict?.manifest), Boolean(manifest) && verdict !== undefined)
