@@ -3,8 +3,8 @@ import {appendFileSync, existsSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {ROOT, show} from './helpers/cli.js'
-import {pluginHome} from './helpers/plugin-home.js'
+import {show} from './helpers/cli.js'
+import {linkOwnPlugin} from './helpers/plugin-home.js'
 import {World} from './helpers/world.js'
 
 interface Failure {
@@ -43,16 +43,7 @@ for (const assembler of ['r10k', 'librarian'] as const) {
 
     before(async () => {
       world = await World.create({build: {assembler}})
-      if (assembler === 'librarian') {
-        world.env = pluginHome(world.dir)
-        const linked = await world.cliWithoutSettings(
-          'plugins',
-          'link',
-          path.join(ROOT, 'plugins', 'librarian'),
-          '--no-install',
-        )
-        assert.equal(linked.code, 0, show(linked))
-      }
+      if (assembler === 'librarian') await linkOwnPlugin(world, 'librarian')
 
       await breakTwoBranches(world)
     })

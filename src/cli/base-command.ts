@@ -2,12 +2,14 @@ import {Command, Flags, type Interfaces} from '@oclif/core'
 
 import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/settings.js'
 import {type PathSource, permissionDenied, settingsPaths} from '../config/path-sources.js'
-import {EXIT, isPermissionDenied, PupistryError, UsageError} from '../errors.js'
+import {EXIT, isPermissionDenied, PupistryError, StoppedError, UsageError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
 import {printable} from '../util/printable.js'
 import {askSecret} from './ask-secret.js'
 import {createLogger, type Logger, type LogFormat} from './logger.js'
+
+const STOPPED_EXIT_GRACE_MS = 2000
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -124,6 +126,8 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
           ])
         : thrown
     const failure = describeFailure(error)
+    // An interrupted command cleaned up before it threw; a connection a library still holds open must not keep it alive.
+    if (thrown instanceof StoppedError) setTimeout(() => process.exit(failure.exitCode), STOPPED_EXIT_GRACE_MS).unref()
     // Under --json stdout carries exactly one object, the error; the lines for people still go to stderr.
     if (this.jsonEnabled()) this.logJson({error: failure})
     const jsonLog = this.jsonLogger()

@@ -197,12 +197,19 @@ export class S3Store implements Store {
         queueSize: 2,
       })
       // An interrupted multipart upload is aborted, so S3 keeps (and bills) no orphaned parts.
-      const abort = () => void upload.abort().catch(() => {})
+      let abandoned: Promise<void> | undefined
+      const abort = () => {
+        abandoned = this.abandon(upload, params.Key)
+      }
       if (options.signal?.aborted) abort()
       options.signal?.addEventListener('abort', abort, {once: true})
       try {
         const result = await upload.done()
         return {etag: result.ETag ?? ''}
+      } catch (error) {
+        // The interruption is reported only once the upload is aborted on the server.
+        await abandoned
+        throw error
       } finally {
         options.signal?.removeEventListener('abort', abort)
       }
@@ -237,6 +244,24 @@ export class S3Store implements Store {
     }
 
     return found
+  }
+
+  /**
+   * Stops an interrupted multipart upload. lib-storage sends
+   * AbortMultipartUpload only once the parts in flight have settled, which a
+   * stalled connection never does: send it here, with the upload's id (a
+   * field lib-storage does not expose), then drop the connections still
+   * open, which would keep the interrupted process alive. The store is not
+   * used again after an interruption.
+   */
+  private async abandon(upload: Upload, key: string): Promise<void> {
+    await upload.abort()
+    const uploadId = (upload as unknown as {uploadId?: string}).uploadId
+    if (uploadId)
+      await this.client
+        .send(new AbortMultipartUploadCommand({Bucket: this.bucket, Key: key, UploadId: uploadId}))
+        .catch(() => {})
+    this.client.destroy()
   }
 
   /** Multipart uploads below the prefix that were neither completed nor aborted: S3 keeps (and bills) their parts. */
