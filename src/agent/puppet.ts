@@ -4,7 +4,7 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {load} from 'js-yaml'
+import {parse} from 'yaml'
 
 import {PUPPET_KILL_GRACE_SECONDS} from '../config/agent-settings.js'
 import {PuppetCouldNotRunError, ToolError} from '../errors.js'
@@ -42,6 +42,8 @@ export function runPuppet(options: {
   puppetcode: string
   environment: string
   noop: boolean
+  /** Puppet colours only where pupistry does (Puppet's own guess ignores NO_COLOR and JSON logs). */
+  color: boolean
   stop?: AbortSignal
   record?: string
   /** Where Puppet writes this run's report and summary instead of its own state directory (a --noop run). */
@@ -57,7 +59,7 @@ export function runPuppet(options: {
     '--detailed-exitcodes',
     ...(options.noop ? ['--noop'] : []),
     ...(options.lastRun ? ['--lastrunreport', options.lastRun.report, '--lastrunfile', options.lastRun.summary] : []),
-    ...(process.stderr.isTTY ? [] : ['--color', 'false']),
+    ...(options.color ? [] : ['--color', 'false']),
     manifests,
   ]
   return new Promise((resolve, reject) => {
@@ -107,7 +109,7 @@ export function runPuppet(options: {
  */
 export async function pendingNoopEvents(summaryFile: string): Promise<number | undefined> {
   try {
-    const summary = load(await readFile(summaryFile, 'utf8')) as {events?: {noop?: unknown}} | undefined
+    const summary = parse(await readFile(summaryFile, 'utf8')) as {events?: {noop?: unknown}} | undefined
     const noop = summary?.events?.noop
     return typeof noop === 'number' ? noop : 0
   } catch {

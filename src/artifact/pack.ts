@@ -19,16 +19,36 @@ export interface PackResult {
 
 export type PackOutcome = {ok: true; result: PackResult} | {ok: false; message: string}
 
+/** What the packing thread says while it works, for the main thread's progress meter. */
+export type PackProgress = {progress: {total: number} | {advance: number} | {done: true}}
+
+type StartMeter = (total: number) => {advance(bytes: number): void; done(): void}
+
 /** packTree in a worker thread: packing is synchronous, and there the signal (Ctrl-C) still stops it at once. */
-export async function packInThread(root: string, outFile: string, signal?: AbortSignal): Promise<PackResult> {
-  const outcome = await runWorkerJob<PackOutcome>(
+export async function packInThread(
+  root: string,
+  outFile: string,
+  options: {signal?: AbortSignal; startMeter?: StartMeter} = {},
+): Promise<PackResult> {
+  let meter: ReturnType<StartMeter> | undefined
+  const finish = () => {
+    meter?.done()
+    meter = undefined
+  }
+  const onProgress = ({progress}: PackProgress) => {
+    if ('total' in progress) meter = options.startMeter?.(progress.total)
+    else if ('advance' in progress) meter?.advance(progress.advance)
+    else finish()
+  }
+  const outcome = await runWorkerJob<PackOutcome, PackProgress>(
     new URL('pack-worker.js', import.meta.url),
     {outFile, root},
     {
       onError: (error) => new Error(`packing ${root} failed: ${error.message}`, {cause: error}),
-      signal,
+      onProgress,
+      signal: options.signal,
     },
-  )
+  ).finally(finish)
   if (!outcome.ok) throw new Error(outcome.message)
   return outcome.result
 }
@@ -41,27 +61,38 @@ const noHardlinks = {get: () => undefined, set() {}} as unknown as Map<`${number
  * no owners, modes 0644/0755, no .git. Synchronous node-tar writes as fast as
  * GNU tar here; the hash is taken from the file written.
  */
-export async function packTree(root: string, outFile: string): Promise<PackResult> {
+export async function packTree(
+  root: string,
+  outFile: string,
+  startMeter?: (total: number) => {advance(bytes: number): void; done(): void},
+): Promise<PackResult> {
   const listing = listTree(root)
+  const meter = startMeter?.(listing.unpackedSize)
   const modes = new Map(listing.entries.map((entry) => [entry.path, entry.mode]))
-  tar.c(
-    {
-      cwd: root,
-      file: outFile,
-      gzip: {level: 6},
-      linkCache: noHardlinks,
-      mtime: ARTIFACT_MTIME,
-      noDirRecurse: true,
-      onWriteEntry(entry) {
-        const mode = modes.get(entry.path.replace(/\/$/, ''))
-        if (mode !== undefined && entry.stat && entry.type !== 'SymbolicLink')
-          entry.stat.mode = (entry.stat.mode & ~0o7777) | mode
+  try {
+    tar.c(
+      {
+        cwd: root,
+        file: outFile,
+        gzip: {level: 6},
+        linkCache: noHardlinks,
+        mtime: ARTIFACT_MTIME,
+        noDirRecurse: true,
+        onWriteEntry(entry) {
+          // Entries are written in turn, each as it starts: counting them as they start is progress enough.
+          if (entry.type === 'File') meter?.advance(entry.stat?.size ?? 0)
+          const mode = modes.get(entry.path.replace(/\/$/, ''))
+          if (mode !== undefined && entry.stat && entry.type !== 'SymbolicLink')
+            entry.stat.mode = (entry.stat.mode & ~0o7777) | mode
+        },
+        portable: true,
+        sync: true,
       },
-      portable: true,
-      sync: true,
-    },
-    listing.entries.map((entry) => entry.path),
-  )
+      listing.entries.map((entry) => entry.path),
+    )
+  } finally {
+    meter?.done()
+  }
   return {
     files: listing.entries.filter((entry) => entry.type === 'file').length,
     sha256: await sha256File(outFile),

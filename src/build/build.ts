@@ -184,7 +184,10 @@ async function packEnvironment(
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
   try {
-    packed = await packInThread(environment.path, temp, meta.signal)
+    packed = await packInThread(environment.path, temp, {
+      signal: meta.signal,
+      startMeter: (total) => runtime.log.meter(`Packing ${environment.name}`, total),
+    })
   } catch (error) {
     await rm(temp, {force: true})
     if (meta.signal?.aborted) throw error
