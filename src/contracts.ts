@@ -96,13 +96,36 @@ export interface AssembledEnvironment {
   modules: Record<string, string>
 }
 
+/**
+ * An environment the assembler could not assemble (a Puppetfile that does
+ * not parse, a module ref that does not exist). The core packs the other
+ * environments and reports this one, so one broken branch blocks nothing else.
+ */
+export interface FailedEnvironment {
+  /** Environment name, as for AssembledEnvironment. */
+  name: string
+  /** The branch it comes from, when the name differs or is known. */
+  branch?: string
+  /** Why, in the assembler's words: naming the branch, and the Puppetfile line where it knows it (`Puppetfile:8:`). */
+  error: string
+  /** The Puppetfile line the assembler named, when it named one (for `--json`). */
+  puppetfileLine?: number
+}
+
 export interface AssembleOptions {
   /** Only these environments; all branches when absent. */
   environments?: string[]
+  /** Fires when the user interrupts the build: stop the tool (r10k, ...) and reject. */
+  signal?: AbortSignal
 }
 
 export interface Assembler {
-  assemble(options: AssembleOptions): Promise<AssembledEnvironment[]>
+  /**
+   * Assembles each environment on its own: one that fails comes back as a
+   * FailedEnvironment; a failure that concerns every environment (the
+   * control repo cannot be fetched, the tool is missing) is thrown.
+   */
+  assemble(options: AssembleOptions): Promise<Array<AssembledEnvironment | FailedEnvironment>>
   /** Tool versions to record in manifests, e.g. {r10k: '3.15.4'}. */
   versions?(): Promise<Record<string, string>>
 }
@@ -141,6 +164,12 @@ export interface PutOptions {
   /** Size in bytes when known: lets a store choose multipart uploads. */
   size?: number
   contentType?: string
+  /**
+   * Fires when the user interrupts (Ctrl-C, SIGTERM): stop writing, remove
+   * what was half-written (a temporary file, an S3 multipart upload) and
+   * reject. Optional for stores; the core passes it on every write.
+   */
+  signal?: AbortSignal
 }
 
 export interface ObjectInfo {
@@ -153,6 +182,16 @@ export interface ObjectInfo {
    * and keeps (saying so) what it cannot date. `head` may leave it out.
    */
   modified?: Date
+}
+
+/** A write that never finished: a temporary file, an S3 multipart upload that was neither completed nor aborted. */
+export interface IncompleteWrite {
+  /** The key that was being written. */
+  key: string
+  /** When the write began, where the store can tell. */
+  started?: Date
+  /** The store's own handle for it (an S3 upload id, a temporary file's name). */
+  id: string
 }
 
 /** Who besides the credential holders can read a store, as far as it can tell. */
@@ -176,6 +215,14 @@ export interface Store {
   /** Every key below the prefix (recursively). */
   list(prefix: string): Promise<ObjectInfo[]>
   delete(key: string): Promise<void>
+  /**
+   * Optional: writes below the prefix that never finished (an interrupted
+   * push on a store or client that could not clean up). `doctor` reports
+   * them; `prune` discards those older than its grace period.
+   */
+  incomplete?(prefix: string): Promise<IncompleteWrite[]>
+  /** Optional, with `incomplete`: removes what an incomplete write left (aborts the upload). */
+  discard?(write: IncompleteWrite): Promise<void>
   /**
    * Optional: can anyone without credentials read this store? `sampleKey`
    * names an object known to exist, to try reading it anonymously.

@@ -18,6 +18,7 @@ export const EXIT = {
   disk: 16,
   template: 17,
   agentState: 18,
+  partialBuild: 19,
   verification: 20,
   expired: 21,
   locked: 22,
@@ -61,6 +62,20 @@ export class BugError extends PupistryError {
 /** Bad or missing settings, or a settings file that cannot be read. */
 export class SettingsError extends PupistryError {
   override readonly exitCode = EXIT.settings
+}
+
+/**
+ * A file or directory pupistry must use is not accessible to the user it
+ * runs as (EACCES, EPERM, a read-only file system). The message names the
+ * path and the setting or flag it comes from; the hint says how to fix it.
+ */
+export class PermissionDeniedError extends SettingsError {}
+
+const PERMISSION_CODES = new Set(['EACCES', 'EPERM', 'EROFS'])
+
+/** True for a file system error that means "not allowed here" (rather than a bug or a full disk). */
+export function isPermissionDenied(error: unknown): boolean {
+  return PERMISSION_CODES.has((error as NodeJS.ErrnoException)?.code ?? '')
 }
 
 /** Wrong use of a command: conflicting flags, unknown template or environment. */
@@ -123,6 +138,15 @@ export class TemplateError extends PupistryError {
 /** The agent state file cannot be read or is not valid: the node no longer knows the newest serial it accepted. */
 export class AgentStateError extends PupistryError {
   override readonly exitCode = EXIT.agentState
+}
+
+/**
+ * `build`: some environments failed to assemble or pack while the others
+ * were packed. Its details list both (`{built, failed}`), so a pipeline can
+ * go on and push what built.
+ */
+export class PartialBuildError extends PupistryError {
+  override readonly exitCode = EXIT.partialBuild
 }
 
 const DISK_CODES = new Set(['ENOSPC', 'EDQUOT', 'EFBIG'])

@@ -107,9 +107,9 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
       const refused = await world.cli('apply', '--force')
       assert.equal(refused.code, 20, show(refused))
       assert.match(refused.stderr, /older than the installed serial 3/)
-      // Serial 2 is the release whose Puppet run fails: a dry run shows the downgrade was accepted.
+      // Serial 2 is the release whose Puppet run fails: a dry run shows the downgrade was accepted (and changes nothing).
       const downgraded = await ok(world, 'apply', '--allow-downgrade', '--noop')
-      assert.match(downgraded.stdout, /installed serial 2/)
+      assert.match(downgraded.stdout, /serial 2 \([0-9a-f]{12}\) downloaded and evaluated with --noop, not activated/)
     })
 
     await ok(world, 'apply', '--minimal')
@@ -147,7 +147,7 @@ describe('the agent: lock, Puppet failures, expiry, force and downgrade', () => 
     writeFileSync(path.join(staging, 'manifests', 'site.pp'), '# deployed by hand\n')
     await ok(world, 'build', '-e', 'staging')
     await ok(world, 'push', '-e', 'staging')
-    await ok(world, 'apply', '-e', 'staging', '--noop')
+    await ok(world, 'apply', '-e', 'staging')
     assert.ok(world.activeVersion('staging'))
     const aside = readdirSync(world.puppetcode).find((name) => name.startsWith('staging.pupistry-previous-'))
     assert.ok(aside)

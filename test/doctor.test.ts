@@ -37,6 +37,7 @@ describe('doctor checks settings, tools, keys and the file store', () => {
       'store (agent)': 'warn',
       'store (build)': 'ok',
       'trusted keys': 'ok',
+      'unfinished uploads': 'ok',
     })
     assert.match(report.checks.find((check) => check.name === 'assembler')!.detail, /r10k \d+\.\d+/)
   })

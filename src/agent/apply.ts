@@ -1,9 +1,9 @@
-import {mkdir, rm} from 'node:fs/promises'
+import {mkdir, rm, utimes} from 'node:fs/promises'
 
 import {downloadArtifact} from '../artifact/download.js'
 import type {Store} from '../contracts.js'
 import {agentSettingsOf} from '../config/agent-settings.js'
-import {NotFoundError, StoreError} from '../errors.js'
+import {NotFoundError, StoreError, UsageError} from '../errors.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
@@ -39,8 +39,12 @@ export interface ApplyOptions {
 
 export interface ApplyResult {
   environment: string
-  /** installed: a new release was activated; current: the active release was kept. */
-  action: 'installed' | 'current'
+  /**
+   * installed: a new release was activated; current: the active release was
+   * kept; pending (--noop only): a newer release was downloaded and evaluated
+   * but not activated.
+   */
+  action: 'installed' | 'current' | 'pending'
   serial?: number
   version?: string
   signedBy?: string
@@ -61,6 +65,10 @@ export function agentEnvironment(runtime: Runtime, requested?: string): string {
  */
 export async function apply(runtime: Runtime, options: ApplyOptions): Promise<ApplyResult> {
   const environment = agentEnvironment(runtime, options.environment)
+  if (options.noop && options.unpin)
+    throw new UsageError('--unpin changes the node, so it cannot be combined with --noop', {
+      hint: 'preview with `pupistry apply --noop` first, then run `pupistry apply --unpin`',
+    })
   return withAgentLock(runtime, environment, options, (control) => applyLocked(runtime, options, environment, control))
 }
 
@@ -92,6 +100,7 @@ async function applyLocked(
     prefix: store.prefix,
   }
   const verdict = await decide({...trust, pointer, state})
+  if (options.noop) return preview(runtime, options, {active, control, environment, releases, state, store, verdict})
   const result = await act(runtime, verdict, {
     active,
     control,
@@ -124,6 +133,68 @@ async function applyLocked(
     log.info(
       `${environment}: up to date (serial ${result.serial}, ${short(result.version)}); --minimal: Puppet not run`,
     )
+  }
+
+  if (verdict.expired) throw verdict.expired
+  return result
+}
+
+/**
+ * A --noop run: Puppet evaluates the release a real run would apply, where
+ * it lies, without switching the environment link or writing the node's
+ * state (serial floor, installed version, pins, last run). A newer release
+ * is downloaded, verified and kept, so the next real run only activates it.
+ */
+async function preview(
+  runtime: Runtime,
+  options: ApplyOptions,
+  job: {
+    active?: ActiveRelease
+    control: RunControl
+    environment: string
+    releases: Releases
+    state: EnvironmentState
+    store: Store
+    verdict: Verdict
+  },
+): Promise<ApplyResult> {
+  const {active, environment, releases, state, verdict} = job
+  const {manifest} = verdict
+  const pinKept = Boolean(state.pinned) && verdict.pin !== 'lifted'
+  let result: ApplyResult
+  let dir: string | undefined
+  if (verdict.action === 'install' && manifest && !pinKept && manifest.version !== active?.version) {
+    dir = await releases.find(environment, manifest.version)
+    if (!dir) {
+      runtime.log.info(
+        `${environment}: downloading serial ${manifest.serial} (${short(manifest.version)}) for --noop; ` +
+          'it is kept for the next run, not activated',
+      )
+      dir = await fetchRelease(job.store, manifest, releases, {log: runtime.log, signal: job.control.signal})
+      // Dated long ago, so `rollback` never takes this never-activated release for an earlier one.
+      await utimes(releases.pathOf(environment, dir), 0, 0)
+    }
+
+    const {serial, version} = manifest
+    result = {action: 'pending', environment, serial, signedBy: verdict.signedBy, version}
+  } else {
+    dir = active?.dir
+    result = {action: 'current', environment, serial: state.serial, version: active?.version}
+    if (pinKept) result.pinned = true
+  }
+
+  if (verdict.expired) runtime.log.warn(verdict.expired.message)
+  if (!dir || !result.version)
+    throw verdict.expired ?? new NotFoundError(`no release of ${environment} is installed on this node`)
+  if (options.minimal && result.action === 'current' && state.appliedVersion === result.version) {
+    runtime.log.info(`${environment}: up to date (${short(result.version)}); --minimal: Puppet not run`)
+  } else {
+    result.puppet = await runPuppetStep(runtime, job.control, {
+      environment,
+      noop: true,
+      release: releases.pathOf(environment, dir),
+      version: result.version,
+    })
   }
 
   if (verdict.expired) throw verdict.expired

@@ -1,7 +1,10 @@
 import {spawn} from 'node:child_process'
 import {readFileSync, rmSync, writeFileSync} from 'node:fs'
+import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
+
+import {parse} from 'yaml'
 
 import {PUPPET_KILL_GRACE_SECONDS} from '../config/agent-settings.js'
 import {PuppetCouldNotRunError, ToolError} from '../errors.js'
@@ -14,6 +17,12 @@ export interface PuppetRun {
   failures: boolean
   /** The signal that stopped Puppet, if one did (then exitCode is 1). */
   signal?: string
+  /**
+   * A --noop run: `changes` then says whether Puppet had changes pending,
+   * read from its run summary (events.noop), because Puppet's exit code is 0
+   * in noop mode even when resources are out of sync.
+   */
+  noop?: boolean
 }
 
 const KILL_GRACE_MS = PUPPET_KILL_GRACE_SECONDS * 1000
@@ -37,6 +46,8 @@ export function runPuppet(options: {
   color: boolean
   stop?: AbortSignal
   record?: string
+  /** Where Puppet writes this run's report and summary instead of its own state directory (a --noop run). */
+  lastRun?: {report: string; summary: string}
 }): Promise<PuppetRun> {
   const manifests = path.join(options.puppetcode, options.environment, 'manifests')
   const args = [
@@ -47,6 +58,7 @@ export function runPuppet(options: {
     options.environment,
     '--detailed-exitcodes',
     ...(options.noop ? ['--noop'] : []),
+    ...(options.lastRun ? ['--lastrunreport', options.lastRun.report, '--lastrunfile', options.lastRun.summary] : []),
     ...(options.color ? [] : ['--color', 'false']),
     manifests,
   ]
@@ -89,6 +101,20 @@ export function runPuppet(options: {
       resolve({changes: (exitCode & 2) !== 0, exitCode, failures: exitCode === 1 || (exitCode & 4) !== 0})
     })
   })
+}
+
+/**
+ * Resource events Puppet reported as noop in a run summary (last_run_summary.yaml):
+ * the changes a --noop run found pending. Undefined when the summary is missing or unreadable.
+ */
+export async function pendingNoopEvents(summaryFile: string): Promise<number | undefined> {
+  try {
+    const summary = parse(await readFile(summaryFile, 'utf8')) as {events?: {noop?: unknown}} | undefined
+    const noop = summary?.events?.noop
+    return typeof noop === 'number' ? noop : 0
+  } catch {
+    return undefined
+  }
 }
 
 /** Who runs Puppet: the Puppet process and the pupistry that started it. */

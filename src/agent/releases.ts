@@ -15,7 +15,10 @@ export interface KeptRelease extends ActiveRelease {
   activated: Date
 }
 
-const LEFTOVER_PREFIXES = ['.staging-', '.download-', '.trash-']
+/** A --noop run's scratch environment path beside the releases. */
+export const NOOP_PREFIX = '.noop-'
+
+const LEFTOVER_PREFIXES = ['.staging-', '.download-', '.trash-', NOOP_PREFIX]
 
 /** A release directory is named after its version, with a suffix when the same version was installed again. */
 export function versionOfDir(dir: string): string {
@@ -28,6 +31,7 @@ export function versionOfDir(dir: string): string {
  *   <releases>/<env>/<version>[.<suffix>]/   complete, unpacked releases
  *   <releases>/<env>/.staging-*, .download-*  work in progress (removed on the next run)
  *   <releases>/<env>/.trash-*                   releases being removed (idem)
+ *   <releases>/<env>/.noop-<id>/<env> -> <version>  a --noop run's own environment path (idem)
  *   <puppetcode>/<env> -> <releases>/<env>/<version>
  *
  * A release directory appears only by renaming a completely unpacked staging

@@ -25,7 +25,9 @@ export interface RollbackOptions {
  */
 export async function rollback(runtime: Runtime, options: RollbackOptions): Promise<ApplyResult> {
   const environment = agentEnvironment(runtime, options.environment)
-  return withAgentLock(runtime, environment, options, async (control) => {
+  // A rollback activates and pins even with --noop (only Puppet runs in noop mode): its run is recorded.
+  const {signal, stopPuppet} = options
+  return withAgentLock(runtime, environment, {signal, stopPuppet}, async (control) => {
     const {puppetcode, releases: releasesDir} = agentSettingsOf(runtime.settings)
     const releases = new Releases(releasesDir, puppetcode)
     await releases.cleanLeftovers(environment)

@@ -1,4 +1,5 @@
-import {mkdir} from 'node:fs/promises'
+import {randomBytes} from 'node:crypto'
+import {mkdir, rm, symlink} from 'node:fs/promises'
 import path from 'node:path'
 
 import {agentSettingsOf, puppetCommand} from '../config/agent-settings.js'
@@ -7,7 +8,8 @@ import type {Runtime} from '../runtime.js'
 import {shortVersion} from '../util/version.js'
 import {acquireLock} from './lock.js'
 import {pausePoint} from './pause.js'
-import {type PuppetRun, runPuppet, stopOrphanedPuppet} from './puppet.js'
+import {pendingNoopEvents, type PuppetRun, runPuppet, stopOrphanedPuppet} from './puppet.js'
+import {NOOP_PREFIX} from './releases.js'
 import {StateFile} from './state.js'
 
 /** What a run under the lock works with: its state file and the signals that end it early. */
@@ -25,6 +27,8 @@ export interface RunControl {
 export interface RunProgress {
   activated?: string
   puppetOn?: string
+  /** A --noop run: whatever it reached, it changed nothing. */
+  noop?: boolean
 }
 
 /** Where the Puppet a run started is recorded while it runs. */
@@ -41,7 +45,7 @@ const puppetRecord = (stateFile: StateFile) => path.join(stateFile.dir, 'puppet.
 export async function withAgentLock<T>(
   runtime: Runtime,
   environment: string,
-  options: {signal?: AbortSignal; stopPuppet?: AbortSignal},
+  options: {signal?: AbortSignal; stopPuppet?: AbortSignal; noop?: boolean},
   work: (control: RunControl) => Promise<T>,
 ): Promise<T> {
   const agent = agentSettingsOf(runtime.settings)
@@ -61,7 +65,7 @@ export async function withAgentLock<T>(
   )
   const control: RunControl = {
     signal: AbortSignal.any([timer.signal, ...(options.signal ? [options.signal] : [])]),
-    reached: {},
+    reached: {noop: options.noop},
     stateFile,
     stopPuppet: AbortSignal.any([timer.signal, ...(options.stopPuppet ? [options.stopPuppet] : [])]),
   }
@@ -70,19 +74,22 @@ export async function withAgentLock<T>(
     await stateFile.load()
     await stopOrphanedPuppet(puppetRecord(stateFile), (message) => runtime.log.warn(message))
     const result = await work(control)
-    await stateFile.update(environment, {lastError: undefined, lastRunAt: new Date().toISOString(), lastRunExit: 0})
+    // A --noop run applied nothing: the record of the last real run stays what status --check judges.
+    if (!options.noop)
+      await stateFile.update(environment, {lastError: undefined, lastRunAt: new Date().toISOString(), lastRunExit: 0})
     return result
   } catch (caught) {
     // An interrupted run is recorded like a failed one: the node has not converged until a later run completes.
     const error =
       caught instanceof StoppedError ? new StoppedError(`${caught.message}: ${leftBehind(control.reached)}`) : caught
-    await stateFile
-      .update(environment, {
-        lastError: error instanceof Error ? error.message : String(error),
-        lastRunAt: new Date().toISOString(),
-        lastRunExit: error instanceof PupistryError ? error.exitCode : 1,
-      })
-      .catch(() => {})
+    if (!options.noop)
+      await stateFile
+        .update(environment, {
+          lastError: error instanceof Error ? error.message : String(error),
+          lastRunAt: new Date().toISOString(),
+          lastRunExit: error instanceof PupistryError ? error.exitCode : 1,
+        })
+        .catch(() => {})
     throw error
   } finally {
     clearTimeout(timeout)
@@ -90,8 +97,29 @@ export async function withAgentLock<T>(
   }
 }
 
+/**
+ * Puppet --noop on a release directory: a scratch environment path beside
+ * it holds only a link named after the environment, and Puppet's report and
+ * summary, so neither the live link nor Puppet's own last-run files (which
+ * monitoring reads) change. Pending changes come from the summary.
+ */
+async function previewPuppet(options: Parameters<typeof runPuppet>[0], release: string): Promise<PuppetRun> {
+  const scratch = path.join(path.dirname(release), `${NOOP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`)
+  await mkdir(scratch, {mode: 0o700})
+  try {
+    await symlink(release, path.join(scratch, options.environment))
+    const lastRun = {report: path.join(scratch, 'report.yaml'), summary: path.join(scratch, 'summary.yaml')}
+    const run = await runPuppet({...options, lastRun, puppetcode: scratch})
+    const pending = await pendingNoopEvents(lastRun.summary)
+    return {...run, changes: (pending ?? 0) > 0 || run.changes, noop: true}
+  } finally {
+    await rm(scratch, {force: true, recursive: true}).catch(() => {})
+  }
+}
+
 /** What an interrupted run leaves: the stop's cause is said by whoever stopped it, this says the outcome. */
-function leftBehind({activated, puppetOn}: RunProgress): string {
+function leftBehind({activated, noop, puppetOn}: RunProgress): string {
+  if (noop) return 'a --noop run: nothing was activated or applied, and the node state is unchanged'
   if (puppetOn && activated)
     return `release ${shortVersion(activated)} was activated and Puppet was stopped before it finished applying it`
   if (puppetOn) return `Puppet was stopped before it finished applying the active release ${shortVersion(puppetOn)}`
@@ -102,12 +130,14 @@ function leftBehind({activated, puppetOn}: RunProgress): string {
 /**
  * Runs Puppet on the active release and records the outcome: only a
  * successful real (not --noop) run counts as applied, so a failed one is
- * retried by --minimal.
+ * retried by --minimal. A --noop run evaluates `release` (a directory under
+ * agent.releases) where it lies, through an environment path of its own,
+ * so the live link is never switched for it.
  */
 export async function runPuppetStep(
   runtime: Runtime,
   control: RunControl,
-  job: {environment: string; version: string; noop: boolean},
+  job: {environment: string; version: string; noop: boolean; release?: string},
 ): Promise<PuppetRun> {
   const {environment, noop} = job
   const {settings} = runtime
@@ -115,7 +145,7 @@ export async function runPuppetStep(
   control.signal.throwIfAborted()
   runtime.log.info(`${environment}: running puppet apply${noop ? ' --noop' : ''} on ${shortVersion(job.version)}`)
   control.reached.puppetOn = job.version
-  const run = await runPuppet({
+  const options = {
     color: runtime.log.color,
     environment,
     noop,
@@ -123,7 +153,8 @@ export async function runPuppetStep(
     puppetcode: agentSettingsOf(settings).puppetcode,
     record: puppetRecord(control.stateFile),
     stop: control.stopPuppet,
-  })
+  }
+  const run = noop && job.release ? await previewPuppet(options, job.release) : await runPuppet(options)
   if (!noop) {
     const current = control.stateFile.environment(environment)
     await control.stateFile.update(environment, {

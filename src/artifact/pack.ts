@@ -3,6 +3,7 @@ import {createReadStream, statSync} from 'node:fs'
 import {pipeline} from 'node:stream/promises'
 import * as tar from 'tar'
 
+import {runWorkerJob} from '../util/worker-job.js'
 import {listTree} from './tree.js'
 
 /** Files and links get this time (directories none, as node-tar's portable mode does), so the same tree gives the same bytes anywhere. */
@@ -14,6 +15,42 @@ export interface PackResult {
   unpackedSize: number
   files: number
   skipped: string[]
+}
+
+export type PackOutcome = {ok: true; result: PackResult} | {ok: false; message: string}
+
+/** What the packing thread says while it works, for the main thread's progress meter. */
+export type PackProgress = {progress: {total: number} | {advance: number} | {done: true}}
+
+type StartMeter = (total: number) => {advance(bytes: number): void; done(): void}
+
+/** packTree in a worker thread: packing is synchronous, and there the signal (Ctrl-C) still stops it at once. */
+export async function packInThread(
+  root: string,
+  outFile: string,
+  options: {signal?: AbortSignal; startMeter?: StartMeter} = {},
+): Promise<PackResult> {
+  let meter: ReturnType<StartMeter> | undefined
+  const finish = () => {
+    meter?.done()
+    meter = undefined
+  }
+  const onProgress = ({progress}: PackProgress) => {
+    if ('total' in progress) meter = options.startMeter?.(progress.total)
+    else if ('advance' in progress) meter?.advance(progress.advance)
+    else finish()
+  }
+  const outcome = await runWorkerJob<PackOutcome, PackProgress>(
+    new URL('pack-worker.js', import.meta.url),
+    {outFile, root},
+    {
+      onError: (error) => new Error(`packing ${root} failed: ${error.message}`, {cause: error}),
+      onProgress,
+      signal: options.signal,
+    },
+  ).finally(finish)
+  if (!outcome.ok) throw new Error(outcome.message)
+  return outcome.result
 }
 
 /** node-tar turns files with several links into hardlink entries; agents refuse those, so store every file whole. */

@@ -19,6 +19,23 @@ export const KEPT_BUILDS = 5
 export const CACHE_FILE_MODE = 0o640
 export const CACHE_DIR_MODE = 0o750
 
+/** An environment the last build could not make, as the build cache remembers it for `push`. */
+export interface FailedBuild {
+  environment: string
+  branch?: string
+  error: string
+  puppetfileLine?: number
+}
+
+function names(failed: FailedBuild[]): string {
+  return failed.map((entry) => entry.environment).join(', ')
+}
+
+interface BuildIndex {
+  environments: string[]
+  failed: FailedBuild[]
+}
+
 const SHA_FILE = /^([0-9a-f]{64})\.(tar\.gz|json)$/
 
 /**
@@ -26,7 +43,7 @@ const SHA_FILE = /^([0-9a-f]{64})\.(tar\.gz|json)$/
  * record, the few builds before it (for `push --version`, a signed
  * rollback), plus the list of environments the last build produced.
  *
- *   <app_cache>/build/index.json
+ *   <app_cache>/build/index.json                environments of the last builds, and those that failed
  *   <app_cache>/build/<env>/build.json          the newest build
  *   <app_cache>/build/<env>/<sha256>.tar.gz     artifacts of the kept builds
  *   <app_cache>/build/<env>/<sha256>.json       their records
@@ -56,19 +73,40 @@ export class BuildCache {
   }
 
   async environments(): Promise<string[]> {
+    return (await this.index()).environments
+  }
+
+  /** Environments the last builds could not make, with why; `push` names them and leaves them out. */
+  async failures(): Promise<FailedBuild[]> {
+    return (await this.index()).failed
+  }
+
+  private async index(): Promise<BuildIndex> {
     try {
-      return (JSON.parse(await readFile(path.join(this.root, 'index.json'), 'utf8')) as {environments: string[]})
-        .environments
+      const index = JSON.parse(await readFile(path.join(this.root, 'index.json'), 'utf8')) as Partial<BuildIndex>
+      return {environments: index.environments ?? [], failed: index.failed ?? []}
     } catch {
-      return []
+      return {environments: [], failed: []}
     }
   }
 
   /** The environments a command works on: those asked for, or every one of the last build. */
   async select(wanted?: string[]): Promise<string[]> {
-    const built = await this.environments()
-    if (built.length === 0) throw new NotFoundError('nothing has been built yet', {hint: 'run `pupistry build` first'})
+    const {environments: built, failed} = await this.index()
+    if (built.length === 0) {
+      const why =
+        failed.length === 0
+          ? 'nothing has been built yet'
+          : `the last build made no environment (failed: ${names(failed)})`
+      throw new NotFoundError(why, {hint: 'run `pupistry build` first'})
+    }
+
     for (const environment of wanted ?? []) {
+      const failure = failed.find((entry) => entry.environment === environment)
+      if (failure)
+        throw new UsageError(`environment ${environment} failed in the last build: ${failure.error}`, {
+          hint: 'fix it and run `pupistry build` again; an earlier build stays available with --version',
+        })
       if (!built.includes(environment))
         throw new UsageError(`environment ${environment} is not in the last build (built: ${built.join(', ')})`)
     }
@@ -76,14 +114,26 @@ export class BuildCache {
     return wanted ?? built
   }
 
-  async setEnvironments(environments: string[]): Promise<void> {
+  /**
+   * Records what a build made and what failed. A build of named environments
+   * (`partial`) updates only those; a full build replaces the list. A failed
+   * environment leaves the list even when an earlier build of it is kept, so
+   * `push` never republishes stale code for a branch that no longer builds.
+   */
+  async recordBuild(built: string[], failed: FailedBuild[], options: {partial: boolean}): Promise<void> {
+    const previous = options.partial ? await this.index() : {environments: [], failed: []}
+    const touched = new Set([...built, ...failed.map((entry) => entry.environment)])
+    const index: BuildIndex = {
+      environments: [...new Set([...previous.environments.filter((name) => !touched.has(name)), ...built])].sort(),
+      failed: [...previous.failed.filter((entry) => !touched.has(entry.environment)), ...failed].sort((a, b) =>
+        a.environment.localeCompare(b.environment),
+      ),
+    }
     await mkdir(this.root, {mode: CACHE_DIR_MODE, recursive: true})
     await chmod(this.root, CACHE_DIR_MODE)
-    await writeAtomically(
-      path.join(this.root, 'index.json'),
-      `${JSON.stringify({environments: [...environments].sort()}, null, 2)}\n`,
-      {mode: CACHE_FILE_MODE},
-    )
+    await writeAtomically(path.join(this.root, 'index.json'), `${JSON.stringify(index, null, 2)}\n`, {
+      mode: CACHE_FILE_MODE,
+    })
   }
 
   async read(environment: string): Promise<BuildRecord | undefined> {

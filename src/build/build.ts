@@ -2,17 +2,30 @@ import {chmod, mkdtemp, rename, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {packTree} from '../artifact/pack.js'
+import {packInThread} from '../artifact/pack.js'
 import {settingsSource} from '../config/settings.js'
-import type {AssembledEnvironment} from '../contracts.js'
-import {AssemblerError, fromProviderError, SettingsError, UsageError} from '../errors.js'
+import type {AssembledEnvironment, FailedEnvironment} from '../contracts.js'
+import {
+  AssemblerError,
+  fromProviderError,
+  isPermissionDenied,
+  PartialBuildError,
+  SettingsError,
+  StoppedError,
+  UsageError,
+} from '../errors.js'
 import {checkEnvironmentName, ENVIRONMENT_PATTERN} from '../format/environment.js'
 import {artifactKey} from '../format/layout.js'
 import type {BuildRecord} from '../format/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {redactUrl} from '../util/redact.js'
-import {BuildCache, CACHE_FILE_MODE} from './build-cache.js'
+import {BuildCache, CACHE_FILE_MODE, type FailedBuild} from './build-cache.js'
 import {type SourceSnapshot, snapshotWorkingTree} from './source-tree.js'
+
+export interface BuildOutcome {
+  built: BuiltEnvironment[]
+  failed: FailedBuild[]
+}
 
 export interface BuiltEnvironment {
   record: BuildRecord
@@ -30,12 +43,14 @@ export interface SourceOption {
 
 /**
  * Assembles the control repo (or a working tree) and packs each environment
- * into one deterministic artifact in the build cache.
+ * into one deterministic artifact in the build cache. Environments fail on
+ * their own: the others are still packed, and the failures are returned
+ * beside them.
  */
 export async function build(
   runtime: Runtime,
-  options: {environments?: string[]; source?: SourceOption},
-): Promise<BuiltEnvironment[]> {
+  options: {environments?: string[]; source?: SourceOption; signal?: AbortSignal},
+): Promise<BuildOutcome> {
   const {settings} = runtime
   if (settings.build.hieracrypt) {
     throw new SettingsError(
@@ -58,13 +73,15 @@ export async function build(
     if (!/^[\w.-]+$/.test(name)) throw new UsageError(`not a branch or environment name: ${name}`)
   }
 
-  if (!options.source) return assembleAndPack(runtime, {environments: options.environments})
+  const {signal} = options
+  if (!options.source) return assembleAndPack(runtime, {environments: options.environments, signal})
   const environment = checkEnvironmentName(options.source.as)
   const scratch = await mkdtemp(path.join(os.tmpdir(), 'pupistry-source-'))
   try {
     const snapshot = await snapshotWorkingTree(options.source.dir, environment, scratch)
     return await assembleAndPack(runtime, {
       environments: [environment],
+      signal,
       source: {...snapshot, cacheDir: path.join(scratch, 'assembler'), dir: options.source.dir},
     })
   } finally {
@@ -79,8 +96,8 @@ export async function build(
  */
 async function assembleAndPack(
   runtime: Runtime,
-  options: {environments?: string[]; source?: SourceSnapshot & {cacheDir: string; dir: string}},
-): Promise<BuiltEnvironment[]> {
+  options: {environments?: string[]; signal?: AbortSignal; source?: SourceSnapshot & {cacheDir: string; dir: string}},
+): Promise<BuildOutcome> {
   const {settings} = runtime
   const {source} = options
   const assemblerName = settings.build.assembler ?? 'r10k'
@@ -94,14 +111,17 @@ async function assembleAndPack(
       }
     : standard
   const assembler = await Promise.resolve(descriptor.create(context)).catch((error) => {
-    throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
+    throw assemblerFailure(error, assemblerName)
   })
   const origin = source ? `the working tree ${source.dir}` : redactUrl(settings.build.puppetcode ?? '')
   runtime.log.info(
     `Assembling ${options.environments?.join(', ') || 'all branches'} of ${origin} with ${assemblerName}`,
   )
-  const environments = await assembler.assemble({environments: options.environments}).catch((error) => {
-    throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
+  const {signal} = options
+  const assembled = await assembler.assemble({environments: options.environments, signal}).catch((error) => {
+    if (signal?.aborted)
+      throw interrupted(signal, `while ${assemblerName} assembled the control repo; nothing was packed`)
+    throw assemblerFailure(error, assemblerName)
   })
   const tools = {
     node: process.versions.node,
@@ -110,39 +130,112 @@ async function assembleAndPack(
   }
 
   const cache = new BuildCache(settings)
-  const results: BuiltEnvironment[] = []
-  for (const environment of environments) {
-    if (!ENVIRONMENT_PATTERN.test(environment.name)) {
-      throw new AssemblerError(
-        `assembler ${assemblerName} produced an environment named "${environment.name}", which Puppet cannot use`,
-      )
+  const built: BuiltEnvironment[] = []
+  const failed: FailedBuild[] = []
+  for (const environment of assembled) {
+    if ('error' in environment) {
+      failed.push(failedBuild(environment))
+      continue
     }
 
-    // The snapshot's own commit means nothing outside this run; the checkout's HEAD does.
-    const assembled = source ? {...environment, commit: source.commit} : environment
-    results.push(await packEnvironment(runtime, cache, assembled, {assembler: assemblerName, tools}))
+    // Each environment on its own: a name Puppet cannot use or a tree that cannot be packed fails only this one.
+    try {
+      if (!ENVIRONMENT_PATTERN.test(environment.name)) {
+        throw new AssemblerError(
+          `assembler ${assemblerName} produced an environment named "${environment.name}", which Puppet cannot use`,
+        )
+      }
+
+      // The snapshot's own commit means nothing outside this run; the checkout's HEAD does.
+      const packed = source ? {...environment, commit: source.commit} : environment
+      built.push(await packEnvironment(runtime, cache, packed, {assembler: assemblerName, signal, tools}))
+    } catch (error) {
+      if (signal?.aborted) {
+        const before =
+          built.length > 0 ? `; ${built.map((entry) => entry.record.environment).join(', ')} packed before` : ''
+        throw interrupted(
+          signal,
+          `while packing ${environment.name}; its partial artifact was removed${before}; the build cache's ` +
+            'list of environments was not changed',
+        )
+      }
+
+      if (!(error instanceof AssemblerError)) throw error
+      failed.push({environment: environment.name, error: error.message})
+    }
   }
 
-  const built = results.map((result) => result.record.environment)
-  const names = options.environments ? [...new Set([...(await cache.environments()), ...built])] : built
-  await cache.setEnvironments(names)
-  return results
+  await cache.recordBuild(
+    built.map((result) => result.record.environment),
+    failed,
+    {partial: options.environments !== undefined},
+  )
+  if (built.length === 0 && failed.length > 0) {
+    throw new AssemblerError(`no environment could be built:\n${failed.map(describeFailedBuild).join('\n')}`, {
+      details: {built: [], failed},
+    })
+  }
+
+  return {built, failed}
+}
+
+function interrupted(signal: AbortSignal, what: string): StoppedError {
+  const cause = signal.reason instanceof Error ? signal.reason.message : 'interrupted'
+  return new StoppedError(`${cause}: build stopped ${what}`)
+}
+
+/** A permission error stays as it is, so the command names the path and its setting (general.app_cache). */
+function assemblerFailure(error: unknown, assembler: string): Error {
+  return isPermissionDenied(error)
+    ? (error as Error)
+    : fromProviderError(error, `assembler ${assembler}`, AssemblerError)
+}
+
+/** The exit-19 error for a build where some environments failed; its details list both sides for `--json`. */
+export function partialBuildError(outcome: BuildOutcome, summary: unknown): PartialBuildError {
+  const {built, failed} = outcome
+  return new PartialBuildError(
+    `${failed.length} of ${built.length + failed.length} environments failed to build; ` +
+      `the other ${built.length} were packed:\n${failed.map(describeFailedBuild).join('\n')}`,
+    {
+      details: {built: summary, failed},
+      hint: '`pupistry push` publishes only what built; fix the branches named above and build again',
+    },
+  )
+}
+
+/** One line per failed environment: its name, then the assembler's message (naming the branch and Puppetfile line). */
+export function describeFailedBuild(failure: FailedBuild): string {
+  return `${failure.environment}: ${failure.error}`
+}
+
+function failedBuild(environment: FailedEnvironment): FailedBuild {
+  return {
+    environment: environment.name,
+    error: environment.error,
+    ...(environment.branch === undefined ? {} : {branch: environment.branch}),
+    ...(environment.puppetfileLine === undefined ? {} : {puppetfileLine: environment.puppetfileLine}),
+  }
 }
 
 async function packEnvironment(
   runtime: Runtime,
   cache: BuildCache,
   environment: AssembledEnvironment,
-  meta: {assembler: string; tools: Record<string, string>},
+  meta: {assembler: string; tools: Record<string, string>; signal?: AbortSignal},
 ): Promise<BuiltEnvironment> {
   const dir = await cache.makeDir(environment.name)
   const temp = path.join(dir, `.building-${process.pid}.tar.gz`)
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
   try {
-    packed = await packTree(environment.path, temp, (total) => runtime.log.meter(`Packing ${environment.name}`, total))
+    packed = await packInThread(environment.path, temp, {
+      signal: meta.signal,
+      startMeter: (total) => runtime.log.meter(`Packing ${environment.name}`, total),
+    })
   } catch (error) {
     await rm(temp, {force: true})
+    if (meta.signal?.aborted) throw error
     throw new AssemblerError(`cannot pack environment ${environment.name}: ${(error as Error).message}`)
   }
 

@@ -1,7 +1,8 @@
 import {Command, type Interfaces} from '@oclif/core'
 
 import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/settings.js'
-import {PupistryError} from '../errors.js'
+import {type PathSource, permissionDenied, settingsPaths} from '../config/path-sources.js'
+import {isPermissionDenied, PupistryError, StoppedError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
 import {printable} from '../util/printable.js'
@@ -9,6 +10,8 @@ import {askSecret} from './ask-secret.js'
 import {describeFailure} from './failure.js'
 import {globalFlags} from './flags.js'
 import {createLogger, type Logger, type LogFormat} from './logger.js'
+
+const STOPPED_EXIT_GRACE_MS = 2000
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -99,8 +102,23 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
     if (text) this.log(text)
   }
 
-  override async catch(error: Error & {oclif?: {exit?: number}}): Promise<void> {
+  /** Local paths this command's flags choose (`--dir`, `--file`), for messages about permissions. */
+  protected pathSources(): PathSource[] {
+    return []
+  }
+
+  override async catch(thrown: Error & {oclif?: {exit?: number}}): Promise<void> {
+    // A path this user may not use is named with the setting or flag it comes from, wherever it was hit.
+    const error: Error & {oclif?: {exit?: number}} =
+      !(thrown instanceof PupistryError) && isPermissionDenied(thrown)
+        ? permissionDenied(thrown, [
+            ...(this.flags ? this.pathSources() : []),
+            ...(this.runtimeValue ? settingsPaths(this.runtimeValue.settings) : []),
+          ])
+        : thrown
     const failure = describeFailure(error)
+    // An interrupted command cleaned up before it threw; a connection a library still holds open must not keep it alive.
+    if (thrown instanceof StoppedError) setTimeout(() => process.exit(failure.exitCode), STOPPED_EXIT_GRACE_MS).unref()
     // Under --json stdout carries exactly one object, the error; the lines for people still go to stderr.
     if (this.jsonEnabled()) this.logJson({error: failure})
     const jsonLog = this.jsonLogger()

@@ -17,6 +17,14 @@ Checks the environment's pointer with one conditional read. Anything new is veri
     `unpacked (signature by a trusted key, environment, serial, expiry, SHA-256 and size), unpacked ` +
     `beside Puppet's code directory and activated atomically; then puppet apply runs with --detailed-exitcodes.
 
+--noop changes nothing on the node: the release a real run would apply (a newer one is downloaded and ` +
+    `verified first) is evaluated by puppet apply --noop where it lies, without switching the environment ` +
+    `link and without writing the node's state (serial floor, installed version, pins, last run) or Puppet's ` +
+    `own last-run report. Pending changes are read from Puppet's run summary (its noop events), since ` +
+    `Puppet exits 0 in noop mode even when it would change something; they are reported as "changes" ` +
+    `(--json: puppet.changes). A downloaded release is kept, so the next real run activates it without ` +
+    `downloading it again.
+
 With --daemon it keeps running in the foreground (for systemd): a run every agent.daemon_frequency ` +
     `seconds (default 300) plus a random splay, backing off while the store is unreachable. SIGTERM or ` +
     `SIGINT stop it (exit 0), SIGHUP re-reads the settings. Exit codes: docs/exit-codes.md.`
@@ -49,7 +57,11 @@ With --daemon it keeps running in the foreground (for systemd): a run every agen
     minimal: Flags.boolean({
       description: 'run Puppet only when a new release was installed or the last run of this one failed',
     }),
-    noop: Flags.boolean({description: 'run Puppet with --noop'}),
+    noop: Flags.boolean({
+      description:
+        'evaluate the release a real run would apply with puppet --noop, without switching the live code or ' +
+        "changing the node's state; report the changes Puppet has pending",
+    }),
     unpin: Flags.boolean({description: 'forget the pin set by `pupistry rollback`, then apply the newest release'}),
   }
 

@@ -1,7 +1,8 @@
 import {Flags} from '@oclif/core'
 
-import {build} from '../build/build.js'
+import {build, partialBuildError} from '../build/build.js'
 import {BaseCommand} from '../cli/base-command.js'
+import {interruptible} from '../cli/interrupt.js'
 import {buildSummary, formatBuild} from '../formatters/build.js'
 
 export default class Build extends BaseCommand<typeof Build> {
@@ -14,7 +15,11 @@ Runs the assembler (build.assembler, default r10k) on build.puppetcode, then pac
     `a .tar.gz in the local cache, versioned by its SHA-256. Building again with nothing changed upstream ` +
     `gives the same version. With --source DIR --as ENV, the working tree DIR (what \`git add -A\` would see) ` +
     `is built as environment ENV instead, so a pull request can be diffed against what is live. Also ` +
-    `available as \`generate\`, its name in pupistry 1.x.`
+    `available as \`generate\`, its name in pupistry 1.x.
+
+Each environment is built on its own: a branch whose Puppetfile is broken does not stop the others. ` +
+    `They are packed, the failures are listed (branch, and Puppetfile line where the assembler names it), and ` +
+    `the command exits 19; \`push\` then publishes only what built.`
 
   static override examples = [
     '<%= config.bin %> build',
@@ -44,10 +49,10 @@ Runs the assembler (build.assembler, default r10k) on build.puppetcode, then pac
   async run(): Promise<ReturnType<typeof buildSummary>> {
     const runtime = await this.runtime()
     const {as, environment, source} = this.flags
-    const results = await build(runtime, {
-      environments: environment,
-      source: source && as ? {as, dir: source} : undefined,
-    })
+    const outcome = await interruptible((signal) =>
+      build(runtime, {environments: environment, signal, source: source && as ? {as, dir: source} : undefined}),
+    )
+    const results = outcome.built
     for (const {record, skipped} of results) {
       if (skipped.length === 0) continue
       const examples = skipped.slice(0, 3).join(', ')
@@ -57,6 +62,7 @@ Runs the assembler (build.assembler, default r10k) on build.puppetcode, then pac
     }
 
     this.print(formatBuild(results))
+    if (outcome.failed.length > 0) throw partialBuildError(outcome, buildSummary(results))
     return buildSummary(results)
   }
 }

@@ -1,9 +1,10 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {interruptible} from '../cli/interrupt.js'
 import {formatPush} from '../formatters/push.js'
 import {formatPushMarkdown} from '../formatters/push-markdown.js'
-import {push, type PushResult} from '../publish/push.js'
+import {type NotBuiltResult, push, type PushResult} from '../publish/push.js'
 import {validate} from '../validate/validate.js'
 
 export default class Push extends BaseCommand<typeof Push> {
@@ -14,7 +15,9 @@ export default class Push extends BaseCommand<typeof Push> {
 For each built environment: uploads the artifact, signs a manifest with a new serial ` +
     `(general.signing_key_file with openpgp.js, or general.gpg_signing_key through the system gpg), ` +
     `checks the signature, writes the manifest create-only and then moves the environment's pointer to ` +
-    `it. Pushing what is already live changes nothing.
+    `it. Pushing what is already live changes nothing. Environments that failed in the last build are not ` +
+    `pushed (not even an earlier build of them): they are named, and listed with \`status: "build-failed"\` ` +
+    `under --json.
 
 --version republishes an earlier build kept in the build cache (the last 5 per environment) as the newest ` +
     `release: a signed rollback with a new, higher serial, which nodes accept like any new release. (The ` +
@@ -50,12 +53,12 @@ Before anything is uploaded, the builds are checked as \`pupistry validate\` doe
     }),
   }
 
-  async run(): Promise<PushResult[]> {
+  async run(): Promise<Array<PushResult | NotBuiltResult>> {
     const runtime = await this.runtime()
     const {environment: environments, refresh, version} = this.flags
     // A refresh re-signs what is live, which was validated when it was pushed.
     if (this.flags.validate && !refresh) await validate(runtime, {environments, version})
-    const results = await push(runtime, {environments, refresh, version})
+    const results = await interruptible((signal) => push(runtime, {environments, refresh, signal, version}))
     this.print(this.flags.format === 'markdown' ? formatPushMarkdown(results) : formatPush(results))
     return results
   }

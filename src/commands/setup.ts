@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import type {PathSource} from '../config/path-sources.js'
 import {expandHome} from '../config/settings.js'
 import {writeExampleSettings} from '../config/setup.js'
 
@@ -14,6 +15,10 @@ Refuses to replace an existing file unless --force is given.`
     // `~` is expanded when the command runs: a path here would be the build machine's home, baked into the manifest.
     file: Flags.string({description: 'where to write it', default: '~/.pupistry/settings.yaml'}),
     force: Flags.boolean({description: 'replace an existing file'}),
+  }
+
+  protected override pathSources(): PathSource[] {
+    return [{path: expandHome(this.flags.file), source: '--file'}]
   }
 
   async run(): Promise<void> {

@@ -3,7 +3,7 @@ import {execFile} from 'node:child_process'
 import {userInfo} from 'node:os'
 import {promisify} from 'node:util'
 
-import type {Side, Store} from '../contracts.js'
+import type {IncompleteWrite, Side, Store} from '../contracts.js'
 import {agentSettingsOf, puppetCommand} from '../config/agent-settings.js'
 import {AssemblerError, fromProviderError, SettingsError, StoreError, ToolError} from '../errors.js'
 import {LAYOUT_ROOT, pointerKey} from '../format/layout.js'
@@ -59,6 +59,7 @@ export async function doctor(runtime: Runtime): Promise<Check[]> {
     await run('assembler', () => checkAssembler(runtime))
     await run('signing key', () => checkSigningKey(runtime))
     await run('store (build)', () => checkBuildStore(runtime))
+    await run('unfinished uploads', () => checkIncomplete(runtime))
   }
 
   if (agent) {
@@ -141,6 +142,41 @@ async function sweepProbes(store: Store): Promise<void> {
       Date.now() - object.modified.getTime() > STALE_PROBE_MS,
   )
   for (const object of stale) await store.delete(object.key)
+}
+
+/**
+ * Uploads interrupted pushes left under our layout: on S3 an incomplete
+ * multipart upload is kept, and billed, until it is aborted. A warning,
+ * since `prune` removes them and a push may be writing one right now.
+ */
+async function checkIncomplete(runtime: Runtime): Promise<Omit<Check, 'name'>> {
+  const store = await openStore(runtime, 'build')
+  if (!store.incomplete) return {detail: `${store.location} cannot list unfinished uploads`, status: 'ok'}
+  let writes: IncompleteWrite[]
+  try {
+    writes = await store.incomplete(`${LAYOUT_ROOT}/`)
+  } catch (error) {
+    return {
+      detail: `cannot list the unfinished uploads in ${store.location}: ${(error as Error).message}`,
+      status: 'warn',
+    }
+  }
+
+  if (writes.length === 0) return {detail: `no unfinished uploads in ${store.location}`, status: 'ok'}
+  const oldest = writes
+    .map((write) => write.started?.toISOString())
+    .filter(Boolean)
+    .sort()[0]
+  return {
+    detail:
+      `${writes.length} unfinished upload(s) in ${store.location} (${writes
+        .map((write) => write.key)
+        .slice(0, 3)
+        .join(', ')}` +
+      `${oldest ? `; the oldest began ${oldest}` : ''}), left by interrupted pushes: \`pupistry prune\` removes those ` +
+      'older than its grace period (on S3, a lifecycle rule AbortIncompleteMultipartUpload does too)',
+    status: 'warn',
+  }
 }
 
 /** The Ruby tool read back what it uploaded; here a probe goes up, comes back identical, and is removed. */

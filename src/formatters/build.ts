@@ -19,6 +19,7 @@ export function formatBuild(results: BuiltEnvironment[]): string {
     const sizes = `${formatBytes(artifact.size)}, ${artifact.files} files, ${formatBytes(artifact.unpacked_size)} unpacked`
     return `${record.environment}: ${shortVersion(record.version)} ${unchanged ? 'unchanged' : 'built'} (${sizes})`
   })
-  if (results.every((result) => result.unchanged)) lines.push('nothing changed — did you git push?')
+  if (results.length > 0 && results.every((result) => result.unchanged))
+    lines.push('nothing changed — did you git push?')
   return lines.join('\n')
 }

@@ -7,12 +7,18 @@ export function formatPrune(results: PruneResult[], dryRun: boolean): string {
   const verb = dryRun ? 'would remove' : 'removed'
   const lines: string[] = []
   for (const result of results) {
-    if (result.skipped) continue
+    if (result.skipped) {
+      // Skipped (no pointer: a first push that was interrupted), but what that push left can still go.
+      if (result.incomplete) lines.push(`${result.environment}: ${verb} ${result.incomplete} unfinished upload(s)`)
+      continue
+    }
+
     if (dryRun) for (const object of result.deleted) lines.push(`${result.environment}: would remove ${object.key}`)
     const kept = result.keptManifests
     lines.push(
       `${result.environment}: live serial ${result.live}; kept ${kept.length} manifest(s) (serials ${kept[0]}–${kept.at(-1)})` +
-        ` and ${result.keptArtifacts} artifact(s); ${verb} ${result.deleted.length} object(s), ${formatBytes(result.freedBytes)}`,
+        ` and ${result.keptArtifacts} artifact(s); ${verb} ${result.deleted.length} object(s), ${formatBytes(result.freedBytes)}` +
+        (result.incomplete ? ` and ${result.incomplete} unfinished upload(s)` : ''),
     )
   }
 

@@ -1,9 +1,10 @@
-import type {PushResult} from '../publish/push.js'
+import type {NotBuiltResult, PushResult} from '../publish/push.js'
 import {shortVersion} from '../util/version.js'
 
 /** One line per environment: what was published, under which serial and signature. */
-export function formatPush(results: PushResult[]): string {
+export function formatPush(results: Array<PushResult | NotBuiltResult>): string {
   const lines = results.map((result) => {
+    if (result.status === 'build-failed') return `${result.environment}: not pushed (its last build failed)`
     const version = shortVersion(result.version)
     if (result.status === 'already-live') {
       return `${result.environment}: ${version} is already live (serial ${result.serial}); nothing to push`

@@ -1,4 +1,4 @@
-import type {ObjectInfo, Store} from '../contracts.js'
+import type {IncompleteWrite, ObjectInfo, Store} from '../contracts.js'
 import {VerificationError} from '../errors.js'
 import {MAX_ENVELOPE_BYTES, parseEnvelope} from '../format/envelope.js'
 import {LAYOUT_ROOT, manifestsPrefix, parseOwnKey, pointerKey, serialOfKey} from '../format/layout.js'
@@ -29,6 +29,8 @@ export interface PruneResult {
   skipped?: string
   /** Artifacts no kept manifest needs that were kept all the same: the store's listing does not say when they were written. */
   undated?: number
+  /** Writes that never finished (temporary files, multipart uploads) older than the grace period, removed. */
+  incomplete?: number
 }
 
 interface EnvironmentObjects {
@@ -47,14 +49,48 @@ export async function pruneStore(
   options: PruneOptions,
 ): Promise<PruneResult[]> {
   const byEnvironment = groupOwnObjects(await store.list(`${LAYOUT_ROOT}/`))
-  const names = options.environments?.length ? options.environments : [...byEnvironment.keys()].sort()
+  const incomplete = await incompleteWrites(runtime, store)
+  // An environment whose first push was interrupted has nothing but what that push left.
+  const found = [...byEnvironment.keys(), ...incomplete.map((write) => write.key.split('/')[1])]
+  const names = options.environments?.length ? options.environments : [...new Set(found)].sort()
   const results: PruneResult[] = []
   for (const environment of names) {
     const objects = byEnvironment.get(environment) ?? {artifacts: new Map(), manifests: new Map()}
     results.push(await pruneEnvironment(runtime, store, environment, objects, options))
   }
 
+  await discardIncomplete(store, incomplete, results, options)
   return results
+}
+
+async function incompleteWrites(runtime: Pick<Runtime, 'log'>, store: Store): Promise<IncompleteWrite[]> {
+  if (!store.incomplete || !store.discard) return []
+  try {
+    return await store.incomplete(`${LAYOUT_ROOT}/`)
+  } catch (error) {
+    runtime.log.warn(`cannot list the unfinished uploads in ${store.location}: ${(error as Error).message}`)
+    return []
+  }
+}
+
+/**
+ * What interrupted pushes left in our layout (a temporary file, an S3
+ * multipart upload): removed once older than the grace period, since a
+ * push may be writing it right now.
+ */
+async function discardIncomplete(
+  store: Store,
+  writes: IncompleteWrite[],
+  results: PruneResult[],
+  options: PruneOptions,
+): Promise<void> {
+  const cutoff = (options.now ?? new Date()).getTime() - options.graceSeconds * 1000
+  for (const write of writes) {
+    const result = results.find((entry) => write.key.startsWith(`${LAYOUT_ROOT}/${entry.environment}/`))
+    if (!result || write.started === undefined || write.started.getTime() > cutoff) continue
+    if (!options.dryRun) await store.discard?.(write)
+    result.incomplete = (result.incomplete ?? 0) + 1
+  }
 }
 
 function groupOwnObjects(objects: ObjectInfo[]): Map<string, EnvironmentObjects> {

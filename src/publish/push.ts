@@ -2,9 +2,9 @@ import {createReadStream} from 'node:fs'
 import {Transform} from 'node:stream'
 
 import {BuildCache} from '../build/build-cache.js'
-import type {Store} from '../contracts.js'
+import type {PutOptions, Store} from '../contracts.js'
 import {durationSeconds} from '../config/settings.js'
-import {NotFoundError, StoreError, UsageError, VerificationError} from '../errors.js'
+import {NotFoundError, StoppedError, StoreError, UsageError, VerificationError} from '../errors.js'
 import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../format/envelope.js'
 import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../format/layout.js'
 import {type BuildRecord, type Manifest, manifestPayloadType, withFormat} from '../format/manifest.js'
@@ -25,6 +25,15 @@ export interface PushResult {
   rollback?: boolean
 }
 
+/** An environment of the last build that failed to build: nothing of it is pushed, not even an earlier build. */
+export interface NotBuiltResult {
+  environment: string
+  status: 'build-failed'
+  error: string
+  branch?: string
+  puppetfileLine?: number
+}
+
 const SERIAL_ATTEMPTS = 5
 
 /**
@@ -34,8 +43,8 @@ const SERIAL_ATTEMPTS = 5
  */
 export async function push(
   runtime: Runtime,
-  options: {environments?: string[]; refresh?: boolean; version?: string},
-): Promise<PushResult[]> {
+  options: {environments?: string[]; refresh?: boolean; version?: string; signal?: AbortSignal},
+): Promise<Array<PushResult | NotBuiltResult>> {
   const cache = new BuildCache(runtime.settings)
   const wanted = await cache.select(options.environments)
   if (options.version !== undefined && (wanted.length !== 1 || options.refresh)) {
@@ -53,20 +62,53 @@ export async function push(
     )
   }
 
-  const store = await openStore(runtime, 'build')
-  const results: PushResult[] = []
+  const {signal} = options
+  const store = interruptibleStore(await openStore(runtime, 'build'), signal)
+  const results: Array<PushResult | NotBuiltResult> = []
   for (const environment of wanted) {
     // A signed rollback: an earlier build, signed again under a new serial (never an old manifest replayed).
     const record =
       options.version === undefined
         ? await cache.require(environment)
         : await cache.findVersion(environment, options.version)
-    const result = await pushEnvironment(runtime, store, cache, record, Boolean(options.refresh))
-    const newest = options.version === undefined ? undefined : await cache.read(environment)
-    results.push(newest && newest.version !== record.version ? {...result, rollback: true} : result)
+    try {
+      signal?.throwIfAborted()
+      const result = await pushEnvironment(runtime, store, cache, record, Boolean(options.refresh))
+      const newest = options.version === undefined ? undefined : await cache.read(environment)
+      results.push(newest && newest.version !== record.version ? {...result, rollback: true} : result)
+    } catch (error) {
+      if (signal?.aborted) throw interrupted(signal, environment, results)
+      throw error
+    }
+  }
+
+  if (options.environments === undefined && options.version === undefined) {
+    for (const {environment, ...failure} of await cache.failures()) {
+      runtime.log.warn(`${environment}: not pushed: the last build of it failed (${failure.error})`)
+      results.push({environment, status: 'build-failed', ...failure})
+    }
   }
 
   return results
+}
+
+/** Every write of this push gets the signal, so an interruption stops an upload and leaves nothing half-written. */
+function interruptibleStore(store: Store, signal: AbortSignal | undefined): Store {
+  if (!signal) return store
+  // openStore's stores are plain objects of closures: copying one keeps every method working.
+  return {...store, put: (key, body, options: PutOptions = {}) => store.put(key, body, {...options, signal})}
+}
+
+/** The one message of an interrupted push: what was published before, and that the rest was not. */
+function interrupted(signal: AbortSignal, environment: string, done: Array<PushResult | NotBuiltResult>): StoppedError {
+  const cause = signal.reason instanceof Error ? signal.reason.message : 'interrupted'
+  const published = done.map((result) => result.environment)
+  const before = published.length > 0 ? `${published.join(', ')} published before; ` : ''
+  return new StoppedError(
+    `${cause}: push stopped during ${environment}; ${before}its upload, if one had started, was abandoned and ` +
+      'removed, and its pointer was not moved: nodes keep the release they have',
+    {hint: 'run `pupistry push` again to publish the rest'},
+  )
 }
 
 async function pushEnvironment(

@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {constants, createWriteStream} from 'node:fs'
+import {constants, createWriteStream, type Stats} from 'node:fs'
 import {link, mkdir, open, readdir, rename, stat, unlink} from 'node:fs/promises'
 import path from 'node:path'
 import type {Readable} from 'node:stream'
@@ -10,6 +10,7 @@ import type {
   Exposure,
   GetOptions,
   GetResult,
+  IncompleteWrite,
   ObjectInfo,
   ProviderError,
   ProviderErrorReason,
@@ -117,7 +118,7 @@ export class FileStore implements Store {
     try {
       // Artifacts carry hiera data: the owner and its group may read them, other local users not.
       await mkdir(dir, {mode: 0o750, recursive: true})
-      await writeDurably(temp, body)
+      await writeDurably(temp, body, options.signal)
       if (options.createOnly) {
         // link() fails if the name exists: an atomic create-only publish.
         await link(temp, file)
@@ -137,9 +138,33 @@ export class FileStore implements Store {
   }
 
   async list(prefix: string): Promise<ObjectInfo[]> {
+    const found: ObjectInfo[] = []
+    for (const {info, key, name} of await this.files(prefix)) {
+      if (!name.startsWith(TEMP_PREFIX)) found.push({etag: tagOf(info), key, modified: info.mtime, size: info.size})
+    }
+
+    return found.sort((a, b) => a.key.localeCompare(b.key))
+  }
+
+  /** Temporary files an interrupted or crashed write left (a push killed with SIGKILL, a power cut). */
+  async incomplete(prefix: string): Promise<IncompleteWrite[]> {
+    return (await this.files(prefix))
+      .filter(({name}) => name.startsWith(TEMP_PREFIX))
+      .map(({info, key}) => ({id: key, key, started: info.mtime}))
+  }
+
+  async discard(write: IncompleteWrite): Promise<void> {
+    if (!path.basename(write.id).startsWith(TEMP_PREFIX)) throw failure(`${write.id} is not a temporary file of ours`)
+    await unlink(this.pathOf(write.id)).catch((error: NodeJS.ErrnoException) => {
+      if (error.code !== 'ENOENT') throw failure(`cannot delete ${this.pathOf(write.id)}: ${error.message}`, error)
+    })
+  }
+
+  /** Every regular file below the prefix, with its key and stat. */
+  private async files(prefix: string): Promise<Array<{info: Stats; key: string; name: string}>> {
     await this.checkRoot()
     const base = this.pathOf(prefix.replace(/\/+$/, '') || '.')
-    const found: ObjectInfo[] = []
+    const found: Array<{info: Stats; key: string; name: string}> = []
     const walk = async (dir: string): Promise<void> => {
       let entries
       try {
@@ -153,21 +178,16 @@ export class FileStore implements Store {
       for (const entry of entries) {
         const full = path.join(dir, entry.name)
         if (entry.isDirectory()) await walk(full)
-        else if (entry.isFile() && !entry.name.startsWith(TEMP_PREFIX)) {
+        else if (entry.isFile()) {
           const info = await stat(full).catch(() => undefined)
-          if (info)
-            found.push({
-              etag: tagOf(info),
-              key: path.relative(this.root, full).split(path.sep).join('/'),
-              modified: info.mtime,
-              size: info.size,
-            })
+          const key = path.relative(this.root, full).split(path.sep).join('/')
+          if (info) found.push({info, key, name: entry.name})
         }
       }
     }
 
     await walk(base)
-    return found.sort((a, b) => a.key.localeCompare(b.key))
+    return found
   }
 
   async delete(key: string): Promise<void> {
@@ -233,7 +253,7 @@ function tagOf(info: {dev: number; ino: number; size: number; mtimeMs: number}):
   return `"${info.dev.toString(16)}-${info.ino.toString(16)}-${info.size.toString(16)}-${Math.round(info.mtimeMs * 1000).toString(16)}"`
 }
 
-async function writeDurably(file: string, body: Readable | Uint8Array): Promise<void> {
+async function writeDurably(file: string, body: Readable | Uint8Array, signal?: AbortSignal): Promise<void> {
   if (body instanceof Uint8Array) {
     const handle = await open(file, 'wx', 0o640)
     try {
@@ -246,7 +266,7 @@ async function writeDurably(file: string, body: Readable | Uint8Array): Promise<
     return
   }
 
-  await pipeline(body, createWriteStream(file, {flags: 'wx', mode: 0o640}))
+  await pipeline(body, createWriteStream(file, {flags: 'wx', mode: 0o640}), {signal})
   const handle = await open(file, 'r')
   try {
     await handle.sync()

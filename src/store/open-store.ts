@@ -95,9 +95,11 @@ function guarded(store: Store): Store {
 
   return {
     delete: wrap(store.delete),
+    discard: store.discard ? wrap(store.discard) : undefined,
     exposure: store.exposure ? wrap(store.exposure) : undefined,
     get: wrap(store.get),
     head: wrap(store.head),
+    incomplete: store.incomplete ? wrap(store.incomplete) : undefined,
     list: wrap(store.list),
     location: store.location,
     prefix: store.prefix,

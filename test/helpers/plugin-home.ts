@@ -1,6 +1,9 @@
 import {mkdirSync} from 'node:fs'
 import path from 'node:path'
 
+import {ROOT, show} from './cli.js'
+import type {World} from './world.js'
+
 /**
  * Environment for a CLI whose plugins live below `dir`: oclif keeps the
  * installed and linked plugins in its data directory (XDG_DATA_HOME), and npm
@@ -22,4 +25,11 @@ export function pluginHome(dir: string): NodeJS.ProcessEnv {
     npm_config_registry: undefined,
     npm_config_userconfig: path.join(home, '.npmrc'),
   }
+}
+
+/** Links one of the repository's own plugins (plugins/NAME) into a world with a plugin home of its own, offline. */
+export async function linkOwnPlugin(world: World, name: string): Promise<void> {
+  world.env = pluginHome(world.dir)
+  const linked = await world.cliWithoutSettings('plugins', 'link', path.join(ROOT, 'plugins', name), '--no-install')
+  if (linked.code !== 0) throw new Error(`plugins link ${name} failed: ${show(linked)}`)
 }

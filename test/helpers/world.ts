@@ -131,7 +131,12 @@ export class World {
   }
 
   /** Commits a change to a branch of the control repo, as an operator's git push would. */
-  async commitToControl(branch: string, edit: (dir: string) => void, message = 'change'): Promise<void> {
+  async commitToControl(
+    branch: string,
+    edit: (dir: string) => void,
+    message = 'change',
+    options: {newBranch?: string} = {},
+  ): Promise<void> {
     const work = mkdtempSync(path.join(this.dir, 'work-'))
     const env = {
       GIT_AUTHOR_EMAIL: 't@example.invalid',
@@ -140,10 +145,11 @@ export class World {
       GIT_COMMITTER_NAME: 't',
     }
     await run('git', ['clone', '-q', '--branch', branch, path.join(this.repos, 'control.git'), work])
+    if (options.newBranch) await run('git', ['-C', work, 'checkout', '-q', '-b', options.newBranch])
     edit(work)
     await run('git', ['-C', work, 'add', '-A'], {env})
     await run('git', ['-C', work, 'commit', '-qm', message], {env})
-    await run('git', ['-C', work, 'push', '-q', 'origin', branch], {env})
+    await run('git', ['-C', work, 'push', '-q', 'origin', options.newBranch ?? branch], {env})
     rmSync(work, {force: true, recursive: true})
   }
 

@@ -3,7 +3,7 @@ import {access, mkdir, readdir, readFile, rm} from 'node:fs/promises'
 import path from 'node:path'
 import {createInterface} from 'node:readline'
 
-import type {AssembledEnvironment, AssembleOptions, Assembler, ProviderContext} from 'pupistry'
+import type {AssembledEnvironment, AssembleOptions, Assembler, FailedEnvironment, ProviderContext} from 'pupistry'
 
 import {lockedModules} from './puppetfile-lock.js'
 
@@ -17,6 +17,16 @@ class AssemblyFailure extends Error {
     options?: {cause?: unknown},
   ) {
     super(message, options)
+  }
+}
+
+/** One branch could not be assembled; the others still are. */
+class BranchFailure extends Error {
+  constructor(
+    message: string,
+    readonly puppetfileLine?: number,
+  ) {
+    super(message)
   }
 }
 
@@ -57,6 +67,7 @@ export class LibrarianAssembler implements Assembler {
   private readonly mirror: string
   private readonly environmentsDir: string
   private readonly librarianTmp: string
+  private signal?: AbortSignal
 
   constructor(private readonly context: ProviderContext) {
     this.mirror = path.join(context.cacheDir, 'control.git')
@@ -64,18 +75,29 @@ export class LibrarianAssembler implements Assembler {
     this.librarianTmp = path.join(context.cacheDir, 'librarian-tmp')
   }
 
-  async assemble(options: AssembleOptions): Promise<AssembledEnvironment[]> {
+  async assemble(options: AssembleOptions): Promise<Array<AssembledEnvironment | FailedEnvironment>> {
     const remote = this.context.settings.build.puppetcode
     if (typeof remote !== 'string' || remote === '') {
       throw new AssemblyFailure('settings', 'build.puppetcode is not set: the URL of your Puppet control repo')
     }
 
+    this.signal = options.signal
     await mkdir(this.environmentsDir, {recursive: true})
     await this.updateMirror(remote)
     const branches = await this.branches()
     const chosen = choose(branches, options.environments, remote)
-    const environments: AssembledEnvironment[] = []
-    for (const [branch, commit] of chosen) environments.push(await this.assembleBranch(branch, commit))
+    const environments: Array<AssembledEnvironment | FailedEnvironment> = []
+    for (const [branch, commit] of chosen) {
+      try {
+        this.signal?.throwIfAborted()
+        environments.push(await this.assembleBranch(branch, commit))
+      } catch (error) {
+        if (!(error instanceof BranchFailure)) throw error
+        const {message, puppetfileLine} = error
+        environments.push({branch, error: message, name: environmentOf(branch), puppetfileLine})
+      }
+    }
+
     if (!options.environments) await this.removeGone(new Set(environments.map((environment) => environment.name)))
     return environments
   }
@@ -132,8 +154,7 @@ export class LibrarianAssembler implements Assembler {
         cwd: this.environmentsDir,
       },
     )
-    if (checkout.code !== 0)
-      throw new AssemblyFailure('assembler', `cannot check out branch ${branch}: ${firstWords(checkout.said)}`)
+    if (checkout.code !== 0) throw new BranchFailure(`cannot check out branch ${branch}: ${firstWords(checkout.said)}`)
 
     const puppetfile = path.join(dir, 'Puppetfile')
     const hasPuppetfile = await access(puppetfile).then(
@@ -155,10 +176,12 @@ export class LibrarianAssembler implements Assembler {
       onLine: (line) => this.context.log.progress(`librarian-puppet: ${line.replace(/^\[Librarian\]\s*/, '')}`),
     })
     if (install.code !== 0) {
-      throw new AssemblyFailure(
-        'assembler',
-        `librarian-puppet could not install the Puppetfile of branch ${branch}: ` +
-          `${reason(install.said, dir)} (--verbose shows librarian-puppet's output)`,
+      const why = reason(install.said, dir)
+      const line = /\bPuppetfile:(\d+):/.exec(why)?.[1]
+      throw new BranchFailure(
+        `librarian-puppet could not install the Puppetfile of branch ${branch}: ${why} ` +
+          "(--verbose shows librarian-puppet's output)",
+        line === undefined ? undefined : Number(line),
       )
     }
 
@@ -184,6 +207,7 @@ export class LibrarianAssembler implements Assembler {
     return new Promise((resolve, reject) => {
       const child = spawn(program, args, {
         cwd: options.cwd,
+        signal: this.signal,
         env: {...process.env, GIT_TERMINAL_PROMPT: '0', LANG: 'C.UTF-8', ...options.env},
         stdio: ['ignore', 'pipe', 'pipe'],
       })

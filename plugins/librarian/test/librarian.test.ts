@@ -6,8 +6,8 @@ import {after, before, describe, it} from 'node:test'
 import {stringify} from 'yaml'
 
 import {lockedModules} from '../src/puppetfile-lock.js'
-import {ROOT, runCli, show} from '../../../test/helpers/cli.js'
-import {pluginHome} from '../../../test/helpers/plugin-home.js'
+import {runCli, show} from '../../../test/helpers/cli.js'
+import {linkOwnPlugin} from '../../../test/helpers/plugin-home.js'
 import {World} from '../../../test/helpers/world.js'
 
 // Forge modules cannot be reached from these machines: every module here comes
@@ -22,14 +22,7 @@ describe('the librarian assembler (linked from plugins/librarian) with real libr
 
   before(async () => {
     world = await World.create({build: {assembler: 'librarian'}})
-    world.env = pluginHome(world.dir)
-    const linked = await world.cliWithoutSettings(
-      'plugins',
-      'link',
-      path.join(ROOT, 'plugins', 'librarian'),
-      '--no-install',
-    )
-    assert.equal(linked.code, 0, show(linked))
+    await linkOwnPlugin(world, 'librarian')
   })
   after(() => world.cleanup())
 

@@ -95,7 +95,10 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     )
     const result = await world.cli('build', '-e', 'staging')
     assert.equal(result.code, 12, show(result))
-    assert.match(result.stderr, /r10k deploy of .* failed: .*Puppetfile/i)
+    assert.match(
+      result.stderr,
+      /no environment could be built:\n {2}staging: r10k could not deploy branch staging: .*Puppetfile:2:/,
+    )
   })
 
   it('a module that cannot be fetched exits 12', async () => {
@@ -107,7 +110,7 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     )
     const result = await world.cli('build', '-e', 'staging')
     assert.equal(result.code, 12, show(result))
-    assert.match(result.stderr, /r10k deploy of .* failed: /)
+    assert.match(result.stderr, /staging: r10k could not deploy branch staging: .*no-such-module\.git/)
   })
 
   it('a missing r10k exits 11 and says how to install it', async () => {

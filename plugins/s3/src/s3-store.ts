@@ -1,10 +1,12 @@
 import type {Readable} from 'node:stream'
 
 import {
+  AbortMultipartUploadCommand,
   DeleteObjectCommand,
   GetBucketPolicyStatusCommand,
   GetObjectCommand,
   HeadObjectCommand,
+  ListMultipartUploadsCommand,
   ListObjectsV2Command,
   PutObjectCommand,
   S3Client,
@@ -16,6 +18,7 @@ import type {
   Exposure,
   GetOptions,
   GetResult,
+  IncompleteWrite,
   ObjectInfo,
   ProviderContext,
   ProviderError,
@@ -182,6 +185,7 @@ export class S3Store implements Store {
         const bytes = body instanceof Uint8Array ? body : await collect(body)
         const result = await this.client.send(
           new PutObjectCommand({...params, Body: bytes, ContentLength: bytes.length}),
+          {abortSignal: options.signal},
         )
         return {etag: result.ETag ?? ''}
       }
@@ -192,8 +196,23 @@ export class S3Store implements Store {
         partSize: PART_SIZE,
         queueSize: 2,
       })
-      const result = await upload.done()
-      return {etag: result.ETag ?? ''}
+      // An interrupted multipart upload is aborted, so S3 keeps (and bills) no orphaned parts.
+      let abandoned: Promise<void> | undefined
+      const abort = () => {
+        abandoned = this.abandon(upload, params.Key)
+      }
+      if (options.signal?.aborted) abort()
+      options.signal?.addEventListener('abort', abort, {once: true})
+      try {
+        const result = await upload.done()
+        return {etag: result.ETag ?? ''}
+      } catch (error) {
+        // The interruption is reported only once the upload is aborted on the server.
+        await abandoned
+        throw error
+      } finally {
+        options.signal?.removeEventListener('abort', abort)
+      }
     } catch (error) {
       if (statusOf(error) === 412) throw failure('store', `${this.location}${key} already exists`, {reason: 'conflict'})
       throw this.error(error, 'writing', key)
@@ -225,6 +244,64 @@ export class S3Store implements Store {
     }
 
     return found
+  }
+
+  /**
+   * Stops an interrupted multipart upload. lib-storage sends
+   * AbortMultipartUpload only once the parts in flight have settled, which a
+   * stalled connection never does: send it here, with the upload's id (a
+   * field lib-storage does not expose), then drop the connections still
+   * open, which would keep the interrupted process alive. The store is not
+   * used again after an interruption.
+   */
+  private async abandon(upload: Upload, key: string): Promise<void> {
+    await upload.abort()
+    const uploadId = (upload as unknown as {uploadId?: string}).uploadId
+    if (uploadId)
+      await this.client
+        .send(new AbortMultipartUploadCommand({Bucket: this.bucket, Key: key, UploadId: uploadId}))
+        .catch(() => {})
+    this.client.destroy()
+  }
+
+  /** Multipart uploads below the prefix that were neither completed nor aborted: S3 keeps (and bills) their parts. */
+  async incomplete(prefix: string): Promise<IncompleteWrite[]> {
+    const found: IncompleteWrite[] = []
+    let keyMarker: string | undefined
+    let uploadIdMarker: string | undefined
+    try {
+      do {
+        const page = await this.client.send(
+          new ListMultipartUploadsCommand({
+            Bucket: this.bucket,
+            KeyMarker: keyMarker,
+            Prefix: this.keyOf(prefix),
+            UploadIdMarker: uploadIdMarker,
+          }),
+        )
+        for (const upload of page.Uploads ?? []) {
+          if (upload.Key && upload.UploadId)
+            found.push({id: upload.UploadId, key: upload.Key.slice(this.prefix.length), started: upload.Initiated})
+        }
+
+        keyMarker = page.IsTruncated ? page.NextKeyMarker : undefined
+        uploadIdMarker = page.IsTruncated ? page.NextUploadIdMarker : undefined
+      } while (keyMarker)
+    } catch (error) {
+      throw this.error(error, 'listing the incomplete uploads of', prefix)
+    }
+
+    return found
+  }
+
+  async discard(write: IncompleteWrite): Promise<void> {
+    try {
+      await this.client.send(
+        new AbortMultipartUploadCommand({Bucket: this.bucket, Key: this.keyOf(write.key), UploadId: write.id}),
+      )
+    } catch (error) {
+      throw this.error(error, 'aborting the upload of', write.key)
+    }
   }
 
   async delete(key: string): Promise<void> {

@@ -1,6 +1,8 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
+import type {PathSource} from '../../config/path-sources.js'
+import {expandHome} from '../../config/settings.js'
 import {DEFAULT_KEY_DIR, generateKeyFiles} from '../../signing/keys.js'
 
 export default class KeysGenerate extends BaseCommand<typeof KeysGenerate> {
@@ -23,6 +25,10 @@ Writes the secret key (0600) and the public key as armoured files. Point general
       description: 'file name stem: NAME.secret.asc and NAME.public.asc',
     }),
     'user-id': Flags.string({description: 'user id of the key, e.g. "Ops <ops@example.com>"'}),
+  }
+
+  protected override pathSources(): PathSource[] {
+    return [{path: expandHome(this.flags.dir), source: '--dir'}]
   }
 
   async run(): Promise<void> {
