@@ -7,11 +7,13 @@ import {NotFoundError, StoreError} from '../errors.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
+import type {LegacyJob} from '../legacy/install.js'
 import type {Runtime} from '../runtime.js'
-import {nodeKeys} from '../signing/signing.js'
+import {type NodeKeys, nodeKeys} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {abortable, sleep} from '../util/abort.js'
 import {shortVersion as short} from '../util/version.js'
+import {activateRelease} from './activate.js'
 import {pausePoint} from './pause.js'
 import type {PuppetRun} from './puppet.js'
 import {type ActiveRelease, Releases} from './releases.js'
@@ -46,6 +48,8 @@ export interface ApplyResult {
   puppet?: PuppetRun
   /** The active release is pinned by `pupistry rollback`. */
   pinned?: boolean
+  /** Installed from the Ruby tool's layout (agent.legacy_store): it has no serial. */
+  legacy?: boolean
 }
 
 export function agentEnvironment(runtime: Runtime, requested?: string): string {
@@ -70,7 +74,7 @@ async function applyLocked(
   control: RunControl,
 ): Promise<ApplyResult> {
   const {log} = runtime
-  const {signal, stateFile} = control
+  const {stateFile} = control
   // Trust settings are checked on every run, even when nothing new arrives.
   const keys = nodeKeys(runtime)
   const state = options.unpin ? await unpin(runtime, stateFile, environment) : stateFile.environment(environment)
@@ -78,32 +82,17 @@ async function applyLocked(
   const releases = new Releases(agent.releases, agent.puppetcode)
   await releases.cleanLeftovers(environment)
   const active = await releases.active(environment)
-  const store = await openStore(runtime, 'agent')
-
-  const pointer = await readNewest(store, environment, {active, force: options.force, signal, state})
-  const trust = {
-    allowDowngrade: options.allowDowngrade,
-    environment,
-    keys,
-    location: store.location,
-    log,
-    now: new Date(),
-    prefix: store.prefix,
-  }
-  const verdict = await decide({...trust, pointer, state})
-  const result = await act(runtime, verdict, {
-    active,
-    control,
-    environment,
-    force: Boolean(options.force),
-    releases,
-    state,
-    store,
-  })
+  const job = {active, control, environment, force: Boolean(options.force), keys, releases, state}
+  const {result, verdict} = runtime.settings.agent.legacy_store
+    ? {
+        result: await installLegacyRelease(runtime, {...job, allowDowngrade: options.allowDowngrade}),
+        verdict: undefined,
+      }
+    : await installNewest(runtime, options, job)
   stateFile.defer(environment, {lastCheck: new Date().toISOString()})
-  if (verdict.expired) log.warn(verdict.expired.message)
+  if (verdict?.expired) log.warn(verdict.expired.message)
   if (!result.version || !(await releases.find(environment, result.version))) {
-    throw verdict.expired ?? new NotFoundError(`no release of ${environment} is installed on this node`)
+    throw verdict?.expired ?? new NotFoundError(`no release of ${environment} is installed on this node`)
   }
 
   const needsPuppet = !options.minimal || result.action === 'installed' || state.appliedVersion !== result.version
@@ -125,8 +114,47 @@ async function applyLocked(
     )
   }
 
-  if (verdict.expired) throw verdict.expired
+  if (verdict?.expired) throw verdict.expired
   return result
+}
+
+/** The Ruby layout's reader is loaded only on nodes that opted into it. */
+async function installLegacyRelease(
+  runtime: Runtime,
+  job: LegacyJob,
+): Promise<ApplyResult> {
+  const {installLegacy} = await import('../legacy/install.js')
+  return installLegacy(runtime, job)
+}
+
+/** Reads the environment's pointer, decides on it and carries the verdict out. */
+async function installNewest(
+  runtime: Runtime,
+  options: ApplyOptions,
+  job: {
+    active?: ActiveRelease
+    control: RunControl
+    environment: string
+    force: boolean
+    keys: NodeKeys
+    releases: Releases
+    state: EnvironmentState
+  },
+): Promise<{result: ApplyResult; verdict: Verdict}> {
+  const {environment, state} = job
+  const store = await openStore(runtime, 'agent')
+  const pointer = await readNewest(store, environment, {...job, signal: job.control.signal})
+  const trust = {
+    allowDowngrade: options.allowDowngrade,
+    environment,
+    keys: job.keys,
+    location: store.location,
+    log: runtime.log,
+    now: new Date(),
+    prefix: store.prefix,
+  }
+  const verdict = await decide({...trust, pointer, state})
+  return {result: await act(runtime, verdict, {...job, store}), verdict}
 }
 
 /** The environment's pointer: one conditional read while the active release is the one the node accepted (or pinned). */
@@ -229,18 +257,14 @@ async function install(
     dir = await fetchRelease(job.store, manifest, releases, job.signal)
   }
 
-  // The last moment a stopping agent abandons the run: activation and its record are quick and atomic.
-  job.signal?.throwIfAborted()
-  pausePoint('committed')
-  await releases.activate(environment, dir)
-  job.control.reached.activated = manifest.version
-  pausePoint('activated')
-  runtime.log.info(
-    `${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`,
+  const signed = job.signedBy ? `, signed by ${job.signedBy}` : ''
+  await activateRelease(
+    runtime,
+    job,
+    dir,
+    manifest.version,
+    `serial ${manifest.serial} (${short(manifest.version)})${signed}`,
   )
-  const removed = await releases.prune(environment, agentSettingsOf(runtime.settings).keepReleases)
-  if (removed.length > 0)
-    runtime.log.progress(`${environment}: removed old releases ${removed.map((version) => short(version)).join(', ')}`)
   return result
 }
 

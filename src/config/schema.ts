@@ -64,6 +64,8 @@ export const agentSchema = v.looseObject({
   daemon_splay: durationOrZero,
   environment: optionalString,
   keep_releases: optionalPositiveInt,
+  legacy_max_size: optionalPositiveInt,
+  legacy_store: optionalBool,
   puppet: optionalString,
   puppetcode: optionalString,
   releases: optionalString,
@@ -77,6 +79,8 @@ export const agentSchema = v.looseObject({
 export const buildSchema = v.looseObject({
   assembler: optionalString,
   hieracrypt: optionalBool,
+  legacy_layout: optionalBool,
+  legacy_public_key: optionalBool,
   puppetcode: optionalString,
   ...credentials,
 })

@@ -7,6 +7,6 @@ export function describeResult(result: ApplyResult): string {
   const puppet = result.puppet ? `; puppet ${changes} (exit ${result.puppet.exitCode})` : ''
   const what = result.pinned
     ? `pinned to ${short(result.version)} by rollback (newest accepted serial ${result.serial})`
-    : `${result.action} serial ${result.serial} (${short(result.version)})`
+    : `${result.action} ${result.legacy ? 'Ruby-layout release' : `serial ${result.serial}`} (${short(result.version)})`
   return `${result.environment}: ${what}${puppet}`
 }

@@ -64,6 +64,11 @@ export async function push(
     results.push(newest && newest.version !== record.version ? {...result, rollback: true} : result)
   }
 
+  if (runtime.settings.build.legacy_layout) {
+    const {publishLegacy} = await import('../legacy/publish.js')
+    await publishLegacy(runtime, cache, {environments: wanted, refresh: options.refresh, version: options.version})
+  }
+
   return results
 }
 
