@@ -119,10 +119,7 @@ async function applyLocked(
 }
 
 /** The Ruby layout's reader is loaded only on nodes that opted into it. */
-async function installLegacyRelease(
-  runtime: Runtime,
-  job: LegacyJob,
-): Promise<ApplyResult> {
+async function installLegacyRelease(runtime: Runtime, job: LegacyJob): Promise<ApplyResult> {
   const {installLegacy} = await import('../legacy/install.js')
   return installLegacy(runtime, job)
 }
