@@ -28,7 +28,10 @@ describe('agent.legacy_store: a new node reads the Ruby tool’s bucket', () => 
   /** Publishes a release as the Ruby tool does: artifact, versioned manifest, pointer last (raw prefix `ruby/`). */
   async function publish(release: RubyRelease, manifest = release.manifest) {
     const put = async (name: string, body: Buffer | string) => {
-      const response = await fetch(`${s3.endpoint}/fleet/ruby/${name}`, {body, method: 'PUT'})
+      const response = await fetch(`${s3.endpoint}/fleet/ruby/${name}`, {
+        body: typeof body === 'string' ? body : new Uint8Array(body),
+        method: 'PUT',
+      })
       assert.equal(response.status, 200, name)
     }
     await put(`artifact.${release.version}.tar.gz`, release.artifact)
