@@ -7,13 +7,13 @@ import {NotFoundError, StoreError} from '../errors.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
-import type {LegacyJob} from '../legacy/install.js'
 import type {Runtime} from '../runtime.js'
 import {type NodeKeys, nodeKeys} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {abortable, sleep} from '../util/abort.js'
 import {shortVersion as short} from '../util/version.js'
 import {activateRelease} from './activate.js'
+import type {LegacyJob} from './legacy.js'
 import {pausePoint} from './pause.js'
 import type {PuppetRun} from './puppet.js'
 import {type ActiveRelease, Releases} from './releases.js'
@@ -120,7 +120,7 @@ async function applyLocked(
 
 /** The Ruby layout's reader is loaded only on nodes that opted into it. */
 async function installLegacyRelease(runtime: Runtime, job: LegacyJob): Promise<ApplyResult> {
-  const {installLegacy} = await import('../legacy/install.js')
+  const {installLegacy} = await import('./legacy.js')
   return installLegacy(runtime, job)
 }
 

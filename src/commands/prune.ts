@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../cli/base-command.js'
 import {durationFlag} from '../cli/flags.js'
 import {formatLegacyPrune, formatPrune} from '../formatters/prune.js'
-import type {LegacyPruneResult} from '../legacy/prune.js'
+import type {LegacyPruneResult} from '../publish/legacy-prune.js'
 import {prune, type PruneResult} from '../publish/prune.js'
 
 export default class Prune extends BaseCommand<typeof Prune> {
@@ -49,7 +49,7 @@ Per environment it keeps the manifest the pointer names, any newer one (a push i
   async run(): Promise<PruneResult[] | LegacyPruneResult> {
     const {flags} = this
     if (flags.legacy) {
-      const {pruneLegacy} = await import('../legacy/prune.js')
+      const {pruneLegacy} = await import('../publish/legacy-prune.js')
       const options = {dryRun: flags['dry-run'], graceSeconds: flags.grace, keep: flags.keep}
       const result = await pruneLegacy(await this.runtime(), options)
       this.print(formatLegacyPrune(result, flags['dry-run']))

@@ -173,9 +173,8 @@ async function checkBuildStore(runtime: Runtime): Promise<Omit<Check, 'name'>> {
 
 /** agent.legacy_store is a bridge with fewer defences: always a warning, with what the Ruby pointer offers. */
 async function checkLegacyStore(runtime: Runtime): Promise<Omit<Check, 'name'>> {
-  const {legacyStoreWarning} = await import('../legacy/install.js')
   const {LEGACY_POINTER} = await import('../legacy/layout.js')
-  const {legacyKey, openLegacyStore, readLegacyPointer} = await import('../legacy/location.js')
+  const {legacyKey, legacyStoreWarning, openLegacyStore, readLegacyPointer} = await import('../legacy/location.js')
   const location = await openLegacyStore(runtime, 'agent')
   const where = `${location.store.location} ${legacyKey(location, LEGACY_POINTER)}`
   const live = await readLegacyPointer(location)

@@ -1,5 +1,5 @@
 import type {PruneResult} from '../publish/prune.js'
-import type {LegacyPruneResult} from '../legacy/prune.js'
+import type {LegacyPruneResult} from '../publish/legacy-prune.js'
 import {formatBytes} from './bytes.js'
 
 /** Per environment what was kept and removed (with --dry-run, what would be removed, object by object). */

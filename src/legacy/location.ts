@@ -41,3 +41,12 @@ export async function readLegacyPointer(location: LegacyLocation): Promise<Legac
   const where = `${location.store.location} ${key}`
   return parseLegacyManifest(await readLimited(object.body, MAX_LEGACY_POINTER_BYTES, where), where)
 }
+
+/** The warning every run with agent.legacy_store gives, and doctor repeats. */
+export function legacyStoreWarning(where: string): string {
+  return (
+    `agent.legacy_store is true: this node installs the Ruby tool's releases from ${where}. That layout has ` +
+    'no serials, expiry, or environment and store binding, and its pointer is not signed: move the build side ' +
+    "to pupistry's own layout, then remove agent.legacy_store (docs/migration.md)"
+  )
+}

@@ -7,7 +7,7 @@ import {SettingsError, StoreError, VerificationError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {createVerifier, signDetached} from '../signing/signing.js'
 import {shortVersion as short} from '../util/version.js'
-import {packCombined} from './combine.js'
+import {packCombined} from '../legacy/combine.js'
 import {
   formatLegacyManifest,
   LEGACY_POINTER,
@@ -16,8 +16,8 @@ import {
   legacyDate,
   legacyManifestName,
   legacyPublicKeyName,
-} from './layout.js'
-import {type LegacyLocation, legacyKey, openLegacyStore, readLegacyPointer} from './location.js'
+} from '../legacy/layout.js'
+import {type LegacyLocation, legacyKey, openLegacyStore, readLegacyPointer} from '../legacy/location.js'
 
 export interface LegacyPushResult {
   version: string

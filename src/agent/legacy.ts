@@ -1,11 +1,11 @@
 import {createHash} from 'node:crypto'
 import {mkdir, open, readdir, readFile, rm} from 'node:fs/promises'
 
-import {activateRelease} from '../agent/activate.js'
-import type {ApplyResult} from '../agent/apply.js'
-import type {ActiveRelease, Releases} from '../agent/releases.js'
-import type {RunControl} from '../agent/run.js'
-import type {EnvironmentState} from '../agent/state.js'
+import {activateRelease} from './activate.js'
+import type {ApplyResult} from './apply.js'
+import type {ActiveRelease, Releases} from './releases.js'
+import type {RunControl} from './run.js'
+import type {EnvironmentState} from './state.js'
 import {gunzipMember} from '../artifact/gzip-member.js'
 import type {Store} from '../contracts.js'
 import {
@@ -21,8 +21,14 @@ import type {Runtime} from '../runtime.js'
 import type {NodeKeys} from '../signing/signing.js'
 import {abortable} from '../util/abort.js'
 import {shortVersion as short} from '../util/version.js'
-import {LEGACY_POINTER, type LegacyManifest, legacyArtifactName} from './layout.js'
-import {type LegacyLocation, legacyKey, openLegacyStore, readLegacyPointer} from './location.js'
+import {LEGACY_POINTER, type LegacyManifest, legacyArtifactName} from '../legacy/layout.js'
+import {
+  type LegacyLocation,
+  legacyKey,
+  legacyStoreWarning,
+  openLegacyStore,
+  readLegacyPointer,
+} from '../legacy/location.js'
 
 /** agent.legacy_max_size's default: the largest Ruby artifact (and uncompressed tar) a node takes. */
 export const DEFAULT_LEGACY_MAX_SIZE = 1024 ** 3
@@ -39,15 +45,6 @@ export interface LegacyJob {
   keys: NodeKeys
   releases: Releases
   state: EnvironmentState
-}
-
-/** The warning every run with agent.legacy_store gives, and doctor repeats. */
-export function legacyStoreWarning(where: string): string {
-  return (
-    `agent.legacy_store is true: this node installs the Ruby tool's releases from ${where}. That layout has ` +
-    'no serials, expiry, or environment and store binding, and its pointer is not signed: move the build side ' +
-    "to pupistry's own layout, then remove agent.legacy_store (docs/migration.md)"
-  )
 }
 
 /**
@@ -151,7 +148,7 @@ async function fetchLegacy(
     if (md5 !== version)
       throw new VerificationError(`${key}: its tar has MD5 ${md5}, not the version ${version} it is named for; refused`)
     await mkdir(staging, {mode: 0o755})
-    const {unpackInThread} = await import('../agent/unpack-thread.js')
+    const {unpackInThread} = await import('./unpack-thread.js')
     const root = `puppetcode/${environment}`
     const shape = {gzipHeaderFields: true, root}
     await unpackInThread({dest: staging, file: download, limits: {unpackedSize: maxSize}, shape}, signal)

@@ -1,8 +1,8 @@
 import type {ObjectInfo} from '../contracts.js'
 import {VerificationError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
-import {parseLegacyName} from './layout.js'
-import {type LegacyLocation, openLegacyStore, readLegacyPointer} from './location.js'
+import {parseLegacyName} from '../legacy/layout.js'
+import {type LegacyLocation, openLegacyStore, readLegacyPointer} from '../legacy/location.js'
 
 export interface LegacyPruneOptions {
   /** Versions kept besides the live one: the most recently written. */
