@@ -124,19 +124,22 @@ async function installLegacyRelease(runtime: Runtime, job: LegacyJob): Promise<A
   return installLegacy(runtime, job)
 }
 
+/** What installing the newest release works with: the node's state, releases and trust, under the run's lock. */
+export interface InstallJob {
+  active?: ActiveRelease
+  control: RunControl
+  environment: string
+  force: boolean
+  keys: NodeKeys
+  releases: Releases
+  state: EnvironmentState
+}
+
 /** Reads the environment's pointer, decides on it and carries the verdict out. */
 async function installNewest(
   runtime: Runtime,
   options: ApplyOptions,
-  job: {
-    active?: ActiveRelease
-    control: RunControl
-    environment: string
-    force: boolean
-    keys: NodeKeys
-    releases: Releases
-    state: EnvironmentState
-  },
+  job: InstallJob,
 ): Promise<{result: ApplyResult; verdict: Verdict}> {
   const {environment, state} = job
   const store = await openStore(runtime, 'agent')

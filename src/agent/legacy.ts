@@ -1,11 +1,6 @@
 import {createHash} from 'node:crypto'
 import {mkdir, open, readdir, readFile, rm} from 'node:fs/promises'
 
-import {activateRelease} from './activate.js'
-import type {ApplyResult} from './apply.js'
-import type {ActiveRelease, Releases} from './releases.js'
-import type {RunControl} from './run.js'
-import type {EnvironmentState} from './state.js'
 import {gunzipMember} from '../artifact/gzip-member.js'
 import type {Store} from '../contracts.js'
 import {
@@ -17,10 +12,6 @@ import {
   StoreError,
   VerificationError,
 } from '../errors.js'
-import type {Runtime} from '../runtime.js'
-import type {NodeKeys} from '../signing/signing.js'
-import {abortable} from '../util/abort.js'
-import {shortVersion as short} from '../util/version.js'
 import {LEGACY_POINTER, type LegacyManifest, legacyArtifactName} from '../legacy/layout.js'
 import {
   type LegacyLocation,
@@ -29,6 +20,12 @@ import {
   openLegacyStore,
   readLegacyPointer,
 } from '../legacy/location.js'
+import type {Runtime} from '../runtime.js'
+import type {NodeKeys} from '../signing/signing.js'
+import {abortable} from '../util/abort.js'
+import {shortVersion as short} from '../util/version.js'
+import {activateRelease} from './activate.js'
+import type {ApplyResult, InstallJob} from './apply.js'
 
 /** agent.legacy_max_size's default: the largest Ruby artifact (and uncompressed tar) a node takes. */
 export const DEFAULT_LEGACY_MAX_SIZE = 1024 ** 3
@@ -36,15 +33,8 @@ export const DEFAULT_LEGACY_MAX_SIZE = 1024 ** 3
 /** Replaced versions remembered per environment: far more than a migration's worth of releases. */
 const REPLACED_KEPT = 200
 
-export interface LegacyJob {
-  active?: ActiveRelease
+export interface LegacyJob extends InstallJob {
   allowDowngrade?: boolean
-  control: RunControl
-  environment: string
-  force: boolean
-  keys: NodeKeys
-  releases: Releases
-  state: EnvironmentState
 }
 
 /**
