@@ -195,4 +195,22 @@ describe('agent.legacy_store: a new node reads the Ruby tool’s bucket', () => 
     assert.equal(downgraded.code, 0, show(downgraded))
     assert.equal(world.activeVersion(), first.version)
   })
+
+  it('moves off the bridge: pupistry’s own layout, signed by the same key through the gpg signer', async () => {
+    world.settings.agent.legacy_store = false
+    world.settings.general.gpg_signing_key = signer.fingerprint
+    world.writeSettings()
+    world.env = {...signer.env}
+    const built = await world.cli('build', '-e', 'production')
+    assert.equal(built.code, 0, show(built))
+    const pushed = await world.cli('push', '-e', 'production')
+    assert.equal(pushed.code, 0, show(pushed))
+    const applied = await apply()
+    assert.equal(applied.code, 0, show(applied))
+    assert.doesNotMatch(applied.stderr, /legacy_store/)
+    assert.match(world.activeVersion() ?? '', /^[0-9a-f]{64}$/)
+    const json = JSON.parse((await world.cli('status', '-e', 'production', '--json')).stdout)
+    assert.equal(json.environments[0].installed.legacy, undefined)
+    assert.equal(json.environments[0].installed.serial, 1)
+  })
 })

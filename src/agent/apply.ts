@@ -215,6 +215,7 @@ async function act(
     etag: verdict.etag,
     expires: manifest.expires,
     installedAt: result.action === 'installed' ? new Date().toISOString() : state.installedAt,
+    legacy: undefined,
     serial: manifest.serial,
     version: manifest.version,
   })
