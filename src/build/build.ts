@@ -95,7 +95,7 @@ async function packEnvironment(
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
   try {
-    packed = await packTree(environment.path, temp)
+    packed = await packTree(environment.path, temp, (total) => runtime.log.meter(`Packing ${environment.name}`, total))
   } catch (error) {
     await rm(temp, {force: true})
     throw new AssemblerError(`cannot pack environment ${environment.name}: ${(error as Error).message}`)

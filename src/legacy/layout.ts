@@ -1,4 +1,4 @@
-import {FAILSAFE_SCHEMA, dump, load} from 'js-yaml'
+import {parse, stringify} from 'yaml'
 
 import {VerificationError} from '../errors.js'
 
@@ -52,7 +52,8 @@ export function formatLegacyManifest(manifest: LegacyManifest): string {
   const gpgsig = manifest.signature ? manifest.signature.toString('base64') : UNSIGNED
   const body = {builduser: manifest.builduser, date: manifest.date, gpgsig, version: manifest.version}
   const ordered = Object.fromEntries(KNOWN.map((key) => [key, body[key as keyof typeof body]]))
-  return `---\n${dump(ordered, {forceQuotes: true, lineWidth: -1})}`
+  const yaml = stringify(ordered, {defaultKeyType: 'PLAIN', defaultStringType: 'QUOTE_SINGLE', lineWidth: 0})
+  return `---\n${yaml}`
 }
 
 /** The time as the Ruby tool wrote it (`Time#to_s`): `2026-11-29 19:30:00 +0000`. */
@@ -80,9 +81,9 @@ export function parseLegacyManifest(bytes: Buffer, where: string): LegacyManifes
 
   let data: unknown
   try {
-    data = load(text, {filename: where, schema: FAILSAFE_SCHEMA})
+    data = parse(text, {schema: 'failsafe', uniqueKeys: true})
   } catch (error) {
-    throw refuse(`not valid YAML (${(error as {reason?: string}).reason ?? (error as Error).message})`)
+    throw refuse(`not valid YAML (${(error as Error).message.split('\n')[0]})`)
   }
 
   if (typeof data !== 'object' || data === null || Array.isArray(data)) throw refuse('not a YAML mapping')
