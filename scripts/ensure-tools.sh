@@ -21,7 +21,8 @@ fi
 # `--tests` adds what only the test suite runs: librarian-puppet, Debian's aws CLI,
 # the linter shellcheck, packer, nginx with openssl (the HTTP mirror tests), and for the
 # companion Puppet module's tests rspec-puppet, puppet-lint, puppet-strings, stdlib
-# (where the tests look for it) and the Ruby libraries below.
+# (where the tests look for it) and the Ruby libraries below; for the Ruby layout bridge's
+# tests Ruby (its YAML.safe_load) and GnuPG 1.4 (gpg1, as the oldest Ruby-tool nodes verify).
 if [ "${1:-}" = "--tests" ]; then
   package_of+=(
     [librarian-puppet]=librarian-puppet
@@ -33,6 +34,8 @@ if [ "${1:-}" = "--tests" ]; then
     [rspec-puppet-init]=ruby-rspec-puppet
     [puppet-lint]=puppet-lint
     [/usr/share/puppet/modules/stdlib/metadata.json]=puppet-module-puppetlabs-stdlib
+    [ruby]=ruby
+    [gpg1]=gnupg1
   )
   # Ruby libraries with no command of their own (and a versioned path): asked of dpkg.
   libraries=(ruby-rspec-puppet-facts ruby-puppetlabs-spec-helper puppet-strings)

@@ -277,6 +277,9 @@ export interface VerifiedSignature {
   identity: string
 }
 
+/** The kinds of signing key `pupistry keys generate` makes. */
+export type KeyType = 'ecc' | 'rsa'
+
 export interface GeneratedKey {
   /** Armoured secret key, to keep on the build side only. */
   secretKey: string
@@ -294,8 +297,12 @@ export interface Signer {
   sign?(data: Uint8Array): Promise<Signature>
   /** The public key of the configured signing key, in the form the verifier reads from a trusted-key file. */
   publicKey?(): Promise<string>
-  /** Make a new signing key. */
-  generateKey?(options: {userId: string; passphrase?: string}): Promise<GeneratedKey>
+  /**
+   * Make a new signing key. `type` (contract 2, optional): `ecc` (Ed25519,
+   * read by GnuPG 2.1 and later) or `rsa` (also read by GnuPG 1.4 and 2.0);
+   * a signer that cannot make the type asked for throws (kind `signing`).
+   */
+  generateKey?(options: {userId: string; passphrase?: string; type?: KeyType}): Promise<GeneratedKey>
 }
 
 /** What a verifier makes of a trusted-key file's text. */

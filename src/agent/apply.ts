@@ -8,11 +8,13 @@ import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
 import type {Logger, Runtime} from '../runtime.js'
-import {nodeKeys} from '../signing/signing.js'
+import {type NodeKeys, nodeKeys} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {abortable, sleep} from '../util/abort.js'
 import {formatBytes} from '../util/bytes.js'
 import {shortVersion as short} from '../util/version.js'
+import {activateRelease} from './activate.js'
+import type {LegacyJob} from './legacy.js'
 import {pausePoint} from './pause.js'
 import type {PuppetRun} from './puppet.js'
 import {type ActiveRelease, Releases} from './releases.js'
@@ -51,6 +53,8 @@ export interface ApplyResult {
   puppet?: PuppetRun
   /** The active release is pinned by `pupistry rollback`. */
   pinned?: boolean
+  /** Installed from the Ruby tool's layout (agent.legacy_store): it has no serial. */
+  legacy?: boolean
 }
 
 export function agentEnvironment(runtime: Runtime, requested?: string): string {
@@ -79,7 +83,7 @@ async function applyLocked(
   control: RunControl,
 ): Promise<ApplyResult> {
   const {log} = runtime
-  const {signal, stateFile} = control
+  const {stateFile} = control
   // Trust settings are checked on every run, even when nothing new arrives.
   const keys = nodeKeys(runtime)
   const state = options.unpin ? await unpin(runtime, stateFile, environment) : stateFile.environment(environment)
@@ -87,33 +91,27 @@ async function applyLocked(
   const releases = new Releases(agent.releases, agent.puppetcode)
   await releases.cleanLeftovers(environment)
   const active = await releases.active(environment)
-  const store = await openStore(runtime, 'agent')
+  const job: InstallJob = {active, control, environment, force: Boolean(options.force), keys, releases, state}
+  let result: ApplyResult
+  let verdict: Verdict | undefined
+  if (runtime.settings.agent.legacy_store) {
+    if (options.noop) {
+      throw new UsageError('--noop cannot evaluate a Ruby-layout release (agent.legacy_store) without activating it', {
+        hint: "run `pupistry apply --noop` once the node reads pupistry's own layout (docs/migration.md)",
+      })
+    }
 
-  const pointer = await readNewest(store, environment, {active, force: options.force, signal, state})
-  const trust = {
-    allowDowngrade: options.allowDowngrade,
-    environment,
-    keys,
-    location: store.location,
-    log,
-    now: new Date(),
-    prefix: store.prefix,
+    result = await installLegacyRelease(runtime, {...job, allowDowngrade: options.allowDowngrade})
+  } else {
+    const newest = await decideNewest(runtime, options, job)
+    if (options.noop) return preview(runtime, options, {...job, ...newest})
+    verdict = newest.verdict
+    result = await act(runtime, verdict, {...job, store: newest.store})
   }
-  const verdict = await decide({...trust, pointer, state})
-  if (options.noop) return preview(runtime, options, {active, control, environment, releases, state, store, verdict})
-  const result = await act(runtime, verdict, {
-    active,
-    control,
-    environment,
-    force: Boolean(options.force),
-    releases,
-    state,
-    store,
-  })
   stateFile.defer(environment, {lastCheck: new Date().toISOString()})
-  if (verdict.expired) log.warn(verdict.expired.message)
+  if (verdict?.expired) log.warn(verdict.expired.message)
   if (!result.version || !(await releases.find(environment, result.version))) {
-    throw verdict.expired ?? new NotFoundError(`no release of ${environment} is installed on this node`)
+    throw verdict?.expired ?? new NotFoundError(`no release of ${environment} is installed on this node`)
   }
 
   const needsPuppet = !options.minimal || result.action === 'installed' || state.appliedVersion !== result.version
@@ -135,7 +133,7 @@ async function applyLocked(
     )
   }
 
-  if (verdict.expired) throw verdict.expired
+  if (verdict?.expired) throw verdict.expired
   return result
 }
 
@@ -201,6 +199,45 @@ async function preview(
   return result
 }
 
+/** The Ruby layout's reader is loaded only on nodes that opted into it. */
+async function installLegacyRelease(runtime: Runtime, job: LegacyJob): Promise<ApplyResult> {
+  const {installLegacy} = await import('./legacy.js')
+  return installLegacy(runtime, job)
+}
+
+/** What installing the newest release works with: the node's state, releases and trust, under the run's lock. */
+export interface InstallJob {
+  active?: ActiveRelease
+  control: RunControl
+  environment: string
+  force: boolean
+  keys: NodeKeys
+  releases: Releases
+  state: EnvironmentState
+}
+
+/** Reads the environment's pointer and decides on it. */
+async function decideNewest(
+  runtime: Runtime,
+  options: ApplyOptions,
+  job: InstallJob,
+): Promise<{store: Store; verdict: Verdict}> {
+  const {environment, state} = job
+  const store = await openStore(runtime, 'agent')
+  const pointer = await readNewest(store, environment, {...job, signal: job.control.signal})
+  const trust = {
+    allowDowngrade: options.allowDowngrade,
+    environment,
+    keys: job.keys,
+    location: store.location,
+    log: runtime.log,
+    now: new Date(),
+    prefix: store.prefix,
+  }
+  const verdict = await decide({...trust, pointer, state})
+  return {store, verdict}
+}
+
 /** The environment's pointer: one conditional read while the active release is the one the node accepted (or pinned). */
 async function readNewest(
   store: Store,
@@ -259,6 +296,7 @@ async function act(
     etag: verdict.etag,
     expires: manifest.expires,
     installedAt: result.action === 'installed' ? new Date().toISOString() : state.installedAt,
+    legacy: undefined,
     serial: manifest.serial,
     version: manifest.version,
   })
@@ -302,18 +340,14 @@ async function install(
     dir = await fetchRelease(job.store, manifest, releases, {log: runtime.log, signal: job.signal})
   }
 
-  // The last moment a stopping agent abandons the run: activation and its record are quick and atomic.
-  job.signal?.throwIfAborted()
-  pausePoint('committed')
-  await releases.activate(environment, dir)
-  job.control.reached.activated = manifest.version
-  pausePoint('activated')
-  runtime.log.info(
-    `${environment}: activated serial ${manifest.serial} (${short(manifest.version)})${job.signedBy ? `, signed by ${job.signedBy}` : ''}`,
+  const signed = job.signedBy ? `, signed by ${job.signedBy}` : ''
+  await activateRelease(
+    runtime,
+    job,
+    dir,
+    manifest.version,
+    `serial ${manifest.serial} (${short(manifest.version)})${signed}`,
   )
-  const removed = await releases.prune(environment, agentSettingsOf(runtime.settings).keepReleases)
-  if (removed.length > 0)
-    runtime.log.progress(`${environment}: removed old releases ${removed.map((version) => short(version)).join(', ')}`)
   return result
 }
 

@@ -34,6 +34,10 @@ export interface EnvironmentState {
    * existed take `version` of the state as `from`: it is not updated while pinned.
    */
   pinned?: {version: string; serial: number; at: string; from?: string}
+  /** The installed release came from the Ruby tool's layout (agent.legacy_store): it has no serial. */
+  legacy?: boolean
+  /** Ruby-layout versions this node replaced, newest last: not installed again without --allow-downgrade. */
+  legacyReplaced?: string[]
 }
 
 const STATE_HINT =

@@ -1,11 +1,13 @@
 import {Worker} from 'node:worker_threads'
 
+import type {ArchiveShape} from '../artifact/unpack.js'
 import {BugError, LocalDiskError, PupistryError, VerificationError} from '../errors.js'
 
 export interface UnpackJob {
   file: string
   dest: string
   limits: {unpackedSize: number}
+  shape?: ArchiveShape
 }
 
 export type UnpackOutcome = {ok: true} | {ok: false; kind: 'verification' | 'disk' | 'other'; message: string}

@@ -9,7 +9,7 @@ import type {UnpackJob, UnpackOutcome} from './unpack-thread.js'
 const job = workerData as UnpackJob
 let outcome: UnpackOutcome
 try {
-  await unpackArtifact(job.file, job.dest, job.limits, {started: () => pausePoint('unpack')})
+  await unpackArtifact(job.file, job.dest, job.limits, {started: () => pausePoint('unpack')}, job.shape)
   outcome = {ok: true}
 } catch (error) {
   const message = error instanceof Error ? error.message : String(error)

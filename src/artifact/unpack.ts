@@ -4,6 +4,17 @@ import {isDiskFull, LocalDiskError, VerificationError} from '../errors.js'
 import {gunzipMember} from './gzip-member.js'
 import {symlinkProblem} from './tree.js'
 
+/**
+ * An archive laid out other than FORMAT.md's: the Ruby tool's combined
+ * artifact holds every environment under `puppetcode/<env>/`, and its gzip
+ * header may name a file. Every entry is still checked; only those below
+ * `root` are extracted, with `root/` taken off their paths.
+ */
+export interface ArchiveShape {
+  root?: string
+  gzipHeaderFields?: boolean
+}
+
 const ALLOWED_TYPES = new Set(['File', 'OldFile', 'ContiguousFile', 'Directory', 'SymbolicLink'])
 
 /** Headers, padding and long-name records per entry, beyond the file contents the manifest signs. */
@@ -29,7 +40,9 @@ export async function unpackArtifact(
   dest: string,
   limits: {unpackedSize: number},
   hooks: {started?: () => void} = {},
+  shape: ArchiveShape = {},
 ): Promise<void> {
+  const {root} = shape
   const problems: string[] = []
   let diskFull: string | undefined
   let total = 0
@@ -46,11 +59,13 @@ export async function unpackArtifact(
     cwd: dest,
     filter(entryPath, entry) {
       seen++
-      const problem = entryProblem(entryPath, entry as tar.ReadEntry)
+      const problem = entryProblem(entryPath, entry as tar.ReadEntry, root)
       if (problem) {
         problems.push(problem)
         return false
       }
+
+      if (root !== undefined && !(entry as tar.ReadEntry).path.startsWith(`${root}/`)) return false
 
       if (++entries === 2) hooks.started?.()
       total += (entry as tar.ReadEntry).size ?? 0
@@ -70,13 +85,14 @@ export async function unpackArtifact(
     preserveOwner: false,
     processUmask: 0o022,
     strict: false,
+    strip: root === undefined ? 0 : root.split('/').length,
     zstd: false,
   })
   // Unrecoverable reader errors (a truncated tar) are emitted, and thrown when nobody listens.
   unpack.on('error', failed)
   const stop = () => problems.length > 0 || diskFull !== undefined
   let read = 0
-  for await (const chunk of gunzipMember(file)) {
+  for await (const chunk of gunzipMember(file, undefined, {headerFields: shape.gzipHeaderFields})) {
     // node-tar would inflate a gzip stream found there, outside the budget below; no real tar starts with its magic.
     if (read === 0 && chunk[0] === 0x1f && chunk[1] === 0x8b) {
       problems.push('the gzip member holds another gzip stream, not a tar')
@@ -116,7 +132,7 @@ export async function unpackArtifact(
   }
 }
 
-function entryProblem(entryPath: string, entry: tar.ReadEntry): string | undefined {
+function entryProblem(entryPath: string, entry: tar.ReadEntry, root?: string): string | undefined {
   const name = entry.path ?? entryPath
   if (!ALLOWED_TYPES.has(entry.type)) {
     return entry.type === 'Link' ? `hardlink ${name}` : `${entry.type} entry ${name}`
@@ -126,7 +142,9 @@ function entryProblem(entryPath: string, entry: tar.ReadEntry): string | undefin
   if (name.split('/').includes('..')) return `path with ".." ${name}`
   if ((entry.mode ?? 0) & 0o7000) return `set-id or sticky bits on ${name}`
   if (entry.type === 'SymbolicLink') {
-    const problem = symlinkProblem(name.replace(/\/+$/, ''), entry.linkpath ?? '')
+    // A link must stay inside what is extracted: below `root` when only that part is.
+    const inside = root !== undefined && name.startsWith(`${root}/`) ? name.slice(root.length + 1) : name
+    const problem = symlinkProblem(inside.replace(/\/+$/, ''), entry.linkpath ?? '')
     if (problem) return `${name}: ${problem}`
   }
 

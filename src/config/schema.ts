@@ -64,6 +64,8 @@ export const agentSchema = v.looseObject({
   daemon_splay: durationOrZero,
   environment: optionalString,
   keep_releases: optionalPositiveInt,
+  legacy_max_size: optionalPositiveInt,
+  legacy_store: optionalBool,
   puppet: optionalString,
   puppetcode: optionalString,
   releases: optionalString,
@@ -86,6 +88,8 @@ const validateNode = v.object({
 export const buildSchema = v.looseObject({
   assembler: optionalString,
   hieracrypt: optionalBool,
+  legacy_layout: optionalBool,
+  legacy_public_key: optionalBool,
   puppetcode: optionalString,
   validate_nodes: v.nullish(v.array(validateNode, 'expected a list of {certname, facts}')),
   ...credentials,

@@ -63,6 +63,7 @@ export async function doctor(runtime: Runtime): Promise<Check[]> {
   }
 
   if (agent) {
+    if (settings.agent.legacy_store) await run('legacy store', () => checkLegacyStore(runtime))
     await run('trusted keys', async () => checkTrustedKeys(runtime))
     await run('puppet', () => checkPuppet(runtime))
     const store = await openStore(runtime, 'agent').catch((error: unknown) => error as Error)
@@ -204,6 +205,19 @@ async function checkBuildStore(runtime: Runtime): Promise<Omit<Check, 'name'>> {
     detail: `${describeCredentials(runtime, 'build')} can write, read back and delete in ${store.location}`,
     status: 'ok',
   }
+}
+
+/** agent.legacy_store is a bridge with fewer defences: always a warning, with what the Ruby pointer offers. */
+async function checkLegacyStore(runtime: Runtime): Promise<Omit<Check, 'name'>> {
+  const {LEGACY_POINTER} = await import('../legacy/layout.js')
+  const {legacyKey, legacyStoreWarning, openLegacyStore, readLegacyPointer} = await import('../legacy/location.js')
+  const location = await openLegacyStore(runtime, 'agent')
+  const where = `${location.store.location} ${legacyKey(location, LEGACY_POINTER)}`
+  const live = await readLegacyPointer(location)
+  const offers = live
+    ? `it offers version ${live.version}, ${live.signature ? 'signed' : 'UNSIGNED'}`
+    : 'nothing is published there yet'
+  return {detail: `${legacyStoreWarning(where)}; ${offers}`, status: 'warn'}
 }
 
 function checkTrustedKeys(runtime: Runtime): Omit<Check, 'name'> {

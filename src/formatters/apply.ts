@@ -10,7 +10,7 @@ export function describeResult(result: ApplyResult): string {
     ? `pinned to ${short(result.version)} by rollback (newest accepted serial ${result.serial})`
     : result.action === 'pending'
       ? `serial ${result.serial} (${short(result.version)}) downloaded and evaluated with --noop, not activated`
-      : `${result.action} serial ${result.serial} (${short(result.version)})`
+      : `${result.action} ${result.legacy ? 'Ruby-layout release' : `serial ${result.serial}`} (${short(result.version)})`
   return `${result.environment}: ${what}${ran}`
 }
 

@@ -1,4 +1,5 @@
 import type {PruneResult} from '../publish/prune.js'
+import type {LegacyPruneResult} from '../publish/legacy-prune.js'
 import {formatBytes} from '../util/bytes.js'
 
 /** Per environment what was kept and removed (with --dry-run, what would be removed, object by object). */
@@ -22,5 +23,17 @@ export function formatPrune(results: PruneResult[], dryRun: boolean): string {
     )
   }
 
+  return lines.join('\n')
+}
+
+/** `prune --legacy`: the Ruby layout's live version, what was kept and what went. */
+export function formatLegacyPrune(result: LegacyPruneResult, dryRun: boolean): string {
+  if (result.skipped) return `Ruby layout at ${result.location}: ${result.skipped}; nothing pruned`
+  const verb = dryRun ? 'would remove' : 'removed'
+  const lines = dryRun ? result.deleted.map((object) => `Ruby layout: would remove ${object.key}`) : []
+  lines.push(
+    `Ruby layout at ${result.location}: live version ${result.live}; kept ${result.kept.length} version(s); ` +
+      `${verb} ${result.deleted.length} object(s), ${formatBytes(result.freedBytes)}`,
+  )
   return lines.join('\n')
 }

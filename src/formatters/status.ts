@@ -13,9 +13,10 @@ export function formatStatus(report: StatusReport): string {
     const installed = entry.installed
     const applied = installed?.appliedAt ? `${installed.appliedAt} (${short(installed.appliedVersion)})` : '-'
     const lastApply = installed?.lastError ? `error: ${printable(installed.lastError, {oneLine: true})}` : applied
-    const active = installed?.pinned
+    const version = installed?.pinned
       ? `${short(installed.pinned)} (pinned)`
       : short(installed?.active ?? installed?.version)
+    const active = installed?.legacy ? `${version} (legacy)` : version
     const serial = entry.published ? String(entry.published.serial) : '-'
     rows.push([
       entry.environment,

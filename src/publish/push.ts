@@ -89,6 +89,11 @@ export async function push(
     }
   }
 
+  if (runtime.settings.build.legacy_layout) {
+    const {publishLegacy} = await import('./legacy.js')
+    await publishLegacy(runtime, cache, {environments: wanted, refresh: options.refresh, version: options.version})
+  }
+
   return results
 }
 

@@ -3,6 +3,7 @@ import {mkdir, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
+import type {KeyType} from '../contracts.js'
 import {expandHome} from '../config/settings.js'
 import {fromProviderError, SettingsError, SigningError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
@@ -19,7 +20,7 @@ export const DEFAULT_KEY_DIR = '~/.pupistry/keys'
 /** Makes a signing key with the openpgp signer and writes it as armoured files (secret 0600). */
 export async function generateKeyFiles(
   runtime: Runtime,
-  options: {userId?: string; dir?: string; name?: string; passphrase?: string; force?: boolean},
+  options: {userId?: string; dir?: string; name?: string; passphrase?: string; force?: boolean; type?: KeyType},
 ): Promise<GeneratedKeyFiles> {
   const dir = path.resolve(expandHome(options.dir ?? DEFAULT_KEY_DIR))
   const base = options.name ?? 'pupistry-signing'
@@ -32,7 +33,7 @@ export async function generateKeyFiles(
   const signer = await createSigner(runtime, 'openpgp', 'build')
   if (!signer.generateKey) throw new SigningError('the openpgp signer cannot generate keys')
   const userId = options.userId ?? `pupistry signing key <${os.userInfo().username}@${os.hostname()}>`
-  const key = await signer.generateKey({passphrase: options.passphrase, userId}).catch((error) => {
+  const key = await signer.generateKey({passphrase: options.passphrase, type: options.type, userId}).catch((error) => {
     throw fromProviderError(error, 'generating a key', SigningError)
   })
   await mkdir(dir, {mode: 0o700, recursive: true})

@@ -104,10 +104,22 @@ export async function signPayload(
   payloadType: string,
   payload: Uint8Array,
 ): Promise<{envelope: Envelope; signedBy: VerifiedSignature}> {
+  const {signature, signedBy} = await signDetached(runtime, preAuthEncoding(payloadType, payload))
+  return {envelope: makeEnvelope(payloadType, payload, [signature]), signedBy}
+}
+
+/**
+ * A detached binary signature over `data` by the configured signing key,
+ * checked against that key's own public key before it is used, along with
+ * the public key (armoured) it verifies with.
+ */
+export async function signDetached(
+  runtime: Runtime,
+  data: Uint8Array,
+): Promise<{signature: Signature; signedBy: VerifiedSignature; publicKey: string}> {
   const name = signingProviderName(runtime)
   const signer = await createSigner(runtime, name, 'build')
   if (!signer.sign || !signer.publicKey) throw new SettingsError(`signer ${name} cannot sign`)
-  const data = preAuthEncoding(payloadType, payload)
   const signature = await signer.sign(data).catch((error) => fail(error, `signer ${name}`))
   const publicKey = await signer.publicKey().catch((error) => fail(error, `signer ${name}`))
   const check = await verifier(runtime)
@@ -118,7 +130,7 @@ export async function signPayload(
     throw new SigningError(
       `the signature made by signer ${name} does not verify with its own public key; nothing was published`,
     )
-  return {envelope: makeEnvelope(payloadType, payload, [signature]), signedBy}
+  return {publicKey, signature, signedBy}
 }
 
 /** The result of checking an envelope on a node. */

@@ -26,6 +26,8 @@ export interface EnvironmentStatus {
     lastRunExit?: number
     /** The version `pupistry rollback` pinned, if any. */
     pinned?: string
+    /** The installed release came from the Ruby tool's layout (agent.legacy_store). */
+    legacy?: boolean
   }
 }
 
@@ -102,6 +104,7 @@ export async function status(runtime: Runtime, options: {environments?: string[]
         lastPuppetExit: state?.lastPuppetExit,
         lastRunAt: state?.lastRunAt,
         lastRunExit: state?.lastRunExit,
+        legacy: state?.legacy,
         pinned: state?.pinned?.version,
         serial: state?.serial,
         version: state?.version,

@@ -67,7 +67,8 @@ export async function storeDescriptor(runtime: Runtime, url: URL): Promise<Stora
   return found.descriptor
 }
 
-async function openAt(runtime: Runtime, url: URL, side: Side): Promise<Store> {
+/** A store at this URL, whatever the settings name (the Ruby layout may live above the configured prefix). */
+export async function openAt(runtime: Runtime, url: URL, side: Side): Promise<Store> {
   const descriptor = await storeDescriptor(runtime, url)
   try {
     return guarded(await descriptor.create(url, providerContext(runtime, side, descriptor.name)))

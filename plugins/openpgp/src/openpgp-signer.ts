@@ -6,6 +6,7 @@ import * as openpgp from 'openpgp'
 import type {
   GeneratedKey,
   KeyFileKind,
+  KeyType,
   ProviderContext,
   Signature,
   Signer,
@@ -40,14 +41,16 @@ export class OpenPgpSigner implements Signer {
     return (await this.signingKey()).toPublic().armor()
   }
 
-  async generateKey(options: {userId: string; passphrase?: string}): Promise<GeneratedKey> {
+  async generateKey(options: {userId: string; passphrase?: string; type?: KeyType}): Promise<GeneratedKey> {
     const match = /^(.*?)\s*<([^>]+)>$/.exec(options.userId)
     const userIDs = [match ? {email: match[2], name: match[1]} : {name: options.userId}]
+    // RSA for GnuPG 1.4 and 2.0, which cannot read ECC keys; 3072 bits as GnuPG's own default.
+    const kind = options.type === 'rsa' ? ({rsaBits: 3072, type: 'rsa'} as const) : ({type: 'ecc'} as const)
     const {privateKey, publicKey} = await openpgp.generateKey({
       format: 'armored',
       passphrase: options.passphrase || undefined,
-      type: 'ecc',
       userIDs,
+      ...kind,
     })
     const fingerprint = (await openpgp.readKey({armoredKey: publicKey})).getFingerprint().toUpperCase()
     return {fingerprint, publicKey, secretKey: privateKey}

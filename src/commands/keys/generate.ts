@@ -7,15 +7,19 @@ import {DEFAULT_KEY_DIR, generateKeyFiles} from '../../signing/keys.js'
 
 export default class KeysGenerate extends BaseCommand<typeof KeysGenerate> {
   static override description =
-    `Make an OpenPGP signing key (ECC, Ed25519) for pupistry push.
+    `Make an OpenPGP signing key for pupistry push: ECC (Ed25519) by default, or --type rsa (RSA 3072).
 
 Writes the secret key (0600) and the public key as armoured files. Point general.signing_key_file at the ` +
     `secret one on the build side, and list the public one in general.trusted_keys on nodes. With ` +
-    `PUPISTRY_SIGNING_PASSPHRASE set, the secret key is protected by that passphrase.`
+    `PUPISTRY_SIGNING_PASSPHRASE set, the secret key is protected by that passphrase.
+
+Ed25519 keys are read by GnuPG 2.1 and later. The Ruby tool's agents verify with their system gpg: ` +
+    `for nodes with GnuPG 1.4 or 2.0 (build.legacy_layout), make an RSA key.`
 
   static override examples = [
     '<%= config.bin %> keys generate',
     '<%= config.bin %> keys generate --user-id "Ops <ops@example.com>" --dir /etc/pupistry/keys',
+    '<%= config.bin %> keys generate --type rsa',
   ]
   static override flags = {
     dir: Flags.string({default: DEFAULT_KEY_DIR, description: 'directory to write the key files to'}),
@@ -24,6 +28,11 @@ Writes the secret key (0600) and the public key as armoured files. Point general
       default: 'pupistry-signing',
       description: 'file name stem: NAME.secret.asc and NAME.public.asc',
     }),
+    type: Flags.option({
+      default: 'ecc',
+      description: 'ecc (Ed25519: GnuPG 2.1+) or rsa (RSA 3072: also GnuPG 1.4 and 2.0)',
+      options: ['ecc', 'rsa'] as const,
+    })(),
     'user-id': Flags.string({description: 'user id of the key, e.g. "Ops <ops@example.com>"'}),
   }
 
@@ -37,6 +46,7 @@ Writes the secret key (0600) and the public key as armoured files. Point general
       force: this.flags.force,
       name: this.flags.name,
       passphrase: process.env.PUPISTRY_SIGNING_PASSPHRASE,
+      type: this.flags.type,
       userId: this.flags['user-id'],
     })
     this.log(`fingerprint: ${result.fingerprint}`)
