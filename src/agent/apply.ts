@@ -4,6 +4,8 @@ import {downloadArtifact} from '../artifact/download.js'
 import type {Store} from '../contracts.js'
 import {agentSettingsOf} from '../config/agent-settings.js'
 import {NotFoundError, StoreError} from '../errors.js'
+import {rolloutId} from '../delivery/cohort.js'
+import {STABLE_CHANNEL} from '../format/channel.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
@@ -80,10 +82,18 @@ async function applyLocked(
   const active = await releases.active(environment)
   const store = await openStore(runtime, 'agent')
 
-  const pointer = await readNewest(store, environment, {active, force: options.force, signal, state})
+  const pointer = await readNewest(store, environment, {
+    active,
+    channel: agent.channel,
+    force: options.force,
+    signal,
+    state,
+  })
   const trust = {
     allowDowngrade: options.allowDowngrade,
+    channel: agent.channel,
     environment,
+    rolloutId: () => rolloutId(agent.rolloutId),
     keys,
     location: store.location,
     log,
@@ -133,18 +143,19 @@ async function applyLocked(
 async function readNewest(
   store: Store,
   environment: string,
-  job: {active?: ActiveRelease; force?: boolean; signal: AbortSignal; state: EnvironmentState},
+  job: {active?: ActiveRelease; channel: string; force?: boolean; signal: AbortSignal; state: EnvironmentState},
 ): Promise<PointerEnvelope | {notModified: true}> {
-  const {state} = job
+  const {channel, state} = job
   const conditional =
     !job.force && state.etag !== undefined && job.active?.version === (state.pinned?.version ?? state.version)
   const pointer = await abortable(
-    readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined}),
+    readPointer(store, environment, {channel, ifNoneMatch: conditional ? state.etag : undefined}),
     job.signal,
   )
   if (pointer) return pointer
-  throw new NotFoundError(`nothing is published for environment ${environment} at ${store.location}`, {
-    hint: 'run `pupistry push` on the build side, or check agent.environment',
+  const where = channel === STABLE_CHANNEL ? '' : ` (channel ${channel})`
+  throw new NotFoundError(`nothing is published for environment ${environment}${where} at ${store.location}`, {
+    hint: 'run `pupistry push` on the build side, or check agent.environment and agent.channel',
   })
 }
 
@@ -178,6 +189,7 @@ async function act(
     return {action: 'current', environment, pinned: true, serial: state.serial, version: state.pinned.version}
   }
 
+  if (verdict.action === 'defer') await recordDeferral(stateFile, environment, verdict)
   if (verdict.action !== 'install' || !manifest)
     return {action: 'current', environment, serial: state.serial, version: state.version}
   if (verdict.pin === 'lifted') await stateFile.update(environment, {pinned: undefined})
@@ -191,6 +203,15 @@ async function act(
     version: manifest.version,
   })
   return result
+}
+
+/**
+ * A deferred node keeps its serial (its floor) and release, and remembers the
+ * pointer's tag and the expiry that now counts for it, so an unchanged
+ * pointer costs one conditional read and is not taken for expired.
+ */
+async function recordDeferral(stateFile: StateFile, environment: string, verdict: Verdict): Promise<void> {
+  await stateFile.update(environment, {etag: verdict.etag, expires: verdict.watchExpires})
 }
 
 /**

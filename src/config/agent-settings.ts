@@ -1,6 +1,7 @@
 import {existsSync} from 'node:fs'
 import path from 'node:path'
 
+import {STABLE_CHANNEL} from '../format/channel.js'
 import {appCache} from './paths.js'
 import {durationSeconds, expandHome, type Settings} from './settings.js'
 
@@ -23,6 +24,10 @@ export const PUPPET_KILL_GRACE_SECONDS = 10
 const FALLBACK_PUPPET = '/opt/puppetlabs/bin/puppet'
 
 export interface AgentSettings {
+  /** The channel of the environment the node follows. */
+  channel: string
+  /** agent.rollout_id: the id phased rollouts place this node by, instead of its machine id. */
+  rolloutId?: string
   /** The environment a node applies, unless a command names another (not yet checked as a name). */
   environment: string
   /** Seconds between daemon runs, and the random splay added to each. */
@@ -50,6 +55,7 @@ export function agentSettingsOf(settings: Settings): AgentSettings {
   const interval = agent.daemon_frequency ?? AGENT_DEFAULTS.interval
   const puppetcode = path.resolve(expandHome(agent.puppetcode ?? AGENT_DEFAULTS.puppetcode))
   return {
+    channel: agent.channel ?? STABLE_CHANNEL,
     environment: agent.environment ?? AGENT_DEFAULTS.environment,
     interval,
     keepReleases: agent.keep_releases ?? AGENT_DEFAULTS.keepReleases,
@@ -58,6 +64,7 @@ export function agentSettingsOf(settings: Settings): AgentSettings {
     releases: agent.releases
       ? path.resolve(expandHome(agent.releases))
       : path.join(path.dirname(puppetcode), 'pupistry-releases'),
+    rolloutId: agent.rollout_id ?? undefined,
     runTimeout: seconds(agent.run_timeout, AGENT_DEFAULTS.runTimeout),
     splay: seconds(agent.daemon_splay, interval * AGENT_DEFAULTS.splayFraction),
     stateDir: path.join(appCache(settings), 'agent'),

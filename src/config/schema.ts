@@ -1,5 +1,6 @@
 import * as v from 'valibot'
 
+import {CHANNEL_PATTERN} from '../format/channel.js'
 import {parseDuration} from './duration.js'
 
 /**
@@ -59,6 +60,7 @@ export const generalSchema = v.looseObject({
 
 export const agentSchema = v.looseObject({
   allow_insecure_http: optionalBool,
+  channel: v.nullish(v.pipe(v.string(), v.regex(CHANNEL_PATTERN, 'expected a channel name such as stable or canary'))),
   daemon_frequency: optionalPositiveInt,
   daemon_minimal: optionalBool,
   daemon_splay: durationOrZero,
@@ -67,6 +69,7 @@ export const agentSchema = v.looseObject({
   puppet: optionalString,
   puppetcode: optionalString,
   releases: optionalString,
+  rollout_id: optionalString,
   run_timeout: duration,
   stop_timeout: durationOrZero,
   storage: optionalString,

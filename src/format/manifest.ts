@@ -2,6 +2,7 @@ import * as v from 'valibot'
 
 import {VerificationError} from '../errors.js'
 import {type Envelope, envelopePayload} from './envelope.js'
+import {CHANNEL_PATTERN} from './channel.js'
 import {ENVIRONMENT_PATTERN} from './environment.js'
 import {ARTIFACT_KEY_PATTERN, artifactKey} from './layout.js'
 
@@ -70,7 +71,27 @@ const COMMON_MEMBERS = {
  * more entry here, its rule in the node's trust step (agent/trust.ts) and its
  * row in docs/FORMAT.md.
  */
-const FORMAT2_MEMBERS = {}
+const FORMAT2_MEMBERS = {
+  /** The channel the manifest is for; absent means stable (issue 15). */
+  channel: v.optional(v.pipe(v.string(), v.regex(CHANNEL_PATTERN))),
+  /** Where a promoted manifest's artifact and build record came from (issue 15). */
+  provenance: v.optional(
+    v.strictObject({
+      channel: v.pipe(v.string(), v.regex(CHANNEL_PATTERN)),
+      environment: v.pipe(v.string(), v.regex(ENVIRONMENT_PATTERN)),
+      serial: v.pipe(v.number(), v.safeInteger(), v.minValue(1)),
+    }),
+  ),
+  /** A phased rollout: the share of nodes that install it, and the release the others keep (issue 15). */
+  rollout: v.optional(
+    v.strictObject({
+      percent: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(99)),
+      previous: v.nullable(
+        v.strictObject({serial: v.pipe(v.number(), v.safeInteger(), v.minValue(1)), version: sha256}),
+      ),
+    }),
+  ),
+}
 
 const FORMAT2_MEMBER_NAMES = Object.keys(FORMAT2_MEMBERS)
 

@@ -11,7 +11,9 @@ export function formatPush(results: PushResult[]): string {
 
     const rollback = result.rollback ? ' (an earlier build: a rollback)' : ''
     const signed = result.signedBy ? `, signed by ${result.signedBy}` : ' UNSIGNED'
-    return `${result.environment}: published ${version}${rollback} as serial ${result.serial}${signed}`
+    const channel = result.channel ? ` on channel ${result.channel}` : ''
+    const rollout = result.rollout === undefined ? '' : ` (rolling out to ${result.rollout} % of nodes)`
+    return `${result.environment}: published ${version}${rollback}${channel} as serial ${result.serial}${rollout}${signed}`
   })
   return lines.join('\n')
 }
