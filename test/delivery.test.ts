@@ -5,7 +5,7 @@ import {after, before, describe, it} from 'node:test'
 
 import {dump as stringify} from 'js-yaml'
 
-import {cohortPlace} from '../src/delivery/cohort.js'
+import {cohortPlace} from '../src/format/rollout.js'
 import {show} from './helpers/cli.js'
 import {World} from './helpers/world.js'
 

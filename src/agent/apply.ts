@@ -3,9 +3,9 @@ import {mkdir, rm} from 'node:fs/promises'
 import {downloadArtifact} from '../artifact/download.js'
 import type {Store} from '../contracts.js'
 import {agentSettingsOf} from '../config/agent-settings.js'
-import {NotFoundError, StoreError} from '../errors.js'
-import {rolloutId} from '../delivery/cohort.js'
-import {STABLE_CHANNEL} from '../format/channel.js'
+import {settingsSource} from '../config/settings.js'
+import {NotFoundError, SettingsError, StoreError} from '../errors.js'
+import {CHANNEL_PATTERN, STABLE_CHANNEL} from '../format/channel.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
@@ -19,6 +19,7 @@ import type {PuppetRun} from './puppet.js'
 import {type ActiveRelease, Releases} from './releases.js'
 import {type RunControl, runPuppetStep, withAgentLock} from './run.js'
 import type {EnvironmentState, StateFile} from './state.js'
+import {rolloutId} from './rollout-id.js'
 import {decide, type Verdict} from './trust.js'
 
 export interface ApplyOptions {
@@ -54,6 +55,14 @@ export function agentEnvironment(runtime: Runtime, requested?: string): string {
   return checkEnvironmentName(requested ?? agentSettingsOf(runtime.settings).environment)
 }
 
+/** The channel the node follows: agent.channel, else stable. */
+export function agentChannel(runtime: Runtime): string {
+  const {channel} = agentSettingsOf(runtime.settings)
+  if (channel === undefined) return STABLE_CHANNEL
+  if (CHANNEL_PATTERN.test(channel)) return channel
+  throw new SettingsError(`agent.channel in ${settingsSource(runtime.settings)}: not a channel name: ${channel}`)
+}
+
 /**
  * One agent run: check the pointer (one conditional read), verify and
  * install anything new, then run Puppet. Every check happens before a byte
@@ -77,6 +86,7 @@ async function applyLocked(
   const keys = nodeKeys(runtime)
   const state = options.unpin ? await unpin(runtime, stateFile, environment) : stateFile.environment(environment)
   const agent = agentSettingsOf(runtime.settings)
+  const channel = agentChannel(runtime)
   const releases = new Releases(agent.releases, agent.puppetcode)
   await releases.cleanLeftovers(environment)
   const active = await releases.active(environment)
@@ -84,14 +94,14 @@ async function applyLocked(
 
   const pointer = await readNewest(store, environment, {
     active,
-    channel: agent.channel,
+    channel,
     force: options.force,
     signal,
     state,
   })
   const trust = {
     allowDowngrade: options.allowDowngrade,
-    channel: agent.channel,
+    channel,
     environment,
     rolloutId: () => rolloutId(agent.rolloutId),
     keys,

@@ -9,7 +9,7 @@ import {artifactKey} from '../format/layout.js'
 import {type Manifest, manifestPayloadType} from '../format/manifest.js'
 import type {PointerEnvelope} from '../format/pointer.js'
 import type {NodeKeys} from '../signing/signing.js'
-import {cohortPlace} from '../delivery/cohort.js'
+import {cohortPlace} from '../format/rollout.js'
 import type {EnvironmentState} from './state.js'
 import {decide, type TrustInput} from './trust.js'
 
@@ -384,6 +384,67 @@ describe('trust: phased rollout', () => {
           throw new Error('asked')
         },
       }),
+    )
+    assert.equal(verdict.action, 'install')
+  })
+})
+
+const CI_KEY: TrustedKeyFile = {file: 'ci.asc', text: 'the CI key'}
+const RELEASE_KEY: TrustedKeyFile = {file: 'release.asc', text: 'the release key'}
+
+describe('trust: channel keys and signature threshold', () => {
+  const channelKeys = {canary: [CI_KEY, RELEASE_KEY], stable: [RELEASE_KEY]}
+
+  it('refuses a CI-key signature on stable when channel_keys names only the release key for stable', async () => {
+    await assert.rejects(
+      decide(input({keys: keys({channelKeys}), pointer: pointer(manifest({serial: 6}), {signers: [CI_KEY]})})),
+      {
+        message: /no valid signature by a trusted key of channel stable \(general\.channel_keys\.stable\)/,
+        name: VerificationError.name,
+      },
+    )
+    const released = await decide(
+      input({keys: keys({channelKeys}), pointer: pointer(manifest({serial: 6}), {signers: [RELEASE_KEY]})}),
+    )
+    assert.equal(released.action, 'install')
+  })
+
+  it('accepts the CI key on canary, and ignores general.trusted_keys for a listed channel', async () => {
+    const canary = (signers: TrustedKeyFile[]) =>
+      decide(
+        input({
+          channel: 'canary',
+          keys: keys({channelKeys}),
+          pointer: pointer2({channel: 'canary', serial: 6}, signers),
+        }),
+      )
+    assert.equal((await canary([CI_KEY])).action, 'install')
+    await assert.rejects(canary([TRUSTED]), /no valid signature by a trusted key of channel canary/)
+  })
+
+  it('uses general.trusted_keys for a channel channel_keys does not list', async () => {
+    const verdict = await decide(
+      input({channel: 'beta', keys: keys({channelKeys}), pointer: pointer2({channel: 'beta', serial: 6})}),
+    )
+    assert.equal(verdict.action, 'install')
+  })
+
+  it('refuses one signature with threshold 2, also the same key twice, and accepts two distinct keys', async () => {
+    const two = keys({threshold: 2, trusted: [TRUSTED, RELEASE_KEY]})
+    await assert.rejects(decide(input({keys: two, pointer: pointer(manifest({serial: 6}))})), {
+      message: /signed by 1 trusted key\(s\), but general\.signature_threshold requires 2 distinct keys; refused/,
+      name: VerificationError.name,
+    })
+    await assert.rejects(
+      decide(input({keys: two, pointer: pointer(manifest({serial: 6}), {signers: [TRUSTED, TRUSTED]})})),
+      /requires 2 distinct keys/,
+    )
+    await assert.rejects(
+      decide(input({keys: two, pointer: pointer(manifest({serial: 6}), {signers: [TRUSTED, STRANGER]})})),
+      /requires 2 distinct keys/,
+    )
+    const verdict = await decide(
+      input({keys: two, pointer: pointer(manifest({serial: 6}), {signers: [STRANGER, TRUSTED, RELEASE_KEY]})}),
     )
     assert.equal(verdict.action, 'install')
   })

@@ -1,9 +1,9 @@
 import type {ProviderLogger} from '../contracts.js'
-import {inCohort} from '../delivery/cohort.js'
 import {ExpiredError, VerificationError} from '../errors.js'
 import {channelOf, STABLE_CHANNEL} from '../format/channel.js'
 import {type Manifest, manifestOf} from '../format/manifest.js'
 import type {PointerEnvelope} from '../format/pointer.js'
+import {inCohort} from '../format/rollout.js'
 import {checkEnvelope, type NodeKeys} from '../signing/signing.js'
 import {shortVersion as short} from '../util/version.js'
 import type {EnvironmentState} from './state.js'
@@ -82,6 +82,7 @@ async function checkSignature(pointer: PointerEnvelope, input: TrustInput): Prom
     pointer.envelope,
     `the manifest of ${input.environment} at ${input.location}`,
     input.keys,
+    input.channel ?? STABLE_CHANNEL,
   )
   if (trust.signed) return `${trust.by.identity} (${trust.by.keyid})`
   input.log.warn('general.gpg_disable is true on this node: the manifest signature was NOT checked')

@@ -1,7 +1,6 @@
 import {existsSync} from 'node:fs'
 import path from 'node:path'
 
-import {STABLE_CHANNEL} from '../format/channel.js'
 import {appCache} from './paths.js'
 import {durationSeconds, expandHome, type Settings} from './settings.js'
 
@@ -24,8 +23,8 @@ export const PUPPET_KILL_GRACE_SECONDS = 10
 const FALLBACK_PUPPET = '/opt/puppetlabs/bin/puppet'
 
 export interface AgentSettings {
-  /** The channel of the environment the node follows. */
-  channel: string
+  /** agent.channel: the channel of the environment the node follows (not yet checked as a name); stable when unset. */
+  channel?: string
   /** agent.rollout_id: the id phased rollouts place this node by, instead of its machine id. */
   rolloutId?: string
   /** The environment a node applies, unless a command names another (not yet checked as a name). */
@@ -55,7 +54,7 @@ export function agentSettingsOf(settings: Settings): AgentSettings {
   const interval = agent.daemon_frequency ?? AGENT_DEFAULTS.interval
   const puppetcode = path.resolve(expandHome(agent.puppetcode ?? AGENT_DEFAULTS.puppetcode))
   return {
-    channel: agent.channel ?? STABLE_CHANNEL,
+    channel: agent.channel ?? undefined,
     environment: agent.environment ?? AGENT_DEFAULTS.environment,
     interval,
     keepReleases: agent.keep_releases ?? AGENT_DEFAULTS.keepReleases,

@@ -1,6 +1,5 @@
 import * as v from 'valibot'
 
-import {CHANNEL_PATTERN} from '../format/channel.js'
 import {parseDuration} from './duration.js'
 
 /**
@@ -36,6 +35,15 @@ const credentials = {
 // Sections keep keys they do not know: those are settings of plugins' providers.
 export const generalSchema = v.looseObject({
   app_cache: optionalString,
+  channel_keys: v.nullish(
+    v.record(
+      v.string(),
+      v.union(
+        [v.pipe(v.string(), v.minLength(1)), v.array(v.pipe(v.string(), v.minLength(1)))],
+        'expected a file or directory, or a list of them',
+      ),
+    ),
+  ),
   gpg_disable: optionalBool,
   gpg_signing_key: v.nullish(
     v.union([v.pipe(v.string(), v.minLength(1)), v.number()], 'expected a key id, fingerprint or email address'),
@@ -47,6 +55,7 @@ export const generalSchema = v.looseObject({
   s3_kms_key_id: optionalString,
   s3_prefix: v.nullish(v.string()),
   s3_sse: v.nullish(v.picklist(['AES256', 'aws:kms'], 'expected AES256 or aws:kms')),
+  signature_threshold: optionalPositiveInt,
   signer: optionalString,
   signing_key_file: optionalString,
   storage: optionalString,
@@ -60,7 +69,7 @@ export const generalSchema = v.looseObject({
 
 export const agentSchema = v.looseObject({
   allow_insecure_http: optionalBool,
-  channel: v.nullish(v.pipe(v.string(), v.regex(CHANNEL_PATTERN, 'expected a channel name such as stable or canary'))),
+  channel: optionalString,
   daemon_frequency: optionalPositiveInt,
   daemon_minimal: optionalBool,
   daemon_splay: durationOrZero,

@@ -14,7 +14,7 @@ import {publishRecord, type PushResult, trustedLive} from '../publish/push.js'
 import type {Runtime} from '../runtime.js'
 import {publishedTrust} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
-import {deliveryMembers, onChannel} from './members.js'
+import {deliveryMembers, onChannel} from '../publish/delivery.js'
 
 export interface PromoteOptions {
   fromEnvironment: string

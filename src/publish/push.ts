@@ -7,7 +7,7 @@ import {NotFoundError, StoreError, UsageError, VerificationError} from '../error
 import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../format/envelope.js'
 import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../format/layout.js'
 import {type BuildRecord, type Manifest, manifestPayloadType, withFormat} from '../format/manifest.js'
-import {type DeliveryMembers, type DeliveryOptions, deliveryMembers, onChannel} from '../delivery/members.js'
+import {type DeliveryMembers, type DeliveryOptions, deliveryMembers, onChannel} from './delivery.js'
 import {channelOf, STABLE_CHANNEL} from '../format/channel.js'
 import {parseEnvelope} from '../format/envelope.js'
 import {manifestOf} from '../format/manifest.js'
