@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {copyFileSync, mkdirSync, readFileSync, writeFileSync} from 'node:fs'
+import {copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -195,5 +195,63 @@ describe('channels, promotion and phased rollout (file store)', () => {
     assert.equal(deferred.code, 0, show(deferred))
     assert.match(deferred.stderr, /not among them yet/)
     assert.doesNotMatch(deferred.stderr, /expired/)
+  })
+})
+
+describe('signature threshold: push prepares, pupistry sign adds the second key and publishes', () => {
+  let world: World
+  before(async () => {
+    world = await World.create()
+    await build(world, 'production')
+  })
+  after(() => world.cleanup())
+
+  it('one signature is not published; a second key holder signs and the node accepts both', async () => {
+    const second = path.join(world.dir, 'second-keys')
+    await ok(world, 'keys', 'generate', '--dir', second, '--user-id', 'Second <second@example.invalid>')
+    const firstPublic = String(world.settings.general.trusted_keys)
+    const secondPublic = path.join(second, 'pupistry-signing.public.asc')
+    const both = {signature_threshold: 2, trusted_keys: [firstPublic, secondPublic]}
+    Object.assign(world.settings.general, both)
+    world.writeSettings()
+    const holder = path.join(world.dir, 'second.yaml')
+    writeFileSync(
+      holder,
+      stringify({
+        ...world.settings,
+        general: {
+          ...world.settings.general,
+          signing_key_file: path.join(second, 'pupistry-signing.secret.asc'),
+          trusted_keys: firstPublic,
+        },
+      }),
+    )
+
+    const pushed = await ok(world, 'push', '-e', 'production')
+    assert.match(pushed.stdout, /prepared [0-9a-f]{12} as serial 1, signed by Test Signer.*`pupistry sign -e production`/)
+    assert.equal(existsSync(world.storePath('production', 'latest.json')), false)
+    const prepared = world.storePath('production', 'prepared', 'stable.json')
+    const target = node(world, 'cosigned', {})
+    const nothing = await target.apply('--minimal')
+    assert.equal(nothing.code, 15, show(nothing))
+
+    // A one-signature manifest put on the pointer by hand is refused by a node with threshold 2.
+    copyFileSync(prepared, world.storePath('production', 'latest.json'))
+    const refused = await target.apply('--minimal')
+    assert.equal(refused.code, 20, show(refused))
+    assert.match(refused.stderr, /signed by 1 trusted key\(s\), but general\.signature_threshold requires 2/)
+    rmSync(world.storePath('production', 'latest.json'))
+
+    const again = await world.cli('sign', '-e', 'production')
+    assert.equal(again.code, 2, show(again))
+    assert.match(again.stderr, /already signed by your key/)
+    const signed = await world.cliWith(holder, 'sign', '-e', 'production')
+    assert.equal(signed.code, 0, show(signed))
+    assert.match(signed.stdout, /serial 1: published [0-9a-f]{12}, signed by Test Signer .*, Second .* \(threshold 2\)/)
+    assert.equal(existsSync(prepared), false)
+    assert.equal(JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8')).signatures.length, 2)
+    const applied = await target.apply('--minimal')
+    assert.equal(applied.code, 0, show(applied))
+    assert.match(applied.stderr, /activated serial 1/)
   })
 })

@@ -22,6 +22,14 @@ export function pointerKey(environment: string, channel: string = STABLE_CHANNEL
     : `${channelsPrefix(environment)}${channel}.json`
 }
 
+/**
+ * A manifest signed by fewer keys than general.signature_threshold asks,
+ * waiting for `pupistry sign`: one per channel, never read by nodes.
+ */
+export function preparedKey(environment: string, channel: string = STABLE_CHANNEL): string {
+  return `${LAYOUT_ROOT}/${environment}/prepared/${channel}.json`
+}
+
 export function channelsPrefix(environment: string): string {
   return `${LAYOUT_ROOT}/${environment}/channels/`
 }

@@ -5,7 +5,7 @@ import type {Store} from '../contracts.js'
 import {durationSeconds} from '../config/settings.js'
 import {NotFoundError, StoreError, UsageError, VerificationError} from '../errors.js'
 import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../format/envelope.js'
-import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../format/layout.js'
+import {manifestKey, manifestsPrefix, pointerKey, preparedKey, serialOfKey} from '../format/layout.js'
 import {type BuildRecord, type Manifest, manifestPayloadType, withFormat} from '../format/manifest.js'
 import {type DeliveryMembers, type DeliveryOptions, deliveryMembers, onChannel} from './delivery.js'
 import {channelOf, STABLE_CHANNEL} from '../format/channel.js'
@@ -19,7 +19,8 @@ import {type PublishedManifest, readLimited, readPublished} from '../format/poin
 export interface PushResult {
   environment: string
   version: string
-  status: 'published' | 'already-live'
+  /** prepared: signed, but waiting for more signatures (`pupistry sign`) before it is published. */
+  status: 'published' | 'already-live' | 'prepared'
   serial: number
   signedBy?: string
   artifactUploaded: boolean
@@ -126,6 +127,23 @@ export async function publishRecord(
     const serial = (await highestSerial(store, environment, job.floor)) + 1
     const {bytes, signedBy} = await envelopeFor(runtime, manifestFor(runtime, store, record, serial, members))
     artifactUploaded ??= await job.upload()
+    const result = {
+      artifactUploaded,
+      channel: members.channel,
+      environment,
+      rollout: members.rollout?.percent,
+      serial,
+      signedBy,
+      version: record.version,
+    }
+    if (needsCosigning(runtime)) {
+      await store.put(preparedKey(environment, channelOf(members)), bytes, {
+        contentType: 'application/json',
+        mutable: true,
+      })
+      return {...result, status: 'prepared'}
+    }
+
     try {
       await store.put(manifestKey(environment, serial), bytes, {contentType: 'application/json', createOnly: true})
     } catch (error) {
@@ -138,21 +156,18 @@ export async function publishRecord(
 
     await publishPointer(runtime, store, {channel: channelOf(members), environment, serial}, bytes)
 
-    return {
-      artifactUploaded,
-      channel: members.channel,
-      environment,
-      rollout: members.rollout?.percent,
-      serial,
-      signedBy,
-      status: 'published',
-      version: record.version,
-    }
+    return {...result, status: 'published'}
   }
 
   throw new StoreError(
     `${environment}: could not claim a serial after ${SERIAL_ATTEMPTS} attempts; other pushes keep racing this one`,
   )
+}
+
+/** With general.signature_threshold above 1, one key's signature is not enough: the manifest waits for `pupistry sign`. */
+function needsCosigning(runtime: Runtime): boolean {
+  const {general} = runtime.settings
+  return !general.gpg_disable && (general.signature_threshold ?? 1) > 1
 }
 
 async function envelopeFor(runtime: Runtime, manifest: Manifest): Promise<{bytes: Buffer; signedBy?: string}> {
@@ -219,7 +234,7 @@ export async function trustedLive(
  * behind. Serials are shared by all channels, so higher serials of other
  * channels are passed over.
  */
-async function publishPointer(
+export async function publishPointer(
   runtime: Runtime,
   store: Store,
   target: {environment: string; channel: string; serial: number},

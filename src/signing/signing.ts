@@ -113,10 +113,18 @@ export async function signPayload(
   payloadType: string,
   payload: Uint8Array,
 ): Promise<{envelope: Envelope; signedBy: VerifiedSignature}> {
+  const {signature, signedBy} = await signData(runtime, preAuthEncoding(payloadType, payload))
+  return {envelope: makeEnvelope(payloadType, payload, [signature]), signedBy}
+}
+
+/** A signature over `data` by the configured signing key, checked against that key's own public key. */
+export async function signData(
+  runtime: Runtime,
+  data: Uint8Array,
+): Promise<{signature: Signature; signedBy: VerifiedSignature; publicKey: string}> {
   const name = signingProviderName(runtime)
   const signer = await createSigner(runtime, name, 'build')
   if (!signer.sign || !signer.publicKey) throw new SettingsError(`signer ${name} cannot sign`)
-  const data = preAuthEncoding(payloadType, payload)
   const signature = await signer.sign(data).catch((error) => fail(error, `signer ${name}`))
   const publicKey = await signer.publicKey().catch((error) => fail(error, `signer ${name}`))
   const check = await verifier(runtime)
@@ -127,7 +135,30 @@ export async function signPayload(
     throw new SigningError(
       `the signature made by signer ${name} does not verify with its own public key; nothing was published`,
     )
-  return {envelope: makeEnvelope(payloadType, payload, [signature]), signedBy}
+  return {publicKey, signature, signedBy}
+}
+
+/**
+ * The distinct keys among `trusted` that made a valid signature of the
+ * envelope (build side: `pupistry sign` counts who signed a prepared manifest).
+ */
+export async function trustedSigners(
+  runtime: Runtime,
+  envelope: Envelope,
+  trusted: TrustedKeyFile[],
+): Promise<VerifiedSignature[]> {
+  if (trusted.length === 0) return []
+  const check = await verifier(runtime)
+  const data = preAuthEncoding(envelope.payloadType, envelopePayload(envelope))
+  const signers = new Map<string, VerifiedSignature>()
+  for (const signature of envelopeSignatures(envelope)) {
+    const by = await check.verify(data, signature, trusted).catch((error) => {
+      throw fromProviderError(error, 'checking a signature', VerificationError)
+    })
+    if (by) signers.set(by.keyid, by)
+  }
+
+  return [...signers.values()]
 }
 
 /** The result of checking an envelope on a node. */
