@@ -228,7 +228,10 @@ describe('signature threshold: push prepares, pupistry sign adds the second key 
     )
 
     const pushed = await ok(world, 'push', '-e', 'production')
-    assert.match(pushed.stdout, /prepared [0-9a-f]{12} as serial 1, signed by Test Signer.*`pupistry sign -e production`/)
+    assert.match(
+      pushed.stdout,
+      /prepared [0-9a-f]{12} as serial 1, signed by Test Signer.*`pupistry sign -e production`/,
+    )
     assert.equal(existsSync(world.storePath('production', 'latest.json')), false)
     const prepared = world.storePath('production', 'prepared', 'stable.json')
     const target = node(world, 'cosigned', {})

@@ -19,6 +19,7 @@ import type {PuppetRun} from './puppet.js'
 import {type ActiveRelease, Releases} from './releases.js'
 import {type RunControl, runPuppetStep, withAgentLock} from './run.js'
 import type {EnvironmentState, StateFile} from './state.js'
+import {writeReport} from './report.js'
 import {rolloutId} from './rollout-id.js'
 import {decide, type Verdict} from './trust.js'
 
@@ -71,7 +72,15 @@ export function agentChannel(runtime: Runtime): string {
  */
 export async function apply(runtime: Runtime, options: ApplyOptions): Promise<ApplyResult> {
   const environment = agentEnvironment(runtime, options.environment)
-  return withAgentLock(runtime, environment, options, (control) => applyLocked(runtime, options, environment, control))
+  const started = new Date()
+  try {
+    return await withAgentLock(runtime, environment, options, (control) =>
+      applyLocked(runtime, options, environment, control),
+    )
+  } finally {
+    // Every run's outcome, failed or not, goes into the node's fleet report (when it has a report key).
+    await writeReport(runtime, {environment, started})
+  }
 }
 
 async function applyLocked(

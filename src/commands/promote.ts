@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {channelFlag, rolloutFlag} from '../cli/flags.js'
+import {parseFleetCheck} from '../delivery/fleet-check.js'
 import {promote, type PromoteResult} from '../delivery/promote.js'
 import {UsageError} from '../errors.js'
 import {checkEnvironmentName} from '../format/environment.js'
@@ -21,11 +22,18 @@ Signs a new manifest for the identical artifact (same SHA-256, same build record
     '<%= config.bin %> promote -e production --from canary --to stable',
     '<%= config.bin %> promote --from-env staging --to-env production',
     '<%= config.bin %> promote -e production --from canary --to stable --rollout 25',
+    "<%= config.bin %> promote -e production --from canary --to stable --require-fleet 'ok>=95%,age<=1h'",
   ]
   static override flags = {
     environment: Flags.string({char: 'e', description: 'the environment of both source and target'}),
     from: channelFlag({description: 'the channel to promote from (default: stable)'}),
     'from-env': Flags.string({description: 'the environment to promote from (default: --environment)'}),
+    'require-fleet': Flags.string({
+      description:
+        "refuse (exit 41) unless the source's nodes meet it, as `fleet --check`: '[channel:]ok>=N%,age<=DURATION' " +
+        '(without a channel, the --from channel); repeatable',
+      multiple: true,
+    }),
     rollout: rolloutFlag,
     to: channelFlag({description: 'the channel to promote to (default: stable)'}),
     'to-env': Flags.string({description: 'the environment to promote to (default: --environment)'}),
@@ -40,6 +48,7 @@ Signs a new manifest for the identical artifact (same SHA-256, same build record
     const result = await promote(await this.runtime(), {
       from: this.flags.from,
       fromEnvironment: checkEnvironmentName(fromEnvironment),
+      requireFleet: this.flags['require-fleet']?.map((text) => parseFleetCheck(text)),
       rollout: this.flags.rollout,
       to: this.flags.to,
       toEnvironment: checkEnvironmentName(toEnvironment),

@@ -15,6 +15,8 @@ import type {Runtime} from '../runtime.js'
 import {publishedTrust} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {deliveryMembers, onChannel} from '../publish/delivery.js'
+import {assertFleetChecks, DEFAULT_STALE_SECONDS, fleet} from './fleet.js'
+import type {FleetCheck} from './fleet-check.js'
 
 export interface PromoteOptions {
   fromEnvironment: string
@@ -22,6 +24,10 @@ export interface PromoteOptions {
   from?: string
   to?: string
   rollout?: number
+  /** Fleet checks the source's nodes must meet first (`--require-fleet`); a check naming no channel means the source's. */
+  requireFleet?: FleetCheck[]
+  /** Seconds after which a report counts as stale for those checks. */
+  stale?: number
 }
 
 export interface PromoteResult extends PushResult {
@@ -39,6 +45,12 @@ export async function promote(runtime: Runtime, options: PromoteOptions): Promis
   const to = {channel: options.to ?? STABLE_CHANNEL, environment: options.toEnvironment}
   if (from.channel === to.channel && from.environment === to.environment)
     throw new UsageError(`nothing to promote: source and target are both channel ${to.channel} of ${to.environment}`)
+  if (options.requireFleet?.length) {
+    const checks = options.requireFleet.map((check) => ({...check, channel: check.channel ?? from.channel}))
+    const stale = options.stale ?? DEFAULT_STALE_SECONDS
+    assertFleetChecks(await fleet(runtime, {checks, environment: from.environment, stale}))
+  }
+
   const store = await openStore(runtime, 'build')
   const source = await trustedSource(runtime, store, from)
   const provenance = {...from, serial: source.serial}
