@@ -50,11 +50,14 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
       'build',
       'diff',
       'doctor',
+      'fleet',
       'packer',
+      'promote',
       'providers',
       'prune',
       'push',
       'rollback',
+      'sign',
       'status',
     ]
     assert.deepEqual(commands, expected)

@@ -40,12 +40,13 @@ Signs a new manifest for the identical artifact (same SHA-256, same build record
   }
 
   async run(): Promise<PromoteResult> {
+    const runtime = await this.runtime()
     const {environment} = this.flags
     const fromEnvironment = this.flags['from-env'] ?? environment
     const toEnvironment = this.flags['to-env'] ?? environment
     if (!fromEnvironment || !toEnvironment)
       throw new UsageError('name the environment: --environment, or --from-env and --to-env')
-    const result = await promote(await this.runtime(), {
+    const result = await promote(runtime, {
       from: this.flags.from,
       fromEnvironment: checkEnvironmentName(fromEnvironment),
       requireFleet: this.flags['require-fleet']?.map((text) => parseFleetCheck(text)),

@@ -2,6 +2,7 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {channelFlag} from '../cli/flags.js'
+import {UsageError} from '../errors.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import {formatSign} from '../formatters/sign.js'
 import {type SignResult, signPrepared} from '../publish/cosign.js'
@@ -23,13 +24,16 @@ With general.signature_threshold above 1, \`pupistry push\` signs with one key a
   ]
   static override flags = {
     channel: channelFlag({description: 'the channel of the prepared manifest (default: stable)'}),
-    environment: Flags.string({char: 'e', description: 'the environment of the prepared manifest', required: true}),
+    environment: Flags.string({char: 'e', description: 'the environment of the prepared manifest (required)'}),
   }
 
   async run(): Promise<SignResult> {
-    const result = await signPrepared(await this.runtime(), {
+    const runtime = await this.runtime()
+    const {environment} = this.flags
+    if (!environment) throw new UsageError('name the environment of the prepared manifest with --environment')
+    const result = await signPrepared(runtime, {
       channel: this.flags.channel,
-      environment: checkEnvironmentName(this.flags.environment),
+      environment: checkEnvironmentName(environment),
     })
     this.print(formatSign(result))
     return result
