@@ -1,7 +1,7 @@
 import * as v from 'valibot'
 
 import {VerificationError} from '../errors.js'
-import {type Envelope, envelopePayload} from './envelope.js'
+import {type Envelope, payloadJson} from './envelope.js'
 import {CHANNEL_PATTERN} from './channel.js'
 import {ENVIRONMENT_PATTERN} from './environment.js'
 import {ARTIFACT_KEY_PATTERN, artifactKey} from './layout.js'
@@ -150,14 +150,7 @@ export function withFormat(body: ManifestBody): Manifest {
 export function manifestOf(envelope: Envelope, where: string): Manifest {
   const schema = READABLE_FORMATS.get(envelope.payloadType)
   if (!schema) throw new VerificationError(`${where}: not a pupistry manifest (payload type ${envelope.payloadType})`)
-  let json: unknown
-  try {
-    json = JSON.parse(envelopePayload(envelope).toString('utf8'))
-  } catch {
-    throw new VerificationError(`${where}: manifest payload is not JSON`)
-  }
-
-  const result = v.safeParse(schema, json)
+  const result = v.safeParse(schema, payloadJson(envelope, where, 'manifest'))
   if (!result.success)
     throw new VerificationError(`${where}: invalid manifest (${describeSchemaIssue(result.issues[0])})`)
   return result.output

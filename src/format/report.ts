@@ -2,7 +2,7 @@ import * as v from 'valibot'
 
 import {VerificationError} from '../errors.js'
 import {CHANNEL_PATTERN} from './channel.js'
-import {type Envelope, envelopePayload} from './envelope.js'
+import {type Envelope, payloadJson} from './envelope.js'
 import {ENVIRONMENT_PATTERN} from './environment.js'
 import {LAYOUT_ROOT} from './layout.js'
 
@@ -62,14 +62,7 @@ export type Report = v.InferOutput<typeof reportSchema>
 export function reportOf(envelope: Envelope, where: string): Report {
   if (envelope.payloadType !== REPORT_PAYLOAD_TYPE)
     throw new VerificationError(`${where}: not a pupistry report (payload type ${envelope.payloadType})`)
-  let json: unknown
-  try {
-    json = JSON.parse(envelopePayload(envelope).toString('utf8'))
-  } catch {
-    throw new VerificationError(`${where}: report payload is not JSON`)
-  }
-
-  const result = v.safeParse(reportSchema, json)
+  const result = v.safeParse(reportSchema, payloadJson(envelope, where, 'report'))
   if (!result.success) throw new VerificationError(`${where}: invalid report (${result.issues[0].message})`)
   return result.output
 }

@@ -265,8 +265,13 @@ export async function checkEnvelope(
 }
 
 /** Checks an envelope against this node's trusted keys, as configured in its settings. */
-export async function verifyEnvelope(runtime: Runtime, envelope: Envelope, where: string): Promise<EnvelopeTrust> {
-  return checkEnvelope(envelope, where, nodeKeys(runtime))
+export async function verifyEnvelope(
+  runtime: Runtime,
+  envelope: Envelope,
+  where: string,
+  channel?: string,
+): Promise<EnvelopeTrust> {
+  return checkEnvelope(envelope, where, nodeKeys(runtime), channel)
 }
 
 function describeKeyids(signatures: Signature[]): string {
