@@ -179,15 +179,18 @@ describe('channels, promotion and phased rollout (file store)', () => {
 
   it('a deferred node is never expired while it runs the named previous release', async () => {
     const settings = structuredClone(world.settings)
-    Object.assign(settings.general, {manifest_ttl: 2})
+    // Long enough for a node on a loaded machine to install it first; the test then waits for the expiry.
+    Object.assign(settings.general, {manifest_ttl: 15})
     const short = path.join(world.dir, 'short-ttl.yaml')
     writeFileSync(short, stringify(settings))
     const version = await nextVersion(world, 'expiring')
     const outside = Array.from({length: 400}, (_, index) => `n-${index}`).find((id) => cohortPlace(version, id) >= 0.5)!
     const waiting = node(world, 'phase-expiry', {rollout_id: outside})
     assert.equal((await world.cliWith(short, 'push', '-e', 'production', '--refresh')).code, 0)
-    assert.equal((await waiting.apply('--minimal')).code, 0)
-    await new Promise((resolve) => setTimeout(resolve, 2500))
+    const installed = await waiting.apply('--minimal')
+    assert.equal(installed.code, 0, show(installed))
+    const expires = new Date(String(stored(world.storePath('production', 'latest.json')).manifest.expires))
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expires.getTime() - Date.now()) + 1000))
     assert.equal((await waiting.apply('--minimal')).code, 21, 'its own manifest expired')
     const phased = await world.cli('push', '-e', 'production', '--rollout', '50')
     assert.equal(phased.code, 0, show(phased))
