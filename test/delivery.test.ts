@@ -3,7 +3,7 @@ import {copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump as stringify} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {cohortPlace} from '../src/format/rollout.js'
 import {show} from './helpers/cli.js'

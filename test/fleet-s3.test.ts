@@ -3,7 +3,7 @@ import {copyFileSync, mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump as stringify} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {show} from './helpers/cli.js'
 import {type LocalS3, startS3} from './helpers/s3.js'

@@ -48,6 +48,7 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
       'apply',
       'bootstrap',
       'build',
+      'ci init',
       'diff',
       'doctor',
       'fleet',
@@ -59,6 +60,7 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
       'rollback',
       'sign',
       'status',
+      'validate',
     ]
     assert.deepEqual(commands, expected)
     const missing = path.join(world.dir, 'missing.yaml')

@@ -20,7 +20,7 @@ const CONTEXT: TemplateContext = {
   credentials: false,
   environment: 'production',
   interval_seconds: 300,
-  node: {legacy_tarballs: [], tarballs: []},
+  node: {legacy_tarballs: [], registry: null, tarballs: []},
   npm_registry: null,
   paths: {
     app_cache: '/var/lib/pupistry',
@@ -89,6 +89,7 @@ describe('template rendering is strict', () => {
       ...CONTEXT,
       node: {
         legacy_tarballs: [],
+        registry: null,
         tarballs: [{arch: 'x86_64', sha256: 'a'.repeat(64), url: 'https://mirror.example.com/node.tar.xz'}],
       },
       npm_registry: 'https://npm.example.com/',
@@ -190,7 +191,7 @@ describe('template descriptors from plugins', () => {
       ['fine'],
     )
     assert.deepEqual(registry.warnings, [
-      'plugin sloppy: template "no-kind" has no kind bootstrap, packer or partial; ignored',
+      'plugin sloppy: template "no-kind" has no kind bootstrap, packer, ci or partial; ignored',
       'plugin sloppy: template "relative" has no absolute path; ignored',
       'plugin sloppy: template "alias-string" has aliases that are not a list of names; ignored',
     ])

@@ -1,4 +1,4 @@
-import {chmod, rename, rm} from 'node:fs/promises'
+import {chmod, mkdtemp, rename, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -6,12 +6,13 @@ import {packTree} from '../artifact/pack.js'
 import {settingsSource} from '../config/settings.js'
 import type {AssembledEnvironment} from '../contracts.js'
 import {AssemblerError, fromProviderError, SettingsError, UsageError} from '../errors.js'
-import {ENVIRONMENT_PATTERN} from '../format/environment.js'
+import {checkEnvironmentName, ENVIRONMENT_PATTERN} from '../format/environment.js'
 import {artifactKey} from '../format/layout.js'
 import type {BuildRecord} from '../format/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {redactUrl} from '../util/redact.js'
 import {BuildCache, CACHE_FILE_MODE} from './build-cache.js'
+import {type SourceSnapshot, snapshotWorkingTree} from './source-tree.js'
 
 export interface BuiltEnvironment {
   record: BuildRecord
@@ -21,11 +22,20 @@ export interface BuiltEnvironment {
   skipped: string[]
 }
 
+/** A working tree to build as one environment, instead of build.puppetcode's branches. */
+export interface SourceOption {
+  dir: string
+  as: string
+}
+
 /**
- * Assembles the control repo and packs each environment into one
- * deterministic artifact in the build cache.
+ * Assembles the control repo (or a working tree) and packs each environment
+ * into one deterministic artifact in the build cache.
  */
-export async function build(runtime: Runtime, options: {environments?: string[]}): Promise<BuiltEnvironment[]> {
+export async function build(
+  runtime: Runtime,
+  options: {environments?: string[]; source?: SourceOption},
+): Promise<BuiltEnvironment[]> {
   const {settings} = runtime
   if (settings.build.hieracrypt) {
     throw new SettingsError(
@@ -35,7 +45,7 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
     )
   }
 
-  if (!settings.build.puppetcode) {
+  if (!settings.build.puppetcode && !options.source) {
     throw new SettingsError(
       `build.puppetcode is not set in ${settingsSource(settings)}: the URL of your Puppet control repo`,
       {
@@ -48,14 +58,47 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
     if (!/^[\w.-]+$/.test(name)) throw new UsageError(`not a branch or environment name: ${name}`)
   }
 
+  if (!options.source) return assembleAndPack(runtime, {environments: options.environments})
+  const environment = checkEnvironmentName(options.source.as)
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'pupistry-source-'))
+  try {
+    const snapshot = await snapshotWorkingTree(options.source.dir, environment, scratch)
+    return await assembleAndPack(runtime, {
+      environments: [environment],
+      source: {...snapshot, cacheDir: path.join(scratch, 'assembler'), dir: options.source.dir},
+    })
+  } finally {
+    await rm(scratch, {force: true, recursive: true})
+  }
+}
+
+/**
+ * Runs the assembler and packs what it made. With a source, the assembler
+ * deploys the snapshot's repository in a cache of its own, so the
+ * environments it keeps for build.puppetcode are left alone.
+ */
+async function assembleAndPack(
+  runtime: Runtime,
+  options: {environments?: string[]; source?: SourceSnapshot & {cacheDir: string; dir: string}},
+): Promise<BuiltEnvironment[]> {
+  const {settings} = runtime
+  const {source} = options
   const assemblerName = settings.build.assembler ?? 'r10k'
   const {descriptor} = await runtime.registry.get('assemblers', assemblerName)
-  const context = providerContext(runtime, 'build', descriptor.name)
+  const standard = providerContext(runtime, 'build', descriptor.name)
+  const context = source
+    ? {
+        ...standard,
+        cacheDir: source.cacheDir,
+        settings: {...standard.settings, build: {...standard.settings.build, puppetcode: source.url}},
+      }
+    : standard
   const assembler = await Promise.resolve(descriptor.create(context)).catch((error) => {
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
   })
+  const origin = source ? `the working tree ${source.dir}` : redactUrl(settings.build.puppetcode ?? '')
   runtime.log.info(
-    `Assembling ${options.environments?.join(', ') || 'all branches'} of ${redactUrl(settings.build.puppetcode)} with ${assemblerName}`,
+    `Assembling ${options.environments?.join(', ') || 'all branches'} of ${origin} with ${assemblerName}`,
   )
   const environments = await assembler.assemble({environments: options.environments}).catch((error) => {
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
@@ -75,7 +118,9 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
       )
     }
 
-    results.push(await packEnvironment(runtime, cache, environment, {assembler: assemblerName, tools}))
+    // The snapshot's own commit means nothing outside this run; the checkout's HEAD does.
+    const assembled = source ? {...environment, commit: source.commit} : environment
+    results.push(await packEnvironment(runtime, cache, assembled, {assembler: assemblerName, tools}))
   }
 
   const built = results.map((result) => result.record.environment)
@@ -95,7 +140,7 @@ async function packEnvironment(
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
   try {
-    packed = await packTree(environment.path, temp)
+    packed = await packTree(environment.path, temp, (total) => runtime.log.meter(`Packing ${environment.name}`, total))
   } catch (error) {
     await rm(temp, {force: true})
     throw new AssemblerError(`cannot pack environment ${environment.name}: ${(error as Error).message}`)
