@@ -28,6 +28,7 @@ export const EXIT = {
   puppetFailures: 30,
   puppetCouldNotRun: 31,
   unhealthy: 40,
+  fleetCheck: 41,
 } as const
 
 export class PupistryError extends Error {
@@ -205,6 +206,11 @@ export class StoppedError extends PupistryError {
 /** `status --check`: the node has not converged recently, or its last run failed. */
 export class UnhealthyError extends PupistryError {
   override readonly exitCode = EXIT.unhealthy
+}
+
+/** `fleet --check` or `promote --require-fleet`: the fleet's reports do not meet the threshold given. */
+export class FleetCheckError extends PupistryError {
+  override readonly exitCode = EXIT.fleetCheck
 }
 
 /**

@@ -3,7 +3,9 @@ import {mkdir, rm, utimes} from 'node:fs/promises'
 import {downloadArtifact} from '../artifact/download.js'
 import type {Store} from '../contracts.js'
 import {agentSettingsOf} from '../config/agent-settings.js'
-import {NotFoundError, StoreError, UsageError} from '../errors.js'
+import {settingsSource} from '../config/settings.js'
+import {NotFoundError, SettingsError, StoreError, UsageError} from '../errors.js'
+import {CHANNEL_PATTERN, STABLE_CHANNEL} from '../format/channel.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
@@ -20,6 +22,8 @@ import type {PuppetRun} from './puppet.js'
 import {type ActiveRelease, Releases} from './releases.js'
 import {type RunControl, runPuppetStep, withAgentLock} from './run.js'
 import type {EnvironmentState, StateFile} from './state.js'
+import {writeReport} from './report.js'
+import {rolloutId} from './rollout-id.js'
 import {decide, type Verdict} from './trust.js'
 
 export interface ApplyOptions {
@@ -61,6 +65,14 @@ export function agentEnvironment(runtime: Runtime, requested?: string): string {
   return checkEnvironmentName(requested ?? agentSettingsOf(runtime.settings).environment)
 }
 
+/** The channel the node follows: agent.channel, else stable. */
+export function agentChannel(runtime: Runtime): string {
+  const {channel} = agentSettingsOf(runtime.settings)
+  if (channel === undefined) return STABLE_CHANNEL
+  if (CHANNEL_PATTERN.test(channel)) return channel
+  throw new SettingsError(`agent.channel in ${settingsSource(runtime.settings)}: not a channel name: ${channel}`)
+}
+
 /**
  * One agent run: check the pointer (one conditional read), verify and
  * install anything new, then run Puppet. Every check happens before a byte
@@ -73,7 +85,16 @@ export async function apply(runtime: Runtime, options: ApplyOptions): Promise<Ap
     throw new UsageError('--unpin changes the node, so it cannot be combined with --noop', {
       hint: 'preview with `pupistry apply --noop` first, then run `pupistry apply --unpin`',
     })
-  return withAgentLock(runtime, environment, options, (control) => applyLocked(runtime, options, environment, control))
+  const started = new Date()
+  try {
+    return await withAgentLock(runtime, environment, options, (control) =>
+      applyLocked(runtime, options, environment, control),
+    )
+  } finally {
+    // Every run's outcome, failed or not, goes into the node's fleet report (when it has a report key);
+    // a --noop run changes nothing on the node, so it reports nothing either.
+    if (!options.noop) await writeReport(runtime, {environment, started})
+  }
 }
 
 async function applyLocked(
@@ -223,12 +244,15 @@ async function decideNewest(
   job: InstallJob,
 ): Promise<{store: Store; verdict: Verdict}> {
   const {environment, state} = job
+  const channel = agentChannel(runtime)
   const store = await openStore(runtime, 'agent')
-  const pointer = await readNewest(store, environment, {...job, signal: job.control.signal})
+  const pointer = await readNewest(store, environment, {...job, channel, signal: job.control.signal})
   const trust = {
     allowDowngrade: options.allowDowngrade,
+    channel,
     environment,
     keys: job.keys,
+    rolloutId: () => rolloutId(agentSettingsOf(runtime.settings).rolloutId),
     location: store.location,
     log: runtime.log,
     now: new Date(),
@@ -242,18 +266,19 @@ async function decideNewest(
 async function readNewest(
   store: Store,
   environment: string,
-  job: {active?: ActiveRelease; force?: boolean; signal: AbortSignal; state: EnvironmentState},
+  job: {active?: ActiveRelease; channel: string; force?: boolean; signal: AbortSignal; state: EnvironmentState},
 ): Promise<PointerEnvelope | {notModified: true}> {
-  const {state} = job
+  const {channel, state} = job
   const conditional =
     !job.force && state.etag !== undefined && job.active?.version === (state.pinned?.version ?? state.version)
   const pointer = await abortable(
-    readPointer(store, environment, {ifNoneMatch: conditional ? state.etag : undefined}),
+    readPointer(store, environment, {channel, ifNoneMatch: conditional ? state.etag : undefined}),
     job.signal,
   )
   if (pointer) return pointer
-  throw new NotFoundError(`nothing is published for environment ${environment} at ${store.location}`, {
-    hint: 'run `pupistry push` on the build side, or check agent.environment',
+  const where = channel === STABLE_CHANNEL ? '' : ` (channel ${channel})`
+  throw new NotFoundError(`nothing is published for environment ${environment}${where} at ${store.location}`, {
+    hint: 'run `pupistry push` on the build side, or check agent.environment and agent.channel',
   })
 }
 
@@ -287,6 +312,7 @@ async function act(
     return {action: 'current', environment, pinned: true, serial: state.serial, version: state.pinned.version}
   }
 
+  if (verdict.action === 'defer') await recordDeferral(stateFile, environment, verdict)
   if (verdict.action !== 'install' || !manifest)
     return {action: 'current', environment, serial: state.serial, version: state.version}
   if (verdict.pin === 'lifted') await stateFile.update(environment, {pinned: undefined})
@@ -301,6 +327,15 @@ async function act(
     version: manifest.version,
   })
   return result
+}
+
+/**
+ * A deferred node keeps its serial (its floor) and release, and remembers the
+ * pointer's tag and the expiry that now counts for it, so an unchanged
+ * pointer costs one conditional read and is not taken for expired.
+ */
+async function recordDeferral(stateFile: StateFile, environment: string, verdict: Verdict): Promise<void> {
+  await stateFile.update(environment, {etag: verdict.etag, expires: verdict.watchExpires})
 }
 
 /**

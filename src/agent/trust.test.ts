@@ -9,6 +9,7 @@ import {artifactKey} from '../format/layout.js'
 import {type Manifest, manifestPayloadType} from '../format/manifest.js'
 import type {PointerEnvelope} from '../format/pointer.js'
 import type {NodeKeys} from '../signing/signing.js'
+import {cohortPlace} from '../format/rollout.js'
 import type {EnvironmentState} from './state.js'
 import {decide, type TrustInput} from './trust.js'
 
@@ -285,6 +286,165 @@ describe('trust: expiry', () => {
   it('takes the time from the clock it is given', async () => {
     const verdict = await decide(
       input({now: new Date('2026-06-01T10:30:00.000Z'), pointer: pointer(manifest({expires: PAST, serial: 6}))}),
+    )
+    assert.equal(verdict.action, 'install')
+  })
+})
+
+/** A format-2 pointer, as push writes one for a format-2 feature. */
+const pointer2 = (fields: Partial<Manifest>, signers?: TrustedKeyFile[]) =>
+  pointer(manifest({format: 2, ...fields}), {payloadType: manifestPayloadType(2), signers})
+
+describe('trust: channels', () => {
+  it('installs a manifest of the channel the node follows', async () => {
+    const verdict = await decide(input({channel: 'canary', pointer: pointer2({channel: 'canary', serial: 6})}))
+    assert.equal(verdict.action, 'install')
+  })
+
+  it('refuses a canary manifest served on the stable pointer', async () => {
+    await assert.rejects(decide(input({pointer: pointer2({channel: 'canary', serial: 6})})), {
+      message: 'manifest is signed for channel canary of production, but this node follows channel stable; refused',
+      name: VerificationError.name,
+    })
+  })
+
+  it('refuses a stable manifest (one that names no channel) on a canary node', async () => {
+    await assert.rejects(
+      decide(input({channel: 'canary', pointer: pointer(manifest({serial: 6}))})),
+      /signed for channel stable of production, but this node follows channel canary; refused/,
+    )
+  })
+
+  it('refuses a format-1 manifest that names a channel', async () => {
+    await assert.rejects(decide(input({pointer: pointer({...manifest({serial: 6}), channel: 'canary'})})), {
+      message: /invalid manifest/,
+    })
+  })
+})
+
+/** Node ids inside and outside the cohort of `version` at `percent`. */
+function nodeIds(version: string, percent: number): {inside: string; outside: string} {
+  const ids = Array.from({length: 200}, (_, index) => `node-${index}`)
+  return {
+    inside: ids.find((id) => cohortPlace(version, id) < percent / 100)!,
+    outside: ids.find((id) => cohortPlace(version, id) >= percent / 100)!,
+  }
+}
+
+describe('trust: phased rollout', () => {
+  const ids = nodeIds(V1, 30)
+  const rollout = {percent: 30, previous: {serial: 5, version: V2}}
+
+  it('installs on a node in the cohort', async () => {
+    const verdict = await decide(input({pointer: pointer2({rollout, serial: 6}), rolloutId: () => ids.inside}))
+    assert.equal(verdict.action, 'install')
+  })
+
+  it('defers on a node outside the cohort: it keeps its release, logs it and remembers the new expiry', async () => {
+    const asked = input({pointer: pointer2({expires: FUTURE, rollout, serial: 6}), rolloutId: () => ids.outside})
+    const verdict = await decide(asked)
+    assert.equal(verdict.action, 'defer')
+    assert.equal(verdict.etag, '"new-etag"')
+    assert.equal(verdict.watchExpires, FUTURE)
+    assert.match(
+      asked.logged.join('\n'),
+      /rolls out to 30 % of nodes and this node is not among them yet; keeping serial 5/,
+    )
+  })
+
+  it('is never expired while deferred on the named previous release, even when its own manifest expired', async () => {
+    const state = {etag: '"old"', expires: PAST, serial: 5, version: V2}
+    const verdict = await decide(input({pointer: pointer2({rollout, serial: 6}), rolloutId: () => ids.outside, state}))
+    assert.equal(verdict.action, 'defer')
+    assert.equal(verdict.watchExpires, null)
+    const unchanged = await decide(input({pointer: {notModified: true}, state: {...state, expires: null}}))
+    assert.equal(unchanged.action, 'keep')
+  })
+
+  it('counts its own expiry when deferred on a release other than the named previous one', async () => {
+    const state = {etag: '"old"', expires: PAST, serial: 4, version: V3}
+    const verdict = await decide(input({pointer: pointer2({rollout, serial: 6}), rolloutId: () => ids.outside, state}))
+    assert.equal(verdict.action, 'expired')
+  })
+
+  it('halts at 0 %, and installs on a node with no release or already on the version', async () => {
+    const halted = {...rollout, percent: 0}
+    const asked = (state: EnvironmentState) =>
+      decide(input({pointer: pointer2({rollout: halted, serial: 6}), rolloutId: () => ids.inside, state}))
+    assert.equal((await asked({etag: '"e"', serial: 5, version: V2})).action, 'defer')
+    assert.equal((await asked({})).action, 'install')
+    assert.equal((await asked({serial: 6, version: V1})).action, 'install')
+  })
+
+  it('does not ask for the node id when nothing phases', async () => {
+    const verdict = await decide(
+      input({
+        pointer: pointer(manifest({serial: 6})),
+        rolloutId: () => {
+          throw new Error('asked')
+        },
+      }),
+    )
+    assert.equal(verdict.action, 'install')
+  })
+})
+
+const CI_KEY: TrustedKeyFile = {file: 'ci.asc', text: 'the CI key'}
+const RELEASE_KEY: TrustedKeyFile = {file: 'release.asc', text: 'the release key'}
+
+describe('trust: channel keys and signature threshold', () => {
+  const channelKeys = {canary: [CI_KEY, RELEASE_KEY], stable: [RELEASE_KEY]}
+
+  it('refuses a CI-key signature on stable when channel_keys names only the release key for stable', async () => {
+    await assert.rejects(
+      decide(input({keys: keys({channelKeys}), pointer: pointer(manifest({serial: 6}), {signers: [CI_KEY]})})),
+      {
+        message: /no valid signature by a trusted key of channel stable \(general\.channel_keys\.stable\)/,
+        name: VerificationError.name,
+      },
+    )
+    const released = await decide(
+      input({keys: keys({channelKeys}), pointer: pointer(manifest({serial: 6}), {signers: [RELEASE_KEY]})}),
+    )
+    assert.equal(released.action, 'install')
+  })
+
+  it('accepts the CI key on canary, and ignores general.trusted_keys for a listed channel', async () => {
+    const canary = (signers: TrustedKeyFile[]) =>
+      decide(
+        input({
+          channel: 'canary',
+          keys: keys({channelKeys}),
+          pointer: pointer2({channel: 'canary', serial: 6}, signers),
+        }),
+      )
+    assert.equal((await canary([CI_KEY])).action, 'install')
+    await assert.rejects(canary([TRUSTED]), /no valid signature by a trusted key of channel canary/)
+  })
+
+  it('uses general.trusted_keys for a channel channel_keys does not list', async () => {
+    const verdict = await decide(
+      input({channel: 'beta', keys: keys({channelKeys}), pointer: pointer2({channel: 'beta', serial: 6})}),
+    )
+    assert.equal(verdict.action, 'install')
+  })
+
+  it('refuses one signature with threshold 2, also the same key twice, and accepts two distinct keys', async () => {
+    const two = keys({threshold: 2, trusted: [TRUSTED, RELEASE_KEY]})
+    await assert.rejects(decide(input({keys: two, pointer: pointer(manifest({serial: 6}))})), {
+      message: /signed by 1 trusted key\(s\), but general\.signature_threshold requires 2 distinct keys; refused/,
+      name: VerificationError.name,
+    })
+    await assert.rejects(
+      decide(input({keys: two, pointer: pointer(manifest({serial: 6}), {signers: [TRUSTED, TRUSTED]})})),
+      /requires 2 distinct keys/,
+    )
+    await assert.rejects(
+      decide(input({keys: two, pointer: pointer(manifest({serial: 6}), {signers: [TRUSTED, STRANGER]})})),
+      /requires 2 distinct keys/,
+    )
+    const verdict = await decide(
+      input({keys: two, pointer: pointer(manifest({serial: 6}), {signers: [STRANGER, TRUSTED, RELEASE_KEY]})}),
     )
     assert.equal(verdict.action, 'install')
   })

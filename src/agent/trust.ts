@@ -1,7 +1,9 @@
 import type {ProviderLogger} from '../contracts.js'
 import {ExpiredError, VerificationError} from '../errors.js'
+import {channelOf, STABLE_CHANNEL} from '../format/channel.js'
 import {type Manifest, manifestOf} from '../format/manifest.js'
 import type {PointerEnvelope} from '../format/pointer.js'
+import {inCohort} from '../format/rollout.js'
 import {checkEnvelope, type NodeKeys} from '../signing/signing.js'
 import {shortVersion as short} from '../util/version.js'
 import type {EnvironmentState} from './state.js'
@@ -12,6 +14,10 @@ export interface TrustInput {
   pointer: PointerEnvelope | {notModified: true}
   keys: NodeKeys
   environment: string
+  /** The channel the node follows (agent.channel); stable when absent. */
+  channel?: string
+  /** This node's id for phased rollouts (agent.rollout_id or the machine id); asked only for a manifest that phases. */
+  rolloutId?: () => string
   /** The store prefix the manifest must have been published under. */
   prefix: string
   /** The store's location, for messages. */
@@ -27,9 +33,11 @@ export interface TrustInput {
  * What the node does. install: activate the manifest's release. keep: the
  * active release stays (unchanged pointer, or a pin that stays). expired: it
  * stays, and the run ends with `expired` (after Puppet) so monitoring sees it.
+ * defer: the manifest rolls out to a share of nodes this node is not in
+ * yet; the active release stays and the run succeeds.
  */
 export interface Verdict {
-  action: 'install' | 'keep' | 'expired'
+  action: 'install' | 'keep' | 'expired' | 'defer'
   /** The verified manifest, when the pointer was read. */
   manifest?: Manifest
   /** Who signed it: "identity (keyid)"; absent when gpg_disable skipped the check. */
@@ -39,6 +47,8 @@ export interface Verdict {
   /** A rollback pin: none (the node has none), kept, or lifted by a genuinely new release. */
   pin: 'none' | 'kept' | 'lifted'
   expired?: ExpiredError
+  /** With defer: the expiry the node checks while the pointer is unchanged. */
+  watchExpires?: string | null
 }
 
 /**
@@ -61,6 +71,8 @@ export async function decide(input: TrustInput): Promise<Verdict> {
   checkSerial(manifest, input)
   const expired = expiryOf(manifest.environment, manifest.serial, manifest.expires, input.now)
   if (expired) return {action: 'expired', expired, manifest, pin: state.pinned ? 'kept' : 'none', signedBy}
+  const deferral = rolloutDecision(manifest, input)
+  if (deferral) return {...deferral, etag: pointer.etag, manifest, pin: state.pinned ? 'kept' : 'none', signedBy}
   const pin = pinDecision(manifest, input)
   return {action: pin === 'kept' ? 'keep' : 'install', etag: pointer.etag, manifest, pin, signedBy}
 }
@@ -70,6 +82,7 @@ async function checkSignature(pointer: PointerEnvelope, input: TrustInput): Prom
     pointer.envelope,
     `the manifest of ${input.environment} at ${input.location}`,
     input.keys,
+    input.channel ?? STABLE_CHANNEL,
   )
   if (trust.signed) return `${trust.by.identity} (${trust.by.keyid})`
   input.log.warn('general.gpg_disable is true on this node: the manifest signature was NOT checked')
@@ -89,6 +102,40 @@ function checkBinding(manifest: Manifest, expected: TrustInput): void {
       `manifest was published under store prefix "${manifest.prefix}", not "${expected.prefix}"; refused`,
     )
   }
+
+  const channel = expected.channel ?? STABLE_CHANNEL
+  if (channelOf(manifest) !== channel) {
+    throw new VerificationError(
+      `manifest is signed for channel ${channelOf(manifest)} of ${manifest.environment}, but this node follows ` +
+        `channel ${channel}; refused`,
+    )
+  }
+}
+
+/**
+ * A phased rollout: a node outside the cohort keeps its release. It is not
+ * expired while it runs the release the manifest names as the previous one
+ * (the newest manifest vouches for it); running anything else, its own
+ * manifest's expiry still counts. A node with no release installs at once:
+ * it has nothing to keep.
+ */
+function rolloutDecision(
+  manifest: Manifest,
+  input: TrustInput,
+): Pick<Verdict, 'action' | 'expired' | 'watchExpires'> | undefined {
+  const {rollout, environment, serial, version} = manifest
+  const {state} = input
+  if (!rollout || state.version === undefined || state.version === version) return undefined
+  if (!input.rolloutId)
+    throw new VerificationError(`${environment}: serial ${serial} is a phased rollout, but this node has no rollout id`)
+  if (inCohort(version, input.rolloutId(), rollout.percent)) return undefined
+  input.log.info(
+    `${environment}: serial ${serial} (${short(version)}) rolls out to ${rollout.percent} % of nodes and this node ` +
+      `is not among them yet; keeping serial ${state.serial} (${short(state.version)})`,
+  )
+  if (rollout.previous?.version === state.version) return {action: 'defer', watchExpires: manifest.expires}
+  const expired = expiryOf(environment, state.serial, state.expires, input.now)
+  return expired ? {action: 'expired', expired} : {action: 'defer', watchExpires: state.expires}
 }
 
 /** No rollback unless asked: a lower serial is a replay, and one serial never names two versions. */

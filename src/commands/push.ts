@@ -1,6 +1,7 @@
 import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
+import {channelFlag, rolloutFlag} from '../cli/flags.js'
 import {interruptible} from '../cli/interrupt.js'
 import {formatPush} from '../formatters/push.js'
 import {formatPushMarkdown} from '../formatters/push-markdown.js'
@@ -25,15 +26,24 @@ For each built environment: uploads the artifact, signs a manifest with a new se
 
 Before anything is uploaded, the builds are checked as \`pupistry validate\` does (Puppet's parser, EPP ` +
     `templates, hiera YAML, build.validate_nodes catalogs); a problem stops the push with exit code 26. ` +
-    `--no-validate skips that. --format markdown prints a table for a CI job summary.`
+    `--no-validate skips that. --format markdown prints a table for a CI job summary.
+
+--channel publishes to a channel of the environment (canary, stable, any name; stable is latest.json, ` +
+    `what every node reads unless agent.channel says otherwise). --rollout PERCENT phases a release in: ` +
+    `a node installs it only when a hash of (release, node id) falls below the percentage; the others keep ` +
+    `their release. \`push --refresh --rollout 50\` widens, \`--rollout 0\` halts, \`--rollout 100\` completes.`
 
   static override examples = [
     '<%= config.bin %> push',
     '<%= config.bin %> push --environment staging',
     '<%= config.bin %> push --refresh',
+    '<%= config.bin %> push --environment production --channel canary',
+    '<%= config.bin %> push --environment production --rollout 10',
+    '<%= config.bin %> push --environment production --refresh --rollout 50',
     '<%= config.bin %> push --environment production --version 3f2a9c1d',
   ]
   static override flags = {
+    channel: channelFlag({description: 'publish to this channel of the environment (default: stable, latest.json)'}),
     format: Flags.string({
       default: 'text',
       description: 'text, or a Markdown table for a CI job summary',
@@ -46,6 +56,7 @@ Before anything is uploaded, the builds are checked as \`pupistry validate\` doe
     }),
     environment: Flags.string({char: 'e', description: 'push only this environment (repeatable)', multiple: true}),
     refresh: Flags.boolean({description: 're-sign what is live with a new serial and expiry (general.manifest_ttl)'}),
+    rollout: rolloutFlag,
     version: Flags.string({
       description:
         'publish this earlier build (its version or a unique prefix) as the newest release: a signed ' +
@@ -55,10 +66,12 @@ Before anything is uploaded, the builds are checked as \`pupistry validate\` doe
 
   async run(): Promise<Array<PushResult | NotBuiltResult>> {
     const runtime = await this.runtime()
-    const {environment: environments, refresh, version} = this.flags
+    const {channel, environment: environments, refresh, rollout, version} = this.flags
     // A refresh re-signs what is live, which was validated when it was pushed.
     if (this.flags.validate && !refresh) await validate(runtime, {environments, version})
-    const results = await interruptible((signal) => push(runtime, {environments, refresh, signal, version}))
+    const results = await interruptible((signal) =>
+      push(runtime, {channel, environments, refresh, rollout, signal, version}),
+    )
     this.print(this.flags.format === 'markdown' ? formatPushMarkdown(results) : formatPush(results))
     return results
   }

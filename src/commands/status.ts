@@ -5,7 +5,9 @@ import {durationFlag} from '../cli/flags.js'
 import {UnhealthyError} from '../errors.js'
 import {formatHealth, formatStatus} from '../formatters/status.js'
 import {checkHealth, type Health} from '../status/health.js'
+import {type Metric, nodeMetrics} from '../status/metrics.js'
 import {status, type StatusReport} from '../status/status.js'
+import {formatPrometheus} from '../formatters/prometheus.js'
 
 export default class Status extends BaseCommand<typeof Status> {
   static override enableJsonFlag = true
@@ -24,20 +26,33 @@ With --check (for monitoring) only this node's agent state is read: the exit cod
     '<%= config.bin %> status',
     '<%= config.bin %> status --json',
     '<%= config.bin %> status --check --max-age 1h',
+    '<%= config.bin %> status --format prometheus > /var/lib/node_exporter/textfile/pupistry.prom.tmp',
   ]
   static override flags = {
     check: Flags.boolean({
       description: 'exit 40 unless the last run succeeded (and, with --max-age, the last successful apply is recent)',
     }),
     environment: Flags.string({char: 'e', description: 'only this environment (repeatable)', multiple: true}),
+    format: Flags.option({
+      description:
+        "prometheus: this node's own state (serial, version, last run, expiry) in the text exposition format, " +
+        'for a node-exporter textfile collector; reads only the agent state, never the store',
+      options: ['text', 'prometheus'] as const,
+    })(),
     'max-age': durationFlag({
       dependsOn: ['check'],
       description: 'with --check: the oldest acceptable successful apply, e.g. 900, 30m, 2h',
     }),
   }
 
-  async run(): Promise<StatusReport | Health[]> {
+  async run(): Promise<StatusReport | Health[] | Metric[]> {
     if (this.flags.check) return this.check()
+    if (this.flags.format === 'prometheus') {
+      const metrics = await nodeMetrics(await this.runtime())
+      this.print(formatPrometheus(metrics).trimEnd())
+      return metrics
+    }
+
     const runtime = await this.runtime()
     const report = await status(runtime, {environments: this.flags.environment})
     // One line per side that could not be read, so "nothing published" is never said of a store that is down.

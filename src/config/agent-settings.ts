@@ -23,6 +23,10 @@ export const PUPPET_KILL_GRACE_SECONDS = 10
 const FALLBACK_PUPPET = '/opt/puppetlabs/bin/puppet'
 
 export interface AgentSettings {
+  /** agent.channel: the channel of the environment the node follows (not yet checked as a name); stable when unset. */
+  channel?: string
+  /** agent.rollout_id: the id phased rollouts place this node by, instead of its machine id. */
+  rolloutId?: string
   /** The environment a node applies, unless a command names another (not yet checked as a name). */
   environment: string
   /** Seconds between daemon runs, and the random splay added to each. */
@@ -50,6 +54,7 @@ export function agentSettingsOf(settings: Settings): AgentSettings {
   const interval = agent.daemon_frequency ?? AGENT_DEFAULTS.interval
   const puppetcode = path.resolve(expandHome(agent.puppetcode ?? AGENT_DEFAULTS.puppetcode))
   return {
+    channel: agent.channel ?? undefined,
     environment: agent.environment ?? AGENT_DEFAULTS.environment,
     interval,
     keepReleases: agent.keep_releases ?? AGENT_DEFAULTS.keepReleases,
@@ -58,6 +63,7 @@ export function agentSettingsOf(settings: Settings): AgentSettings {
     releases: agent.releases
       ? path.resolve(expandHome(agent.releases))
       : path.join(path.dirname(puppetcode), 'pupistry-releases'),
+    rolloutId: agent.rollout_id ?? undefined,
     runTimeout: seconds(agent.run_timeout, AGENT_DEFAULTS.runTimeout),
     splay: seconds(agent.daemon_splay, interval * AGENT_DEFAULTS.splayFraction),
     stateDir: path.join(appCache(settings), 'agent'),

@@ -35,17 +35,28 @@ const credentials = {
 // Sections keep keys they do not know: those are settings of plugins' providers.
 export const generalSchema = v.looseObject({
   app_cache: optionalString,
+  channel_keys: v.nullish(
+    v.record(
+      v.string(),
+      v.union(
+        [v.pipe(v.string(), v.minLength(1)), v.array(v.pipe(v.string(), v.minLength(1)))],
+        'expected a file or directory, or a list of them',
+      ),
+    ),
+  ),
   gpg_disable: optionalBool,
   gpg_signing_key: v.nullish(
     v.union([v.pipe(v.string(), v.minLength(1)), v.number()], 'expected a key id, fingerprint or email address'),
   ),
   manifest_ttl: duration,
+  report_keys: optionalString,
   s3_bucket: optionalString,
   s3_checksums: v.nullish(v.picklist(['when_required', 'when_supported'], 'expected when_required or when_supported')),
   s3_endpoint: optionalString,
   s3_kms_key_id: optionalString,
   s3_prefix: v.nullish(v.string()),
   s3_sse: v.nullish(v.picklist(['AES256', 'aws:kms'], 'expected AES256 or aws:kms')),
+  signature_threshold: optionalPositiveInt,
   signer: optionalString,
   signing_key_file: optionalString,
   storage: optionalString,
@@ -59,6 +70,7 @@ export const generalSchema = v.looseObject({
 
 export const agentSchema = v.looseObject({
   allow_insecure_http: optionalBool,
+  channel: optionalString,
   daemon_frequency: optionalPositiveInt,
   daemon_minimal: optionalBool,
   daemon_splay: durationOrZero,
@@ -69,6 +81,10 @@ export const agentSchema = v.looseObject({
   puppet: optionalString,
   puppetcode: optionalString,
   releases: optionalString,
+  report_id: optionalString,
+  report_interval: duration,
+  report_key: optionalString,
+  rollout_id: optionalString,
   run_timeout: duration,
   stop_timeout: durationOrZero,
   storage: optionalString,

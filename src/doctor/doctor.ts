@@ -3,6 +3,7 @@ import {execFile} from 'node:child_process'
 import {userInfo} from 'node:os'
 import {promisify} from 'node:util'
 
+import {agentChannel} from '../agent/apply.js'
 import type {IncompleteWrite, Side, Store} from '../contracts.js'
 import {agentSettingsOf, puppetCommand} from '../config/agent-settings.js'
 import {AssemblerError, fromProviderError, SettingsError, StoreError, ToolError} from '../errors.js'
@@ -245,13 +246,14 @@ async function checkPuppet(runtime: Runtime): Promise<Omit<Check, 'name'>> {
 
 async function checkAgentStore(runtime: Runtime, store: Store): Promise<Omit<Check, 'name'>> {
   const {environment} = agentSettingsOf(runtime.settings)
-  const pointer = await readPointer(store, environment)
+  const channel = agentChannel(runtime)
+  const pointer = await readPointer(store, environment, {channel})
   if (!pointer || 'notModified' in pointer)
     return {
       detail: `${describeCredentials(runtime, 'agent')} can reach ${store.location}, but nothing is published for ${environment} yet`,
       status: 'warn',
     }
-  const trust = await verifyEnvelope(runtime, pointer.envelope, pointer.where)
+  const trust = await verifyEnvelope(runtime, pointer.envelope, pointer.where, channel)
   const manifest = manifestOf(pointer.envelope, pointer.where)
   const artifact = await store.head(manifest.artifact.key)
   if (!artifact)

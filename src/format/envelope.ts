@@ -75,6 +75,15 @@ export function envelopePayload(envelope: Envelope): Buffer {
   return Buffer.from(envelope.payload, 'base64')
 }
 
+/** The payload parsed as JSON (nothing else checked yet); a verification error naming `what` when it is not JSON. */
+export function payloadJson(envelope: Envelope, where: string, what: string): unknown {
+  try {
+    return JSON.parse(envelopePayload(envelope).toString('utf8'))
+  } catch {
+    throw new VerificationError(`${where}: ${what} payload is not JSON`)
+  }
+}
+
 export function envelopeSignatures(envelope: Envelope): Signature[] {
   return envelope.signatures.map((signature) => ({keyid: signature.keyid, sig: Buffer.from(signature.sig, 'base64')}))
 }

@@ -1,3 +1,4 @@
+import {CHANNEL_NAME, STABLE_CHANNEL} from './channel.js'
 import {ENVIRONMENT_NAME} from './environment.js'
 
 /**
@@ -11,8 +12,33 @@ export const SERIAL_DIGITS = 12
 
 const POINTER_NAME = 'latest.json'
 
-export function pointerKey(environment: string): string {
-  return `${LAYOUT_ROOT}/${environment}/${POINTER_NAME}`
+/**
+ * The pointer of an environment's channel: `latest.json` for stable (what
+ * every node has always read), `channels/<channel>.json` for the others.
+ */
+export function pointerKey(environment: string, channel: string = STABLE_CHANNEL): string {
+  return channel === STABLE_CHANNEL
+    ? `${LAYOUT_ROOT}/${environment}/${POINTER_NAME}`
+    : `${channelsPrefix(environment)}${channel}.json`
+}
+
+/**
+ * A manifest signed by fewer keys than general.signature_threshold asks,
+ * waiting for `pupistry sign`: one per channel, never read by nodes.
+ */
+export function preparedKey(environment: string, channel: string = STABLE_CHANNEL): string {
+  return `${LAYOUT_ROOT}/${environment}/prepared/${channel}.json`
+}
+
+export function channelsPrefix(environment: string): string {
+  return `${LAYOUT_ROOT}/${environment}/channels/`
+}
+
+const CHANNEL_POINTER = new RegExp(`^${LAYOUT_ROOT}/${ENVIRONMENT_NAME}/channels/(${CHANNEL_NAME})\\.json$`)
+
+/** The channel a pointer key of another channel than stable names, or undefined for other keys. */
+export function channelOfPointerKey(key: string): string | undefined {
+  return CHANNEL_POINTER.exec(key)?.[1]
 }
 
 export function manifestsPrefix(environment: string): string {

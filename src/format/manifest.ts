@@ -1,7 +1,8 @@
 import * as v from 'valibot'
 
 import {VerificationError} from '../errors.js'
-import {type Envelope, envelopePayload} from './envelope.js'
+import {type Envelope, payloadJson} from './envelope.js'
+import {CHANNEL_PATTERN} from './channel.js'
 import {ENVIRONMENT_PATTERN} from './environment.js'
 import {ARTIFACT_KEY_PATTERN, artifactKey} from './layout.js'
 
@@ -70,7 +71,27 @@ const COMMON_MEMBERS = {
  * more entry here, its rule in the node's trust step (agent/trust.ts) and its
  * row in docs/FORMAT.md.
  */
-const FORMAT2_MEMBERS = {}
+const FORMAT2_MEMBERS = {
+  /** The channel the manifest is for; absent means stable (issue 15). */
+  channel: v.optional(v.pipe(v.string(), v.regex(CHANNEL_PATTERN))),
+  /** Where a promoted manifest's artifact and build record came from (issue 15). */
+  provenance: v.optional(
+    v.strictObject({
+      channel: v.pipe(v.string(), v.regex(CHANNEL_PATTERN)),
+      environment: v.pipe(v.string(), v.regex(ENVIRONMENT_PATTERN)),
+      serial: v.pipe(v.number(), v.safeInteger(), v.minValue(1)),
+    }),
+  ),
+  /** A phased rollout: the share of nodes that install it, and the release the others keep (issue 15). */
+  rollout: v.optional(
+    v.strictObject({
+      percent: v.pipe(v.number(), v.integer(), v.minValue(0), v.maxValue(99)),
+      previous: v.nullable(
+        v.strictObject({serial: v.pipe(v.number(), v.safeInteger(), v.minValue(1)), version: sha256}),
+      ),
+    }),
+  ),
+}
 
 const FORMAT2_MEMBER_NAMES = Object.keys(FORMAT2_MEMBERS)
 
@@ -129,14 +150,7 @@ export function withFormat(body: ManifestBody): Manifest {
 export function manifestOf(envelope: Envelope, where: string): Manifest {
   const schema = READABLE_FORMATS.get(envelope.payloadType)
   if (!schema) throw new VerificationError(`${where}: not a pupistry manifest (payload type ${envelope.payloadType})`)
-  let json: unknown
-  try {
-    json = JSON.parse(envelopePayload(envelope).toString('utf8'))
-  } catch {
-    throw new VerificationError(`${where}: manifest payload is not JSON`)
-  }
-
-  const result = v.safeParse(schema, json)
+  const result = v.safeParse(schema, payloadJson(envelope, where, 'manifest'))
   if (!result.success)
     throw new VerificationError(`${where}: invalid manifest (${describeSchemaIssue(result.issues[0])})`)
   return result.output

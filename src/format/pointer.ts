@@ -41,9 +41,9 @@ export interface PointerEnvelope {
 export async function readPointer(
   store: Store,
   environment: string,
-  options: {ifNoneMatch?: string} = {},
+  options: {channel?: string; ifNoneMatch?: string} = {},
 ): Promise<PointerEnvelope | {notModified: true} | undefined> {
-  const key = pointerKey(environment)
+  const key = pointerKey(environment, options.channel)
   const result = await store.get(key, {ifNoneMatch: options.ifNoneMatch, mutable: true})
   if (!result || 'notModified' in result) return result
   const where = `${store.location} ${key}`
@@ -52,8 +52,12 @@ export async function readPointer(
 }
 
 /** The environment's current manifest as published, without checking its signature (build side). */
-export async function readPublished(store: Store, environment: string): Promise<PublishedManifest | undefined> {
-  const result = await readPointer(store, environment)
+export async function readPublished(
+  store: Store,
+  environment: string,
+  channel?: string,
+): Promise<PublishedManifest | undefined> {
+  const result = await readPointer(store, environment, {channel})
   if (!result || 'notModified' in result) return undefined
   return {envelope: result.envelope, etag: result.etag, manifest: manifestOf(result.envelope, result.where)}
 }

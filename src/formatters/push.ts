@@ -12,7 +12,17 @@ export function formatPush(results: Array<PushResult | NotBuiltResult>): string 
 
     const rollback = result.rollback ? ' (an earlier build: a rollback)' : ''
     const signed = result.signedBy ? `, signed by ${result.signedBy}` : ' UNSIGNED'
-    return `${result.environment}: published ${version}${rollback} as serial ${result.serial}${signed}`
+    if (result.status === 'prepared') {
+      const channel = result.channel ? ` --channel ${result.channel}` : ''
+      return (
+        `${result.environment}: prepared ${version} as serial ${result.serial}${signed}; not published until ` +
+        `more keys sign it (general.signature_threshold): \`pupistry sign -e ${result.environment}${channel}\``
+      )
+    }
+
+    const channel = result.channel ? ` on channel ${result.channel}` : ''
+    const rollout = result.rollout === undefined ? '' : ` (rolling out to ${result.rollout} % of nodes)`
+    return `${result.environment}: published ${version}${rollback}${channel} as serial ${result.serial}${rollout}${signed}`
   })
   return lines.join('\n')
 }

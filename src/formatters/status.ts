@@ -2,6 +2,7 @@ import type {Health} from '../status/health.js'
 import type {StatusReport} from '../status/status.js'
 import {printable} from '../util/printable.js'
 import {shortVersion} from '../util/version.js'
+import {table} from './table.js'
 
 const short = (version?: string) => shortVersion(version, '-')
 
@@ -28,10 +29,7 @@ export function formatStatus(report: StatusReport): string {
     ])
   }
 
-  const widths = rows[0].map((_, column) => Math.max(...rows.map((row) => row[column].length)))
-  const line = (row: string[]) =>
-    row.map((cell, column) => (column === row.length - 1 ? cell : cell.padEnd(widths[column]))).join('  ')
-  return rows.map(line).join('\n')
+  return table(rows)
 }
 
 /** `status --check`: one line per environment, OK or UNHEALTHY with the reasons. */

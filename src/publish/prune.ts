@@ -1,7 +1,16 @@
 import type {IncompleteWrite, ObjectInfo, Store} from '../contracts.js'
 import {VerificationError} from '../errors.js'
 import {MAX_ENVELOPE_BYTES, parseEnvelope} from '../format/envelope.js'
-import {LAYOUT_ROOT, manifestsPrefix, parseOwnKey, pointerKey, serialOfKey} from '../format/layout.js'
+import {STABLE_CHANNEL} from '../format/channel.js'
+import {
+  channelOfPointerKey,
+  channelsPrefix,
+  LAYOUT_ROOT,
+  manifestsPrefix,
+  parseOwnKey,
+  pointerKey,
+  serialOfKey,
+} from '../format/layout.js'
 import {manifestOf} from '../format/manifest.js'
 import type {Runtime} from '../runtime.js'
 import {openStore} from '../store/open-store.js'
@@ -141,7 +150,7 @@ async function pruneEnvironment(
   const drop = serials.filter((serial) => !keep.includes(serial))
 
   // The artifacts the live pointer and the kept manifests name stay. A kept manifest that cannot be read keeps every artifact.
-  const needed = new Set<string>([pointer.sha256])
+  const needed = new Set<string>(pointer.sha256s)
   for (const serial of keep) {
     const sha256 = await artifactOf(store, objects.manifests.get(serial)!.key)
     if (!sha256) return skip(`manifest serial ${serial} cannot be read, so the artifacts it needs are unknown`)
@@ -156,7 +165,7 @@ async function pruneEnvironment(
   // old version keeps its old upload time): look again, just before artifacts go.
   const again = await liveArtifact(store, environment)
   if ('skip' in again) return skip(again.skip)
-  needed.add(again.sha256)
+  for (const sha256 of again.sha256s) needed.add(sha256)
   for (const object of await store.list(manifestsPrefix(environment))) {
     const serial = serialOfKey(object.key)
     if (serial === undefined || objects.manifests.has(serial)) continue
@@ -186,21 +195,39 @@ async function pruneEnvironment(
   return undated > 0 ? {...kept, undated} : kept
 }
 
-/** The serial and artifact the environment's pointer names now, or why prune must leave the environment alone. */
+/**
+ * The oldest serial a pointer of the environment (stable's or another
+ * channel's) names now, and the artifacts they all name; or why prune must
+ * leave the environment alone. Every channel's live release stays.
+ */
 async function liveArtifact(
   store: Store,
   environment: string,
-): Promise<{serial: number; sha256: string} | {skip: string}> {
-  try {
-    const pointer = await readPointer(store, environment)
-    if (!pointer || 'notModified' in pointer)
-      return {skip: `no pointer at ${store.location} ${pointerKey(environment)}`}
-    const manifest = manifestOf(pointer.envelope, pointer.where)
-    return {serial: manifest.serial, sha256: manifest.artifact.sha256}
-  } catch (error) {
-    if (error instanceof VerificationError) return {skip: `the pointer is not a valid manifest (${error.message})`}
-    throw error
+): Promise<{serial: number; sha256s: string[]} | {skip: string}> {
+  const channels = (await store.list(channelsPrefix(environment)))
+    .map((object) => channelOfPointerKey(object.key))
+    .filter((channel) => channel !== undefined)
+  const live: {serial: number; sha256: string}[] = []
+  for (const channel of [STABLE_CHANNEL, ...channels]) {
+    try {
+      const pointer = await readPointer(store, environment, {channel})
+      if (!pointer || 'notModified' in pointer) {
+        if (channel === STABLE_CHANNEL && channels.length === 0)
+          return {skip: `no pointer at ${store.location} ${pointerKey(environment)}`}
+        continue
+      }
+
+      const manifest = manifestOf(pointer.envelope, pointer.where)
+      live.push({serial: manifest.serial, sha256: manifest.artifact.sha256})
+    } catch (error) {
+      if (error instanceof VerificationError)
+        return {skip: `the pointer ${pointerKey(environment, channel)} is not a valid manifest (${error.message})`}
+      throw error
+    }
   }
+
+  if (live.length === 0) return {skip: `no pointer at ${store.location} ${channelsPrefix(environment)}`}
+  return {serial: Math.min(...live.map((entry) => entry.serial)), sha256s: live.map((entry) => entry.sha256)}
 }
 
 async function remove(store: Store, object: ObjectInfo, result: PruneResult, dryRun: boolean): Promise<void> {

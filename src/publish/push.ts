@@ -6,8 +6,12 @@ import type {PutOptions, Store} from '../contracts.js'
 import {durationSeconds} from '../config/settings.js'
 import {NotFoundError, StoppedError, StoreError, UsageError, VerificationError} from '../errors.js'
 import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../format/envelope.js'
-import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../format/layout.js'
+import {manifestKey, manifestsPrefix, pointerKey, preparedKey, serialOfKey} from '../format/layout.js'
 import {type BuildRecord, type Manifest, manifestPayloadType, withFormat} from '../format/manifest.js'
+import {type DeliveryMembers, type DeliveryOptions, deliveryMembers, onChannel} from './delivery.js'
+import {channelOf, STABLE_CHANNEL} from '../format/channel.js'
+import {parseEnvelope} from '../format/envelope.js'
+import {manifestOf} from '../format/manifest.js'
 import type {Runtime} from '../runtime.js'
 import {publishedTrust, signPayload} from '../signing/signing.js'
 import {isCreateConflict, openStore} from '../store/open-store.js'
@@ -17,12 +21,17 @@ import {type PublishedManifest, readLimited, readPublished} from '../format/poin
 export interface PushResult {
   environment: string
   version: string
-  status: 'published' | 'already-live'
+  /** prepared: signed, but waiting for more signatures (`pupistry sign`) before it is published. */
+  status: 'published' | 'already-live' | 'prepared'
   serial: number
   signedBy?: string
   artifactUploaded: boolean
   /** Published with --version: an earlier build made live again under a new serial. */
   rollback?: boolean
+  /** The channel, when not stable. */
+  channel?: string
+  /** The rollout's percent, when the release phases in. */
+  rollout?: number
 }
 
 /** An environment of the last build that failed to build: nothing of it is pushed, not even an earlier build. */
@@ -43,7 +52,7 @@ const SERIAL_ATTEMPTS = 5
  */
 export async function push(
   runtime: Runtime,
-  options: {environments?: string[]; refresh?: boolean; version?: string; signal?: AbortSignal},
+  options: {environments?: string[]; refresh?: boolean; version?: string; signal?: AbortSignal} & DeliveryOptions,
 ): Promise<Array<PushResult | NotBuiltResult>> {
   const cache = new BuildCache(runtime.settings)
   const wanted = await cache.select(options.environments)
@@ -73,7 +82,10 @@ export async function push(
         : await cache.findVersion(environment, options.version)
     try {
       signal?.throwIfAborted()
-      const result = await pushEnvironment(runtime, store, cache, record, Boolean(options.refresh))
+      const result = await pushEnvironment(runtime, store, cache, record, {
+        ...options,
+        refresh: Boolean(options.refresh),
+      })
       const newest = options.version === undefined ? undefined : await cache.read(environment)
       results.push(newest && newest.version !== record.version ? {...result, rollback: true} : result)
     } catch (error) {
@@ -121,11 +133,14 @@ async function pushEnvironment(
   store: Store,
   cache: BuildCache,
   built: BuildRecord,
-  refresh: boolean,
+  options: DeliveryOptions & {refresh: boolean},
 ): Promise<PushResult> {
   const {environment} = built
-  const live = await trustedLive(runtime, store, environment)
-  if (refresh && !live) throw new NotFoundError(`${environment}: nothing is published at ${store.location} to refresh`)
+  const {refresh} = options
+  const channel = options.channel ?? STABLE_CHANNEL
+  const live = await trustedLive(runtime, store, environment, channel)
+  if (refresh && !live)
+    throw new NotFoundError(`${environment}: nothing is published${onChannel(channel)} at ${store.location} to refresh`)
   if (live && live.manifest.version === built.version && !refresh) {
     return {
       artifactUploaded: false,
@@ -136,13 +151,51 @@ async function pushEnvironment(
     }
   }
 
-  // A refresh re-signs exactly what is live, with a new serial and expiry.
+  // A refresh re-signs exactly what is live, with a new serial and expiry (and a new rollout share when asked).
   const record: BuildRecord = refresh && live ? {...live.manifest, built: live.manifest.created} : built
+  const members = deliveryMembers(channel, options.rollout, live?.manifest, refresh)
+  return publishRecord(runtime, store, {
+    floor: live?.manifest.serial ?? 0,
+    members,
+    record,
+    upload: () => (refresh ? Promise.resolve(false) : uploadArtifact(runtime, store, cache, record)),
+  })
+}
+
+/**
+ * Signs and publishes a manifest for a record under the next serial of its
+ * environment (shared by all its channels): the manifest create-only, then
+ * the channel's pointer. `upload` puts the artifact in place first, once.
+ */
+export async function publishRecord(
+  runtime: Runtime,
+  store: Store,
+  job: {record: BuildRecord; members: DeliveryMembers; floor: number; upload: () => Promise<boolean>},
+): Promise<PushResult> {
+  const {record, members} = job
+  const {environment} = record
   let artifactUploaded: boolean | undefined
   for (let attempt = 0; attempt < SERIAL_ATTEMPTS; attempt++) {
-    const serial = (await highestSerial(store, environment, live?.manifest.serial ?? 0)) + 1
-    const {bytes, signedBy} = await envelopeFor(runtime, manifestFor(runtime, store, record, serial))
-    artifactUploaded ??= refresh ? false : await uploadArtifact(runtime, store, cache, record)
+    const serial = (await highestSerial(store, environment, job.floor)) + 1
+    const {bytes, signedBy} = await envelopeFor(runtime, manifestFor(runtime, store, record, serial, members))
+    artifactUploaded ??= await job.upload()
+    const result = {
+      artifactUploaded,
+      channel: members.channel,
+      environment,
+      rollout: members.rollout?.percent,
+      serial,
+      signedBy,
+      version: record.version,
+    }
+    if (needsCosigning(runtime)) {
+      await store.put(preparedKey(environment, channelOf(members)), bytes, {
+        contentType: 'application/json',
+        mutable: true,
+      })
+      return {...result, status: 'prepared'}
+    }
+
     try {
       await store.put(manifestKey(environment, serial), bytes, {contentType: 'application/json', createOnly: true})
     } catch (error) {
@@ -153,14 +206,20 @@ async function pushEnvironment(
       continue
     }
 
-    await publishPointer(runtime, store, environment, serial, bytes)
+    await publishPointer(runtime, store, {channel: channelOf(members), environment, serial}, bytes)
 
-    return {artifactUploaded, environment, serial, signedBy, status: 'published', version: record.version}
+    return {...result, status: 'published'}
   }
 
   throw new StoreError(
     `${environment}: could not claim a serial after ${SERIAL_ATTEMPTS} attempts; other pushes keep racing this one`,
   )
+}
+
+/** With general.signature_threshold above 1, one key's signature is not enough: the manifest waits for `pupistry sign`. */
+function needsCosigning(runtime: Runtime): boolean {
+  const {general} = runtime.settings
+  return !general.gpg_disable && (general.signature_threshold ?? 1) > 1
 }
 
 async function envelopeFor(runtime: Runtime, manifest: Manifest): Promise<{bytes: Buffer; signedBy?: string}> {
@@ -219,12 +278,13 @@ function counting(count: (bytes: number) => void): Transform {
  * else in the pointer (tampered, or by someone else) is not believed: push
  * then publishes over it.
  */
-async function trustedLive(
+export async function trustedLive(
   runtime: Runtime,
   store: Store,
   environment: string,
+  channel: string = STABLE_CHANNEL,
 ): Promise<PublishedManifest | undefined> {
-  const live = await readPublished(store, environment).catch((error) => {
+  const live = await readPublished(store, environment, channel).catch((error) => {
     if (!(error instanceof VerificationError)) throw error
     runtime.log.warn(`${environment}: the live pointer is not a valid manifest (${error.message}); publishing over it`)
     return undefined
@@ -238,31 +298,53 @@ async function trustedLive(
 }
 
 /**
- * Moves the pointer to our manifest, then makes sure it ends on the newest
- * serial: if a concurrent push claimed a higher one meanwhile, the pointer
- * gets that manifest's bytes, so it never stays behind.
+ * Moves the channel's pointer to our manifest, then makes sure it ends on the
+ * newest serial of that channel: if a concurrent push claimed a higher one
+ * for it meanwhile, the pointer gets that manifest's bytes, so it never stays
+ * behind. Serials are shared by all channels, so higher serials of other
+ * channels are passed over.
  */
-async function publishPointer(
+export async function publishPointer(
   runtime: Runtime,
+  store: Store,
+  target: {environment: string; channel: string; serial: number},
+  bytes: Buffer,
+): Promise<void> {
+  const {environment, channel, serial} = target
+  const pointer = pointerKey(environment, channel)
+  await store.put(pointer, bytes, {contentType: 'application/json', mutable: true})
+  const newer = (await store.list(manifestsPrefix(environment)))
+    .map((object) => serialOfKey(object.key) ?? 0)
+    .filter((other) => other > serial)
+    .sort((a, b) => b - a)
+  for (const other of newer) {
+    const newest = await newerOfChannel(store, environment, other, channel)
+    if (!newest) continue
+    runtime.log.warn(`${environment}: serial ${other} was published while this push ran; the pointer names it`)
+    await store.put(pointer, newest, {contentType: 'application/json', mutable: true})
+    break
+  }
+
+  await readBack(store, {channel, environment, serial})
+}
+
+/** The envelope of a manifest serial when it is for `channel`. */
+async function newerOfChannel(
   store: Store,
   environment: string,
   serial: number,
-  bytes: Buffer,
-): Promise<void> {
-  await store.put(pointerKey(environment), bytes, {contentType: 'application/json', mutable: true})
-  const newest = await highestSerial(store, environment, serial)
-  if (newest > serial) {
-    runtime.log.warn(`${environment}: serial ${newest} was published while this push ran; the pointer names it`)
-    const object = await store.get(manifestKey(environment, newest))
-    if (object && 'body' in object)
-      await store.put(
-        pointerKey(environment),
-        await readLimited(object.body, MAX_ENVELOPE_BYTES, manifestKey(environment, newest)),
-        {contentType: 'application/json', mutable: true},
-      )
+  channel: string,
+): Promise<Buffer | undefined> {
+  const key = manifestKey(environment, serial)
+  const object = await store.get(key)
+  if (!object || !('body' in object)) return undefined
+  const bytes = await readLimited(object.body, MAX_ENVELOPE_BYTES, key)
+  try {
+    return channelOf(manifestOf(parseEnvelope(bytes, key), key)) === channel ? bytes : undefined
+  } catch (error) {
+    if (error instanceof VerificationError) return undefined
+    throw error
   }
-
-  await readBack(store, environment, serial)
 }
 
 /** The highest serial the store holds a manifest for in the environment, or `floor` when that is higher. */
@@ -271,10 +353,17 @@ async function highestSerial(store: Store, environment: string, floor: number): 
   return Math.max(floor, ...serials)
 }
 
-function manifestFor(runtime: Runtime, store: Store, record: BuildRecord, serial: number): Manifest {
+function manifestFor(
+  runtime: Runtime,
+  store: Store,
+  record: BuildRecord,
+  serial: number,
+  members: DeliveryMembers,
+): Manifest {
   const created = new Date()
   const ttl = runtime.settings.general.manifest_ttl
   return withFormat({
+    ...members,
     artifact: record.artifact,
     build: record.build,
     created: created.toISOString(),
@@ -287,8 +376,11 @@ function manifestFor(runtime: Runtime, store: Store, record: BuildRecord, serial
 }
 
 /** The Ruby tool checked its upload; so do we: the pointer must now name our serial. */
-async function readBack(store: Store, environment: string, serial: number): Promise<void> {
-  const now = await readPublished(store, environment)
+async function readBack(
+  store: Store,
+  {environment, channel, serial}: {environment: string; channel: string; serial: number},
+): Promise<void> {
+  const now = await readPublished(store, environment, channel)
   if (!now) throw new StoreError(`${environment}: the pointer written to ${store.location} cannot be read back`)
   if (now.manifest.serial < serial) {
     throw new StoreError(

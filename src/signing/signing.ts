@@ -4,6 +4,7 @@ import path from 'node:path'
 import type {Signature, Signer, TrustedKeyFile, VerifiedSignature, Verifier} from '../contracts.js'
 import {assertNotWritableByOthers, expandHome, settingsSource} from '../config/settings.js'
 import {fromProviderError, SettingsError, SigningError, VerificationError} from '../errors.js'
+import {CHANNEL_PATTERN} from '../format/channel.js'
 import {envelopePayload, envelopeSignatures, type Envelope, makeEnvelope, preAuthEncoding} from '../format/envelope.js'
 import {providerContext, type Runtime} from '../runtime.js'
 
@@ -61,7 +62,15 @@ export async function createSigner(runtime: Runtime, name: string, side: 'build'
  * fetched from the store; as root, files others can write are refused.
  */
 export function loadTrustedKeys(runtime: Runtime): TrustedKeyFile[] {
-  const configured = runtime.settings.general.trusted_keys
+  return loadKeyFiles(runtime.settings.general.trusted_keys, 'general.trusted_keys', runtime)
+}
+
+/** Armoured public keys from files or directories of them (a setting's value), checked as trusted keys are. */
+export function loadKeyFiles(
+  configured: string | string[] | null | undefined,
+  setting: string,
+  runtime: Runtime,
+): TrustedKeyFile[] {
   const entries =
     configured === undefined || configured === null ? [] : Array.isArray(configured) ? configured : [configured]
   const files: string[] = []
@@ -71,7 +80,7 @@ export function loadTrustedKeys(runtime: Runtime): TrustedKeyFile[] {
     try {
       info = statSync(resolved)
     } catch {
-      throw new SettingsError(`general.trusted_keys in ${settingsSource(runtime.settings)}: ${resolved} does not exist`)
+      throw new SettingsError(`${setting} in ${settingsSource(runtime.settings)}: ${resolved} does not exist`)
     }
 
     if (info.isDirectory()) {
@@ -133,6 +142,29 @@ export async function signDetached(
   return {publicKey, signature, signedBy}
 }
 
+/**
+ * The distinct keys among `trusted` that made a valid signature of the
+ * envelope (build side: `pupistry sign` counts who signed a prepared manifest).
+ */
+export async function trustedSigners(
+  runtime: Runtime,
+  envelope: Envelope,
+  trusted: TrustedKeyFile[],
+): Promise<VerifiedSignature[]> {
+  if (trusted.length === 0) return []
+  const check = await verifier(runtime)
+  const data = preAuthEncoding(envelope.payloadType, envelopePayload(envelope))
+  const signers = new Map<string, VerifiedSignature>()
+  for (const signature of envelopeSignatures(envelope)) {
+    const by = await check.verify(data, signature, trusted).catch((error) => {
+      throw fromProviderError(error, 'checking a signature', VerificationError)
+    })
+    if (by) signers.set(by.keyid, by)
+  }
+
+  return [...signers.values()]
+}
+
 /** The result of checking an envelope on a node. */
 export type EnvelopeTrust = {signed: true; by: VerifiedSignature} | {signed: false}
 
@@ -150,6 +182,10 @@ export interface NodeKeys {
   verify: VerifyFunction
   /** Where the trusted keys are configured, for messages. */
   setting: string
+  /** general.signature_threshold: how many distinct trusted keys must sign (1 when unset). */
+  threshold?: number
+  /** general.channel_keys: for a channel listed, only its keys are trusted (instead of `trusted`). */
+  channelKeys?: Record<string, TrustedKeyFile[]>
 }
 
 /**
@@ -164,19 +200,46 @@ export function nodeKeys(runtime: Runtime): NodeKeys {
     return (await check).verify(data, signature, trusted)
   }
 
-  if (runtime.settings.general.gpg_disable) return {disabled: true, setting, trusted: [], verify}
-  return {disabled: false, setting, trusted: loadTrustedKeys(runtime), verify}
+  const {general} = runtime.settings
+  if (general.gpg_disable) return {disabled: true, setting, trusted: [], verify}
+  const channelKeys = Object.fromEntries(
+    Object.entries(general.channel_keys ?? {}).map(([channel, files]) => {
+      if (!CHANNEL_PATTERN.test(channel))
+        throw new SettingsError(
+          `general.channel_keys in ${settingsSource(runtime.settings)}: not a channel name: ${channel}`,
+        )
+      return [channel, loadKeyFiles(files, `general.channel_keys.${channel}`, runtime)]
+    }),
+  )
+  return {
+    channelKeys,
+    disabled: false,
+    setting,
+    threshold: general.signature_threshold ?? 1,
+    trusted: loadTrustedKeys(runtime),
+    verify,
+  }
 }
 
 /**
  * Checks an envelope against a node's trusted keys. Never fails open:
  * with no trusted keys, or an unsigned envelope, it refuses, unless the node
- * itself set gpg_disable: true.
+ * itself set gpg_disable: true. For a channel listed in channel_keys only
+ * that channel's keys count, and at least `threshold` distinct keys must
+ * have signed (so one stolen key is not enough).
  */
-export async function checkEnvelope(envelope: Envelope, where: string, keys: NodeKeys): Promise<EnvelopeTrust> {
+export async function checkEnvelope(
+  envelope: Envelope,
+  where: string,
+  keys: NodeKeys,
+  channel?: string,
+): Promise<EnvelopeTrust> {
   if (keys.disabled) return {signed: false}
-  if (keys.trusted.length === 0) {
-    throw new VerificationError(`no trusted keys configured (${keys.setting}): refusing ${where}`, {
+  const channelKeys = channel === undefined ? undefined : keys.channelKeys?.[channel]
+  const trusted = channelKeys ?? keys.trusted
+  const setting = channelKeys ? `general.channel_keys.${channel}` : keys.setting
+  if (trusted.length === 0) {
+    throw new VerificationError(`no trusted keys configured (${setting}): refusing ${where}`, {
       hint: 'copy the output of `pupistry keys export` to the node and list it in general.trusted_keys',
     })
   }
@@ -185,19 +248,34 @@ export async function checkEnvelope(envelope: Envelope, where: string, keys: Nod
   if (signatures.length === 0)
     throw new VerificationError(`${where} is not signed, and this node only accepts signed manifests`)
   const data = preAuthEncoding(envelope.payloadType, envelopePayload(envelope))
+  const threshold = keys.threshold ?? 1
+  const signers = new Map<string, VerifiedSignature>()
   for (const signature of signatures) {
-    const by = await keys.verify(data, signature, keys.trusted).catch((error) => {
+    const by = await keys.verify(data, signature, trusted).catch((error) => {
       throw fromProviderError(error, 'verifying signature', VerificationError)
     })
-    if (by) return {by, signed: true}
+    if (by && !signers.has(by.keyid)) signers.set(by.keyid, by)
+    if (signers.size >= threshold) return {by: [...signers.values()][0], signed: true}
   }
 
-  throw new VerificationError(`${where}: no valid signature by a trusted key (${describeKeyids(signatures)})`)
+  const only = channelKeys ? ` of channel ${channel} (${setting})` : ''
+  if (signers.size === 0)
+    throw new VerificationError(`${where}: no valid signature by a trusted key${only} (${describeKeyids(signatures)})`)
+  throw new VerificationError(
+    `${where}: signed by ${signers.size} trusted key(s)${only}, but general.signature_threshold requires ` +
+      `${threshold} distinct keys; refused`,
+    {hint: 'have more key holders sign the prepared manifest with `pupistry sign` before it is published'},
+  )
 }
 
 /** Checks an envelope against this node's trusted keys, as configured in its settings. */
-export async function verifyEnvelope(runtime: Runtime, envelope: Envelope, where: string): Promise<EnvelopeTrust> {
-  return checkEnvelope(envelope, where, nodeKeys(runtime))
+export async function verifyEnvelope(
+  runtime: Runtime,
+  envelope: Envelope,
+  where: string,
+  channel?: string,
+): Promise<EnvelopeTrust> {
+  return checkEnvelope(envelope, where, nodeKeys(runtime), channel)
 }
 
 function describeKeyids(signatures: Signature[]): string {

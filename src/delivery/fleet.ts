@@ -1,0 +1,149 @@
+import {existsSync, readFileSync} from 'node:fs'
+import path from 'node:path'
+
+import type {Store} from '../contracts.js'
+import {assertNotWritableByOthers, expandHome, settingsSource} from '../config/settings.js'
+import {FleetCheckError, SettingsError, VerificationError} from '../errors.js'
+import {MAX_ENVELOPE_BYTES, parseEnvelope} from '../format/envelope.js'
+import {readLimited} from '../format/pointer.js'
+import {parseReportKey, REPORTS_PREFIX, type Report, reportOf} from '../format/report.js'
+import type {Runtime} from '../runtime.js'
+import {trustedSigners} from '../signing/signing.js'
+import {openStore} from '../store/open-store.js'
+import {type FleetCheck, judgeFleetCheck} from './fleet-check.js'
+
+/** Why a node's report needs a look. forged, unsigned, unregistered and invalid reports are not believed at all. */
+export type FleetFlag = 'forged' | 'unsigned' | 'unregistered' | 'invalid' | 'stale' | 'failing' | 'expired'
+
+export interface FleetNode {
+  /** The node id the report is stored under. */
+  node: string
+  environment: string
+  flags: FleetFlag[]
+  /** From a believed report only. */
+  channel?: string
+  serial?: number | null
+  version?: string | null
+  /** Seconds since the report was written. */
+  age?: number
+  lastExit?: number | null
+  agent?: string
+  puppet?: string | null
+  /** Why a report is not believed. */
+  problem?: string
+}
+
+export interface FleetResult {
+  nodes: FleetNode[]
+  checks: {check: string; ok: boolean; detail: string}[]
+}
+
+export interface FleetOptions {
+  environment?: string
+  channel?: string
+  /** Seconds after which a report is stale. */
+  stale: number
+  checks?: FleetCheck[]
+  now?: Date
+}
+
+/** Without --stale: twice the default report interval, so one missed heartbeat is not yet stale. */
+export const DEFAULT_STALE_SECONDS = 2 * 3600
+
+/** Exit codes of a run that mean "expired" (21): the node keeps a release whose manifest expired. */
+const EXPIRED_EXIT = 21
+
+/**
+ * Every node report in the store, each verified against the public key
+ * registered for its node id (general.report_keys/<id>.asc): a report
+ * signed by another node's key, or naming another node than the place it is
+ * stored at, is forged; then flagged when stale, failing or expired. Checks
+ * are judged, not enforced: see assertFleetChecks.
+ */
+export async function fleet(runtime: Runtime, options: FleetOptions): Promise<FleetResult> {
+  const keysDir = reportKeysDir(runtime)
+  const store = await openStore(runtime, 'build')
+  const now = options.now ?? new Date()
+  const nodes: FleetNode[] = []
+  for (const object of await store.list(REPORTS_PREFIX)) {
+    const place = parseReportKey(object.key)
+    if (!place || (options.environment && place.environment !== options.environment)) continue
+    const entry = await readNode(runtime, store, object.key, place, keysDir, {now, stale: options.stale})
+    if (options.channel && entry.channel !== options.channel) continue
+    nodes.push(entry)
+  }
+
+  nodes.sort((a, b) => a.environment.localeCompare(b.environment) || a.node.localeCompare(b.node))
+  const checks = (options.checks ?? []).map((check) => ({check: check.text, ...judgeFleetCheck(check, nodes)}))
+  return {checks, nodes}
+}
+
+/** Throws FleetCheckError when a check of the result failed. */
+export function assertFleetChecks(result: FleetResult): void {
+  const failed = result.checks.filter((check) => !check.ok)
+  if (failed.length > 0)
+    throw new FleetCheckError(`fleet check failed: ${failed.map((check) => check.detail).join('; ')}`, {
+      details: result,
+    })
+}
+
+function reportKeysDir(runtime: Runtime): string {
+  const configured = runtime.settings.general.report_keys
+  if (!configured)
+    throw new SettingsError(`general.report_keys is not set in ${settingsSource(runtime.settings)}`, {
+      hint: "a directory holding each node's report public key as <node id>.asc",
+    })
+  const dir = path.resolve(expandHome(configured))
+  if (!existsSync(dir)) throw new SettingsError(`general.report_keys: ${dir} does not exist`)
+  assertNotWritableByOthers(dir, 'report keys directory')
+  return dir
+}
+
+async function readNode(
+  runtime: Runtime,
+  store: Store,
+  key: string,
+  place: {nodeId: string; environment: string},
+  keysDir: string,
+  timing: {now: Date; stale: number},
+): Promise<FleetNode> {
+  const entry: FleetNode = {environment: place.environment, flags: [], node: place.nodeId}
+  const refuse = (flag: FleetFlag, problem: string): FleetNode => ({...entry, flags: [flag], problem})
+  const where = `${store.location} ${key}`
+  const object = await store.get(key, {mutable: true})
+  if (!object || 'notModified' in object) return refuse('invalid', 'the report went away while it was read')
+  let report: Report
+  try {
+    const envelope = parseEnvelope(await readLimited(object.body, MAX_ENVELOPE_BYTES, where), where)
+    if (envelope.signatures.length === 0) return refuse('unsigned', 'the report has no signature')
+    const keyFile = path.join(keysDir, `${place.nodeId}.asc`)
+    if (!existsSync(keyFile)) return refuse('unregistered', `no report key registered for ${place.nodeId}`)
+    const trusted = [{file: keyFile, text: readFileSync(keyFile, 'utf8')}]
+    if ((await trustedSigners(runtime, envelope, trusted)).length === 0)
+      return refuse('forged', `not signed by the report key registered for ${place.nodeId}`)
+    report = reportOf(envelope, where)
+  } catch (error) {
+    if (error instanceof VerificationError) return refuse('invalid', error.message)
+    throw error
+  }
+
+  if (report.node !== place.nodeId || report.environment !== place.environment)
+    return refuse('forged', `the report names node ${report.node} of ${report.environment}, not where it is stored`)
+  const age = Math.round((timing.now.getTime() - new Date(report.written).getTime()) / 1000)
+  const exit = report.lastRun?.exit ?? null
+  const flags: FleetFlag[] = []
+  if (age > timing.stale) flags.push('stale')
+  if (exit === EXPIRED_EXIT) flags.push('expired')
+  else if (exit !== 0) flags.push('failing')
+  return {
+    ...entry,
+    age,
+    agent: report.versions.pupistry,
+    channel: report.channel,
+    flags,
+    lastExit: exit,
+    puppet: report.versions.puppet,
+    serial: report.serial,
+    version: report.version,
+  }
+}

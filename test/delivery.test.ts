@@ -1,0 +1,263 @@
+import assert from 'node:assert/strict'
+import {copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
+import path from 'node:path'
+import {after, before, describe, it} from 'node:test'
+
+import {stringify} from 'yaml'
+
+import {cohortPlace} from '../src/format/rollout.js'
+import {show} from './helpers/cli.js'
+import {World} from './helpers/world.js'
+
+/** The decoded payload and payload type of a stored envelope. */
+function stored(file: string): {payloadType: string; manifest: Record<string, unknown> & {serial: number}} {
+  const envelope = JSON.parse(readFileSync(file, 'utf8'))
+  return {
+    manifest: JSON.parse(Buffer.from(envelope.payload, 'base64').toString('utf8')),
+    payloadType: envelope.payloadType,
+  }
+}
+
+/** A node of its own (Puppet code, state) on the world's store, following the given agent settings. */
+function node(world: World, name: string, agent: Record<string, unknown>) {
+  const dir = path.join(world.dir, 'nodes', name)
+  mkdirSync(dir, {recursive: true})
+  const file = path.join(dir, 'settings.yaml')
+  const puppetcode = path.join(dir, 'code', 'environments')
+  const settings = {
+    agent: {...world.settings.agent, puppetcode, ...agent},
+    build: world.settings.build,
+    general: {...world.settings.general, app_cache: path.join(dir, 'cache')},
+  }
+  writeFileSync(file, stringify(settings))
+  return {
+    apply: (...args: string[]) => world.cliWith(file, 'apply', ...args),
+    file,
+    puppetcode,
+  }
+}
+
+async function ok(world: World, ...args: string[]) {
+  const result = await world.cli(...args)
+  assert.equal(result.code, 0, show(result))
+  return result
+}
+
+async function build(world: World, environment: string): Promise<string> {
+  return JSON.parse((await ok(world, 'build', '-e', environment, '--json')).stdout)[0].version
+}
+
+async function nextVersion(world: World, label: string): Promise<string> {
+  await world.commitToControl('production', (dir) =>
+    writeFileSync(path.join(dir, 'manifests', `${label}.pp`), `# ${label}\n`),
+  )
+  return build(world, 'production')
+}
+
+describe('channels, promotion and phased rollout (file store)', () => {
+  let world: World
+  let first: string
+  before(async () => {
+    world = await World.create()
+    first = await build(world, 'production')
+    await ok(world, 'push', '-e', 'production')
+  })
+  after(() => world.cleanup())
+
+  it('a canary push has its own pointer; latest.json stays the stable format-1 pointer', async () => {
+    const canaryVersion = await nextVersion(world, 'canary1')
+    const pushed = await ok(world, 'push', '-e', 'production', '--channel', 'canary')
+    assert.match(pushed.stdout, /published [0-9a-f]{12} on channel canary as serial 2, signed by/)
+    const canary = stored(world.storePath('production', 'channels', 'canary.json'))
+    assert.equal(canary.payloadType, 'application/vnd.pupistry.manifest+json; version=2')
+    assert.equal(canary.manifest.channel, 'canary')
+    assert.equal(canary.manifest.version, canaryVersion)
+    const stable = stored(world.storePath('production', 'latest.json'))
+    assert.equal(stable.payloadType, 'application/vnd.pupistry.manifest+json; version=1')
+    assert.deepEqual([stable.manifest.serial, stable.manifest.version], [1, first])
+  })
+
+  it('each node installs its channel; a canary manifest on the stable pointer is refused', async () => {
+    const stableNode = node(world, 'stable-1', {})
+    const canaryNode = node(world, 'canary-1', {channel: 'canary'})
+    assert.equal((await stableNode.apply('--minimal')).code, 0)
+    const applied = await canaryNode.apply('--minimal')
+    assert.equal(applied.code, 0, show(applied))
+    const canary = stored(world.storePath('production', 'channels', 'canary.json'))
+    assert.match(applied.stderr, new RegExp(`activated serial 2 \\(${String(canary.manifest.version).slice(0, 12)}\\)`))
+
+    const latest = world.storePath('production', 'latest.json')
+    const saved = readFileSync(latest)
+    copyFileSync(world.storePath('production', 'channels', 'canary.json'), latest)
+    try {
+      const refused = await node(world, 'stable-2', {}).apply('--minimal')
+      assert.equal(refused.code, 20, show(refused))
+      assert.match(refused.stderr, /signed for channel canary of production, but this node follows channel stable/)
+    } finally {
+      writeFileSync(latest, saved)
+    }
+  })
+
+  it('promote signs the identical artifact and build record under a higher serial, with provenance', async () => {
+    const canary = stored(world.storePath('production', 'channels', 'canary.json'))
+    const promoted = await ok(world, 'promote', '-e', 'production', '--from', 'canary', '--to', 'stable', '--json')
+    const result = JSON.parse(promoted.stdout)
+    assert.equal(result.serial, 3)
+    assert.deepEqual(result.from, {channel: 'canary', environment: 'production', serial: 2})
+    const stable = stored(world.storePath('production', 'latest.json'))
+    assert.deepEqual(stable.manifest.artifact, canary.manifest.artifact)
+    assert.deepEqual(stable.manifest.build, canary.manifest.build)
+    assert.equal(stable.manifest.channel, undefined)
+    assert.deepEqual(stable.manifest.provenance, {channel: 'canary', environment: 'production', serial: 2})
+    assert.ok(stable.manifest.serial > canary.manifest.serial)
+    const again = await ok(world, 'promote', '-e', 'production', '--from', 'canary', '--to', 'stable')
+    assert.match(again.stdout, /already live \(serial 3\)/)
+    const stableNode = node(world, 'stable-1', {})
+    const applied = await stableNode.apply('--minimal')
+    assert.equal(applied.code, 0, show(applied))
+    assert.match(applied.stderr, /activated serial 3/)
+  })
+
+  it('a staging → production promotion deploys the identical artifact, copied between environments', async () => {
+    const staged = await build(world, 'staging')
+    await ok(world, 'push', '-e', 'staging')
+    await ok(world, 'promote', '--from-env', 'staging', '--to-env', 'production', '--to', 'staging_test')
+    const bytes = readFileSync(world.storePath('staging', 'artifacts', `${staged}.tar.gz`))
+    assert.deepEqual(readFileSync(world.storePath('production', 'artifacts', `${staged}.tar.gz`)), bytes)
+    const promoted = stored(world.storePath('production', 'channels', 'staging_test.json'))
+    assert.equal(promoted.manifest.version, staged)
+    assert.equal(promoted.manifest.environment, 'production')
+    assert.deepEqual(promoted.manifest.provenance, {channel: 'stable', environment: 'staging', serial: 1})
+    const applied = await node(world, 'staging-test-1', {channel: 'staging_test'}).apply('--minimal')
+    assert.equal(applied.code, 0, show(applied))
+    assert.match(applied.stderr, new RegExp(`activated serial 4 \\(${staged.slice(0, 12)}\\)`))
+  })
+
+  it('a refused source is never promoted', async () => {
+    const refused = await world.cli('promote', '-e', 'production', '--from', 'nothing_here', '--to', 'stable')
+    assert.equal(refused.code, 15, show(refused))
+    const same = await world.cli('promote', '-e', 'production', '--from', 'stable', '--to', 'stable')
+    assert.equal(same.code, 2, show(same))
+  })
+
+  it('phases a release in: deferred nodes keep their release (exit 0), refresh widens, 0 halts', async () => {
+    const live = stored(world.storePath('production', 'latest.json')).manifest
+    const version = await nextVersion(world, 'phased')
+    const ids = Array.from({length: 400}, (_, index) => `node-${index}`)
+    const inside = ids.find((id) => cohortPlace(version, id) < 0.2)!
+    const between = ids.find((id) => cohortPlace(version, id) >= 0.2 && cohortPlace(version, id) < 0.6)!
+    const early = node(world, 'phase-early', {rollout_id: inside})
+    const late = node(world, 'phase-late', {rollout_id: between})
+    for (const each of [early, late]) assert.equal((await each.apply('--minimal')).code, 0)
+
+    const pushed = await ok(world, 'push', '-e', 'production', '--rollout', '20')
+    assert.match(pushed.stdout, /rolling out to 20 % of nodes/)
+    const phased = stored(world.storePath('production', 'latest.json')).manifest
+    assert.deepEqual(phased.rollout, {percent: 20, previous: {serial: live.serial, version: live.version}})
+
+    assert.match((await early.apply('--minimal')).stderr, new RegExp(`activated serial ${phased.serial}`))
+    const deferred = await late.apply('--minimal')
+    assert.equal(deferred.code, 0, show(deferred))
+    assert.match(deferred.stderr, /rolls out to 20 % of nodes and this node is not among them yet; keeping serial/)
+    const unchanged = await late.apply('--minimal')
+    assert.equal(unchanged.code, 0, show(unchanged))
+
+    await ok(world, 'push', '-e', 'production', '--refresh', '--rollout', '60')
+    const widened = await late.apply('--minimal')
+    assert.equal(widened.code, 0, show(widened))
+    assert.match(widened.stderr, new RegExp(`activated serial ${phased.serial + 1} \\(${version.slice(0, 12)}\\)`))
+
+    await ok(world, 'push', '-e', 'production', '--refresh', '--rollout', '0')
+    const fresh = node(world, 'phase-new', {rollout_id: inside})
+    const halted = await fresh.apply('--minimal')
+    // A node with nothing installed has nothing to keep: it installs even a halted release.
+    assert.equal(halted.code, 0, show(halted))
+    assert.match(halted.stderr, new RegExp(`activated serial \\d+ \\(${version.slice(0, 12)}\\)`))
+    await ok(world, 'push', '-e', 'production', '--refresh', '--rollout', '100')
+    assert.equal(stored(world.storePath('production', 'latest.json')).manifest.rollout, undefined)
+  })
+
+  it('a deferred node is never expired while it runs the named previous release', async () => {
+    const settings = structuredClone(world.settings)
+    // Long enough for a node on a loaded machine to install it first; the test then waits for the expiry.
+    Object.assign(settings.general, {manifest_ttl: 15})
+    const short = path.join(world.dir, 'short-ttl.yaml')
+    writeFileSync(short, stringify(settings))
+    const version = await nextVersion(world, 'expiring')
+    const outside = Array.from({length: 400}, (_, index) => `n-${index}`).find((id) => cohortPlace(version, id) >= 0.5)!
+    const waiting = node(world, 'phase-expiry', {rollout_id: outside})
+    assert.equal((await world.cliWith(short, 'push', '-e', 'production', '--refresh')).code, 0)
+    const installed = await waiting.apply('--minimal')
+    assert.equal(installed.code, 0, show(installed))
+    const expires = new Date(String(stored(world.storePath('production', 'latest.json')).manifest.expires))
+    await new Promise((resolve) => setTimeout(resolve, Math.max(0, expires.getTime() - Date.now()) + 1000))
+    assert.equal((await waiting.apply('--minimal')).code, 21, 'its own manifest expired')
+    const phased = await world.cli('push', '-e', 'production', '--rollout', '50')
+    assert.equal(phased.code, 0, show(phased))
+    const deferred = await waiting.apply('--minimal')
+    assert.equal(deferred.code, 0, show(deferred))
+    assert.match(deferred.stderr, /not among them yet/)
+    assert.doesNotMatch(deferred.stderr, /expired/)
+  })
+})
+
+describe('signature threshold: push prepares, pupistry sign adds the second key and publishes', () => {
+  let world: World
+  before(async () => {
+    world = await World.create()
+    await build(world, 'production')
+  })
+  after(() => world.cleanup())
+
+  it('one signature is not published; a second key holder signs and the node accepts both', async () => {
+    const second = path.join(world.dir, 'second-keys')
+    await ok(world, 'keys', 'generate', '--dir', second, '--user-id', 'Second <second@example.invalid>')
+    const firstPublic = String(world.settings.general.trusted_keys)
+    const secondPublic = path.join(second, 'pupistry-signing.public.asc')
+    const both = {signature_threshold: 2, trusted_keys: [firstPublic, secondPublic]}
+    Object.assign(world.settings.general, both)
+    world.writeSettings()
+    const holder = path.join(world.dir, 'second.yaml')
+    writeFileSync(
+      holder,
+      stringify({
+        ...world.settings,
+        general: {
+          ...world.settings.general,
+          signing_key_file: path.join(second, 'pupistry-signing.secret.asc'),
+          trusted_keys: firstPublic,
+        },
+      }),
+    )
+
+    const pushed = await ok(world, 'push', '-e', 'production')
+    assert.match(
+      pushed.stdout,
+      /prepared [0-9a-f]{12} as serial 1, signed by Test Signer.*`pupistry sign -e production`/,
+    )
+    assert.equal(existsSync(world.storePath('production', 'latest.json')), false)
+    const prepared = world.storePath('production', 'prepared', 'stable.json')
+    const target = node(world, 'cosigned', {})
+    const nothing = await target.apply('--minimal')
+    assert.equal(nothing.code, 15, show(nothing))
+
+    // A one-signature manifest put on the pointer by hand is refused by a node with threshold 2.
+    copyFileSync(prepared, world.storePath('production', 'latest.json'))
+    const refused = await target.apply('--minimal')
+    assert.equal(refused.code, 20, show(refused))
+    assert.match(refused.stderr, /signed by 1 trusted key\(s\), but general\.signature_threshold requires 2/)
+    rmSync(world.storePath('production', 'latest.json'))
+
+    const again = await world.cli('sign', '-e', 'production')
+    assert.equal(again.code, 2, show(again))
+    assert.match(again.stderr, /already signed by your key/)
+    const signed = await world.cliWith(holder, 'sign', '-e', 'production')
+    assert.equal(signed.code, 0, show(signed))
+    assert.match(signed.stdout, /serial 1: published [0-9a-f]{12}, signed by Test Signer .*, Second .* \(threshold 2\)/)
+    assert.equal(existsSync(prepared), false)
+    assert.equal(JSON.parse(readFileSync(world.storePath('production', 'latest.json'), 'utf8')).signatures.length, 2)
+    const applied = await target.apply('--minimal')
+    assert.equal(applied.code, 0, show(applied))
+    assert.match(applied.stderr, /activated serial 1/)
+  })
+})
