@@ -35,6 +35,25 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
     )
   }
 
+  const {assemblerName, environments, tools} = await assembleEnvironments(runtime, options.environments)
+  const cache = new BuildCache(settings)
+  const results: BuiltEnvironment[] = []
+  for (const environment of environments) {
+    results.push(await packEnvironment(runtime, cache, environment, {assembler: assemblerName, tools}))
+  }
+
+  const built = results.map((result) => result.record.environment)
+  const names = options.environments ? [...new Set([...(await cache.environments()), ...built])] : built
+  await cache.setEnvironments(names)
+  return results
+}
+
+/** Runs the configured assembler: the environment trees of the control repo, and the tool versions it used. */
+export async function assembleEnvironments(
+  runtime: Runtime,
+  wanted?: string[],
+): Promise<{assemblerName: string; environments: AssembledEnvironment[]; tools: Record<string, string>}> {
+  const {settings} = runtime
   if (!settings.build.puppetcode) {
     throw new SettingsError(
       `build.puppetcode is not set in ${settingsSource(settings)}: the URL of your Puppet control repo`,
@@ -44,7 +63,7 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
     )
   }
 
-  for (const name of options.environments ?? []) {
+  for (const name of wanted ?? []) {
     if (!/^[\w.-]+$/.test(name)) throw new UsageError(`not a branch or environment name: ${name}`)
   }
 
@@ -55,33 +74,25 @@ export async function build(runtime: Runtime, options: {environments?: string[]}
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
   })
   runtime.log.info(
-    `Assembling ${options.environments?.join(', ') || 'all branches'} of ${redactUrl(settings.build.puppetcode)} with ${assemblerName}`,
+    `Assembling ${wanted?.join(', ') || 'all branches'} of ${redactUrl(settings.build.puppetcode)} with ${assemblerName}`,
   )
-  const environments = await assembler.assemble({environments: options.environments}).catch((error) => {
+  const environments = await assembler.assemble({environments: wanted}).catch((error) => {
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
   })
-  const tools = {
-    node: process.versions.node,
-    pupistry: runtime.version,
-    ...(await assembler.versions?.().catch(() => ({}))),
-  }
-
-  const cache = new BuildCache(settings)
-  const results: BuiltEnvironment[] = []
   for (const environment of environments) {
     if (!ENVIRONMENT_PATTERN.test(environment.name)) {
       throw new AssemblerError(
         `assembler ${assemblerName} produced an environment named "${environment.name}", which Puppet cannot use`,
       )
     }
-
-    results.push(await packEnvironment(runtime, cache, environment, {assembler: assemblerName, tools}))
   }
 
-  const built = results.map((result) => result.record.environment)
-  const names = options.environments ? [...new Set([...(await cache.environments()), ...built])] : built
-  await cache.setEnvironments(names)
-  return results
+  const tools = {
+    node: process.versions.node,
+    pupistry: runtime.version,
+    ...(await assembler.versions?.().catch(() => ({}))),
+  }
+  return {assemblerName, environments, tools}
 }
 
 async function packEnvironment(

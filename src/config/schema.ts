@@ -77,6 +77,13 @@ export const agentSchema = v.looseObject({
 export const buildSchema = v.looseObject({
   assembler: optionalString,
   hieracrypt: optionalBool,
+  hieracrypt_mac_key_file: optionalString,
+  hieracrypt_public: v.nullish(
+    v.union(
+      [v.pipe(v.string(), v.minLength(1)), v.array(v.pipe(v.string(), v.minLength(1)))],
+      'expected a glob or a list of globs, such as data/common.yaml',
+    ),
+  ),
   puppetcode: optionalString,
   ...credentials,
 })
