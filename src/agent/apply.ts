@@ -8,7 +8,9 @@ import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
 import type {Runtime} from '../runtime.js'
-import {nodeKeys} from '../signing/signing.js'
+import {ensureSealed, prepareSealed, type SealedStepJob} from '../sealed/agent-step.js'
+import {sealedNodeSettings} from '../sealed/node-settings.js'
+import {type NodeKeys, nodeKeys} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {abortable, sleep} from '../util/abort.js'
 import {shortVersion as short} from '../util/version.js'
@@ -96,6 +98,7 @@ async function applyLocked(
     control,
     environment,
     force: Boolean(options.force),
+    keys,
     releases,
     state,
     store,
@@ -108,6 +111,7 @@ async function applyLocked(
 
   const needsPuppet = !options.minimal || result.action === 'installed' || state.appliedVersion !== result.version
   if (needsPuppet) {
+    await ensureSealedData(runtime, {environment, keys, releases, store, version: result.version})
     const {pinned} = state
     if (result.pinned && pinned)
       log.info(
@@ -167,6 +171,7 @@ async function act(
     releases: Releases
     state: EnvironmentState
     store: Store
+    keys: NodeKeys
   },
 ): Promise<ApplyResult> {
   const {environment, state} = job
@@ -210,6 +215,7 @@ async function install(
     signal?: AbortSignal
     signedBy?: string
     store: Store
+    keys: NodeKeys
   },
 ): Promise<ApplyResult> {
   const {environment, manifest, releases} = job
@@ -220,7 +226,11 @@ async function install(
     signedBy: job.signedBy,
     version: manifest.version,
   }
-  if (job.active?.version === manifest.version && !job.force) return {...result, action: 'current'}
+  if (job.active?.version === manifest.version && !job.force) {
+    await prepareSealed(sealedJob(runtime, job, job.active.dir, manifest))
+    return {...result, action: 'current'}
+  }
+
   let dir = job.force ? undefined : await releases.find(environment, manifest.version)
   if (!dir) {
     runtime.log.info(
@@ -229,6 +239,7 @@ async function install(
     dir = await fetchRelease(job.store, manifest, releases, job.signal)
   }
 
+  await prepareSealed(sealedJob(runtime, job, dir, manifest))
   // The last moment a stopping agent abandons the run: activation and its record are quick and atomic.
   job.signal?.throwIfAborted()
   pausePoint('committed')
@@ -290,4 +301,40 @@ async function downloadWithRetries(
       await sleep(250 * 2 ** attempt, signal)
     }
   }
+}
+
+/** The sealed-hiera step's view of a run (src/sealed/agent-step.ts). */
+function sealedJob(
+  runtime: Runtime,
+  job: {environment: string; keys: NodeKeys; releases: Releases; store: Store},
+  dir: string,
+  manifest: Manifest,
+): SealedStepJob & {manifest: Manifest} {
+  return {
+    environment: job.environment,
+    keys: job.keys,
+    log: runtime.log,
+    manifest,
+    releaseDir: job.releases.pathOf(job.environment, dir),
+    settings: sealedNodeSettings(runtime.settings),
+    store: job.store,
+  }
+}
+
+/** Sealed data of the active release, materialised again if a reboot emptied the memory filesystem. */
+async function ensureSealedData(
+  runtime: Runtime,
+  job: {environment: string; keys: NodeKeys; releases: Releases; store: Store; version: string},
+): Promise<void> {
+  const active = await job.releases.active(job.environment)
+  if (!active || active.version !== job.version) return
+  await ensureSealed({
+    environment: job.environment,
+    keys: job.keys,
+    log: runtime.log,
+    releaseDir: job.releases.pathOf(job.environment, active.dir),
+    settings: sealedNodeSettings(runtime.settings),
+    store: job.store,
+    version: job.version,
+  })
 }

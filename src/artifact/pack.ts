@@ -24,8 +24,12 @@ const noHardlinks = {get: () => undefined, set() {}} as unknown as Map<`${number
  * no owners, modes 0644/0755, no .git. Synchronous node-tar writes as fast as
  * GNU tar here; the hash is taken from the file written.
  */
-export async function packTree(root: string, outFile: string): Promise<PackResult> {
-  const listing = listTree(root)
+export async function packTree(
+  root: string,
+  outFile: string,
+  exclude?: (relative: string) => boolean,
+): Promise<PackResult> {
+  const listing = listTree(root, exclude)
   const modes = new Map(listing.entries.map((entry) => [entry.path, entry.mode]))
   tar.c(
     {

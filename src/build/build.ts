@@ -11,6 +11,10 @@ import {artifactKey} from '../format/layout.js'
 import type {BuildRecord} from '../format/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {redactUrl} from '../util/redact.js'
+import {planEnvironment, publicGlobs} from '../sealed/plan.js'
+import {REGISTRY_DIR} from '../sealed/registry.js'
+import {type SealResult, sealEnvironment} from '../sealed/seal.js'
+import type {Selection} from '../sealed/select.js'
 import {BuildCache, CACHE_FILE_MODE} from './build-cache.js'
 
 export interface BuiltEnvironment {
@@ -19,6 +23,8 @@ export interface BuiltEnvironment {
   unchanged: boolean
   previous?: string
   skipped: string[]
+  /** With build.hieracrypt: how the environment's protected hiera data was sealed. */
+  sealed?: SealResult
 }
 
 /**
@@ -27,14 +33,7 @@ export interface BuiltEnvironment {
  */
 export async function build(runtime: Runtime, options: {environments?: string[]}): Promise<BuiltEnvironment[]> {
   const {settings} = runtime
-  if (settings.build.hieracrypt) {
-    throw new SettingsError(
-      `build.hieracrypt is true in ${settingsSource(settings)}, but hieracrypt is not supported by this ` +
-        `pupistry yet; refusing to build rather than ship hiera data in the clear`,
-      {hint: 'set build.hieracrypt: false (hiera data is then readable by anyone who can read the store)'},
-    )
-  }
-
+  if (settings.build.hieracrypt) checkSealingSettings(runtime)
   const {assemblerName, environments, tools} = await assembleEnvironments(runtime, options.environments)
   const cache = new BuildCache(settings)
   const results: BuiltEnvironment[] = []
@@ -103,10 +102,13 @@ async function packEnvironment(
 ): Promise<BuiltEnvironment> {
   const dir = await cache.makeDir(environment.name)
   const temp = path.join(dir, `.building-${process.pid}.tar.gz`)
+  const selection = runtime.settings.build.hieracrypt
+    ? planEnvironment(environment.path, environment.name, publicGlobs(runtime.settings.build.hieracrypt_public))
+    : undefined
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
   try {
-    packed = await packTree(environment.path, temp)
+    packed = await packTree(environment.path, temp, selection && leftOutBySealing(selection))
   } catch (error) {
     await rm(temp, {force: true})
     throw new AssemblerError(`cannot pack environment ${environment.name}: ${(error as Error).message}`)
@@ -115,6 +117,9 @@ async function packEnvironment(
   await chmod(temp, CACHE_FILE_MODE)
   await rename(temp, cache.artifactPath(environment.name, packed.sha256))
   const previous = await cache.read(environment.name)
+  const sealed = selection
+    ? await sealEnvironment(runtime, {cacheDir: dir, root: environment.path, selection, version: packed.sha256})
+    : undefined
   const record: BuildRecord = {
     artifact: {
       files: packed.files,
@@ -133,9 +138,11 @@ async function packEnvironment(
     },
     built: new Date().toISOString(),
     environment: environment.name,
+    ...(sealed ? {sealed: {index: sealed.index}} : {}),
     version: packed.sha256,
   }
-  const unchanged = previous?.version === record.version
+  const unchanged =
+    previous?.version === record.version && previous.sealed?.index.sha256 === record.sealed?.index.sha256
   // An unchanged build keeps its record, so its build time says when the content was made.
   if (!unchanged) await cache.write(record)
   await cache.remember(unchanged && previous ? previous : record)
@@ -143,7 +150,33 @@ async function packEnvironment(
   return {
     previous: previous?.version,
     record: unchanged && previous ? previous : record,
+    sealed,
     skipped: packed.skipped,
     unchanged,
   }
+}
+
+/** What sealing needs before anything is assembled: signed bundles, and a warning when every build publishes. */
+function checkSealingSettings(runtime: Runtime): void {
+  const {settings} = runtime
+  if (settings.general.gpg_disable) {
+    throw new SettingsError(
+      `build.hieracrypt and general.gpg_disable are both true in ${settingsSource(settings)}: sealed hiera ` +
+        'data must be signed, or a writer to the store could hand nodes data of its choosing',
+      {hint: 'configure a signing key (`pupistry keys generate`) and set gpg_disable: false'},
+    )
+  }
+
+  if (!settings.build.hieracrypt_mac_key_file) {
+    runtime.log.warn(
+      'build.hieracrypt_mac_key_file is not set: encryption is randomised, so every build re-encrypts and ' +
+        'every push publishes new sealed data (`pupistry keys generate --mac-key` makes the key)',
+    )
+  }
+}
+
+/** The artifact leaves out the protected files and the registry (node names have no place in the store). */
+function leftOutBySealing(selection: Selection): (relative: string) => boolean {
+  const left = new Set(selection.protected)
+  return (relative) => relative === REGISTRY_DIR || left.has(relative)
 }

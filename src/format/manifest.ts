@@ -4,6 +4,9 @@ import {VerificationError} from '../errors.js'
 import {type Envelope, envelopePayload} from './envelope.js'
 import {ENVIRONMENT_PATTERN} from './environment.js'
 import {ARTIFACT_KEY_PATTERN, artifactKey} from './layout.js'
+import {SEALED_MEMBER} from './sealed-member.js'
+
+export type {SealedIndexRef} from './sealed-member.js'
 
 /**
  * The formats nodes read. Format 2 is format 1 plus optional members for
@@ -70,7 +73,7 @@ const COMMON_MEMBERS = {
  * more entry here, its rule in the node's trust step (agent/trust.ts) and its
  * row in docs/FORMAT.md.
  */
-const FORMAT2_MEMBERS = {}
+const FORMAT2_MEMBERS = {...SEALED_MEMBER}
 
 const FORMAT2_MEMBER_NAMES = Object.keys(FORMAT2_MEMBERS)
 
@@ -143,7 +146,12 @@ export function manifestOf(envelope: Envelope, where: string): Manifest {
 }
 
 /** What a build records locally: the artifact and build data of a manifest, which push completes. */
-export type BuildRecord = Pick<Manifest, 'artifact' | 'build' | 'environment' | 'version'> & {built: string}
+export type BuildRecord = Pick<Manifest, 'artifact' | 'build' | 'environment' | 'version'> & {
+  built: string
+} & BuiltSealed
+
+/** Sealed hiera of a build (build.hieracrypt): the index push publishes and the manifest names. */
+type BuiltSealed = Pick<Manifest, 'sealed'>
 
 function describeSchemaIssue(issue: v.BaseIssue<unknown>): string {
   return `${(issue.path ?? []).map((item) => String(item.key)).join('.') || 'manifest'}: ${issue.message}`

@@ -8,6 +8,7 @@ import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../format/env
 import {manifestKey, manifestsPrefix, pointerKey, serialOfKey} from '../format/layout.js'
 import {type BuildRecord, type Manifest, manifestPayloadType, withFormat} from '../format/manifest.js'
 import type {Runtime} from '../runtime.js'
+import {sameSealed, uploadSealed} from '../sealed/publish.js'
 import {publishedTrust, signPayload} from '../signing/signing.js'
 import {isCreateConflict, openStore} from '../store/open-store.js'
 import {type PublishedManifest, readLimited, readPublished} from '../format/pointer.js'
@@ -77,7 +78,7 @@ async function pushEnvironment(
   const {environment} = built
   const live = await trustedLive(runtime, store, environment)
   if (refresh && !live) throw new NotFoundError(`${environment}: nothing is published at ${store.location} to refresh`)
-  if (live && live.manifest.version === built.version && !refresh) {
+  if (live && live.manifest.version === built.version && sameSealed(live.manifest, built) && !refresh) {
     return {
       artifactUploaded: false,
       environment,
@@ -94,6 +95,7 @@ async function pushEnvironment(
     const serial = (await highestSerial(store, environment, live?.manifest.serial ?? 0)) + 1
     const {bytes, signedBy} = await envelopeFor(runtime, manifestFor(runtime, store, record, serial))
     artifactUploaded ??= refresh ? false : await uploadArtifact(runtime, store, cache, record)
+    if (!refresh && attempt === 0) await uploadSealed(runtime, store, cache.dirOf(environment), record)
     try {
       await store.put(manifestKey(environment, serial), bytes, {contentType: 'application/json', createOnly: true})
     } catch (error) {
@@ -214,6 +216,7 @@ function manifestFor(runtime: Runtime, store: Store, record: BuildRecord, serial
     environment: record.environment,
     expires: ttl ? new Date(created.getTime() + durationSeconds(ttl) * 1000).toISOString() : null,
     prefix: store.prefix,
+    ...(record.sealed ? {sealed: record.sealed} : {}),
     serial,
     version: record.version,
   })

@@ -220,11 +220,14 @@ hierarchy:
             .join('\n')}\n`
           const files = present.map((file) => `data/${file}.yaml`)
           const [selection] = select([node('n1', facts)], hiera, files).members
+          const values: Record<string, string> = {
+            '%{::role}': facts.role,
+            '%{facts.role}': facts.role,
+            '%{facts.tier}': facts.tier,
+            '%{trusted.certname}': 'n1',
+          }
           const expected = templates
-            .map(
-              (template) =>
-                `data/${template.replace('%{trusted.certname}', 'n1').replace('%{facts.role}', facts.role).replace('%{::role}', facts.role).replace('%{facts.tier}', facts.tier)}.yaml`,
-            )
+            .map((template) => `data/${template.replace(/%\{[^}]+\}/g, (name) => values[name])}.yaml`)
             .filter((file) => files.includes(file))
           assert.deepEqual(selection.files, [...new Set(expected)].sort())
         },
