@@ -5,8 +5,8 @@ import {after, before, describe, it} from 'node:test'
 
 import * as openpgp from 'openpgp'
 
-import {show} from './helpers/cli.js'
-import {type SealedNode, SealedWorld} from './helpers/sealed-world.js'
+import {execute, run, show} from './helpers/cli.js'
+import {LOOKUP_KEYS, NODES, type SealedNode, SealedWorld} from './helpers/sealed-world.js'
 
 async function ok(result: Promise<{code: number; stdout: string; stderr: string}>) {
   const done = await result
@@ -162,6 +162,62 @@ describe('sealed hiera: build, push, and nodes that read only their own data', (
   it('no command output holds a canary (--verbose, --json, plan, build, push, apply)', () => {
     for (const text of outputs) {
       for (const canary of Object.values(sealed.canaries)) assert.ok(!text.includes(canary), `${canary} in output`)
+    }
+  })
+})
+
+describe('sealed hiera: equivalence with the full plaintext tree in real Puppet', () => {
+  let sealed: SealedWorld
+  const nodes: SealedNode[] = []
+  before(async () => {
+    sealed = await SealedWorld.create()
+    for (const [name, facts] of Object.entries(NODES)) nodes.push(sealed.addNode(name, facts))
+    await sealed.register(nodes)
+    await ok(sealed.world.cli('build', '-e', 'production'))
+    await ok(sealed.world.cli('push'))
+    for (const node of nodes) await ok(sealed.nodeCli(node, 'apply', '--minimal'))
+  })
+  after(() => sealed?.cleanup())
+
+  /** Every key looked up by Puppet as the node, in an environment path: `key=value` lines. */
+  async function lookups(node: SealedNode, environmentpath: string): Promise<string[]> {
+    const code = LOOKUP_KEYS.map((key) => `notice("LOOKUP ${key}=\${lookup('${key}', Data, 'first', 'absent')}")`).join(
+      '\n',
+    )
+    const result = await execute(
+      'puppet',
+      [
+        'apply',
+        '--environmentpath',
+        environmentpath,
+        '--environment',
+        'production',
+        '--certname',
+        node.name,
+        '-e',
+        code,
+      ],
+      {env: node.env},
+    )
+    assert.ok(result.code === 0 || result.code === 2, show(result))
+    return [...result.stdout.matchAll(/LOOKUP (\S+=.*)$/gm)].map((match) => match[1]).sort()
+  }
+
+  it('for each node, lookup() of every key gives the same values sealed as from the plaintext tree', async () => {
+    const plain = path.join(sealed.world.dir, 'plain')
+    await run('git', [
+      'clone',
+      '-q',
+      '--branch',
+      'production',
+      path.join(sealed.world.repos, 'control.git'),
+      path.join(plain, 'production'),
+    ])
+    for (const node of nodes) {
+      const expected = await lookups(node, plain)
+      assert.equal(expected.length, LOOKUP_KEYS.length)
+      assert.ok(expected.some((line) => line.startsWith('canary_common=CANARY-')))
+      assert.deepEqual(await lookups(node, node.puppetcode), expected, node.name)
     }
   })
 })

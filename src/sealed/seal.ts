@@ -105,6 +105,7 @@ export async function sealEnvironment(
     environment,
     version: job.version,
   })
+  await writeLedger(job.cacheDir, index.sha256, job.selection)
   return {bundles: job.selection.bundles.length, encrypted, index, readers}
 }
 
@@ -128,6 +129,25 @@ async function signedIndex(runtime: Runtime, cacheDir: string, index: SealedInde
   await writeCacheFile(cachedIndexPath(cacheDir, sha256), bytes)
   await writeCacheFile(last, JSON.stringify({payload: payloadSha, sha256}))
   return {key: sealedIndexKey(index.environment, sha256), sha256, size: bytes.length}
+}
+
+/** Who could read what through an index: kept on the build side only (it names nodes), for `hieracrypt exposure`. */
+export interface Ledger {
+  environment: string
+  readers: Record<string, string[]>
+}
+
+export function ledgerPath(environmentDir: string, indexSha256: string): string {
+  return path.join(sealedCacheDir(environmentDir), 'ledger', `${indexSha256}.json`)
+}
+
+async function writeLedger(cacheDir: string, indexSha256: string, selection: Selection): Promise<void> {
+  const readers = Object.fromEntries(
+    selection.members.map(({files, member}) => [`${member.kind} ${member.name}`, files]),
+  )
+  const ledger: Ledger = {environment: selection.environment, readers}
+  await mkdir(path.dirname(ledgerPath(cacheDir, indexSha256)), {mode: CACHE_DIR_MODE, recursive: true})
+  await writeCacheFile(ledgerPath(cacheDir, indexSha256), `${JSON.stringify(ledger, null, 2)}\n`)
 }
 
 async function reusable(cacheDir: string, mac: string): Promise<{sha256: string; size: number} | undefined> {

@@ -71,7 +71,9 @@ export async function unseal(job: {
     throw new SealedDataError(
       `${environment}: this node (key ${job.nodeKeys.map((key) => key.fingerprint).join(', ')}) has no entry in the sealed index`,
       {
-        hint: 'the node is not registered in hieracrypt/nodes/ for this environment, was revoked, or has a new key: commit the output of `pupistry node init` and build again',
+        hint:
+          'the node is not registered in hieracrypt/nodes/ for this environment, was revoked, or has a new ' +
+          'key: commit the output of `pupistry node init` and build again',
       },
     )
   }
