@@ -127,6 +127,11 @@ describe('sealed hiera: stable builds, fail-closed nodes, revocation and exposur
     await sealed.world.commitToControl('production', (dir) => {
       const file = path.join(dir, 'data', 'role', 'web.yaml')
       writeFileSync(file, readFileSync(file, 'utf8').replace('role web', 'role web v2'))
+      // A public change too, so that there is a new release to keep out.
+      writeFileSync(
+        path.join(dir, 'manifests', 'site.pp'),
+        `# v2\n${readFileSync(path.join(dir, 'manifests', 'site.pp'), 'utf8')}`,
+      )
     })
     await ok(sealed.world.cli('build', '-e', 'production'))
     await ok(sealed.world.cli('push'))
@@ -162,5 +167,25 @@ describe('sealed hiera: stable builds, fail-closed nodes, revocation and exposur
     ])
     assert.deepEqual(exposure.unknown, [])
     await refused(sealed.nodeCli(a, 'apply'), /has no entry in the sealed index/)
+  })
+
+  it('diff shows which reader gains which protected file, and "changed (sealed)" without the content', async () => {
+    await sealed.world.commitToControl('production', (dir) => {
+      const hiera = path.join(dir, 'hiera.yaml')
+      writeFileSync(hiera, `${readFileSync(hiera, 'utf8')}  - name: leak\n    path: role/db.yaml\n`)
+      const common = path.join(dir, 'data', 'common.yaml')
+      writeFileSync(common, readFileSync(common, 'utf8').replace(sealed.canaries['data/common.yaml'], 'CANARY-rotated'))
+    })
+    await ok(sealed.world.cli('build', '-e', 'production'))
+    const json = await ok(sealed.world.cli('diff', '--json'))
+    const [result] = JSON.parse(json.stdout)
+    assert.deepEqual(result.sealed.readers, [{added: ['data/role/db.yaml'], reader: 'node d.example', removed: []}])
+    assert.deepEqual(result.sealed.changed, ['data/common.yaml'])
+    const text = await ok(sealed.world.cli('diff'))
+    assert.match(text.stdout, /node d\.example:\n +\+ data\/role\/db\.yaml/)
+    assert.match(text.stdout, /M data\/common\.yaml changed \(sealed\)/)
+    for (const output of [json.stdout, json.stderr, text.stdout, text.stderr]) {
+      for (const canary of [...Object.values(sealed.canaries), 'CANARY-rotated']) assert.ok(!output.includes(canary))
+    }
   })
 })

@@ -1,4 +1,4 @@
-import {createHash, createHmac} from 'node:crypto'
+import {createHash, createHmac, randomBytes} from 'node:crypto'
 import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -105,7 +105,7 @@ export async function sealEnvironment(
     environment,
     version: job.version,
   })
-  await writeLedger(job.cacheDir, index.sha256, job.selection)
+  await writeLedger(job.cacheDir, index.sha256, job.selection, job.root)
   return {bundles: job.selection.bundles.length, encrypted, index, readers}
 }
 
@@ -135,19 +135,41 @@ async function signedIndex(runtime: Runtime, cacheDir: string, index: SealedInde
 export interface Ledger {
   environment: string
   readers: Record<string, string[]>
+  /**
+   * A keyed digest of each protected file, so `diff` can say "changed
+   * (sealed)" without keeping plaintext; keyed so the cache does not let
+   * anyone confirm a guess of a secret value.
+   */
+  digests: Record<string, string>
 }
 
 export function ledgerPath(environmentDir: string, indexSha256: string): string {
   return path.join(sealedCacheDir(environmentDir), 'ledger', `${indexSha256}.json`)
 }
 
-async function writeLedger(cacheDir: string, indexSha256: string, selection: Selection): Promise<void> {
+async function writeLedger(cacheDir: string, indexSha256: string, selection: Selection, root: string): Promise<void> {
   const readers = Object.fromEntries(
     selection.members.map(({files, member}) => [`${member.kind} ${member.name}`, files]),
   )
-  const ledger: Ledger = {environment: selection.environment, readers}
+  const key = await digestKey(cacheDir)
+  const digests: Record<string, string> = {}
+  for (const file of selection.protected)
+    digests[file] = createHmac('sha256', key)
+      .update(await readFile(path.join(root, file)))
+      .digest('hex')
+  const ledger: Ledger = {digests, environment: selection.environment, readers}
   await mkdir(path.dirname(ledgerPath(cacheDir, indexSha256)), {mode: CACHE_DIR_MODE, recursive: true})
   await writeCacheFile(ledgerPath(cacheDir, indexSha256), `${JSON.stringify(ledger, null, 2)}\n`)
+}
+
+/** The build cache's own random key for ledger digests, made once. */
+async function digestKey(cacheDir: string): Promise<Buffer> {
+  const file = path.join(sealedCacheDir(cacheDir), 'digest.key')
+  const existing = await readFile(file).catch(() => undefined)
+  if (existing?.length === 32) return existing
+  const key = randomBytes(32)
+  await writeCacheFile(file, key)
+  return key
 }
 
 async function reusable(cacheDir: string, mac: string): Promise<{sha256: string; size: number} | undefined> {
