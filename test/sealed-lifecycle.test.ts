@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {existsSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
+import {existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -151,6 +151,30 @@ describe('sealed hiera: stable builds, fail-closed nodes, revocation and exposur
     assert.match(sealed.world.targetFile('sealed-a.example.txt'), /role_value=role web v2,/)
   })
 
+  it('a node enrolled only by its group key reads what the group reads, never a per-certname file', async () => {
+    const made = await ok(
+      sealed.world.cli('keys', 'generate', '--name', 'group-web', '--dir', path.join(sealed.world.dir, 'groupkeys')),
+    )
+    assert.match(made.stdout, /fingerprint/)
+    const groupKey = path.join(sealed.world.dir, 'groupkeys', 'group-web.secret.asc')
+    const publicKey = readFileSync(path.join(sealed.world.dir, 'groupkeys', 'group-web.public.asc'), 'utf8')
+    await sealed.world.commitToControl('production', (dir) => {
+      mkdirSync(path.join(dir, 'hieracrypt', 'groups'), {recursive: true})
+      writeFileSync(
+        path.join(dir, 'hieracrypt', 'groups', 'web.yaml'),
+        stringify({facts: {role: 'web'}, key: publicKey}),
+      )
+    })
+    await ok(sealed.world.cli('build', '-e', 'production'))
+    await ok(sealed.world.cli('push'))
+    const h = sealed.addNode('h.example', {role: 'web'}, {group_keys: [groupKey]})
+    await ok(sealed.nodeCli(h, 'apply'))
+    const current = path.join(h.sealedDir, 'production', 'current', 'data')
+    assert.deepEqual(readdirSync(current).sort(), ['common.yaml', 'role'])
+    assert.deepEqual(readdirSync(path.join(current, 'role')), ['web.yaml'])
+    assert.match(sealed.world.targetFile('sealed-h.example.txt'), /node_value=none,role_value=role web v2,/)
+  })
+
   it('revoking A: the next index has no entry for A, and `exposure A` lists exactly its former files', async () => {
     const entry = load(registry['a.example']) as Record<string, unknown>
     await sealed.commitRegistry({'a.example': stringify({...entry, revoked: true})})
@@ -179,7 +203,10 @@ describe('sealed hiera: stable builds, fail-closed nodes, revocation and exposur
     await ok(sealed.world.cli('build', '-e', 'production'))
     const json = await ok(sealed.world.cli('diff', '--json'))
     const [result] = JSON.parse(json.stdout)
-    assert.deepEqual(result.sealed.readers, [{added: ['data/role/db.yaml'], reader: 'node d.example', removed: []}])
+    assert.deepEqual(result.sealed.readers, [
+      {added: ['data/role/db.yaml'], reader: 'group web', removed: []},
+      {added: ['data/role/db.yaml'], reader: 'node d.example', removed: []},
+    ])
     assert.deepEqual(result.sealed.changed, ['data/common.yaml'])
     const text = await ok(sealed.world.cli('diff'))
     assert.match(text.stdout, /node d\.example:\n +\+ data\/role\/db\.yaml/)

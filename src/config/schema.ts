@@ -63,6 +63,12 @@ export const agentSchema = v.looseObject({
   daemon_minimal: optionalBool,
   daemon_splay: durationOrZero,
   environment: optionalString,
+  group_keys: v.nullish(
+    v.union(
+      [v.pipe(v.string(), v.minLength(1)), v.array(v.pipe(v.string(), v.minLength(1)))],
+      'expected a secret key file, or a list of them',
+    ),
+  ),
   hieracrypt_fact_drift: v.nullish(v.picklist(['fail', 'warn'], 'expected fail or warn')),
   keep_releases: optionalPositiveInt,
   node_key_file: optionalString,

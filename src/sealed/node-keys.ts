@@ -11,17 +11,23 @@ export interface NodeKey {
 }
 
 /**
- * The node's secret keys: the current one (required) and the next one of a
- * rotation (when present). A key others can read is refused: it would hand
+ * The node's secret keys, in the order they are tried: its own (required
+ * unless it has group keys), the next one of a rotation (when present), then
+ * its groups' keys (agent.group_keys). A key others can read is refused: it would hand
  * them this node's secrets.
  */
 export async function loadNodeKeys(settings: SealedNodeSettings): Promise<NodeKey[]> {
-  const keys = [await loadKey(settings.nodeKeyFile)]
+  const groups = await Promise.all(settings.groupKeyFiles.map((file) => loadKey(file)))
+  // A node enrolled only through a group (an autoscaling group) has no key of its own.
+  const own = await loadKey(settings.nodeKeyFile).catch((error: unknown) => {
+    if ((error as {missing?: boolean}).missing && groups.length > 0) return undefined
+    throw error
+  })
   const next = await loadKey(settings.nextKeyFile).catch((error: unknown) => {
     if ((error as {missing?: boolean}).missing) return undefined
     throw error
   })
-  return next ? [...keys, next] : keys
+  return [own, next, ...groups].filter((key): key is NodeKey => key !== undefined)
 }
 
 async function loadKey(file: string): Promise<NodeKey> {

@@ -19,6 +19,8 @@ export interface SealedNodeSettings {
   /** The next key of a rotation (`node rotate`), beside the current one. */
   nextKeyFile: string
   factDrift: 'fail' | 'warn'
+  /** agent.group_keys: secret keys of the groups this node belongs to (hieracrypt/groups/), tried after its own. */
+  groupKeyFiles: string[]
   /** Where the agent keeps verified ciphertext, so a reboot re-materialises without the store. */
   cacheDir: string
 }
@@ -26,10 +28,13 @@ export interface SealedNodeSettings {
 export function sealedNodeSettings(settings: Settings): SealedNodeSettings {
   const {agent} = settings
   const nodeKeyFile = path.resolve(expandHome(agent.node_key_file ?? SEALED_DEFAULTS.nodeKeyFile))
+  const groups = agent.group_keys
+  const groupKeyFiles = groups === undefined || groups === null ? [] : Array.isArray(groups) ? groups : [groups]
   return {
     allowDisk: Boolean(agent.sealed_dir_on_disk),
     cacheDir: path.join(agentSettingsOf(settings).stateDir, 'sealed'),
     factDrift: agent.hieracrypt_fact_drift ?? 'fail',
+    groupKeyFiles: groupKeyFiles.map((file) => path.resolve(expandHome(file))),
     nextKeyFile: nodeKeyFile.replace(/(\.secret)?\.asc$/, '.next$1.asc'),
     nodeKeyFile,
     sealedDir: path.resolve(expandHome(agent.sealed_dir ?? SEALED_DEFAULTS.sealedDir)),
