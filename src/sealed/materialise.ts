@@ -1,5 +1,5 @@
 import {randomBytes} from 'node:crypto'
-import {mkdir, readdir, readlink, rename, rm, statfs, symlink, writeFile} from 'node:fs/promises'
+import {chmod, mkdir, readdir, readlink, rename, rm, statfs, symlink, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import {SealedDataError} from '../errors.js'
@@ -33,6 +33,9 @@ export async function materialise(job: {
   await checkMemoryFilesystem(job.sealedDir, job.allowDisk)
   const envDir = path.join(job.sealedDir, job.environment)
   await mkdir(envDir, {mode: 0o700, recursive: true})
+  // Made before, or by someone else, with a looser mode: only root may even list what is sealed here.
+  await chmod(job.sealedDir, 0o700)
+  await chmod(envDir, 0o700)
   const generation = `gen-${Date.now().toString(36)}-${randomBytes(4).toString('hex')}`
   const genDir = path.join(envDir, generation)
   await mkdir(genDir, {mode: 0o700})
