@@ -188,6 +188,8 @@ describe('sealed hiera: equivalence with the full plaintext tree in real Puppet'
       'puppet',
       [
         'apply',
+        '--color',
+        'false',
         '--environmentpath',
         environmentpath,
         '--environment',
