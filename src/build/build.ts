@@ -15,7 +15,7 @@ import {planEnvironment, publicGlobs} from '../sealed/plan.js'
 import {REGISTRY_DIR} from '../sealed/registry.js'
 import {type SealResult, sealEnvironment} from '../sealed/seal.js'
 import type {Selection} from '../sealed/select.js'
-import {BuildCache, CACHE_FILE_MODE} from './build-cache.js'
+import {BuildCache, CACHE_DIR_MODE, CACHE_FILE_MODE} from './build-cache.js'
 
 export interface BuiltEnvironment {
   record: BuildRecord
@@ -118,7 +118,13 @@ async function packEnvironment(
   await rename(temp, cache.artifactPath(environment.name, packed.sha256))
   const previous = await cache.read(environment.name)
   const sealed = selection
-    ? await sealEnvironment(runtime, {cacheDir: dir, root: environment.path, selection, version: packed.sha256})
+    ? await sealEnvironment(runtime, {
+        cacheDir: dir,
+        modes: {dir: CACHE_DIR_MODE, file: CACHE_FILE_MODE},
+        root: environment.path,
+        selection,
+        version: packed.sha256,
+      })
     : undefined
   const record: BuildRecord = {
     artifact: {

@@ -2,7 +2,6 @@ import {createHash, createHmac, randomBytes} from 'node:crypto'
 import {mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {CACHE_DIR_MODE, CACHE_FILE_MODE} from '../build/build-cache.js'
 import {expandHome} from '../config/settings.js'
 import {SettingsError} from '../errors.js'
 import {serializeEnvelope} from '../format/envelope.js'
@@ -14,6 +13,12 @@ import {encryptTo, fingerprintOf} from './crypto.js'
 import {BUNDLE_PAYLOAD_TYPE, INDEX_PAYLOAD_TYPE, memberTag, type SealedBundle, type SealedIndex} from './format.js'
 import {NODES_DIR, GROUPS_DIR} from './registry.js'
 import type {Selection} from './select.js'
+
+/** The build cache's modes (build/build-cache.ts), which the sealed cache keeps too. */
+export interface CacheModes {
+  dir: number
+  file: number
+}
 
 export interface SealResult {
   index: SealedIndexRef
@@ -50,12 +55,13 @@ export function cachedIndexPath(environmentDir: string, sha256: string): string 
  */
 export async function sealEnvironment(
   runtime: Runtime,
-  job: {root: string; cacheDir: string; selection: Selection; version: string},
+  job: {root: string; cacheDir: string; selection: Selection; version: string; modes: CacheModes},
 ): Promise<SealResult> {
+  const {modes} = job
   const {environment} = job.selection
   const macKey = await readMacKey(runtime)
   const dirs = ['bundles', 'index', 'mac'].map((name) => path.join(sealedCacheDir(job.cacheDir), name))
-  for (const dir of dirs) await mkdir(dir, {mode: CACHE_DIR_MODE, recursive: true})
+  for (const dir of dirs) await mkdir(dir, {mode: modes.dir, recursive: true})
   const entries: SealedIndex['entries'] = {}
   let encrypted = 0
   let readers = 0
@@ -84,8 +90,8 @@ export async function sealEnvironment(
       const {envelope} = await signPayload(runtime, BUNDLE_PAYLOAD_TYPE, payload)
       const ciphertext = await encryptTo(serializeEnvelope(envelope), keys)
       const sha256 = createHash('sha256').update(ciphertext).digest('hex')
-      await writeCacheFile(cachedBundlePath(job.cacheDir, sha256), ciphertext)
-      if (mac) await writeCacheFile(path.join(sealedCacheDir(job.cacheDir), 'mac', mac), sha256)
+      await writeCacheFile(modes, cachedBundlePath(job.cacheDir, sha256), ciphertext)
+      if (mac) await writeCacheFile(modes, path.join(sealedCacheDir(job.cacheDir), 'mac', mac), sha256)
       ref = {sha256, size: ciphertext.length}
       encrypted++
     }
@@ -100,17 +106,23 @@ export async function sealEnvironment(
     readers += bundle.members.length
   }
 
-  const index = await signedIndex(runtime, job.cacheDir, {
-    entries: sortedByKey(entries),
-    environment,
-    version: job.version,
-  })
-  await writeLedger(job.cacheDir, index.sha256, job.selection, job.root)
+  const index = await signedIndex(
+    runtime,
+    job.cacheDir,
+    {entries: sortedByKey(entries), environment, version: job.version},
+    modes,
+  )
+  await writeLedger(job.cacheDir, index.sha256, job.selection, job.root, modes)
   return {bundles: job.selection.bundles.length, encrypted, index, readers}
 }
 
 /** The signed index; the one signed before is reused when its content is the same (a signature carries its time). */
-async function signedIndex(runtime: Runtime, cacheDir: string, index: SealedIndex): Promise<SealedIndexRef> {
+async function signedIndex(
+  runtime: Runtime,
+  cacheDir: string,
+  index: SealedIndex,
+  modes: CacheModes,
+): Promise<SealedIndexRef> {
   const payload = Buffer.from(JSON.stringify(index), 'utf8')
   const payloadSha = createHash('sha256').update(payload).digest('hex')
   const last = path.join(sealedCacheDir(cacheDir), 'index', 'last.json')
@@ -126,8 +138,8 @@ async function signedIndex(runtime: Runtime, cacheDir: string, index: SealedInde
   const {envelope} = await signPayload(runtime, INDEX_PAYLOAD_TYPE, payload)
   const bytes = serializeEnvelope(envelope)
   const sha256 = createHash('sha256').update(bytes).digest('hex')
-  await writeCacheFile(cachedIndexPath(cacheDir, sha256), bytes)
-  await writeCacheFile(last, JSON.stringify({payload: payloadSha, sha256}))
+  await writeCacheFile(modes, cachedIndexPath(cacheDir, sha256), bytes)
+  await writeCacheFile(modes, last, JSON.stringify({payload: payloadSha, sha256}))
   return {key: sealedIndexKey(index.environment, sha256), sha256, size: bytes.length}
 }
 
@@ -147,28 +159,34 @@ export function ledgerPath(environmentDir: string, indexSha256: string): string 
   return path.join(sealedCacheDir(environmentDir), 'ledger', `${indexSha256}.json`)
 }
 
-async function writeLedger(cacheDir: string, indexSha256: string, selection: Selection, root: string): Promise<void> {
+async function writeLedger(
+  cacheDir: string,
+  indexSha256: string,
+  selection: Selection,
+  root: string,
+  modes: CacheModes,
+): Promise<void> {
   const readers = Object.fromEntries(
     selection.members.map(({files, member}) => [`${member.kind} ${member.name}`, files]),
   )
-  const key = await digestKey(cacheDir)
+  const key = await digestKey(cacheDir, modes)
   const digests: Record<string, string> = {}
   for (const file of selection.protected)
     digests[file] = createHmac('sha256', key)
       .update(await readFile(path.join(root, file)))
       .digest('hex')
   const ledger: Ledger = {digests, environment: selection.environment, readers}
-  await mkdir(path.dirname(ledgerPath(cacheDir, indexSha256)), {mode: CACHE_DIR_MODE, recursive: true})
-  await writeCacheFile(ledgerPath(cacheDir, indexSha256), `${JSON.stringify(ledger, null, 2)}\n`)
+  await mkdir(path.dirname(ledgerPath(cacheDir, indexSha256)), {mode: modes.dir, recursive: true})
+  await writeCacheFile(modes, ledgerPath(cacheDir, indexSha256), `${JSON.stringify(ledger, null, 2)}\n`)
 }
 
 /** The build cache's own random key for ledger digests, made once. */
-async function digestKey(cacheDir: string): Promise<Buffer> {
+async function digestKey(cacheDir: string, modes: CacheModes): Promise<Buffer> {
   const file = path.join(sealedCacheDir(cacheDir), 'digest.key')
   const existing = await readFile(file).catch(() => undefined)
   if (existing?.length === 32) return existing
   const key = randomBytes(32)
-  await writeCacheFile(file, key)
+  await writeCacheFile(modes, file, key)
   return key
 }
 
@@ -202,8 +220,8 @@ function sortedByKey<T>(record: Record<string, T>): Record<string, T> {
   return Object.fromEntries(Object.entries(record).sort(([a], [b]) => (a < b ? -1 : 1)))
 }
 
-async function writeCacheFile(file: string, data: Uint8Array | string): Promise<void> {
+async function writeCacheFile(modes: CacheModes, file: string, data: Uint8Array | string): Promise<void> {
   const temp = `${file}.${process.pid}.tmp`
-  await writeFile(temp, data, {mode: CACHE_FILE_MODE})
+  await writeFile(temp, data, {mode: modes.file})
   await rename(temp, file)
 }

@@ -1,7 +1,7 @@
 import {Args, Flags} from '@oclif/core'
 
 import {BaseCommand} from '../../cli/base-command.js'
-import {type Exposure, exposureOf} from '../../sealed/exposure.js'
+import {type Exposure, exposureOf} from '../../publish/exposure.js'
 
 export default class HieracryptExposure extends BaseCommand<typeof HieracryptExposure> {
   static override enableJsonFlag = true

@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import {formatPlan} from '../../formatters/hieracrypt-plan.js'
 import type {EnvironmentPlan} from '../../sealed/plan.js'
-import {planSealed} from '../../sealed/plan-service.js'
+import {planSealed} from '../../build/hieracrypt-plan.js'
 
 export default class HieracryptPlan extends BaseCommand<typeof HieracryptPlan> {
   static override enableJsonFlag = true

@@ -5,7 +5,7 @@ import {LAYOUT_ROOT, SEALED_INDEX_KEY_PATTERN} from '../format/layout.js'
 import type {Runtime} from '../runtime.js'
 import {byteOrder} from '../artifact/tree.js'
 import {openStore} from '../store/open-store.js'
-import {type Ledger, ledgerPath} from './seal.js'
+import {type Ledger, ledgerPath} from '../sealed/seal.js'
 
 export interface Exposure {
   reader: string

@@ -1,6 +1,6 @@
-import {assembleEnvironments} from '../build/build.js'
+import {assembleEnvironments} from './build.js'
 import type {Runtime} from '../runtime.js'
-import {describePlan, type EnvironmentPlan, planEnvironment, publicGlobs} from './plan.js'
+import {describePlan, type EnvironmentPlan, planEnvironment, publicGlobs} from '../sealed/plan.js'
 
 /** `pupistry hieracrypt plan`: assembles the control repo and plans each environment, encrypting nothing. */
 export async function planSealed(runtime: Runtime, options: {environments?: string[]}): Promise<EnvironmentPlan[]> {
