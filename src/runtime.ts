@@ -24,12 +24,22 @@ export interface LogEvent {
   [field: string]: unknown
 }
 
+/** Progress of one long transfer or pack, in bytes; shown on a terminal only (docs/settings.md, "Output"). */
+export interface Meter {
+  advance(bytes: number): void
+  /** The work finished: the line is completed (and ends). */
+  done(): void
+}
+
 export interface Logger extends ProviderLogger {
   /** Details shown only with --verbose. */
   debug(message: string): void
   /** A structured event: its message as a line for people, the whole object as JSON. */
   event(entry: LogEvent): void
-  readonly tty: boolean
+  /** A progress meter for work of `total` bytes. */
+  meter(label: string, total: number): Meter
+  /** Whether messages are coloured; tools pupistry runs (Puppet) are told the same. */
+  readonly color: boolean
   readonly verbose: boolean
 }
 

@@ -4,7 +4,7 @@ import {mkdirSync, readdirSync, readFileSync, rmSync, writeFileSync} from 'node:
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump as stringify} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {startTimeOf} from '../src/agent/process-tree.js'
 import {show} from './helpers/cli.js'

@@ -5,7 +5,7 @@ import path from 'node:path'
 import {after, before, beforeEach, describe, it} from 'node:test'
 import {gzipSync} from 'node:zlib'
 
-import {dump as stringify} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {type CliResult, show} from './helpers/cli.js'
 import {craftArchive, craftTar, stageBuild} from './helpers/craft.js'

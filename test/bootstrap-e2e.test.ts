@@ -15,7 +15,7 @@ import {
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump} from 'js-yaml'
+import {stringify as dump} from 'yaml'
 
 import {parseSettings} from '../src/config/settings.js'
 import {BIN, run, show} from './helpers/cli.js'

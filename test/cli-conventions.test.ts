@@ -71,6 +71,30 @@ describe('oclif conventions', () => {
     )
   })
 
+  it('the global flags work with the commands of other plugins too', async () => {
+    for (const argv of [
+      ['plugins', '-c', 'x'],
+      ['plugins', '--config=x', '-v'],
+      ['version', '--config', 'x'],
+    ]) {
+      const result = await runCli(argv)
+      assert.equal(result.code, 0, show(result))
+      assert.doesNotMatch(result.stderr, /Nonexistent flag/)
+    }
+  })
+
+  it("another plugin's command under --json prints its result or a short error, never the CLI configuration", async () => {
+    const listed = await runCli(['plugins', '--json', '-c', 'x'])
+    assert.equal(listed.code, 0, show(listed))
+    assert.ok(Array.isArray(JSON.parse(listed.stdout)), show(listed))
+    const failed = await runCli(['plugins', '--json', '-c', 'x', '--bogus'])
+    assert.equal(failed.code, 2, show(failed))
+    assert.deepEqual(JSON.parse(failed.stdout), {
+      error: {exitCode: 2, message: 'Nonexistent flag: --bogus\nSee more help with --help', name: 'UsageError'},
+    })
+    for (const result of [listed, failed]) assert.doesNotMatch(result.stdout, /"(cacheDir|configDir|dataDir)"/)
+  })
+
   it('`pupistry version` prints the CLI version, like --version', async () => {
     const [command, flag] = await Promise.all([runCli(['version']), runCli(['--version'])])
     assert.equal(command.code, 0, show(command))

@@ -4,7 +4,7 @@ import {existsSync, readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump} from 'js-yaml'
+import {stringify as dump} from 'yaml'
 
 import {BIN, type CliResult, show} from './helpers/cli.js'
 import {artifactListing, compareListings, treeListing} from './helpers/tree-check.js'

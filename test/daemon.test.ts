@@ -17,7 +17,7 @@ import type {AddressInfo, Socket} from 'node:net'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump} from 'js-yaml'
+import {stringify as dump} from 'yaml'
 
 import {BIN, run, show} from './helpers/cli.js'
 import {DaemonProcess} from './helpers/daemon.js'

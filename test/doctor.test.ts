@@ -3,7 +3,7 @@ import {chmodSync, existsSync, mkdirSync, utimesSync, writeFileSync} from 'node:
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump} from 'js-yaml'
+import {stringify as dump} from 'yaml'
 
 import {show} from './helpers/cli.js'
 import {World} from './helpers/world.js'

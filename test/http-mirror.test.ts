@@ -3,7 +3,7 @@ import {cpSync, mkdirSync, readdirSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump} from 'js-yaml'
+import {stringify as dump} from 'yaml'
 
 import {type CliResult, runCli, show} from './helpers/cli.js'
 import {type Nginx, startNginx} from './helpers/nginx.js'

@@ -4,7 +4,7 @@ import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump as stringify} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {run, runCli, show} from './helpers/cli.js'
 import {World} from './helpers/world.js'

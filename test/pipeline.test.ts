@@ -3,7 +3,7 @@ import {readdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump as stringify} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {show} from './helpers/cli.js'
 import {World} from './helpers/world.js'

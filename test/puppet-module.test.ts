@@ -10,7 +10,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump, load} from 'js-yaml'
+import {parse as load, stringify as dump} from 'yaml'
 
 import {BIN, type CliResult, execute, ROOT, show} from './helpers/cli.js'
 import {World} from './helpers/world.js'

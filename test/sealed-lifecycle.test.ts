@@ -3,7 +3,7 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, readlinkSync, writeFil
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump as stringify, load} from 'js-yaml'
+import {parse as load, stringify} from 'yaml'
 import * as openpgp from 'openpgp'
 
 import {memberTag} from '../src/sealed/format.js'

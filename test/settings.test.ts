@@ -65,28 +65,78 @@ describe('settings', () => {
 
   it('warns about unknown sections, and keeps unknown keys (with file and line) for plugins to read', () => {
     const settings = parseSettings('general:\n  storage: /srv\n  s3_bukket: typo\nextra:\n  a: 1\n', 'x.yaml')
-    assert.deepEqual(settings.warnings, ['x.yaml:4: unknown section "extra" ignored'])
-    assert.deepEqual(settings.unknownKeys, [{key: 'general.s3_bukket', location: 'x.yaml:3'}])
+    assert.deepEqual(settings.warnings, ['x.yaml:4:1: unknown section "extra" ignored'])
+    assert.deepEqual(settings.unknownKeys, [{key: 'general.s3_bukket', location: 'x.yaml:3:3'}])
     assert.equal(settings.general.s3_bukket, 'typo')
   })
 
-  it('stops on a wrong type with file, key path and line', () => {
+  it('stops on a wrong type with file, key path, line and column', () => {
     assert.throws(
       () => parseSettings('general:\n  storage: /srv\nagent:\n  daemon_frequency: often\n', 'x.yaml'),
       (error: Error) =>
-        error instanceof SettingsError && error.message === 'x.yaml:4: agent.daemon_frequency: expected number',
+        error instanceof SettingsError && error.message === 'x.yaml:4:21: agent.daemon_frequency: expected number',
     )
     assert.throws(
       () => parseSettings('general:\n  trusted_keys: {a: 1}\n', 'y.yaml'),
-      /^SettingsError: y\.yaml:2: general\.trusted_keys: expected a file or directory, or a list of them$/,
+      /^SettingsError: y\.yaml:2:17: general\.trusted_keys: expected a file or directory, or a list of them$/,
     )
   })
 
-  it('stops on YAML syntax errors with file and line', () => {
+  it('reports every wrong value at once, each with its line and column', () => {
+    const text = 'general:\n  gpg_disable: maybe\nagent:\n  daemon_frequency: often\n  keep_releases: 0\n'
     assert.throws(
-      () => parseSettings('general:\n  storage: /srv\n bad: [\n', 'z.yaml'),
-      /^SettingsError: z\.yaml:3: YAML syntax error: /,
+      () => parseSettings(text, 'x.yaml'),
+      (error: Error) =>
+        error instanceof SettingsError &&
+        error.message ===
+          '3 problems in the settings:\n' +
+            'x.yaml:2:16: general.gpg_disable: expected boolean\n' +
+            'x.yaml:4:21: agent.daemon_frequency: expected number\n' +
+            'x.yaml:5:18: agent.keep_releases: expected a number above 0',
     )
+  })
+
+  it('stops on YAML syntax errors with file, line and column of the mistake', () => {
+    assert.throws(
+      () => parseSettings('general:\n  storage: /srv\n bad: x\n', 'z.yaml'),
+      /^SettingsError: z\.yaml:3:1: YAML syntax error: /,
+    )
+    // An unclosed quote or bracket is only noticed at the end of the text: point at where it was opened.
+    assert.throws(
+      () => parseSettings('general:\n  storage: "/srv\n  signer: x\n\nagent:\n  puppet: p\n', 'q.yaml'),
+      /^SettingsError: q\.yaml:2:12: YAML syntax error: Missing closing "quote$/,
+    )
+    assert.throws(
+      () => parseSettings('general:\n  trusted_keys: [a, b\n  storage: /srv\n', 'b.yaml'),
+      /^SettingsError: b\.yaml:2:17: YAML syntax error: /,
+    )
+    assert.throws(
+      () => parseSettings('general:\n  storage: /a\n  storage: /b\n', 'd.yaml'),
+      /^SettingsError: d\.yaml:3:3: YAML syntax error: Map keys must be unique$/,
+    )
+  })
+
+  it('reads an empty file (or one of only comments) as nothing set, with a warning instead of an error', () => {
+    for (const text of ['', '# nothing here yet\n']) {
+      const settings = parseSettings(text, 'e.yaml')
+      assert.deepEqual(settings.general, {})
+      assert.deepEqual(settings.warnings, ['e.yaml: the settings file is empty; nothing is set'])
+    }
+  })
+
+  it('supports YAML merge keys, and points at a merged value where it is written', () => {
+    const text =
+      'agent: &s3\n  region: eu-west-1\n  access_key_id: AKIA\nbuild:\n  <<: *s3\n  puppetcode: /repo\n' +
+      'general:\n  <<: {storage: /srv, gpg_disable: maybe}\n'
+    assert.throws(
+      () => parseSettings(text, 'm.yaml'),
+      /^SettingsError: m\.yaml:8:36: general\.gpg_disable: expected boolean$/,
+    )
+    const settings = parseSettings(text.replace('maybe', 'true'), 'm.yaml')
+    assert.deepEqual(settings.unknownKeys, [])
+    assert.equal(settings.build.region, 'eu-west-1')
+    assert.equal(settings.build.access_key_id, 'AKIA')
+    assert.equal(settings.general.storage, '/srv')
   })
 
   it('is found as --config, ./settings.yaml, ~/.pupistry/settings.yaml, /etc/pupistry/settings.yaml', () => {
@@ -139,7 +189,7 @@ describe('settings', () => {
     writeFileSync(file, 'general:\n  storage: [\n')
     const result = await runCli(['status', '--config', file])
     assert.equal(result.code, 10, show(result))
-    assert.match(result.stderr, /broken\.yaml:\d+: YAML syntax error/)
+    assert.match(result.stderr, /broken\.yaml:2:12: YAML syntax error/)
     assert.doesNotMatch(result.stderr, /\n\s+at /)
   })
 

@@ -20,7 +20,7 @@ const CONTEXT: TemplateContext = {
   credentials: false,
   environment: 'production',
   interval_seconds: 300,
-  node: {legacy_tarballs: [], tarballs: []},
+  node: {legacy_tarballs: [], registry: null, tarballs: []},
   npm_registry: null,
   paths: {
     app_cache: '/var/lib/pupistry',
@@ -90,6 +90,7 @@ describe('template rendering is strict', () => {
       ...CONTEXT,
       node: {
         legacy_tarballs: [],
+        registry: null,
         tarballs: [{arch: 'x86_64', sha256: 'a'.repeat(64), url: 'https://mirror.example.com/node.tar.xz'}],
       },
       npm_registry: 'https://npm.example.com/',

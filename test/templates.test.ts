@@ -4,7 +4,7 @@ import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump} from 'js-yaml'
+import {stringify as dump} from 'yaml'
 
 import {parseSettings} from '../src/config/settings.js'
 import {type CliResult, ROOT, run, runCli, show} from './helpers/cli.js'

@@ -4,7 +4,7 @@ import {existsSync, mkdirSync, readdirSync, readFileSync, writeFileSync} from 'n
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump as stringify, load as parseYaml} from 'js-yaml'
+import {parse as parseYaml, stringify} from 'yaml'
 
 import {ROOT, show} from './helpers/cli.js'
 import {pluginHome} from './helpers/plugin-home.js'
@@ -312,7 +312,7 @@ describe('a third-party plugin from test fixtures (a store with its own layout a
     assert.equal(result.code, 10, show(result))
     assert.match(
       result.stderr,
-      /misspelt\.yaml:\d+: unknown key "general\.ed25519_keyfile" ignored \(neither pupistry nor an installed plugin reads it\)/,
+      /misspelt\.yaml:\d+:\d+: unknown key "general\.ed25519_keyfile" ignored \(neither pupistry nor an installed plugin reads it\)/,
     )
     assert.match(result.stderr, /^pupistry: error: general\.ed25519_key_file is not set/m)
   })

@@ -7,12 +7,13 @@ import {NotFoundError, StoreError} from '../errors.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
-import type {Runtime} from '../runtime.js'
+import type {Logger, Runtime} from '../runtime.js'
 import {ensureSealed, prepareSealed, type SealedStepJob} from '../sealed/agent-step.js'
 import {sealedNodeSettings} from '../sealed/node-settings.js'
 import {type NodeKeys, nodeKeys} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {abortable, sleep} from '../util/abort.js'
+import {formatBytes} from '../util/bytes.js'
 import {shortVersion as short} from '../util/version.js'
 import {pausePoint} from './pause.js'
 import type {PuppetRun} from './puppet.js'
@@ -234,9 +235,10 @@ async function install(
   let dir = job.force ? undefined : await releases.find(environment, manifest.version)
   if (!dir) {
     runtime.log.info(
-      `${environment}: downloading serial ${manifest.serial} (${short(manifest.version)}, ${manifest.artifact.size} bytes)`,
+      `${environment}: downloading serial ${manifest.serial} (${short(manifest.version)}, ` +
+        `${formatBytes(manifest.artifact.size)})`,
     )
-    dir = await fetchRelease(job.store, manifest, releases, job.signal)
+    dir = await fetchRelease(job.store, manifest, releases, {log: runtime.log, signal: job.signal})
   }
 
   await prepareSealed(sealedJob(runtime, job, dir, manifest))
@@ -260,12 +262,13 @@ async function fetchRelease(
   store: Store,
   manifest: Manifest,
   releases: Releases,
-  signal?: AbortSignal,
+  options: {log: Pick<Logger, 'meter'>; signal?: AbortSignal},
 ): Promise<string> {
+  const {signal} = options
   const download = await releases.scratch(manifest.environment, 'download')
   const staging = await releases.scratch(manifest.environment, 'staging')
   try {
-    await downloadWithRetries(store, manifest, download, signal)
+    await downloadWithRetries(store, manifest, download, options)
     pausePoint('downloaded')
     await mkdir(staging, {mode: 0o755})
     // tar is loaded (in its thread) only when there is something to unpack: the no-change check stays light.
@@ -291,14 +294,22 @@ async function downloadWithRetries(
   store: Store,
   manifest: Manifest,
   file: string,
-  signal?: AbortSignal,
+  options: {log: Pick<Logger, 'meter'>; signal?: AbortSignal},
 ): Promise<void> {
+  const {signal} = options
   for (let attempt = 1; ; attempt++) {
+    const meter = options.log.meter(`Downloading ${manifest.environment}`, manifest.artifact.size)
     try {
-      return await downloadArtifact(store, manifest, file, {signal, started: () => pausePoint('download')})
+      return await downloadArtifact(store, manifest, file, {
+        onBytes: (bytes) => meter.advance(bytes),
+        signal,
+        started: () => pausePoint('download'),
+      })
     } catch (error) {
       if (!(error instanceof StoreError) || attempt >= DOWNLOAD_ATTEMPTS || signal?.aborted) throw error
       await sleep(250 * 2 ** attempt, signal)
+    } finally {
+      meter.done()
     }
   }
 }

@@ -33,6 +33,8 @@ export function runPuppet(options: {
   puppetcode: string
   environment: string
   noop: boolean
+  /** Puppet colours only where pupistry does (Puppet's own guess ignores NO_COLOR and JSON logs). */
+  color: boolean
   stop?: AbortSignal
   record?: string
 }): Promise<PuppetRun> {
@@ -45,7 +47,7 @@ export function runPuppet(options: {
     options.environment,
     '--detailed-exitcodes',
     ...(options.noop ? ['--noop'] : []),
-    ...(process.stderr.isTTY ? [] : ['--color', 'false']),
+    ...(options.color ? [] : ['--color', 'false']),
     manifests,
   ]
   return new Promise((resolve, reject) => {

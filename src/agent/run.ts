@@ -116,6 +116,7 @@ export async function runPuppetStep(
   runtime.log.info(`${environment}: running puppet apply${noop ? ' --noop' : ''} on ${shortVersion(job.version)}`)
   control.reached.puppetOn = job.version
   const run = await runPuppet({
+    color: runtime.log.color,
     environment,
     noop,
     puppet: puppetCommand(settings),

@@ -16,7 +16,7 @@ export async function downloadArtifact(
   store: Store,
   manifest: Manifest,
   file: string,
-  options: {signal?: AbortSignal; started?: () => void} = {},
+  options: {signal?: AbortSignal; started?: () => void; onBytes?: (bytes: number) => void} = {},
 ): Promise<void> {
   const {signal} = options
   const {key, sha256, size} = manifest.artifact
@@ -51,6 +51,7 @@ export async function downloadArtifact(
       hash.update(bytes)
       await handle.write(bytes)
       if (received === bytes.length) options.started?.()
+      options.onBytes?.(bytes.length)
     }
 
     if (received !== size)

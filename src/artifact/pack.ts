@@ -27,28 +27,36 @@ const noHardlinks = {get: () => undefined, set() {}} as unknown as Map<`${number
 export async function packTree(
   root: string,
   outFile: string,
+  startMeter?: (total: number) => {advance(bytes: number): void; done(): void},
   exclude?: (relative: string) => boolean,
 ): Promise<PackResult> {
   const listing = listTree(root, exclude)
+  const meter = startMeter?.(listing.unpackedSize)
   const modes = new Map(listing.entries.map((entry) => [entry.path, entry.mode]))
-  tar.c(
-    {
-      cwd: root,
-      file: outFile,
-      gzip: {level: 6},
-      linkCache: noHardlinks,
-      mtime: ARTIFACT_MTIME,
-      noDirRecurse: true,
-      onWriteEntry(entry) {
-        const mode = modes.get(entry.path.replace(/\/$/, ''))
-        if (mode !== undefined && entry.stat && entry.type !== 'SymbolicLink')
-          entry.stat.mode = (entry.stat.mode & ~0o7777) | mode
+  try {
+    tar.c(
+      {
+        cwd: root,
+        file: outFile,
+        gzip: {level: 6},
+        linkCache: noHardlinks,
+        mtime: ARTIFACT_MTIME,
+        noDirRecurse: true,
+        onWriteEntry(entry) {
+          // Entries are written in turn, each as it starts: counting them as they start is progress enough.
+          if (entry.type === 'File') meter?.advance(entry.stat?.size ?? 0)
+          const mode = modes.get(entry.path.replace(/\/$/, ''))
+          if (mode !== undefined && entry.stat && entry.type !== 'SymbolicLink')
+            entry.stat.mode = (entry.stat.mode & ~0o7777) | mode
+        },
+        portable: true,
+        sync: true,
       },
-      portable: true,
-      sync: true,
-    },
-    listing.entries.map((entry) => entry.path),
-  )
+      listing.entries.map((entry) => entry.path),
+    )
+  } finally {
+    meter?.done()
+  }
   return {
     files: listing.entries.filter((entry) => entry.type === 'file').length,
     sha256: await sha256File(outFile),

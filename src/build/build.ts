@@ -108,7 +108,12 @@ async function packEnvironment(
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
   try {
-    packed = await packTree(environment.path, temp, selection && leftOutBySealing(selection))
+    packed = await packTree(
+      environment.path,
+      temp,
+      (total) => runtime.log.meter(`Packing ${environment.name}`, total),
+      selection && leftOutBySealing(selection),
+    )
   } catch (error) {
     await rm(temp, {force: true})
     throw new AssemblerError(`cannot pack environment ${environment.name}: ${(error as Error).message}`)

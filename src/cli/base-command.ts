@@ -1,11 +1,13 @@
-import {Command, Flags, type Interfaces} from '@oclif/core'
+import {Command, type Interfaces} from '@oclif/core'
 
 import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/settings.js'
-import {EXIT, PupistryError, UsageError} from '../errors.js'
+import {PupistryError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
 import {printable} from '../util/printable.js'
 import {askSecret} from './ask-secret.js'
+import {describeFailure} from './failure.js'
+import {globalFlags} from './flags.js'
 import {createLogger, type Logger, type LogFormat} from './logger.js'
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
@@ -17,18 +19,7 @@ export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
  * place where errors are rendered (a message, a hint, the documented exit code).
  */
 export abstract class BaseCommand<T extends typeof Command> extends Command {
-  static override baseFlags = {
-    config: Flags.string({
-      char: 'c',
-      description: 'settings file (default: ./settings.yaml, ~/.pupistry/settings.yaml, /etc/pupistry/settings.yaml)',
-      helpGroup: 'GLOBAL',
-    }),
-    verbose: Flags.boolean({
-      char: 'v',
-      description: 'show progress and details, and stack traces on errors',
-      helpGroup: 'GLOBAL',
-    }),
-  }
+  static override baseFlags = globalFlags
 
   protected flags!: BaseFlags<T>
   protected args!: Interfaces.InferredArgs<T['args']>
@@ -62,7 +53,7 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   /** Settings and providers, loaded on first use so commands that need neither stay fast. */
   protected async runtime(): Promise<Runtime> {
     if (this.runtimeValue) return this.runtimeValue
-    const log = createLogger({verbose: this.verbose, ...this.logOptions()})
+    const log = createLogger({json: this.jsonEnabled(), verbose: this.verbose, ...this.logOptions()})
     const registry = new ProviderRegistry(async (event) => {
       const outcome = await this.config.runHook(event, {}, undefined, true)
       return outcome as unknown as HookOutcome
@@ -154,27 +145,4 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 }
 
-/** What `--json` prints for a failure: the error's kind, message, documented exit code and the hint, if any. */
-export interface FailureJson {
-  name: string
-  message: string
-  exitCode: number
-  hint?: string
-  /** Structured detail some errors carry (status --check: the health of each environment). */
-  details?: unknown
-}
-
-export function describeFailure(error: Error & {oclif?: {exit?: number}}): FailureJson {
-  if (error instanceof PupistryError) {
-    const {details, exitCode, hint, message, name} = error
-    return {exitCode, message, name, ...(hint === undefined ? {} : {hint}), ...(details === undefined ? {} : {details})}
-  }
-
-  // oclif's own errors (a bad flag or argument) are usage errors, as docs/exit-codes.md counts them.
-  if (error.oclif) {
-    const exitCode = error.oclif.exit ?? EXIT.usage
-    return {exitCode, message: error.message, name: exitCode === EXIT.usage ? UsageError.name : error.name}
-  }
-
-  return {exitCode: EXIT.internal, message: error.message, name: 'InternalError'}
-}
+export {describeFailure, type FailureJson} from './failure.js'

@@ -15,3 +15,17 @@ export const durationFlag = Flags.custom<number>({
     })
   },
 })
+
+/** Flags every command accepts (listed under GLOBAL FLAGS); src/hooks/global-flags.ts lets other plugins' commands take them. */
+export const globalFlags = {
+  config: Flags.string({
+    char: 'c',
+    description: 'settings file (default: ./settings.yaml, ~/.pupistry/settings.yaml, /etc/pupistry/settings.yaml)',
+    helpGroup: 'GLOBAL',
+  }),
+  verbose: Flags.boolean({
+    char: 'v',
+    description: 'show progress and details, and stack traces on errors',
+    helpGroup: 'GLOBAL',
+  }),
+}

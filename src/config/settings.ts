@@ -1,13 +1,12 @@
 import {existsSync, readFileSync, statSync} from 'node:fs'
 import {homedir} from 'node:os'
 import path from 'node:path'
-import {load} from 'js-yaml'
 import * as v from 'valibot'
 
 import {SettingsError} from '../errors.js'
 import {parseDuration} from './duration.js'
 import {describeIssue, knownKeys, type RawSettings, settingsSchema} from './schema.js'
-import {lineOfKey, rawValueAt} from './yaml-lines.js'
+import {YamlSource} from './yaml-source.js'
 
 export type Section = 'general' | 'agent' | 'build' | 'bootstrap'
 
@@ -31,7 +30,7 @@ export interface Settings {
 export interface UnknownKey {
   /** Dotted path, `general.some_key`. */
   key: string
-  /** `file:line`, or the file when the line is not known. */
+  /** `file:line:column` of the key. */
   location: string
 }
 
@@ -78,46 +77,47 @@ export function loadSettings(
 }
 
 export function parseSettings(text: string, file: string): Settings {
-  let data: unknown
-  try {
-    data = load(text, {filename: file}) ?? {}
-  } catch (error) {
-    const mark = (error as {mark?: {line: number}; reason?: string}).mark
-    const reason = (error as {reason?: string}).reason ?? (error as Error).message.split('\n')[0]
-    throw new SettingsError(`${file}:${mark ? mark.line + 1 : '?'}: YAML syntax error: ${reason}`)
-  }
-
-  const locate = (keyPath: string[]): string => {
-    const line = lineOfKey(text, keyPath)
-    return line === undefined ? file : `${file}:${line}`
-  }
-
-  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
-    throw new SettingsError(`${file}:1: settings must be a mapping with general, agent and build sections`)
+  const source = new YamlSource(text)
+  const at = ({column, line}: {line: number; column: number}) => `${file}:${line}:${column}`
+  if (source.errors.length > 0) {
+    throw settingsProblems(source.errors.map((error) => `${at(error)}: YAML syntax error: ${error.message}`))
   }
 
   const warnings: string[] = []
+  const data = source.empty ? {} : source.toJS()
+  if (source.empty) warnings.push(`${file}: the settings file is empty; nothing is set`)
+  if (typeof data !== 'object' || data === null || Array.isArray(data)) {
+    throw new SettingsError(
+      `${at(source.positionOf([]))}: settings must be a mapping with general, agent and build sections`,
+    )
+  }
+
   const unknownKeys: UnknownKey[] = []
   for (const [section, value] of Object.entries(data)) {
     if (!(section in knownKeys)) {
-      warnings.push(`${locate([section])}: unknown section "${section}" ignored`)
+      warnings.push(`${at(source.positionOf([section], 'key'))}: unknown section "${section}" ignored`)
       continue
     }
 
     if (value && typeof value === 'object' && !Array.isArray(value)) {
       for (const key of Object.keys(value)) {
         if (!knownKeys[section].includes(key))
-          unknownKeys.push({key: `${section}.${key}`, location: locate([section, key])})
+          unknownKeys.push({key: `${section}.${key}`, location: at(source.positionOf([section, key], 'key'))})
       }
     }
   }
 
   const known = Object.fromEntries(Object.entries(data).filter(([section]) => section in knownKeys))
-  keepKeyIdAsWritten(text, known)
+  keepKeyIdAsWritten(source, known)
   const result = v.safeParse(settingsSchema, known)
   if (!result.success) {
-    const {message, path: keyPath} = describeIssue(result.issues[0])
-    throw new SettingsError(`${locate(keyPath)}: ${keyPath.join('.') || 'settings'}: ${message}`)
+    const problems = result.issues.map((issue) => {
+      const {message, path: keyPath} = describeIssue(issue)
+      return {...source.positionOf(keyPath), message: `${keyPath.join('.') || 'settings'}: ${message}`}
+    })
+    // In the order of the file, as a user reads and fixes it.
+    problems.sort((a, b) => a.line - b.line || a.column - b.column)
+    throw settingsProblems(problems.map((problem) => `${at(problem)}: ${problem.message}`))
   }
 
   return {
@@ -131,15 +131,20 @@ export function parseSettings(text: string, file: string): Settings {
   }
 }
 
+/** Every problem at once, so a user fixes the file in one go: one per line, the first on the error's own line. */
+function settingsProblems(problems: string[]): SettingsError {
+  if (problems.length === 1) return new SettingsError(problems[0])
+  return new SettingsError(`${problems.length} problems in the settings:\n${problems.join('\n')}`)
+}
+
 /**
  * A GnuPG key id such as 0x1234ABCD or 01234567 is read by YAML as a number
  * (losing its form); use the text exactly as written in the file instead.
  */
-function keepKeyIdAsWritten(text: string, data: Record<string, unknown>): void {
+function keepKeyIdAsWritten(source: YamlSource, data: Record<string, unknown>): void {
   const general = data.general as Record<string, unknown> | undefined
   if (typeof general?.gpg_signing_key !== 'number') return
-  const line = lineOfKey(text, ['general', 'gpg_signing_key'])
-  const raw = line === undefined ? undefined : rawValueAt(text, line, 'gpg_signing_key')
+  const raw = source.sourceOf(['general', 'gpg_signing_key'])
   if (raw) general.gpg_signing_key = raw
 }
 

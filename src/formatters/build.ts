@@ -1,6 +1,6 @@
 import type {BuiltEnvironment} from '../build/build.js'
 import {shortVersion} from '../util/version.js'
-import {formatBytes} from './bytes.js'
+import {formatBytes} from '../util/bytes.js'
 
 /** What `build --json` prints for each environment: its version and the artifact's record. */
 export function buildSummary(results: BuiltEnvironment[]) {

@@ -1,5 +1,5 @@
 import type {PruneResult} from '../publish/prune.js'
-import {formatBytes} from './bytes.js'
+import {formatBytes} from '../util/bytes.js'
 
 /** Per environment what was kept and removed (with --dry-run, what would be removed, object by object). */
 export function formatPrune(results: PruneResult[], dryRun: boolean): string {

@@ -1,4 +1,5 @@
 import {createReadStream} from 'node:fs'
+import {Transform} from 'node:stream'
 
 import {BuildCache} from '../build/build-cache.js'
 import type {Store} from '../contracts.js'
@@ -11,6 +12,7 @@ import type {Runtime} from '../runtime.js'
 import {sameSealed, uploadSealed} from '../sealed/publish.js'
 import {publishedTrust, signPayload} from '../signing/signing.js'
 import {isCreateConflict, openStore} from '../store/open-store.js'
+import {formatBytes} from '../util/bytes.js'
 import {type PublishedManifest, readLimited, readPublished} from '../format/pointer.js'
 
 export interface PushResult {
@@ -132,7 +134,7 @@ async function uploadArtifact(
 ): Promise<boolean> {
   const existing = await store.head(record.artifact.key)
   if (existing && existing.size === record.artifact.size) return false
-  runtime.log.progress(`Uploading ${record.artifact.key} (${record.artifact.size} bytes)`)
+  runtime.log.progress(`Uploading ${record.artifact.key} (${formatBytes(record.artifact.size)})`)
   const file = cache.artifactPath(record.environment, record.version)
   const stream = createReadStream(file)
   const opened = new Promise<void>((resolve, reject) => {
@@ -145,8 +147,26 @@ async function uploadArtifact(
     throw new NotFoundError(`the built artifact ${file} is missing`, {hint: 'run `pupistry build` again'})
   }
 
-  await store.put(record.artifact.key, stream, {contentType: 'application/gzip', size: record.artifact.size})
+  const meter = runtime.log.meter(`Uploading ${record.environment}`, record.artifact.size)
+  try {
+    const body = stream.pipe(counting((bytes) => meter.advance(bytes)))
+    stream.once('error', (error) => body.destroy(error))
+    await store.put(record.artifact.key, body, {contentType: 'application/gzip', size: record.artifact.size})
+  } finally {
+    meter.done()
+  }
+
   return true
+}
+
+/** Passes bytes through unchanged, telling how many went by (what the store has read, for progress). */
+function counting(count: (bytes: number) => void): Transform {
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      count(chunk.length)
+      done(null, chunk)
+    },
+  })
 }
 
 /**

@@ -1,4 +1,4 @@
-import {load} from 'js-yaml'
+import {parse} from 'yaml'
 
 import {HieraSelectionError} from '../errors.js'
 
@@ -37,7 +37,7 @@ type RawLevel = Record<string, unknown>
 export function parseHieraConfig(text: string, where: string): HieraConfig {
   let data: unknown
   try {
-    data = load(text)
+    data = parse(text)
   } catch (error) {
     throw new HieraSelectionError(`${where}: not valid YAML (${(error as Error).message.split('\n')[0]})`)
   }

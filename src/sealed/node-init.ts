@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {chmod, mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {dump} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {agentSettingsOf} from '../config/agent-settings.js'
 import {UsageError} from '../errors.js'
@@ -140,6 +140,6 @@ function registration(
   const registryFile = `${NODES_DIR}/${certname}.yaml`
   const registry =
     `# ${registryFile}: made by \`pupistry node init\` on ${certname} (key ${fingerprint})\n` +
-    dump({certname, ...entry}, {lineWidth: -1})
+    stringify({certname, ...entry}, {lineWidth: 0})
   return {certname, fingerprint, keyFile, registry, registryFile}
 }

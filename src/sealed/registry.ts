@@ -1,7 +1,7 @@
 import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
-import {load} from 'js-yaml'
+import {parse} from 'yaml'
 import * as v from 'valibot'
 
 import {HieraSelectionError} from '../errors.js'
@@ -86,7 +86,7 @@ function readMembers(root: string, kind: Member['kind']): Member[] {
 export function parseMember(text: string, file: string, kind: Member['kind'], where: string): Member {
   let data: unknown
   try {
-    data = load(text)
+    data = parse(text)
   } catch {
     data = undefined
   }

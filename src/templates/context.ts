@@ -1,6 +1,6 @@
 import path from 'node:path'
 
-import {dump} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import type {StorageDescriptor, TemplateDescriptor} from '../contracts.js'
 import {agentSettingsOf, PUPPET_KILL_GRACE_SECONDS} from '../config/agent-settings.js'
@@ -10,6 +10,7 @@ import {checkEnvironmentName} from '../format/environment.js'
 import type {Runtime} from '../runtime.js'
 import {createVerifier, loadTrustedKeys} from '../signing/signing.js'
 import {storeDescriptor, storeUrl} from '../store/open-store.js'
+import {defaultRegistry, NODE_MAJOR, nodeFromRegistry, type RegistryNode} from './node-registry.js'
 
 /** Where a bootstrapped node keeps pupistry's files (docs/templates.md). */
 export const NODE_PATHS = {
@@ -47,7 +48,7 @@ export interface TemplateContext {
   service_stop_seconds: number
   npm_registry: string | null
   puppet: {package: string; repo: {url: string; sha256: string} | null}
-  node: {tarballs: Download[]; legacy_tarballs: Download[]}
+  node: {tarballs: Download[]; legacy_tarballs: Download[]; registry: RegistryNodeContext | null}
   paths: {settings: string; trusted_keys: string; prefix: string; bin: string; app_cache: string}
   trusted_keys: Array<{file: string; text: string}>
   settings_yaml: string
@@ -55,6 +56,9 @@ export interface TemplateContext {
   /** build.hieracrypt: the node makes its sealed-hiera key (`node init`) and prints its registry file. */
   sealed_hiera: boolean
 }
+
+/** Node.js and npm from the npm registry, pinned at render time (templates that need Node.js and have no tarball). */
+export type RegistryNodeContext = RegistryNode & {node_major: number; protocols: string}
 
 export interface ContextOptions {
   environment?: string
@@ -99,6 +103,7 @@ export async function baseContext(runtime: Runtime, options: ContextOptions): Pr
     interval_seconds: agentResolved.interval,
     node: {
       legacy_tarballs: downloads(settings.bootstrap.node_legacy_tarballs),
+      registry: null,
       tarballs: downloads(settings.bootstrap.node_tarballs),
     },
     npm_registry: settings.bootstrap.npm_registry ?? null,
@@ -117,10 +122,19 @@ export async function baseContext(runtime: Runtime, options: ContextOptions): Pr
     service_stop_seconds: stopTimeout + PUPPET_KILL_GRACE_SECONDS + STOP_MARGIN_SECONDS,
     settings_yaml:
       `# Written by pupistry bootstrap (pupistry ${runtime.version}); run the bootstrap ` +
-      `again to change it.\n${dump(nodeSettings, {lineWidth: -1, noRefs: true})}`,
+      `again to change it.\n${stringify(nodeSettings, {aliasDuplicateObjects: false, lineWidth: 0})}`,
     stop_timeout_seconds: stopTimeout,
     trusted_keys: trustedKeys,
   }
+}
+
+/** The context with Node.js from the npm registry: queried only for a template that needs it. */
+export async function withRegistryNode(runtime: Runtime, base: BaseContext): Promise<BaseContext> {
+  const registry = runtime.settings.bootstrap.npm_registry ?? (await defaultRegistry())
+  const found = await nodeFromRegistry(registry)
+  // The pin protects the bytes, so a plain-http registry a user chose (a local mirror) is allowed as npm allows it.
+  const protocols = found.registry.startsWith('http://') ? '=http,https' : '=https'
+  return {...base, node: {...base.node, registry: {...found, node_major: NODE_MAJOR, protocols}}}
 }
 
 /** The full context for one template: the Puppet repository configured for it (by name or alias). */

@@ -133,6 +133,8 @@ export class Templates {
           throw new SettingsError(
             `template "${template}" needs ${String(key)} (${String(purpose)}), which is not set in ${this.source}`,
             {
+              // The setting, so a caller that can find a default on demand (Node.js from the npm registry) knows which.
+              details: {missing: String(key)},
               hint: 'docs/templates.md says what each template needs',
             },
           )

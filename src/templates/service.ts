@@ -1,9 +1,10 @@
 import {open} from 'node:fs/promises'
 
 import {settingsSource} from '../config/settings.js'
+import {SettingsError} from '../errors.js'
 import type {TemplateDescriptor} from '../contracts.js'
 import type {Runtime} from '../runtime.js'
-import {baseContext, type ContextOptions, contextFor, type TemplateContext} from './context.js'
+import {baseContext, type ContextOptions, contextFor, type TemplateContext, withRegistryNode} from './context.js'
 import {type TemplateKind, Templates} from './render.js'
 
 export interface TemplateListing {
@@ -41,10 +42,18 @@ export async function renderTemplate(
   name: string,
   options: ContextOptions,
 ): Promise<Rendered> {
-  const base = await baseContext(runtime, options)
+  let base = await baseContext(runtime, options)
   const makeContext = (descriptor: TemplateDescriptor): TemplateContext => contextFor(base, descriptor)
   const templates = await Templates.load(runtime.registry, makeContext, settingsSource(runtime.settings))
-  return {credentials: base.credentials, text: templates.render(kind, name)}
+  try {
+    return {credentials: base.credentials, text: templates.render(kind, name)}
+  } catch (error) {
+    // Asking the npm registry costs a round trip and needs the network: only for a template that needs Node.js from it.
+    const missing = error instanceof SettingsError && (error.details as {missing?: string})?.missing
+    if (missing !== 'bootstrap.node_tarballs' || base.node.registry) throw error
+    base = await withRegistryNode(runtime, base)
+    return {credentials: base.credentials, text: templates.render(kind, name)}
+  }
 }
 
 /** Writes a rendered file: mode 0600 before a byte is written when it holds credentials. */

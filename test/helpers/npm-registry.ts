@@ -26,6 +26,8 @@ export class NpmRegistry {
       config,
       JSON.stringify({
         log: {format: 'pretty', level: 'warn', type: 'stdout'},
+        // npm itself (a dependency of @oclif/plugin-plugins) is larger than the default limit of 10 MB.
+        max_body_size: '100mb',
         middlewares: {audit: {enabled: false}},
         packages: {'**': open, '@*/*': open},
         storage: path.join(dir, 'storage'),
@@ -55,6 +57,11 @@ export class NpmRegistry {
     }
 
     return registry
+  }
+
+  /** Where verdaccio keeps packages (`<name>/<name>-<version>.tgz`), for tests that change what it serves. */
+  get storage(): string {
+    return path.join(this.dir, 'storage')
   }
 
   /** npm's setting for a token on this registry: verdaccio accepts any for anonymous publishing. */

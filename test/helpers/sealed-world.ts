@@ -3,7 +3,7 @@ import {chmodSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, st
 import path from 'node:path'
 import {gunzipSync} from 'node:zlib'
 
-import {dump as stringify} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {type CliResult, runCli} from './cli.js'
 import {World} from './world.js'

@@ -2,7 +2,7 @@ import {mkdirSync, mkdtempSync, readFileSync, readlinkSync, rmSync, writeFileSyn
 import os from 'node:os'
 import path from 'node:path'
 
-import {dump as stringify} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {type CliResult, ROOT, run, runCli} from './cli.js'
 

@@ -3,7 +3,7 @@ import {mkdirSync, readFileSync, symlinkSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump as stringify} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {lockedModules} from '../src/puppetfile-lock.js'
 import {ROOT, runCli, show} from '../../../test/helpers/cli.js'

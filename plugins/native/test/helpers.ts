@@ -1,7 +1,7 @@
 import {mkdirSync, readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 
-import {dump as stringify} from 'js-yaml'
+import {stringify} from 'yaml'
 
 import {type CliResult, ROOT, runCli} from '../../../test/helpers/cli.js'
 

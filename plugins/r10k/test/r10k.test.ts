@@ -3,7 +3,7 @@ import {mkdirSync, symlinkSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump} from 'js-yaml'
+import {stringify as dump} from 'yaml'
 
 import {runCli, show} from '../../../test/helpers/cli.js'
 import {World} from '../../../test/helpers/world.js'

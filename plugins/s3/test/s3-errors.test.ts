@@ -3,7 +3,7 @@ import {writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump} from 'js-yaml'
+import {stringify as dump} from 'yaml'
 
 import type {ProviderContext, ProviderErrorReason} from '../../../src/contracts.js'
 import {runCli, show} from '../../../test/helpers/cli.js'

@@ -3,7 +3,7 @@ import {mkdirSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {dump} from 'js-yaml'
+import {stringify as dump} from 'yaml'
 
 import {runCli, show} from '../../../test/helpers/cli.js'
 import {startFakeS3} from '../../../test/helpers/s3-errors-server.js'

@@ -5,7 +5,7 @@ import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
 import {GetObjectCommand, HeadObjectCommand, ListObjectsV2Command, PutObjectCommand, S3Client} from '@aws-sdk/client-s3'
-import {dump} from 'js-yaml'
+import {stringify as dump} from 'yaml'
 
 import {run, runCli, show} from '../../../test/helpers/cli.js'
 import {stageBuild} from '../../../test/helpers/craft.js'
