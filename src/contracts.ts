@@ -289,7 +289,8 @@ export interface SignerDescriptorV1 extends DescriptorBase {
 // ----------------------------------------------------------------- templates
 
 export interface TemplateDescriptor extends DescriptorBase {
-  kind: 'bootstrap' | 'packer' | 'partial'
+  /** `ci` (since pupistry 3.0): a pipeline definition rendered by `pupistry ci init` (docs/ci.md). */
+  kind: 'bootstrap' | 'packer' | 'ci' | 'partial'
   /** Other names users may type for this template. */
   aliases?: string[]
   /** Absolute path of the handlebars source. */

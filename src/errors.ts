@@ -24,6 +24,7 @@ export const EXIT = {
   timedOut: 23,
   stopped: 24,
   sealed: 25,
+  validation: 26,
   puppetFailures: 30,
   puppetCouldNotRun: 31,
   unhealthy: 40,
@@ -135,6 +136,20 @@ export function isDiskFull(error: unknown): boolean {
 /** A manifest or artifact failed verification: nothing was unpacked or activated. */
 export class VerificationError extends PupistryError {
   override readonly exitCode = EXIT.verification
+}
+
+/** Where a check of the built code failed: the file (inside the environment), line and Puppet's or the YAML parser's message. */
+export interface ValidationProblem {
+  environment: string
+  file: string
+  line?: number
+  message: string
+}
+
+/** Built code that Puppet would refuse: it must not reach the store. `details` lists every problem found. */
+export class ValidationError extends PupistryError {
+  override readonly exitCode = EXIT.validation
+  declare readonly details: ValidationProblem[]
 }
 
 /** The newest manifest has expired: the node keeps what it has. */

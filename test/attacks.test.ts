@@ -230,7 +230,8 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
   ] as const) {
     it(`an archive containing ${name}, even when signed`, async () => {
       stageBuild(appCache, 'production', craftArchive(entries.map((entry) => ({...entry}))))
-      const pushed = await world.cli('push', '-e', 'production')
+      // A hostile publisher with the key skips pupistry's own checks: the node must refuse on its own.
+      const pushed = await world.cli('push', '-e', 'production', '--no-validate')
       assert.equal(pushed.code, 0, show(pushed))
       assertRefused(await world.cli('apply'), reason)
       assert.throws(() => readFileSync('/tmp/pupistry-abs-attack'), /ENOENT/)
@@ -315,7 +316,8 @@ describe('a node refuses tampered, replayed and hostile releases and keeps the p
   ] as const) {
     it(`${name}, validly signed, is refused with exit 20 and nothing reaches the disk`, async () => {
       stageBuild(appCache, 'production', bytes())
-      const pushed = await world.cli('push', '-e', 'production')
+      // A hostile publisher with the key skips pupistry's own checks: the node must refuse on its own.
+      const pushed = await world.cli('push', '-e', 'production', '--no-validate')
       assert.equal(pushed.code, 0, show(pushed))
       assertRefused(await world.cli('apply'), reason)
       const releases = path.join(path.dirname(world.puppetcode), 'pupistry-releases', 'production')

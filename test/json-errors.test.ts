@@ -48,6 +48,7 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
       'apply',
       'bootstrap',
       'build',
+      'ci init',
       'diff',
       'doctor',
       'hieracrypt exposure',
@@ -60,6 +61,7 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
       'push',
       'rollback',
       'status',
+      'validate',
     ]
     assert.deepEqual(commands, expected)
     const missing = path.join(world.dir, 'missing.yaml')

@@ -192,7 +192,7 @@ describe('template descriptors from plugins', () => {
       ['fine'],
     )
     assert.deepEqual(registry.warnings, [
-      'plugin sloppy: template "no-kind" has no kind bootstrap, packer or partial; ignored',
+      'plugin sloppy: template "no-kind" has no kind bootstrap, packer, ci or partial; ignored',
       'plugin sloppy: template "relative" has no absolute path; ignored',
       'plugin sloppy: template "alias-string" has aliases that are not a list of names; ignored',
     ])

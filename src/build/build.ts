@@ -1,4 +1,4 @@
-import {chmod, rename, rm} from 'node:fs/promises'
+import {chmod, mkdtemp, rename, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -6,7 +6,7 @@ import {packTree} from '../artifact/pack.js'
 import {settingsSource} from '../config/settings.js'
 import type {AssembledEnvironment} from '../contracts.js'
 import {AssemblerError, fromProviderError, SettingsError, UsageError} from '../errors.js'
-import {ENVIRONMENT_PATTERN} from '../format/environment.js'
+import {checkEnvironmentName, ENVIRONMENT_PATTERN} from '../format/environment.js'
 import {artifactKey} from '../format/layout.js'
 import type {BuildRecord} from '../format/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
@@ -16,6 +16,7 @@ import {REGISTRY_DIR} from '../sealed/registry.js'
 import {type SealResult, sealEnvironment} from '../sealed/seal.js'
 import type {Selection} from '../sealed/select.js'
 import {BuildCache, CACHE_DIR_MODE, CACHE_FILE_MODE} from './build-cache.js'
+import {type SourceSnapshot, snapshotWorkingTree} from './source-tree.js'
 
 export interface BuiltEnvironment {
   record: BuildRecord
@@ -27,33 +28,23 @@ export interface BuiltEnvironment {
   sealed?: SealResult
 }
 
-/**
- * Assembles the control repo and packs each environment into one
- * deterministic artifact in the build cache.
- */
-export async function build(runtime: Runtime, options: {environments?: string[]}): Promise<BuiltEnvironment[]> {
-  const {settings} = runtime
-  if (settings.build.hieracrypt) checkSealingSettings(runtime)
-  const {assemblerName, environments, tools} = await assembleEnvironments(runtime, options.environments)
-  const cache = new BuildCache(settings)
-  const results: BuiltEnvironment[] = []
-  for (const environment of environments) {
-    results.push(await packEnvironment(runtime, cache, environment, {assembler: assemblerName, tools}))
-  }
-
-  const built = results.map((result) => result.record.environment)
-  const names = options.environments ? [...new Set([...(await cache.environments()), ...built])] : built
-  await cache.setEnvironments(names)
-  return results
+/** A working tree to build as one environment, instead of build.puppetcode's branches. */
+export interface SourceOption {
+  dir: string
+  as: string
 }
 
-/** Runs the configured assembler: the environment trees of the control repo, and the tool versions it used. */
-export async function assembleEnvironments(
+/**
+ * Assembles the control repo (or a working tree) and packs each environment
+ * into one deterministic artifact in the build cache.
+ */
+export async function build(
   runtime: Runtime,
-  wanted?: string[],
-): Promise<{assemblerName: string; environments: AssembledEnvironment[]; tools: Record<string, string>}> {
+  options: {environments?: string[]; source?: SourceOption},
+): Promise<BuiltEnvironment[]> {
   const {settings} = runtime
-  if (!settings.build.puppetcode) {
+  if (settings.build.hieracrypt) checkSealingSettings(runtime)
+  if (!settings.build.puppetcode && !options.source) {
     throw new SettingsError(
       `build.puppetcode is not set in ${settingsSource(settings)}: the URL of your Puppet control repo`,
       {
@@ -62,20 +53,89 @@ export async function assembleEnvironments(
     )
   }
 
+  for (const name of options.environments ?? []) {
+    if (!/^[\w.-]+$/.test(name)) throw new UsageError(`not a branch or environment name: ${name}`)
+  }
+
+  if (!options.source) return assembleAndPack(runtime, {environments: options.environments})
+  const environment = checkEnvironmentName(options.source.as)
+  const scratch = await mkdtemp(path.join(os.tmpdir(), 'pupistry-source-'))
+  try {
+    const snapshot = await snapshotWorkingTree(options.source.dir, environment, scratch)
+    return await assembleAndPack(runtime, {
+      environments: [environment],
+      source: {...snapshot, cacheDir: path.join(scratch, 'assembler'), dir: options.source.dir},
+    })
+  } finally {
+    await rm(scratch, {force: true, recursive: true})
+  }
+}
+
+/**
+ * Runs the assembler and packs what it made. With a source, the assembler
+ * deploys the snapshot's repository in a cache of its own, so the
+ * environments it keeps for build.puppetcode are left alone.
+ */
+async function assembleAndPack(
+  runtime: Runtime,
+  options: {environments?: string[]; source?: SourceSnapshot & {cacheDir: string; dir: string}},
+): Promise<BuiltEnvironment[]> {
+  const {source} = options
+  const {assemblerName, environments, tools} = await assemble(runtime, options)
+  const cache = new BuildCache(runtime.settings)
+  const results: BuiltEnvironment[] = []
+  for (const environment of environments) {
+    // The snapshot's own commit means nothing outside this run; the checkout's HEAD does.
+    const assembled = source ? {...environment, commit: source.commit} : environment
+    results.push(await packEnvironment(runtime, cache, assembled, {assembler: assemblerName, tools}))
+  }
+
+  const built = results.map((result) => result.record.environment)
+  const names = options.environments ? [...new Set([...(await cache.environments()), ...built])] : built
+  await cache.setEnvironments(names)
+  return results
+}
+
+/** The control repo's environment trees, as `hieracrypt plan` reads them (build.puppetcode's branches). */
+export async function assembleEnvironments(runtime: Runtime, wanted?: string[]): Promise<AssembledEnvironment[]> {
+  if (!runtime.settings.build.puppetcode) {
+    throw new SettingsError(
+      `build.puppetcode is not set in ${settingsSource(runtime.settings)}: the URL of your Puppet control repo`,
+    )
+  }
+
   for (const name of wanted ?? []) {
     if (!/^[\w.-]+$/.test(name)) throw new UsageError(`not a branch or environment name: ${name}`)
   }
 
+  return (await assemble(runtime, {environments: wanted})).environments
+}
+
+/** Runs the configured assembler: the environment trees, and the tool versions it used. */
+async function assemble(
+  runtime: Runtime,
+  options: {environments?: string[]; source?: SourceSnapshot & {cacheDir: string; dir: string}},
+): Promise<{assemblerName: string; environments: AssembledEnvironment[]; tools: Record<string, string>}> {
+  const {settings} = runtime
+  const {source} = options
   const assemblerName = settings.build.assembler ?? 'r10k'
   const {descriptor} = await runtime.registry.get('assemblers', assemblerName)
-  const context = providerContext(runtime, 'build', descriptor.name)
+  const standard = providerContext(runtime, 'build', descriptor.name)
+  const context = source
+    ? {
+        ...standard,
+        cacheDir: source.cacheDir,
+        settings: {...standard.settings, build: {...standard.settings.build, puppetcode: source.url}},
+      }
+    : standard
   const assembler = await Promise.resolve(descriptor.create(context)).catch((error) => {
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
   })
+  const origin = source ? `the working tree ${source.dir}` : redactUrl(settings.build.puppetcode ?? '')
   runtime.log.info(
-    `Assembling ${wanted?.join(', ') || 'all branches'} of ${redactUrl(settings.build.puppetcode)} with ${assemblerName}`,
+    `Assembling ${options.environments?.join(', ') || 'all branches'} of ${origin} with ${assemblerName}`,
   )
-  const environments = await assembler.assemble({environments: wanted}).catch((error) => {
+  const environments = await assembler.assemble({environments: options.environments}).catch((error) => {
     throw fromProviderError(error, `assembler ${assemblerName}`, AssemblerError)
   })
   for (const environment of environments) {

@@ -4,7 +4,7 @@ import {describePlan, type EnvironmentPlan, planEnvironment, publicGlobs} from '
 
 /** `pupistry hieracrypt plan`: assembles the control repo and plans each environment, encrypting nothing. */
 export async function planSealed(runtime: Runtime, options: {environments?: string[]}): Promise<EnvironmentPlan[]> {
-  const {environments} = await assembleEnvironments(runtime, options.environments)
+  const environments = await assembleEnvironments(runtime, options.environments)
   const globs = publicGlobs(runtime.settings.build.hieracrypt_public)
   return environments.map((environment) => describePlan(planEnvironment(environment.path, environment.name, globs)))
 }

@@ -61,7 +61,7 @@ export abstract class TemplateCommand<T extends typeof Command> extends BaseComm
    * Plugins installed from a registry, which nodes install at the same
    * version. Bundled plugins come with pupistry; linked ones cannot be installed elsewhere.
    */
-  private nodePlugins(runtime: Runtime): Array<{name: string; version: string}> {
+  protected nodePlugins(runtime: Runtime): Array<{name: string; version: string}> {
     const plugins = this.config.getPluginsList()
     for (const plugin of plugins.filter((candidate) => candidate.type === 'link')) {
       runtime.log.warn(`plugin ${plugin.name} is linked from ${plugin.root}: nodes do not get it`)

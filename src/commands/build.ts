@@ -12,20 +12,42 @@ export default class Build extends BaseCommand<typeof Build> {
 
 Runs the assembler (build.assembler, default r10k) on build.puppetcode, then packs each environment into ` +
     `a .tar.gz in the local cache, versioned by its SHA-256. Building again with nothing changed upstream ` +
-    `gives the same version. Also available as \`generate\`, its name in pupistry 1.x.`
+    `gives the same version. With --source DIR --as ENV, the working tree DIR (what \`git add -A\` would see) ` +
+    `is built as environment ENV instead, so a pull request can be diffed against what is live. Also ` +
+    `available as \`generate\`, its name in pupistry 1.x.`
 
   static override examples = [
     '<%= config.bin %> build',
     '<%= config.bin %> build --environment production',
     '<%= config.bin %> build --json',
+    '<%= config.bin %> build --source . --as production',
   ]
   static override flags = {
-    environment: Flags.string({char: 'e', description: 'build only this branch (repeatable)', multiple: true}),
+    as: Flags.string({
+      dependsOn: ['source'],
+      description: 'the environment name the --source tree is built as (a branch name as r10k would correct it)',
+    }),
+    environment: Flags.string({
+      char: 'e',
+      description: 'build only this branch (repeatable)',
+      exclusive: ['source'],
+      multiple: true,
+    }),
+    source: Flags.string({
+      dependsOn: ['as'],
+      description:
+        'build this working tree (a CI checkout, uncommitted changes included) instead of build.puppetcode, ' +
+        'with the same assembler',
+    }),
   }
 
   async run(): Promise<ReturnType<typeof buildSummary>> {
     const runtime = await this.runtime()
-    const results = await build(runtime, {environments: this.flags.environment})
+    const {as, environment, source} = this.flags
+    const results = await build(runtime, {
+      environments: environment,
+      source: source && as ? {as, dir: source} : undefined,
+    })
     for (const {record, skipped} of results) {
       if (skipped.length === 0) continue
       const examples = skipped.slice(0, 3).join(', ')

@@ -2,7 +2,9 @@ import {Flags} from '@oclif/core'
 
 import {BaseCommand} from '../cli/base-command.js'
 import {formatPush} from '../formatters/push.js'
+import {formatPushMarkdown} from '../formatters/push-markdown.js'
 import {push, type PushResult} from '../publish/push.js'
+import {validate} from '../validate/validate.js'
 
 export default class Push extends BaseCommand<typeof Push> {
   static override enableJsonFlag = true
@@ -16,7 +18,11 @@ For each built environment: uploads the artifact, signs a manifest with a new se
 
 --version republishes an earlier build kept in the build cache (the last 5 per environment) as the newest ` +
     `release: a signed rollback with a new, higher serial, which nodes accept like any new release. (The ` +
-    `version of pupistry itself is \`pupistry version\` or \`pupistry --version\`.)`
+    `version of pupistry itself is \`pupistry version\` or \`pupistry --version\`.)
+
+Before anything is uploaded, the builds are checked as \`pupistry validate\` does (Puppet's parser, EPP ` +
+    `templates, hiera YAML, build.validate_nodes catalogs); a problem stops the push with exit code 26. ` +
+    `--no-validate skips that. --format markdown prints a table for a CI job summary.`
 
   static override examples = [
     '<%= config.bin %> push',
@@ -25,6 +31,16 @@ For each built environment: uploads the artifact, signs a manifest with a new se
     '<%= config.bin %> push --environment production --version 3f2a9c1d',
   ]
   static override flags = {
+    format: Flags.string({
+      default: 'text',
+      description: 'text, or a Markdown table for a CI job summary',
+      options: ['text', 'markdown'],
+    }),
+    validate: Flags.boolean({
+      allowNo: true,
+      default: true,
+      description: 'check the builds as `pupistry validate` does before pushing (--no-validate: do not)',
+    }),
     environment: Flags.string({char: 'e', description: 'push only this environment (repeatable)', multiple: true}),
     refresh: Flags.boolean({description: 're-sign what is live with a new serial and expiry (general.manifest_ttl)'}),
     version: Flags.string({
@@ -35,12 +51,12 @@ For each built environment: uploads the artifact, signs a manifest with a new se
   }
 
   async run(): Promise<PushResult[]> {
-    const results = await push(await this.runtime(), {
-      environments: this.flags.environment,
-      refresh: this.flags.refresh,
-      version: this.flags.version,
-    })
-    this.print(formatPush(results))
+    const runtime = await this.runtime()
+    const {environment: environments, refresh, version} = this.flags
+    // A refresh re-signs what is live, which was validated when it was pushed.
+    if (this.flags.validate && !refresh) await validate(runtime, {environments, version})
+    const results = await push(runtime, {environments, refresh, version})
+    this.print(this.flags.format === 'markdown' ? formatPushMarkdown(results) : formatPush(results))
     return results
   }
 }

@@ -84,6 +84,15 @@ export const agentSchema = v.looseObject({
   ...credentials,
 })
 
+/** A node whose catalog `pupistry validate` compiles: its certname and facts (a mapping, or a YAML or JSON file of them). */
+const validateNode = v.object({
+  certname: v.pipe(v.string(), v.regex(/^[\w.-]+$/, 'expected a certname (letters, digits, ".", "-", "_")')),
+  facts: v.union(
+    [v.pipe(v.string(), v.minLength(1)), v.record(v.string(), v.unknown())],
+    'expected a facts file, or a mapping of facts',
+  ),
+})
+
 export const buildSchema = v.looseObject({
   assembler: optionalString,
   hieracrypt: optionalBool,
@@ -95,6 +104,7 @@ export const buildSchema = v.looseObject({
     ),
   ),
   puppetcode: optionalString,
+  validate_nodes: v.nullish(v.array(validateNode, 'expected a list of {certname, facts}')),
   ...credentials,
 })
 

@@ -5,7 +5,7 @@ import {shortVersion} from '../util/version.js'
 const colors = {bold: 1, cyan: 36, dim: 2, green: 32, red: 31, yellow: 33}
 
 /** Module refs carry full commit ids; twelve characters are enough to read. */
-const shortRef = (ref?: string) => (ref ?? '').replace(/@([0-9a-f]{12})[0-9a-f]{28}\b/, '@$1')
+export const shortRef = (ref?: string) => (ref ?? '').replace(/@([0-9a-f]{12})[0-9a-f]{28}\b/, '@$1')
 
 export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}): string {
   const paint = (color: keyof typeof colors, text: string) =>
@@ -45,9 +45,11 @@ export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}
           : file.change === 'removed'
             ? paint('red', 'D')
             : paint('yellow', 'M')
-      const lines = file.binary
-        ? ' (binary or large)'
-        : ` ${paint('green', `+${file.added}`)} ${paint('red', `-${file.removed}`)}`
+      const lines = file.hidden
+        ? ' (content not shown)'
+        : file.binary
+          ? ' (binary or large)'
+          : ` ${paint('green', `+${file.added}`)} ${paint('red', `-${file.removed}`)}`
       out.push(`    ${mark} ${printable(file.path, {oneLine: true})}${lines}`)
     }
 

@@ -49,6 +49,17 @@ const PACKER: Entry[] = [
   },
 ]
 
+const CI: Entry[] = [
+  {
+    name: 'github',
+    description: 'GitHub Actions: review pull requests with a diff comment, publish merges (OIDC for S3)',
+  },
+  {
+    name: 'gitlab',
+    description: 'GitLab CI: review merge requests with a diff note, publish merges (OIDC for S3)',
+  },
+]
+
 /** The core's templates: files under templates/ (shipped in the package), one descriptor each. */
 const hook: PupistryHook<'pupistry:templates'> = () => {
   const partials = readdirSync(`${TEMPLATES}partials`)
@@ -73,6 +84,12 @@ const hook: PupistryHook<'pupistry:templates'> = () => {
       contract: CONTRACT_VERSION,
       kind: 'packer' as const,
       path: `${TEMPLATES}packer/${entry.name}.pkr.hcl.hbs`,
+    })),
+    ...CI.map((entry) => ({
+      ...entry,
+      contract: CONTRACT_VERSION,
+      kind: 'ci' as const,
+      path: `${TEMPLATES}ci/${entry.name}.yml.hbs`,
     })),
     ...partials,
   ]

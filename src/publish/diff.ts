@@ -29,6 +29,8 @@ export interface FileChange {
   /** Unified diff for text files, when not --stat. */
   patch?: string
   binary?: boolean
+  /** Its content may not be shown (contentMayBeShown): no patch, no line counts. */
+  hidden?: boolean
   added: number
   removed: number
 }
@@ -99,6 +101,20 @@ export async function diff(
   }
 }
 
+/**
+ * Whether a file's content may appear in a diff (a terminal, a pull-request
+ * comment, a job summary). The one place that decides it: hiera data under
+ * sealed hiera will answer false here, so that its content never shows.
+ */
+export function contentMayBeShown(_path: string): boolean {
+  return true
+}
+
+/** True when any environment's build differs from what is live (or nothing is live): `diff --exit-code` exits 1. */
+export function hasChanges(results: EnvironmentDiff[]): boolean {
+  return results.some((result) => result.published?.version !== result.built)
+}
+
 function diffModules(before: Record<string, string>, after: Record<string, string>): ModuleChange[] {
   const names = [...new Set([...Object.keys(before), ...Object.keys(after)])].sort()
   const changes: ModuleChange[] = []
@@ -129,16 +145,19 @@ async function diffArchives(
     return (a?.type ?? b?.type) !== 'Directory' && (!a || !b || !sameEntry(a, b))
   })
   const textual = new Set(
-    changed.filter((name) =>
-      [before.get(name), after.get(name)].every(
-        (entry) => !entry || (entry.type === 'File' && entry.size <= MAX_TEXT_DIFF),
-      ),
+    changed.filter(
+      (name) =>
+        contentMayBeShown(name) &&
+        [before.get(name), after.get(name)].every(
+          (entry) => !entry || (entry.type === 'File' && entry.size <= MAX_TEXT_DIFF),
+        ),
     ),
   )
   const oldText = beforeFile ? await readArchiveFiles(beforeFile, textual) : new Map<string, Buffer>()
   const newText = await readArchiveFiles(afterFile, textual)
   return changed.map((name) => {
     const change = !before.has(name) ? 'added' : !after.has(name) ? 'removed' : 'changed'
+    if (!contentMayBeShown(name)) return {added: 0, change, hidden: true, path: name, removed: 0}
     const oldContent = oldText.get(name) ?? Buffer.alloc(0)
     const newContent = newText.get(name) ?? Buffer.alloc(0)
     if (!textual.has(name) || oldContent.includes(0) || newContent.includes(0))

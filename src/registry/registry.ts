@@ -228,8 +228,8 @@ function descriptorProblem(kind: ProviderKind, value: unknown): string | undefin
   const name = typeof descriptor.name === 'string' && descriptor.name ? descriptor.name : undefined
   if (!name) return `a ${KIND_LABEL[kind]} descriptor has no name`
   if (kind === 'templates') {
-    if (!['bootstrap', 'packer', 'partial'].includes(descriptor.kind as string))
-      return `template "${name}" has no kind bootstrap, packer or partial`
+    if (!['bootstrap', 'packer', 'ci', 'partial'].includes(descriptor.kind as string))
+      return `template "${name}" has no kind bootstrap, packer, ci or partial`
     const {aliases} = descriptor
     if (
       aliases !== undefined &&

@@ -170,7 +170,7 @@ async function nodeStores(runtime: Runtime): Promise<StorageDescriptor[]> {
 }
 
 /** The settings each store says nodes need (docs/plugins.md, `node`), general.storage as an absolute URL or path. */
-function storeSettings(
+export function storeSettings(
   settings: Settings,
   stores: StorageDescriptor[],
 ): Record<'general' | 'agent', Record<string, unknown>> {
@@ -257,7 +257,7 @@ function agentCredentials(
 }
 
 /** The trusted public keys, inlined into the script: only keys the node's verifier can use, never a secret key. */
-async function nodeTrustedKeys(runtime: Runtime): Promise<Array<{file: string; text: string}>> {
+export async function nodeTrustedKeys(runtime: Runtime): Promise<Array<{file: string; text: string}>> {
   const keys = loadTrustedKeys(runtime)
   const used = new Set<string>()
   const result = []

@@ -5,10 +5,14 @@ import Handlebars from 'handlebars'
 import type {TemplateDescriptor} from '../contracts.js'
 import {PupistryError, SettingsError, TemplateError, UsageError} from '../errors.js'
 import type {ProviderRegistry, Registered} from '../registry/registry.js'
-import type {TemplateContext} from './context.js'
 import {commentText, hclHeredoc, shellHeredoc, shellQuote} from './quote.js'
 
-export type TemplateKind = 'bootstrap' | 'packer'
+export type TemplateKind = 'bootstrap' | 'packer' | 'ci'
+
+/** What every template's context has: the template's own name and description. */
+export interface RenderContext {
+  template: {name: string; description: string}
+}
 
 /** A name the context does not have: raised inside handlebars, reported with the template's name. */
 class UnknownValue extends Error {}
@@ -28,7 +32,7 @@ export class Templates {
 
   private constructor(
     private readonly entries: Array<Registered<'templates'>>,
-    private readonly makeContext: (descriptor: TemplateDescriptor) => TemplateContext,
+    private readonly makeContext: (descriptor: TemplateDescriptor) => RenderContext,
     /** Where the settings came from, for messages about a missing one. */
     private readonly source: string,
   ) {
@@ -44,7 +48,7 @@ export class Templates {
   /** Templates and partials from the registry; `makeContext` is called for each template rendered. */
   static async load(
     registry: ProviderRegistry,
-    makeContext: (descriptor: TemplateDescriptor) => TemplateContext = noContext,
+    makeContext: (descriptor: TemplateDescriptor) => RenderContext = noContext,
     source = 'the settings',
   ): Promise<Templates> {
     return new Templates(await registry.list('templates'), makeContext, source)
@@ -121,7 +125,7 @@ export class Templates {
     printing('comment', commentText)
     hb.registerHelper('eq', (a: unknown, b: unknown) => a === b)
     hb.registerHelper('refuse', (message: unknown, options: Handlebars.HelperOptions) => {
-      throw new UsageError(`template "${(options.data.root as TemplateContext).template.name}": ${String(message)}`)
+      throw new UsageError(`template "${(options.data.root as RenderContext).template.name}": ${String(message)}`)
     })
     hb.registerHelper('bootstrap', (name: unknown) => this.render('bootstrap', String(name)))
     // `{{require value "settings.key" "what it is for"}}` prints nothing, and stops with a settings error when the value is unset.
@@ -129,7 +133,7 @@ export class Templates {
       'require',
       (value: unknown, key: unknown, purpose: unknown, options: Handlebars.HelperOptions) => {
         if (value === null || value === undefined || (Array.isArray(value) && value.length === 0)) {
-          const template = (options.data.root as TemplateContext).template.name
+          const template = (options.data.root as RenderContext).template.name
           throw new SettingsError(
             `template "${template}" needs ${String(key)} (${String(purpose)}), which is not set in ${this.source}`,
             {
@@ -146,7 +150,7 @@ export class Templates {
   }
 }
 
-function noContext(descriptor: TemplateDescriptor): TemplateContext {
+function noContext(descriptor: TemplateDescriptor): RenderContext {
   throw new TemplateError(`no context to render "${descriptor.name}" with`)
 }
 

@@ -4,6 +4,7 @@ import {settingsSource} from '../config/settings.js'
 import {SettingsError} from '../errors.js'
 import type {TemplateDescriptor} from '../contracts.js'
 import type {Runtime} from '../runtime.js'
+import {type CiOptions, ciContext} from './ci-context.js'
 import {baseContext, type ContextOptions, contextFor, type TemplateContext, withRegistryNode} from './context.js'
 import {type TemplateKind, Templates} from './render.js'
 
@@ -54,6 +55,13 @@ export async function renderTemplate(
     base = await withRegistryNode(runtime, base)
     return {credentials: base.credentials, text: templates.render(kind, name)}
   }
+}
+
+/** Renders a CI pipeline template (`pupistry ci init`) with the store, trusted keys and pinned versions. */
+export async function renderCiTemplate(runtime: Runtime, name: string, options: CiOptions): Promise<Rendered> {
+  const makeContext = await ciContext(runtime, options)
+  const templates = await Templates.load(runtime.registry, makeContext, settingsSource(runtime.settings))
+  return {credentials: false, text: templates.render('ci', name)}
 }
 
 /** Writes a rendered file: mode 0600 before a byte is written when it holds credentials. */
