@@ -24,6 +24,7 @@ export const EXIT = {
   locked: 22,
   timedOut: 23,
   stopped: 24,
+  sealed: 25,
   validation: 26,
   puppetFailures: 30,
   puppetCouldNotRun: 31,
@@ -179,6 +180,25 @@ export class ValidationError extends PupistryError {
 /** The newest manifest has expired: the node keeps what it has. */
 export class ExpiredError extends PupistryError {
   override readonly exitCode = EXIT.expired
+}
+
+/**
+ * build.hieracrypt cannot say which node reads which data: a Hiera 3 or
+ * unreadable hiera.yaml, a non-file backend on protected data, a registry
+ * entry that is not exactly right, or an interpolation the registered facts
+ * do not resolve. The control repo is what needs fixing.
+ */
+export class HieraSelectionError extends PupistryError {
+  override readonly exitCode = EXIT.assembler
+}
+
+/**
+ * A node could not get its sealed hiera data (no entry in the index, its key
+ * missing, a bundle corrupt, untrusted or from another environment or serial,
+ * facts that drifted): Puppet does not run and the previous release stays.
+ */
+export class SealedDataError extends PupistryError {
+  override readonly exitCode = EXIT.sealed
 }
 
 /** Another apply holds the lock. */

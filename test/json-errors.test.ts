@@ -52,6 +52,10 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
       'diff',
       'doctor',
       'fleet',
+      'hieracrypt exposure',
+      'hieracrypt plan',
+      'node init',
+      'node rotate',
       'packer',
       'promote',
       'providers',
@@ -64,13 +68,16 @@ describe('--json on a failure: one JSON error object on stdout, the documented e
     ]
     assert.deepEqual(commands, expected)
     const missing = path.join(world.dir, 'missing.yaml')
+    // Commands with a required argument get one, so that the settings are what fails.
+    const args: Record<string, string[]> = {'hieracrypt exposure': ['a.example']}
     for (const command of commands) {
-      const json = await runCli([...command.split(' '), '--json', '--config', missing])
+      const words = [...command.split(' '), ...(args[command] ?? [])]
+      const json = await runCli([...words, '--json', '--config', missing])
       const error = failureOf(json)
       assert.equal(error.name, 'SettingsError', show(json))
       assert.equal(error.exitCode, 10)
       assert.match(error.message, /missing\.yaml/)
-      const plain = await runCli([...command.split(' '), '--config', missing])
+      const plain = await runCli([...words, '--config', missing])
       assert.equal(plain.code, json.code, `${command}: the same exit code without --json\n${show(plain)}`)
       assert.equal(plain.stdout, '', show(plain))
       assert.match(json.stderr, /pupistry: error: .*missing\.yaml/, 'people still read the error on stderr')

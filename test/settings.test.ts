@@ -173,12 +173,15 @@ describe('settings', () => {
     )
   })
 
-  it('refuses build.hieracrypt: true rather than shipping hiera data in the clear (CLI)', async () => {
+  it('refuses build.hieracrypt: true without signing, rather than publish sealed data anyone could forge (CLI)', async () => {
     const file = path.join(scratch, 'hieracrypt.yaml')
-    writeFileSync(file, 'build:\n  puppetcode: /nowhere\n  hieracrypt: true\n')
+    writeFileSync(file, 'general:\n  gpg_disable: true\nbuild:\n  puppetcode: /nowhere\n  hieracrypt: true\n')
     const result = await runCli(['build', '--config', file])
     assert.equal(result.code, 10, show(result))
-    assert.match(result.stderr, /build\.hieracrypt is true .* not supported by this pupistry yet/)
+    assert.match(
+      result.stderr,
+      /build\.hieracrypt and general\.gpg_disable are both true .*: sealed hiera data must be signed/,
+    )
   })
 
   it('shows YAML errors from the CLI with exit code 10 and no stack trace', async () => {

@@ -206,6 +206,19 @@ describe('pupistry bootstrap', () => {
     assert.match(upstart.stderr, /template "ubuntu-14\.04": upstart has no timers/)
   })
 
+  it('with build.hieracrypt makes the node key and prints its registry file before the first apply', async () => {
+    const result = await render(
+      ['bootstrap', '-t', 'debian-12'],
+      settingsFile(realisticSettings({build: {hieracrypt: true}})),
+    )
+    assert.equal(result.code, 0, show(result))
+    await checkShell(result.stdout, 'debian-12-sealed')
+    assert.match(result.stdout, /"\$pupistry_bin" node init --config "\$settings_file" >&2/)
+    assert.match(result.stdout, /\ninstall_service\nnode_init\nfirst_apply\n/)
+    const plain = await render(['bootstrap', '-t', 'debian-12'])
+    assert.doesNotMatch(plain.stdout, /node init/)
+  })
+
   it('--base64 prints the same script, base64-encoded', async () => {
     const [plain, encoded] = await Promise.all([
       render(['bootstrap', '-t', 'rhel-9']),

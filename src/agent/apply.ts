@@ -10,6 +10,8 @@ import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
 import type {Logger, Runtime} from '../runtime.js'
+import {ensureSealed, prepareSealed, type SealedStepJob} from '../sealed/agent-step.js'
+import {sealedNodeSettings} from '../sealed/node-settings.js'
 import {type NodeKeys, nodeKeys} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {abortable, sleep} from '../util/abort.js'
@@ -115,6 +117,7 @@ async function applyLocked(
   const job: InstallJob = {active, control, environment, force: Boolean(options.force), keys, releases, state}
   let result: ApplyResult
   let verdict: Verdict | undefined
+  let store: Store | undefined
   if (runtime.settings.agent.legacy_store) {
     if (options.noop) {
       throw new UsageError('--noop cannot evaluate a Ruby-layout release (agent.legacy_store) without activating it', {
@@ -126,8 +129,8 @@ async function applyLocked(
   } else {
     const newest = await decideNewest(runtime, options, job)
     if (options.noop) return preview(runtime, options, {...job, ...newest})
-    verdict = newest.verdict
-    result = await act(runtime, verdict, {...job, store: newest.store})
+    ;({store, verdict} = newest)
+    result = await act(runtime, verdict, {...job, store})
   }
   stateFile.defer(environment, {lastCheck: new Date().toISOString()})
   if (verdict?.expired) log.warn(verdict.expired.message)
@@ -137,6 +140,7 @@ async function applyLocked(
 
   const needsPuppet = !options.minimal || result.action === 'installed' || state.appliedVersion !== result.version
   if (needsPuppet) {
+    if (store) await ensureSealedData(runtime, {environment, keys, releases, store, version: result.version})
     const {pinned} = state
     if (result.pinned && pinned)
       log.info(
@@ -301,6 +305,7 @@ async function act(
     releases: Releases
     state: EnvironmentState
     store: Store
+    keys: NodeKeys
   },
 ): Promise<ApplyResult> {
   const {environment, state} = job
@@ -355,6 +360,7 @@ async function install(
     signal?: AbortSignal
     signedBy?: string
     store: Store
+    keys: NodeKeys
   },
 ): Promise<ApplyResult> {
   const {environment, manifest, releases} = job
@@ -365,7 +371,11 @@ async function install(
     signedBy: job.signedBy,
     version: manifest.version,
   }
-  if (job.active?.version === manifest.version && !job.force) return {...result, action: 'current'}
+  if (job.active?.version === manifest.version && !job.force) {
+    await prepareSealed(sealedJob(runtime, job, job.active.dir, manifest))
+    return {...result, action: 'current'}
+  }
+
   let dir = job.force ? undefined : await releases.find(environment, manifest.version)
   if (!dir) {
     runtime.log.info(
@@ -375,6 +385,7 @@ async function install(
     dir = await fetchRelease(job.store, manifest, releases, {log: runtime.log, signal: job.signal})
   }
 
+  await prepareSealed(sealedJob(runtime, job, dir, manifest))
   const signed = job.signedBy ? `, signed by ${job.signedBy}` : ''
   await activateRelease(
     runtime,
@@ -441,4 +452,40 @@ async function downloadWithRetries(
       meter.done()
     }
   }
+}
+
+/** The sealed-hiera step's view of a run (src/sealed/agent-step.ts). */
+function sealedJob(
+  runtime: Runtime,
+  job: {environment: string; keys: NodeKeys; releases: Releases; store: Store},
+  dir: string,
+  manifest: Manifest,
+): SealedStepJob & {manifest: Manifest} {
+  return {
+    environment: job.environment,
+    keys: job.keys,
+    log: runtime.log,
+    manifest,
+    releaseDir: job.releases.pathOf(job.environment, dir),
+    settings: sealedNodeSettings(runtime.settings),
+    store: job.store,
+  }
+}
+
+/** Sealed data of the active release, materialised again if a reboot emptied the memory filesystem. */
+async function ensureSealedData(
+  runtime: Runtime,
+  job: {environment: string; keys: NodeKeys; releases: Releases; store: Store; version: string},
+): Promise<void> {
+  const active = await job.releases.active(job.environment)
+  if (!active || active.version !== job.version) return
+  await ensureSealed({
+    environment: job.environment,
+    keys: job.keys,
+    log: runtime.log,
+    releaseDir: job.releases.pathOf(job.environment, active.dir),
+    settings: sealedNodeSettings(runtime.settings),
+    store: job.store,
+    version: job.version,
+  })
 }

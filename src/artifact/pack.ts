@@ -28,7 +28,7 @@ type StartMeter = (total: number) => {advance(bytes: number): void; done(): void
 export async function packInThread(
   root: string,
   outFile: string,
-  options: {signal?: AbortSignal; startMeter?: StartMeter} = {},
+  options: {signal?: AbortSignal; startMeter?: StartMeter; exclude?: string[]} = {},
 ): Promise<PackResult> {
   let meter: ReturnType<StartMeter> | undefined
   const finish = () => {
@@ -42,7 +42,7 @@ export async function packInThread(
   }
   const outcome = await runWorkerJob<PackOutcome, PackProgress>(
     new URL('pack-worker.js', import.meta.url),
-    {outFile, root},
+    {exclude: options.exclude, outFile, root},
     {
       onError: (error) => new Error(`packing ${root} failed: ${error.message}`, {cause: error}),
       onProgress,
@@ -65,8 +65,9 @@ export async function packTree(
   root: string,
   outFile: string,
   startMeter?: (total: number) => {advance(bytes: number): void; done(): void},
+  exclude?: (relative: string) => boolean,
 ): Promise<PackResult> {
-  const listing = listTree(root)
+  const listing = listTree(root, exclude)
   const meter = startMeter?.(listing.unpackedSize)
   const modes = new Map(listing.entries.map((entry) => [entry.path, entry.mode]))
   try {

@@ -29,9 +29,10 @@ export function byteOrder(a: string, b: string): number {
  * Lists a tree in a fixed order (depth first, each directory's names in
  * byte order) with normalised modes. A symlink must stay
  * inside the tree (checked with the same rule the agent applies), so that a
- * build never produces an artifact every node would refuse.
+ * build never produces an artifact every node would refuse. `exclude` leaves
+ * paths out (sealed hiera data), directories with all they hold.
  */
-export function listTree(root: string): TreeListing {
+export function listTree(root: string, exclude?: (relative: string) => boolean): TreeListing {
   const entries: TreeEntry[] = []
   const skipped: string[] = []
   let unpackedSize = 0
@@ -40,6 +41,7 @@ export function listTree(root: string): TreeListing {
     for (const name of names) {
       if (EXCLUDED.has(name)) continue
       const rel = relative ? `${relative}/${name}` : name
+      if (exclude?.(rel)) continue
       const full = path.join(root, rel)
       const info = lstatSync(full)
       if (info.isDirectory()) {

@@ -19,7 +19,10 @@ import {artifactKey} from '../format/layout.js'
 import type {BuildRecord} from '../format/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {redactUrl} from '../util/redact.js'
-import {BuildCache, CACHE_FILE_MODE, type FailedBuild} from './build-cache.js'
+import {planEnvironment, publicGlobs} from '../sealed/plan.js'
+import {REGISTRY_DIR} from '../sealed/registry.js'
+import {type SealResult, sealEnvironment} from '../sealed/seal.js'
+import {BuildCache, CACHE_DIR_MODE, CACHE_FILE_MODE, type FailedBuild} from './build-cache.js'
 import {type SourceSnapshot, snapshotWorkingTree} from './source-tree.js'
 
 export interface BuildOutcome {
@@ -33,6 +36,8 @@ export interface BuiltEnvironment {
   unchanged: boolean
   previous?: string
   skipped: string[]
+  /** With build.hieracrypt: how the environment's protected hiera data was sealed. */
+  sealed?: SealResult
 }
 
 /** A working tree to build as one environment, instead of build.puppetcode's branches. */
@@ -52,13 +57,7 @@ export async function build(
   options: {environments?: string[]; source?: SourceOption; signal?: AbortSignal},
 ): Promise<BuildOutcome> {
   const {settings} = runtime
-  if (settings.build.hieracrypt) {
-    throw new SettingsError(
-      `build.hieracrypt is true in ${settingsSource(settings)}, but hieracrypt is not supported by this ` +
-        `pupistry yet; refusing to build rather than ship hiera data in the clear`,
-      {hint: 'set build.hieracrypt: false (hiera data is then readable by anyone who can read the store)'},
-    )
-  }
+  if (settings.build.hieracrypt) checkSealingSettings(runtime)
 
   if (!settings.build.puppetcode && !options.source) {
     throw new SettingsError(
@@ -99,36 +98,8 @@ async function assembleAndPack(
   options: {environments?: string[]; signal?: AbortSignal; source?: SourceSnapshot & {cacheDir: string; dir: string}},
 ): Promise<BuildOutcome> {
   const {settings} = runtime
-  const {source} = options
-  const assemblerName = settings.build.assembler ?? 'r10k'
-  const {descriptor} = await runtime.registry.get('assemblers', assemblerName)
-  const standard = providerContext(runtime, 'build', descriptor.name)
-  const context = source
-    ? {
-        ...standard,
-        cacheDir: source.cacheDir,
-        settings: {...standard.settings, build: {...standard.settings.build, puppetcode: source.url}},
-      }
-    : standard
-  const assembler = await Promise.resolve(descriptor.create(context)).catch((error) => {
-    throw assemblerFailure(error, assemblerName)
-  })
-  const origin = source ? `the working tree ${source.dir}` : redactUrl(settings.build.puppetcode ?? '')
-  runtime.log.info(
-    `Assembling ${options.environments?.join(', ') || 'all branches'} of ${origin} with ${assemblerName}`,
-  )
-  const {signal} = options
-  const assembled = await assembler.assemble({environments: options.environments, signal}).catch((error) => {
-    if (signal?.aborted)
-      throw interrupted(signal, `while ${assemblerName} assembled the control repo; nothing was packed`)
-    throw assemblerFailure(error, assemblerName)
-  })
-  const tools = {
-    node: process.versions.node,
-    pupistry: runtime.version,
-    ...(await assembler.versions?.().catch(() => ({}))),
-  }
-
+  const {signal, source} = options
+  const {assembled, assemblerName, tools} = await assemble(runtime, options)
   const cache = new BuildCache(settings)
   const built: BuiltEnvironment[] = []
   const failed: FailedBuild[] = []
@@ -179,6 +150,62 @@ async function assembleAndPack(
   return {built, failed}
 }
 
+/** The control repo's environment trees, as `hieracrypt plan` reads them (build.puppetcode's branches). */
+export async function assembleEnvironments(runtime: Runtime, wanted?: string[]): Promise<AssembledEnvironment[]> {
+  if (!runtime.settings.build.puppetcode) {
+    throw new SettingsError(
+      `build.puppetcode is not set in ${settingsSource(runtime.settings)}: the URL of your Puppet control repo`,
+    )
+  }
+
+  for (const name of wanted ?? []) {
+    if (!/^[\w.-]+$/.test(name)) throw new UsageError(`not a branch or environment name: ${name}`)
+  }
+
+  const {assembled} = await assemble(runtime, {environments: wanted})
+  const failed = assembled.filter((environment) => 'error' in environment)
+  if (failed.length > 0)
+    throw new AssemblerError(failed.map((environment) => `${environment.name}: ${environment.error}`).join('\n'))
+  return assembled as AssembledEnvironment[]
+}
+
+/** Runs the configured assembler: the environment trees (or each one's failure), and the tool versions it used. */
+async function assemble(
+  runtime: Runtime,
+  options: {environments?: string[]; signal?: AbortSignal; source?: SourceSnapshot & {cacheDir: string; dir: string}},
+) {
+  const {settings} = runtime
+  const {signal, source} = options
+  const assemblerName = settings.build.assembler ?? 'r10k'
+  const {descriptor} = await runtime.registry.get('assemblers', assemblerName)
+  const standard = providerContext(runtime, 'build', descriptor.name)
+  const context = source
+    ? {
+        ...standard,
+        cacheDir: source.cacheDir,
+        settings: {...standard.settings, build: {...standard.settings.build, puppetcode: source.url}},
+      }
+    : standard
+  const assembler = await Promise.resolve(descriptor.create(context)).catch((error) => {
+    throw assemblerFailure(error, assemblerName)
+  })
+  const origin = source ? `the working tree ${source.dir}` : redactUrl(settings.build.puppetcode ?? '')
+  runtime.log.info(
+    `Assembling ${options.environments?.join(', ') || 'all branches'} of ${origin} with ${assemblerName}`,
+  )
+  const assembled = await assembler.assemble({environments: options.environments, signal}).catch((error) => {
+    if (signal?.aborted)
+      throw interrupted(signal, `while ${assemblerName} assembled the control repo; nothing was packed`)
+    throw assemblerFailure(error, assemblerName)
+  })
+  const tools: Record<string, string> = {
+    node: process.versions.node,
+    pupistry: runtime.version,
+    ...(await assembler.versions?.().catch(() => ({}))),
+  }
+  return {assembled, assemblerName, tools}
+}
+
 function interrupted(signal: AbortSignal, what: string): StoppedError {
   const cause = signal.reason instanceof Error ? signal.reason.message : 'interrupted'
   return new StoppedError(`${cause}: build stopped ${what}`)
@@ -226,10 +253,15 @@ async function packEnvironment(
 ): Promise<BuiltEnvironment> {
   const dir = await cache.makeDir(environment.name)
   const temp = path.join(dir, `.building-${process.pid}.tar.gz`)
+  const selection = runtime.settings.build.hieracrypt
+    ? planEnvironment(environment.path, environment.name, publicGlobs(runtime.settings.build.hieracrypt_public))
+    : undefined
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
   try {
     packed = await packInThread(environment.path, temp, {
+      // The artifact leaves out the protected files and the registry (node names have no place in the store).
+      exclude: selection && [REGISTRY_DIR, ...selection.protected],
       signal: meta.signal,
       startMeter: (total) => runtime.log.meter(`Packing ${environment.name}`, total),
     })
@@ -242,6 +274,15 @@ async function packEnvironment(
   await chmod(temp, CACHE_FILE_MODE)
   await rename(temp, cache.artifactPath(environment.name, packed.sha256))
   const previous = await cache.read(environment.name)
+  const sealed = selection
+    ? await sealEnvironment(runtime, {
+        cacheDir: dir,
+        modes: {dir: CACHE_DIR_MODE, file: CACHE_FILE_MODE},
+        root: environment.path,
+        selection,
+        version: packed.sha256,
+      })
+    : undefined
   const record: BuildRecord = {
     artifact: {
       files: packed.files,
@@ -260,9 +301,11 @@ async function packEnvironment(
     },
     built: new Date().toISOString(),
     environment: environment.name,
+    ...(sealed ? {sealed: {index: sealed.index}} : {}),
     version: packed.sha256,
   }
-  const unchanged = previous?.version === record.version
+  const unchanged =
+    previous?.version === record.version && previous.sealed?.index.sha256 === record.sealed?.index.sha256
   // An unchanged build keeps its record, so its build time says when the content was made.
   if (!unchanged) await cache.write(record)
   await cache.remember(unchanged && previous ? previous : record)
@@ -270,7 +313,27 @@ async function packEnvironment(
   return {
     previous: previous?.version,
     record: unchanged && previous ? previous : record,
+    sealed,
     skipped: packed.skipped,
     unchanged,
+  }
+}
+
+/** What sealing needs before anything is assembled: signed bundles, and a warning when every build publishes. */
+function checkSealingSettings(runtime: Runtime): void {
+  const {settings} = runtime
+  if (settings.general.gpg_disable) {
+    throw new SettingsError(
+      `build.hieracrypt and general.gpg_disable are both true in ${settingsSource(settings)}: sealed hiera ` +
+        'data must be signed, or a writer to the store could hand nodes data of its choosing',
+      {hint: 'configure a signing key (`pupistry keys generate`) and set gpg_disable: false'},
+    )
+  }
+
+  if (!settings.build.hieracrypt_mac_key_file) {
+    runtime.log.warn(
+      'build.hieracrypt_mac_key_file is not set: encryption is randomised, so every build re-encrypts and ' +
+        'every push publishes new sealed data (`pupistry keys generate --mac-key` makes the key)',
+    )
   }
 }

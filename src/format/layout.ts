@@ -53,6 +53,16 @@ export function artifactKey(environment: string, sha256: string): string {
   return `${LAYOUT_ROOT}/${environment}/artifacts/${sha256}.tar.gz`
 }
 
+/** The signed index of an environment's sealed hiera data, by its SHA-256. */
+export function sealedIndexKey(environment: string, sha256: string): string {
+  return `${LAYOUT_ROOT}/${environment}/sealed/index/${sha256}.json`
+}
+
+/** One encrypted bundle of sealed hiera data, by the SHA-256 of its ciphertext. */
+export function sealedBundleKey(environment: string, sha256: string): string {
+  return `${LAYOUT_ROOT}/${environment}/sealed/bundles/${sha256}.pgp`
+}
+
 /** The serial a manifest key names, or undefined for keys of another shape. */
 export function serialOfKey(key: string): number | undefined {
   const match = /\/manifests\/(\d+)\.json$/.exec(key)
@@ -66,6 +76,14 @@ const OWN_KEY = {
 
 /** The shape of an artifact key, for the manifest schema. */
 export const ARTIFACT_KEY_PATTERN = OWN_KEY.artifact
+
+/** The shapes of sealed-data keys, for the manifest and index schemas. */
+export const SEALED_INDEX_KEY_PATTERN = new RegExp(
+  `^${LAYOUT_ROOT}/(${ENVIRONMENT_NAME})/sealed/index/([0-9a-f]{64})\\.json$`,
+)
+export const SEALED_BUNDLE_KEY_PATTERN = new RegExp(
+  `^${LAYOUT_ROOT}/(${ENVIRONMENT_NAME})/sealed/bundles/([0-9a-f]{64})\\.pgp$`,
+)
 
 /** An immutable object of our own layout: a manifest or an artifact of one environment. */
 export type OwnObject = {environment: string; serial: number} | {environment: string; sha256: string}

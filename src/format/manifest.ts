@@ -5,6 +5,9 @@ import {type Envelope, payloadJson} from './envelope.js'
 import {CHANNEL_PATTERN} from './channel.js'
 import {ENVIRONMENT_PATTERN} from './environment.js'
 import {ARTIFACT_KEY_PATTERN, artifactKey} from './layout.js'
+import {SEALED_MEMBER} from './sealed-member.js'
+
+export type {SealedIndexRef} from './sealed-member.js'
 
 /**
  * The formats nodes read. Format 2 is format 1 plus optional members for
@@ -72,6 +75,7 @@ const COMMON_MEMBERS = {
  * row in docs/FORMAT.md.
  */
 const FORMAT2_MEMBERS = {
+  ...SEALED_MEMBER,
   /** The channel the manifest is for; absent means stable (issue 15). */
   channel: v.optional(v.pipe(v.string(), v.regex(CHANNEL_PATTERN))),
   /** Where a promoted manifest's artifact and build record came from (issue 15). */
@@ -157,7 +161,12 @@ export function manifestOf(envelope: Envelope, where: string): Manifest {
 }
 
 /** What a build records locally: the artifact and build data of a manifest, which push completes. */
-export type BuildRecord = Pick<Manifest, 'artifact' | 'build' | 'environment' | 'version'> & {built: string}
+export type BuildRecord = Pick<Manifest, 'artifact' | 'build' | 'environment' | 'version'> & {
+  built: string
+} & BuiltSealed
+
+/** Sealed hiera of a build (build.hieracrypt): the index push publishes and the manifest names. */
+type BuiltSealed = Pick<Manifest, 'sealed'>
 
 function describeSchemaIssue(issue: v.BaseIssue<unknown>): string {
   return `${(issue.path ?? []).map((item) => String(item.key)).join('.') || 'manifest'}: ${issue.message}`

@@ -14,7 +14,7 @@ export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}
   for (const result of results) {
     const built = shortVersion(result.built)
     if (!result.published) out.push(paint('bold', `${result.environment}: not published yet; built ${built}`))
-    else if (result.published.version === result.built) {
+    else if (result.published.version === result.built && !hasSealedChanges(result)) {
       out.push(`${result.environment}: no changes (${built} is live as serial ${result.published.serial})`)
       continue
     } else
@@ -53,6 +53,7 @@ export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}
       out.push(`    ${mark} ${printable(file.path, {oneLine: true})}${lines}`)
     }
 
+    out.push(...renderSealed(result, paint))
     for (const file of result.files) {
       if (!file.patch) continue
       // Published file contents and names come from the store: shown, never interpreted by the terminal.
@@ -70,4 +71,25 @@ export function renderDiff(results: EnvironmentDiff[], options: {color: boolean}
   }
 
   return out.length > 0 ? `${out.join('\n')}\n` : ''
+}
+
+function hasSealedChanges(result: EnvironmentDiff): boolean {
+  const sealed = result.sealed
+  return Boolean(sealed && (sealed.readers.length > 0 || sealed.changed.length > 0 || sealed.unknownPublished))
+}
+
+/** Per reader, the protected files it gains (+) or loses (-); then the files whose sealed content changed. */
+function renderSealed(result: EnvironmentDiff, paint: (color: keyof typeof colors, text: string) => string): string[] {
+  const {sealed} = result
+  if (!sealed || !hasSealedChanges(result)) return []
+  const out = ['  sealed hiera:']
+  if (sealed.unknownPublished) out.push('    the published index was sealed elsewhere: reader changes unknown')
+  for (const {reader, added, removed} of sealed.readers) {
+    out.push(`    ${reader}:`)
+    for (const file of added) out.push(paint('green', `      + ${file}`))
+    for (const file of removed) out.push(paint('red', `      - ${file}`))
+  }
+
+  for (const file of sealed.changed) out.push(paint('yellow', `    M ${file} changed (sealed)`))
+  return out
 }

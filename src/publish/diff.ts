@@ -11,6 +11,7 @@ import type {Runtime} from '../runtime.js'
 import {publishedTrust} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {readPublished} from '../format/pointer.js'
+import {diffSealed, type SealedDiff} from '../sealed/diff.js'
 
 /** Text diffs are shown for files up to this size; larger or binary ones are only named. */
 const MAX_TEXT_DIFF = 512 * 1024
@@ -40,6 +41,8 @@ export interface EnvironmentDiff {
   published?: {version: string; serial: number}
   modules: ModuleChange[]
   files: FileChange[]
+  /** With build.hieracrypt: which reader gained or lost which protected file, and which changed. */
+  sealed?: SealedDiff
 }
 
 /** Built versus published, per environment: modules and files that changed. */
@@ -77,6 +80,8 @@ export async function diff(
         modules: diffModules(live?.manifest.build.modules ?? {}, record.build.modules),
       }
       if (live) result.published = {serial: live.manifest.serial, version: live.manifest.version}
+      const sealed = await diffSealed(cache.dirOf(environment), record.sealed?.index, live?.manifest.sealed?.index)
+      if (sealed) result.sealed = sealed
       if (live?.manifest.version !== record.version) {
         let publishedFile: string | undefined
         if (live) {

@@ -13,6 +13,7 @@ import {channelOf, STABLE_CHANNEL} from '../format/channel.js'
 import {parseEnvelope} from '../format/envelope.js'
 import {manifestOf} from '../format/manifest.js'
 import type {Runtime} from '../runtime.js'
+import {sameSealed, uploadSealed} from '../sealed/publish.js'
 import {publishedTrust, signPayload} from '../signing/signing.js'
 import {isCreateConflict, openStore} from '../store/open-store.js'
 import {formatBytes} from '../util/bytes.js'
@@ -141,7 +142,7 @@ async function pushEnvironment(
   const live = await trustedLive(runtime, store, environment, channel)
   if (refresh && !live)
     throw new NotFoundError(`${environment}: nothing is published${onChannel(channel)} at ${store.location} to refresh`)
-  if (live && live.manifest.version === built.version && !refresh) {
+  if (live && live.manifest.version === built.version && sameSealed(live.manifest, built) && !refresh) {
     return {
       artifactUploaded: false,
       environment,
@@ -158,7 +159,12 @@ async function pushEnvironment(
     floor: live?.manifest.serial ?? 0,
     members,
     record,
-    upload: () => (refresh ? Promise.resolve(false) : uploadArtifact(runtime, store, cache, record)),
+    upload: async () => {
+      if (refresh) return false
+      const uploaded = await uploadArtifact(runtime, store, cache, record)
+      await uploadSealed(runtime, store, cache.dirOf(environment), record)
+      return uploaded
+    },
   })
 }
 
@@ -370,6 +376,7 @@ function manifestFor(
     environment: record.environment,
     expires: ttl ? new Date(created.getTime() + durationSeconds(ttl) * 1000).toISOString() : null,
     prefix: store.prefix,
+    ...(record.sealed ? {sealed: record.sealed} : {}),
     serial,
     version: record.version,
   })

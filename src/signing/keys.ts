@@ -1,3 +1,4 @@
+import {randomBytes} from 'node:crypto'
 import {existsSync} from 'node:fs'
 import {mkdir, writeFile} from 'node:fs/promises'
 import os from 'node:os'
@@ -40,6 +41,21 @@ export async function generateKeyFiles(
   await writeFile(secretKeyFile, key.secretKey, {mode: 0o600})
   await writeFile(publicKeyFile, key.publicKey, {mode: 0o644})
   return {fingerprint: key.fingerprint, publicKeyFile, secretKeyFile}
+}
+
+export const MAC_KEY_NAME = 'hieracrypt-mac.key'
+
+/**
+ * A random key for build.hieracrypt_mac_key_file (32 bytes, base64, 0600):
+ * it keys the MACs that let a build reuse unchanged sealed bundles.
+ */
+export async function generateMacKeyFile(options: {dir?: string; force?: boolean}): Promise<string> {
+  const dir = path.resolve(expandHome(options.dir ?? DEFAULT_KEY_DIR))
+  const file = path.join(dir, MAC_KEY_NAME)
+  if (existsSync(file) && !options.force) throw new UsageError(`${file} already exists; use --force to replace it`)
+  await mkdir(dir, {mode: 0o700, recursive: true})
+  await writeFile(file, `${randomBytes(32).toString('base64')}\n`, {mode: 0o600})
+  return file
 }
 
 /** The public key of the configured signing key, for nodes' trusted_keys. */

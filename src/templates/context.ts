@@ -53,6 +53,8 @@ export interface TemplateContext {
   trusted_keys: Array<{file: string; text: string}>
   settings_yaml: string
   credentials: boolean
+  /** build.hieracrypt: the node makes its sealed-hiera key (`node init`) and prints its registry file. */
+  sealed_hiera: boolean
 }
 
 /** Node.js and npm from the npm registry, pinned at render time (templates that need Node.js and have no tarball). */
@@ -116,6 +118,7 @@ export async function baseContext(runtime: Runtime, options: ContextOptions): Pr
     puppetPackage: settings.bootstrap.puppet_package ?? 'puppet-agent',
     puppetRepos: settings.bootstrap.puppet_repos ?? {},
     schedule: options.schedule,
+    sealed_hiera: Boolean(settings.build.hieracrypt),
     service_stop_seconds: stopTimeout + PUPPET_KILL_GRACE_SECONDS + STOP_MARGIN_SECONDS,
     settings_yaml:
       `# Written by pupistry bootstrap (pupistry ${runtime.version}); run the bootstrap ` +

@@ -3,7 +3,7 @@ import {Flags} from '@oclif/core'
 import {BaseCommand} from '../../cli/base-command.js'
 import type {PathSource} from '../../config/path-sources.js'
 import {expandHome} from '../../config/settings.js'
-import {DEFAULT_KEY_DIR, generateKeyFiles} from '../../signing/keys.js'
+import {DEFAULT_KEY_DIR, generateKeyFiles, generateMacKeyFile, MAC_KEY_NAME} from '../../signing/keys.js'
 
 export default class KeysGenerate extends BaseCommand<typeof KeysGenerate> {
   static override description =
@@ -20,10 +20,14 @@ Ed25519 keys are read by GnuPG 2.1 and later. The Ruby tool's agents verify with
     '<%= config.bin %> keys generate',
     '<%= config.bin %> keys generate --user-id "Ops <ops@example.com>" --dir /etc/pupistry/keys',
     '<%= config.bin %> keys generate --type rsa',
+    '<%= config.bin %> keys generate --mac-key',
   ]
   static override flags = {
     dir: Flags.string({default: DEFAULT_KEY_DIR, description: 'directory to write the key files to'}),
     force: Flags.boolean({description: 'replace existing key files'}),
+    'mac-key': Flags.boolean({
+      description: `instead, make the key for build.hieracrypt_mac_key_file (${MAC_KEY_NAME}, 32 random bytes)`,
+    }),
     name: Flags.string({
       default: 'pupistry-signing',
       description: 'file name stem: NAME.secret.asc and NAME.public.asc',
@@ -41,6 +45,12 @@ Ed25519 keys are read by GnuPG 2.1 and later. The Ruby tool's agents verify with
   }
 
   async run(): Promise<void> {
+    if (this.flags['mac-key']) {
+      const file = await generateMacKeyFile({dir: this.flags.dir, force: this.flags.force})
+      this.log(`MAC key:     ${file}   (build side: build.hieracrypt_mac_key_file)`)
+      return
+    }
+
     const result = await generateKeyFiles(await this.runtime(), {
       dir: this.flags.dir,
       force: this.flags.force,
