@@ -1,12 +1,26 @@
 #!/usr/bin/env node
 import {readFileSync} from 'node:fs'
+import {fileURLToPath} from 'node:url'
 
-// `pupistry --version` is what fleet tooling runs most; answered before oclif
-// loads (most of the start-up), in oclif's own words (test/cli-conventions.test.ts).
-if (process.argv.length === 3 && process.argv[2] === '--version') {
-  const {name, version} = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
-  process.stdout.write(`${name}/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
-} else {
+const argv = process.argv.slice(2)
+
+/**
+ * What nodes run most is answered before oclif loads, which costs more than
+ * the work itself: `--version`, in oclif's own words, and a plain single
+ * `apply` (src/cli/lean.ts, which hands anything else back to oclif).
+ */
+async function servedWithoutOclif() {
+  if (argv.length === 1 && argv[0] === '--version') {
+    const {name, version} = JSON.parse(readFileSync(new URL('../package.json', import.meta.url), 'utf8'))
+    process.stdout.write(`${name}/${version} ${process.platform}-${process.arch} node-${process.version}\n`)
+    return true
+  }
+  if (argv[0] !== 'apply') return false
+  const {leanApply} = await import('../dist/cli/lean.js')
+  return leanApply(argv.slice(1), fileURLToPath(new URL('..', import.meta.url)))
+}
+
+if (!(await servedWithoutOclif())) {
   const {execute, settings} = await import('@oclif/core')
   // Plugins run from their compiled JavaScript, linked ones too: pupistry never
   // compiles a plugin's TypeScript at run time (and oclif would warn on every

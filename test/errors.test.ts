@@ -3,7 +3,7 @@ import {describe, it} from 'node:test'
 
 import {Errors} from '@oclif/core'
 
-import {describeFailure} from '../src/cli/base-command.js'
+import {describeFailure} from '../src/cli/failure.js'
 import {BugError, EXIT, NotFoundError, PupistryError} from '../src/errors.js'
 
 describe('error kinds and what --json prints for them', () => {

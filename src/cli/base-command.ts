@@ -1,17 +1,14 @@
 import {Command, type Interfaces} from '@oclif/core'
 
 import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/settings.js'
-import {type PathSource, permissionDenied, settingsPaths} from '../config/path-sources.js'
-import {isPermissionDenied, PupistryError, StoppedError} from '../errors.js'
+import {type PathSource, settingsPaths} from '../config/path-sources.js'
+import {PupistryError} from '../errors.js'
 import {type HookOutcome, ProviderRegistry} from '../registry/registry.js'
 import {createRuntime, type Runtime} from '../runtime.js'
-import {printable} from '../util/printable.js'
 import {askSecret} from './ask-secret.js'
-import {describeFailure} from './failure.js'
+import {describeFailure, exitSoonIfStopped, renderFailure, reportedError} from './failure.js'
 import {globalFlags} from './flags.js'
 import {createLogger, type Logger, type LogFormat} from './logger.js'
-
-const STOPPED_EXIT_GRACE_MS = 2000
 
 export type BaseFlags<T extends typeof Command> = Interfaces.InferredFlags<
   (typeof BaseCommand)['baseFlags'] & T['flags']
@@ -108,47 +105,18 @@ export abstract class BaseCommand<T extends typeof Command> extends Command {
   }
 
   override async catch(thrown: Error & {oclif?: {exit?: number}}): Promise<void> {
-    // A path this user may not use is named with the setting or flag it comes from, wherever it was hit.
-    const error: Error & {oclif?: {exit?: number}} =
-      !(thrown instanceof PupistryError) && isPermissionDenied(thrown)
-        ? permissionDenied(thrown, [
-            ...(this.flags ? this.pathSources() : []),
-            ...(this.runtimeValue ? settingsPaths(this.runtimeValue.settings) : []),
-          ])
-        : thrown
+    const error = reportedError(thrown, () => [
+      ...(this.flags ? this.pathSources() : []),
+      ...(this.runtimeValue ? settingsPaths(this.runtimeValue.settings) : []),
+    ])
     const failure = describeFailure(error)
-    // An interrupted command cleaned up before it threw; a connection a library still holds open must not keep it alive.
-    if (thrown instanceof StoppedError) setTimeout(() => process.exit(failure.exitCode), STOPPED_EXIT_GRACE_MS).unref()
+    exitSoonIfStopped(thrown, failure.exitCode)
     // Under --json stdout carries exactly one object, the error; the lines for people still go to stderr.
     if (this.jsonEnabled()) this.logJson({error: failure})
     const jsonLog = this.jsonLogger()
     // oclif's own errors (bad flags, exit()) keep their rendering and codes unless JSON is asked for.
     if (error.oclif && !(error instanceof PupistryError) && !this.jsonEnabled() && !jsonLog) return super.catch(error)
-    process.exitCode = failure.exitCode
-    const internal = !(error instanceof PupistryError) && !error.oclif
-    const hint =
-      internal && !this.verbose ? 'run again with --verbose for details, and report it if it persists' : failure.hint
-    const stack = this.verbose && (error instanceof PupistryError || internal) ? error.stack : undefined
-
-    // A log shipper reads every line as JSON, so the last word of a failed run is one more log line.
-    if (jsonLog) {
-      const {exitCode, message, name} = failure
-      jsonLog.event({
-        event: 'error',
-        exitCode,
-        level: 'error',
-        message,
-        name,
-        ...(hint === undefined ? {} : {hint}),
-        ...(stack === undefined ? {} : {stack}),
-      })
-      return
-    }
-
-    const kind = internal ? 'internal error' : 'error'
-    process.stderr.write(`${this.config.bin}: ${kind}: ${printable(error.message)}\n`)
-    if (hint) process.stderr.write(`hint: ${printable(hint)}\n`)
-    if (stack) process.stderr.write(`${printable(stack)}\n`)
+    renderFailure(error, {bin: this.config.bin, jsonLog, verbose: this.verbose})
   }
 
   /** The logger errors go to when messages are JSON lines (--log-format json); undefined for lines for people. */
