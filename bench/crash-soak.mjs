@@ -163,7 +163,7 @@ function push(index) {
   }
   writeFileSync(path.join(dir, 'build.json'), JSON.stringify(record, null, 2))
   writeFileSync(path.join(appCache, 'build', 'index.json'), JSON.stringify({environments: ['production']}))
-  pupistry('push', '-e', 'production')
+  pupistry('push', '-e', 'production', '--no-validate')
   return packed.sha256
 }
 
