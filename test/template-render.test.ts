@@ -33,6 +33,7 @@ const CONTEXT: TemplateContext = {
   pupistry: {plugins: [], version: '9.9.9'},
   schedule: 'daemon',
   service_stop_seconds: 100,
+  sealed_facts: [],
   sealed_hiera: false,
   settings_yaml: 'general: {}\n',
   stop_timeout_seconds: 60,

@@ -1,8 +1,10 @@
+import {randomBytes} from 'node:crypto'
 import {mkdir, rm, utimes} from 'node:fs/promises'
+import path from 'node:path'
 
 import {downloadArtifact} from '../artifact/download.js'
 import type {Store} from '../contracts.js'
-import {agentSettingsOf} from '../config/agent-settings.js'
+import {agentSettingsOf, puppetCommand} from '../config/agent-settings.js'
 import {settingsSource} from '../config/settings.js'
 import {NotFoundError, SettingsError, StoreError, UsageError} from '../errors.js'
 import {CHANNEL_PATTERN, STABLE_CHANNEL} from '../format/channel.js'
@@ -10,7 +12,7 @@ import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
 import {type PointerEnvelope, readPointer} from '../format/pointer.js'
 import type {Logger, Runtime} from '../runtime.js'
-import {ensureSealed, prepareSealed, type SealedStepJob} from '../sealed/agent-step.js'
+import {ensureSealed, isMaterialised, prepareSealed, previewSealed, type SealedStepJob} from '../sealed/agent-step.js'
 import {sealedNodeSettings} from '../sealed/node-settings.js'
 import {type NodeKeys, nodeKeys} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
@@ -21,7 +23,7 @@ import {activateRelease} from './activate.js'
 import type {LegacyJob} from './legacy.js'
 import {pausePoint} from './pause.js'
 import type {PuppetRun} from './puppet.js'
-import {type ActiveRelease, Releases} from './releases.js'
+import {type ActiveRelease, NOOP_PREFIX, Releases} from './releases.js'
 import {type RunControl, runPuppetStep, withAgentLock} from './run.js'
 import type {EnvironmentState, StateFile} from './state.js'
 import {writeReport} from './report.js'
@@ -175,6 +177,7 @@ async function preview(
     active?: ActiveRelease
     control: RunControl
     environment: string
+    keys: NodeKeys
     releases: Releases
     state: EnvironmentState
     store: Store
@@ -209,19 +212,70 @@ async function preview(
   if (verdict.expired) runtime.log.warn(verdict.expired.message)
   if (!dir || !result.version)
     throw verdict.expired ?? new NotFoundError(`no release of ${environment} is installed on this node`)
-  if (options.minimal && result.action === 'current' && state.appliedVersion === result.version) {
-    runtime.log.info(`${environment}: up to date (${short(result.version)}); --minimal: Puppet not run`)
-  } else {
-    result.puppet = await runPuppetStep(runtime, job.control, {
-      environment,
-      noop: true,
-      release: releases.pathOf(environment, dir),
-      version: result.version,
-    })
+  const candidate = verdict.action === 'install' && !pinKept ? manifest : undefined
+  const sealed = await previewSealedData(runtime, {
+    ...job,
+    candidate,
+    release: releases.pathOf(environment, dir),
+    result,
+  })
+  const version = sealed.pending && candidate ? candidate.version : result.version
+  // Only the sealed data is new (same artifact version): the real run would install it, so it is pending.
+  if (sealed.pending && candidate)
+    result = {action: 'pending', environment, serial: candidate.serial, signedBy: verdict.signedBy, version}
+
+  try {
+    if (options.minimal && result.action === 'current' && state.appliedVersion === version) {
+      runtime.log.info(`${environment}: up to date (${short(version)}); --minimal: Puppet not run`)
+    } else {
+      result.puppet = await runPuppetStep(runtime, job.control, {
+        environment,
+        noop: true,
+        release: sealed.release,
+        version,
+      })
+    }
+  } finally {
+    await sealed.cleanup?.()
   }
 
   if (verdict.expired) throw verdict.expired
   return result
+}
+
+/**
+ * What a --noop run evaluates for sealed data: a candidate whose sealed
+ * data is not the materialised one is shown through a scratch environment
+ * directory with its own unsealed files (the live sealed dir and the
+ * release stay as they are); otherwise the release, its live sealed data
+ * restored after a reboot. `pending`: only the sealed data is new.
+ */
+async function previewSealedData(
+  runtime: Runtime,
+  job: {
+    candidate?: Manifest
+    environment: string
+    keys: NodeKeys
+    release: string
+    result: ApplyResult
+    store: Store
+  },
+): Promise<{release: string; cleanup?: () => Promise<void>; pending?: boolean}> {
+  const {candidate, environment, release, result} = job
+  const step = sealedJob(runtime, job, release)
+  const ref = candidate?.sealed?.index
+  const fresh = ref && (result.action === 'pending' || !(await isMaterialised(step.settings, environment, ref)))
+  if (!candidate || !fresh) {
+    if (result.action === 'current' && result.version) await ensureSealed({...step, version: result.version})
+    return {release}
+  }
+
+  const overlayDir = path.join(
+    path.dirname(release),
+    `${NOOP_PREFIX}sealed-${process.pid}-${randomBytes(4).toString('hex')}`,
+  )
+  const {cleanup, dir} = await previewSealed({...step, manifest: candidate, overlayDir})
+  return {cleanup, pending: result.action === 'current', release: dir}
 }
 
 /** The Ruby layout's reader is loaded only on nodes that opted into it. */
@@ -372,7 +426,7 @@ async function install(
     version: manifest.version,
   }
   if (job.active?.version === manifest.version && !job.force) {
-    await prepareSealed(sealedJob(runtime, job, job.active.dir, manifest))
+    await prepareSealed({...sealedJob(runtime, job, releases.pathOf(environment, job.active.dir)), manifest})
     return {...result, action: 'current'}
   }
 
@@ -385,7 +439,7 @@ async function install(
     dir = await fetchRelease(job.store, manifest, releases, {log: runtime.log, signal: job.signal})
   }
 
-  await prepareSealed(sealedJob(runtime, job, dir, manifest))
+  await prepareSealed({...sealedJob(runtime, job, releases.pathOf(environment, dir)), manifest})
   const signed = job.signedBy ? `, signed by ${job.signedBy}` : ''
   await activateRelease(
     runtime,
@@ -454,19 +508,18 @@ async function downloadWithRetries(
   }
 }
 
-/** The sealed-hiera step's view of a run (src/sealed/agent-step.ts). */
-function sealedJob(
+/** The sealed-hiera step's view of a run (src/sealed/agent-step.ts), for one release directory. */
+export function sealedJob(
   runtime: Runtime,
-  job: {environment: string; keys: NodeKeys; releases: Releases; store: Store},
-  dir: string,
-  manifest: Manifest,
-): SealedStepJob & {manifest: Manifest} {
+  job: {environment: string; keys: NodeKeys; store: Store},
+  releaseDir: string,
+): SealedStepJob {
   return {
     environment: job.environment,
     keys: job.keys,
     log: runtime.log,
-    manifest,
-    releaseDir: job.releases.pathOf(job.environment, dir),
+    puppet: puppetCommand(runtime.settings),
+    releaseDir,
     settings: sealedNodeSettings(runtime.settings),
     store: job.store,
   }
@@ -480,12 +533,7 @@ async function ensureSealedData(
   const active = await job.releases.active(job.environment)
   if (!active || active.version !== job.version) return
   await ensureSealed({
-    environment: job.environment,
-    keys: job.keys,
-    log: runtime.log,
-    releaseDir: job.releases.pathOf(job.environment, active.dir),
-    settings: sealedNodeSettings(runtime.settings),
-    store: job.store,
+    ...sealedJob(runtime, job, job.releases.pathOf(job.environment, active.dir)),
     version: job.version,
   })
 }

@@ -2,7 +2,11 @@ import {agentSettingsOf} from '../config/agent-settings.js'
 import {NotFoundError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {checkVersionPrefix, shortVersion as short} from '../util/version.js'
-import {agentEnvironment, type ApplyResult} from './apply.js'
+import {releaseHasSealed, restoreSealed} from '../sealed/agent-step.js'
+import {sealedNodeSettings} from '../sealed/node-settings.js'
+import {nodeKeys} from '../signing/signing.js'
+import {openStore} from '../store/open-store.js'
+import {agentEnvironment, type ApplyResult, sealedJob} from './apply.js'
 import {type ActiveRelease, type KeptRelease, Releases} from './releases.js'
 import {runPuppetStep, withAgentLock} from './run.js'
 
@@ -34,6 +38,19 @@ export async function rollback(runtime: Runtime, options: RollbackOptions): Prom
     const active = await releases.active(environment)
     const target = chooseRelease(environment, await releases.kept(environment), active, options.to)
     const state = control.stateFile.environment(environment)
+    // The sealed data of the release's own manifest, not the newest one's; restored before the
+    // release is activated, so a refusal keeps the active one.
+    const releaseDir = releases.pathOf(environment, target.dir)
+    if (
+      await releaseHasSealed(sealedNodeSettings(runtime.settings), environment, {
+        dir: releaseDir,
+        version: target.version,
+      })
+    ) {
+      const trust = {environment, keys: nodeKeys(runtime), store: await openStore(runtime, 'agent')}
+      await restoreSealed({...sealedJob(runtime, trust, releaseDir), version: target.version})
+    }
+
     await releases.activate(environment, target.dir)
     control.reached.activated = target.version
     const serial = state.serial ?? 0

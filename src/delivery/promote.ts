@@ -5,7 +5,7 @@ import path from 'node:path'
 
 import {downloadArtifact} from '../artifact/download.js'
 import type {Store} from '../contracts.js'
-import {NotFoundError, UsageError, VerificationError} from '../errors.js'
+import {NotFoundError, SealedDataError, UsageError, VerificationError} from '../errors.js'
 import {STABLE_CHANNEL} from '../format/channel.js'
 import {artifactKey} from '../format/layout.js'
 import type {BuildRecord, Manifest} from '../format/manifest.js'
@@ -13,6 +13,7 @@ import {readPublished} from '../format/pointer.js'
 import {publishRecord, type PushResult, trustedLive} from '../publish/push.js'
 import type {Runtime} from '../runtime.js'
 import {publishedTrust} from '../signing/signing.js'
+import {sameSealed} from '../sealed/publish.js'
 import {openStore} from '../store/open-store.js'
 import {deliveryMembers, onChannel} from '../publish/delivery.js'
 import {assertFleetChecks, DEFAULT_STALE_SECONDS, fleet} from './fleet.js'
@@ -53,9 +54,11 @@ export async function promote(runtime: Runtime, options: PromoteOptions): Promis
 
   const store = await openStore(runtime, 'build')
   const source = await trustedSource(runtime, store, from)
+  if (source.sealed && to.environment !== from.environment) throw crossEnvironmentSealed(source, from, to)
   const provenance = {...from, serial: source.serial}
   const live = await trustedLive(runtime, store, to.environment, to.channel)
-  if (live && live.manifest.version === source.version && options.rollout === undefined) {
+  const same = live && live.manifest.version === source.version && sameSealed(live.manifest, source)
+  if (same && options.rollout === undefined) {
     return {
       artifactUploaded: false,
       environment: to.environment,
@@ -71,6 +74,8 @@ export async function promote(runtime: Runtime, options: PromoteOptions): Promis
     build: source.build,
     built: source.created,
     environment: to.environment,
+    // Within one environment the sealed data goes along: the index and bundles are that environment's.
+    ...(source.sealed ? {sealed: source.sealed} : {}),
     version: source.version,
   }
   const members = {...deliveryMembers(to.channel, options.rollout, live?.manifest, false), provenance}
@@ -81,6 +86,29 @@ export async function promote(runtime: Runtime, options: PromoteOptions): Promis
     upload: () => copyArtifact(runtime, store, source, record.artifact.key),
   })
   return {...result, from: provenance}
+}
+
+/**
+ * Sealed data is bound to its environment (the index, every bundle's
+ * header and each node's tag name it, and the index names the artifact
+ * version it was selected for), and a promotion rebuilds nothing: the
+ * selection for the target's hierarchy and registry needs a build.
+ */
+function crossEnvironmentSealed(
+  source: Manifest,
+  from: {environment: string; channel: string},
+  to: {environment: string},
+): SealedDataError {
+  return new SealedDataError(
+    `${from.environment}${onChannel(from.channel)} (serial ${source.serial}) has sealed hiera data, which is ` +
+      `bound to ${from.environment}: it cannot be promoted to ${to.environment}; nothing was written`,
+    {
+      hint:
+        `build and push ${to.environment} from the same commit (\`pupistry build -e ${to.environment}\` then ` +
+        '`pupistry push`): its nodes get data sealed for that environment; promote between channels of one ' +
+        'environment (--from/--to) carries the sealed data',
+    },
+  )
 }
 
 /** The source's live manifest, which must be signed by the build side's key or a key it trusts. */

@@ -53,9 +53,14 @@ export function artifactKey(environment: string, sha256: string): string {
   return `${LAYOUT_ROOT}/${environment}/artifacts/${sha256}.tar.gz`
 }
 
+/** Where an environment's sealed indexes are. */
+export function sealedIndexPrefix(environment: string): string {
+  return `${LAYOUT_ROOT}/${environment}/sealed/index/`
+}
+
 /** The signed index of an environment's sealed hiera data, by its SHA-256. */
 export function sealedIndexKey(environment: string, sha256: string): string {
-  return `${LAYOUT_ROOT}/${environment}/sealed/index/${sha256}.json`
+  return `${sealedIndexPrefix(environment)}${sha256}.json`
 }
 
 /** One encrypted bundle of sealed hiera data, by the SHA-256 of its ciphertext. */
@@ -85,8 +90,10 @@ export const SEALED_BUNDLE_KEY_PATTERN = new RegExp(
   `^${LAYOUT_ROOT}/(${ENVIRONMENT_NAME})/sealed/bundles/([0-9a-f]{64})\\.pgp$`,
 )
 
-/** An immutable object of our own layout: a manifest or an artifact of one environment. */
-export type OwnObject = {environment: string; serial: number} | {environment: string; sha256: string}
+/** An immutable object of our own layout: a manifest, an artifact, or sealed data (index, bundle) of one environment. */
+export type OwnObject =
+  | {kind: 'manifest'; environment: string; serial: number}
+  | {kind: 'artifact' | 'index' | 'bundle'; environment: string; sha256: string}
 
 /**
  * What a key is in our layout; undefined for any other key. Only keys of
@@ -96,7 +103,16 @@ export type OwnObject = {environment: string; serial: number} | {environment: st
  */
 export function parseOwnKey(key: string): OwnObject | undefined {
   const manifest = OWN_KEY.manifest.exec(key)
-  if (manifest) return {environment: manifest[1], serial: Number(manifest[2])}
-  const artifact = OWN_KEY.artifact.exec(key)
-  return artifact ? {environment: artifact[1], sha256: artifact[2]} : undefined
+  if (manifest) return {environment: manifest[1], kind: 'manifest', serial: Number(manifest[2])}
+  const shapes = [
+    ['artifact', OWN_KEY.artifact],
+    ['index', SEALED_INDEX_KEY_PATTERN],
+    ['bundle', SEALED_BUNDLE_KEY_PATTERN],
+  ] as const
+  for (const [kind, pattern] of shapes) {
+    const match = pattern.exec(key)
+    if (match) return {environment: match[1], kind, sha256: match[2]}
+  }
+
+  return undefined
 }

@@ -18,7 +18,7 @@ export function formatPrune(results: PruneResult[], dryRun: boolean): string {
     const kept = result.keptManifests
     lines.push(
       `${result.environment}: live serial ${result.live}; kept ${kept.length} manifest(s) (serials ${kept[0]}–${kept.at(-1)})` +
-        ` and ${result.keptArtifacts} artifact(s); ${verb} ${result.deleted.length} object(s), ${formatBytes(result.freedBytes)}` +
+        ` and ${result.keptArtifacts} artifact(s)${result.keptSealed ? ` and ${result.keptSealed} sealed object(s)` : ''}; ${verb} ${result.deleted.length} object(s), ${formatBytes(result.freedBytes)}` +
         (result.incomplete ? ` and ${result.incomplete} unfinished upload(s)` : ''),
     )
   }

@@ -1,5 +1,5 @@
 import type {IncompleteWrite, ObjectInfo, Store} from '../contracts.js'
-import {VerificationError} from '../errors.js'
+import {PupistryError, VerificationError} from '../errors.js'
 import {MAX_ENVELOPE_BYTES, parseEnvelope} from '../format/envelope.js'
 import {STABLE_CHANNEL} from '../format/channel.js'
 import {
@@ -9,12 +9,14 @@ import {
   manifestsPrefix,
   parseOwnKey,
   pointerKey,
+  sealedIndexPrefix,
   serialOfKey,
 } from '../format/layout.js'
-import {manifestOf} from '../format/manifest.js'
+import {type Manifest, manifestOf} from '../format/manifest.js'
 import type {Runtime} from '../runtime.js'
 import {openStore} from '../store/open-store.js'
 import {readLimited, readPointer} from '../format/pointer.js'
+import {INDEX_PAYLOAD_TYPE, indexSchema, MAX_INDEX_BYTES, parseSealedEnvelope, payloadOf} from '../sealed/format.js'
 
 export interface PruneOptions {
   /** Manifests older than the live one kept per environment (the live one and any newer are always kept). */
@@ -32,11 +34,13 @@ export interface PruneResult {
   live?: number
   keptManifests: number[]
   keptArtifacts: number
+  /** Sealed hiera objects (indexes and bundles) kept: those kept manifests name, and any too young or undated. */
+  keptSealed: number
   deleted: ObjectInfo[]
   freedBytes: number
   /** Why nothing was pruned in this environment, when so. */
   skipped?: string
-  /** Artifacts no kept manifest needs that were kept all the same: the store's listing does not say when they were written. */
+  /** Objects no kept manifest needs that were kept all the same: the store's listing does not say when they were written. */
   undated?: number
   /** Writes that never finished (temporary files, multipart uploads) older than the grace period, removed. */
   incomplete?: number
@@ -45,9 +49,25 @@ export interface PruneResult {
 interface EnvironmentObjects {
   manifests: Map<number, ObjectInfo>
   artifacts: Map<string, ObjectInfo>
+  indexes: Map<string, ObjectInfo>
+  bundles: Map<string, ObjectInfo>
 }
 
-/** Removes old manifests and artifacts; never what the pointer names, anything newer, or the `keep` newest before it. */
+const noObjects = (): EnvironmentObjects => ({
+  artifacts: new Map(),
+  bundles: new Map(),
+  indexes: new Map(),
+  manifests: new Map(),
+})
+
+/** What a manifest needs in the store: its artifact, and its sealed index when it has one. */
+interface ManifestNeeds {
+  serial: number
+  artifact: string
+  index?: string
+}
+
+/** Removes old manifests, artifacts and sealed data; never what the pointer names, anything newer, or the `keep` newest before it. */
 export async function prune(runtime: Runtime, options: PruneOptions): Promise<PruneResult[]> {
   return pruneStore(runtime, await openStore(runtime, 'build'), options)
 }
@@ -64,7 +84,7 @@ export async function pruneStore(
   const names = options.environments?.length ? options.environments : [...new Set(found)].sort()
   const results: PruneResult[] = []
   for (const environment of names) {
-    const objects = byEnvironment.get(environment) ?? {artifacts: new Map(), manifests: new Map()}
+    const objects = byEnvironment.get(environment) ?? noObjects()
     results.push(await pruneEnvironment(runtime, store, environment, objects, options))
   }
 
@@ -109,11 +129,15 @@ function groupOwnObjects(objects: ObjectInfo[]): Map<string, EnvironmentObjects>
     if (!own) continue
     let entry = grouped.get(own.environment)
     if (!entry) {
-      entry = {artifacts: new Map(), manifests: new Map()}
+      entry = noObjects()
       grouped.set(own.environment, entry)
     }
-    if ('serial' in own) entry.manifests.set(own.serial, object)
-    else entry.artifacts.set(own.sha256, object)
+    if (own.kind === 'manifest') entry.manifests.set(own.serial, object)
+    else
+      entry[own.kind === 'artifact' ? 'artifacts' : own.kind === 'index' ? 'indexes' : 'bundles'].set(
+        own.sha256,
+        object,
+      )
   }
 
   return grouped
@@ -132,15 +156,16 @@ async function pruneEnvironment(
     freedBytes: 0,
     keptArtifacts: objects.artifacts.size,
     keptManifests: [...objects.manifests.keys()].sort((a, b) => a - b),
+    keptSealed: objects.indexes.size + objects.bundles.size,
   }
   const skip = (reason: string): PruneResult => {
     runtime.log.warn(`${environment}: ${reason}; nothing pruned there`)
     return {...result, skipped: reason}
   }
 
-  const pointer = await liveArtifact(store, environment)
+  const pointer = await liveNeeds(store, environment)
   if ('skip' in pointer) return skip(pointer.skip)
-  const live = pointer.serial
+  const live = Math.min(...pointer.needs.map((needs) => needs.serial))
   result.live = live
   const serials = result.keptManifests
   // --keep counts the releases an operator can go back to, so the live one (and a push in progress) come on top.
@@ -149,12 +174,12 @@ async function pruneEnvironment(
   const keep = serials.filter((serial) => serial >= live || older.has(serial))
   const drop = serials.filter((serial) => !keep.includes(serial))
 
-  // The artifacts the live pointer and the kept manifests name stay. A kept manifest that cannot be read keeps every artifact.
-  const needed = new Set<string>(pointer.sha256s)
+  // What the live pointers and the kept manifests name stays. A kept manifest that cannot be read keeps everything.
+  const needed = new Needed(pointer.needs)
   for (const serial of keep) {
-    const sha256 = await artifactOf(store, objects.manifests.get(serial)!.key)
-    if (!sha256) return skip(`manifest serial ${serial} cannot be read, so the artifacts it needs are unknown`)
-    needed.add(sha256)
+    const needs = await needsOf(store, objects.manifests.get(serial)!.key)
+    if (!needs) return skip(`manifest serial ${serial} cannot be read, so the artifacts it needs are unknown`)
+    needed.add(needs)
   }
 
   // Manifests go first: an interrupted prune never leaves a manifest naming a missing artifact.
@@ -163,51 +188,108 @@ async function pruneEnvironment(
 
   // A push may have published meanwhile, reusing an artifact that was already there (a republished
   // old version keeps its old upload time): look again, just before artifacts go.
-  const again = await liveArtifact(store, environment)
+  const again = await liveNeeds(store, environment)
   if ('skip' in again) return skip(again.skip)
-  for (const sha256 of again.sha256s) needed.add(sha256)
+  for (const needs of again.needs) needed.add(needs)
   for (const object of await store.list(manifestsPrefix(environment))) {
     const serial = serialOfKey(object.key)
     if (serial === undefined || objects.manifests.has(serial)) continue
-    const sha256 = await artifactOf(store, object.key)
-    if (!sha256) return skip(`manifest serial ${serial}, published while pruning, cannot be read`)
-    needed.add(sha256)
+    const needs = await needsOf(store, object.key)
+    if (!needs) return skip(`manifest serial ${serial}, published while pruning, cannot be read`)
+    needed.add(needs)
   }
 
   const cutoff = (options.now ?? new Date()).getTime() - options.graceSeconds * 1000
-  const unneeded = [...objects.artifacts.entries()]
-    .filter(([sha256]) => !needed.has(sha256))
-    .map(([, object]) => object)
-  const doomedArtifacts = unneeded.filter(
-    (object) => object.modified !== undefined && object.modified.getTime() <= cutoff,
-  )
-  for (const object of doomedArtifacts) await remove(store, object, result, options.dryRun)
+  const sweep = new Sweep(store, result, options.dryRun, cutoff)
+  await sweep.unneeded(objects.artifacts, needed.artifacts)
+  // Then indexes (a kept manifest names its index), then the bundles no index left in the store names:
+  // that counts an index a push is uploading right now, which may reuse an old bundle.
+  await sweep.unneeded(objects.indexes, needed.indexes)
+  const bundles = new Set<string>()
+  for (const object of await store.list(sealedIndexPrefix(environment))) {
+    if (sweep.removed(object.key)) continue
+    const entries = await bundlesOf(store, object.key)
+    if (!entries) return skip(`the sealed index ${object.key} cannot be read, so the bundles it needs are unknown`)
+    for (const key of entries) bundles.add(key)
+  }
+
+  await sweep.unneeded(objects.bundles, bundles)
   // Without a write time, a push still uploading cannot be told from an old leftover: keep them, and say so.
-  const undated = unneeded.filter((object) => object.modified === undefined).length
-  if (undated > 0) {
+  if (sweep.undated > 0) {
     runtime.log.warn(
-      `${environment}: kept ${undated} artifact(s) no kept manifest needs, because ${store.location} does not say when they were ` +
-        'written (its listing gives no modified time); delete them by hand, or use a store that dates its objects',
+      `${environment}: kept ${sweep.undated} object(s) no kept manifest needs, because ${store.location} does not say when they ` +
+        'were written (its listing gives no modified time); delete them by hand, or use a store that dates its objects',
     )
   }
 
-  const kept = {...result, keptArtifacts: objects.artifacts.size - doomedArtifacts.length, keptManifests: keep}
-  return undated > 0 ? {...kept, undated} : kept
+  const kept = {
+    ...result,
+    keptArtifacts: objects.artifacts.size - sweep.count(objects.artifacts),
+    keptManifests: keep,
+    keptSealed:
+      objects.indexes.size + objects.bundles.size - sweep.count(objects.indexes) - sweep.count(objects.bundles),
+  }
+  return sweep.undated > 0 ? {...kept, undated: sweep.undated} : kept
+}
+
+/** The SHA-256s of the artifacts and the keys of the sealed indexes that kept manifests name. */
+class Needed {
+  readonly artifacts = new Set<string>()
+  readonly indexes = new Set<string>()
+
+  constructor(needs: ManifestNeeds[]) {
+    for (const each of needs) this.add(each)
+  }
+
+  add(needs: ManifestNeeds): void {
+    this.artifacts.add(needs.artifact)
+    if (needs.index) this.indexes.add(needs.index)
+  }
+}
+
+/** Removes the objects nobody needs that are older than the grace period; counts those it cannot date. */
+class Sweep {
+  undated = 0
+  private readonly gone = new Set<string>()
+
+  constructor(
+    private readonly store: Store,
+    private readonly result: PruneResult,
+    private readonly dryRun: boolean,
+    private readonly cutoff: number,
+  ) {}
+
+  /** `needed` holds SHA-256s (artifacts) or keys (sealed data). */
+  async unneeded(objects: Map<string, ObjectInfo>, needed: Set<string>): Promise<void> {
+    for (const [sha256, object] of objects) {
+      if (needed.has(sha256) || needed.has(object.key)) continue
+      if (object.modified === undefined) this.undated++
+      else if (object.modified.getTime() <= this.cutoff) {
+        await remove(this.store, object, this.result, this.dryRun)
+        this.gone.add(object.key)
+      }
+    }
+  }
+
+  removed(key: string): boolean {
+    return this.gone.has(key)
+  }
+
+  count(objects: Map<string, ObjectInfo>): number {
+    return [...objects.values()].filter((object) => this.gone.has(object.key)).length
+  }
 }
 
 /**
- * The oldest serial a pointer of the environment (stable's or another
- * channel's) names now, and the artifacts they all name; or why prune must
- * leave the environment alone. Every channel's live release stays.
+ * What the pointers of the environment (stable's and every other
+ * channel's) name now; or why prune must leave the environment alone.
+ * Every channel's live release stays.
  */
-async function liveArtifact(
-  store: Store,
-  environment: string,
-): Promise<{serial: number; sha256s: string[]} | {skip: string}> {
+async function liveNeeds(store: Store, environment: string): Promise<{needs: ManifestNeeds[]} | {skip: string}> {
   const channels = (await store.list(channelsPrefix(environment)))
     .map((object) => channelOfPointerKey(object.key))
     .filter((channel) => channel !== undefined)
-  const live: {serial: number; sha256: string}[] = []
+  const needs: ManifestNeeds[] = []
   for (const channel of [STABLE_CHANNEL, ...channels]) {
     try {
       const pointer = await readPointer(store, environment, {channel})
@@ -217,8 +299,7 @@ async function liveArtifact(
         continue
       }
 
-      const manifest = manifestOf(pointer.envelope, pointer.where)
-      live.push({serial: manifest.serial, sha256: manifest.artifact.sha256})
+      needs.push(needsOfManifest(manifestOf(pointer.envelope, pointer.where)))
     } catch (error) {
       if (error instanceof VerificationError)
         return {skip: `the pointer ${pointerKey(environment, channel)} is not a valid manifest (${error.message})`}
@@ -226,8 +307,12 @@ async function liveArtifact(
     }
   }
 
-  if (live.length === 0) return {skip: `no pointer at ${store.location} ${channelsPrefix(environment)}`}
-  return {serial: Math.min(...live.map((entry) => entry.serial)), sha256s: live.map((entry) => entry.sha256)}
+  if (needs.length === 0) return {skip: `no pointer at ${store.location} ${channelsPrefix(environment)}`}
+  return {needs}
+}
+
+function needsOfManifest(manifest: Manifest): ManifestNeeds {
+  return {artifact: manifest.artifact.sha256, index: manifest.sealed?.index.key, serial: manifest.serial}
 }
 
 async function remove(store: Store, object: ObjectInfo, result: PruneResult, dryRun: boolean): Promise<void> {
@@ -236,16 +321,31 @@ async function remove(store: Store, object: ObjectInfo, result: PruneResult, dry
   result.freedBytes += object.size
 }
 
-/** The artifact SHA-256 a stored manifest names (its signature is not needed to decide what to keep). */
-async function artifactOf(store: Store, key: string): Promise<string | undefined> {
+/** What a stored manifest needs (its signature is not needed to decide what to keep). */
+async function needsOf(store: Store, key: string): Promise<ManifestNeeds | undefined> {
   const object = await store.get(key)
   if (!object || 'notModified' in object) return undefined
   try {
     const where = `${store.location} ${key}`
-    return manifestOf(parseEnvelope(await readLimited(object.body, MAX_ENVELOPE_BYTES, where), where), where).artifact
-      .sha256
+    return needsOfManifest(
+      manifestOf(parseEnvelope(await readLimited(object.body, MAX_ENVELOPE_BYTES, where), where), where),
+    )
   } catch (error) {
     if (error instanceof VerificationError) return undefined
+    throw error
+  }
+}
+
+/** The bundle keys a stored sealed index names (its signature is not needed to decide what to keep). */
+async function bundlesOf(store: Store, key: string): Promise<string[] | undefined> {
+  const object = await store.get(key)
+  if (!object || 'notModified' in object) return undefined
+  try {
+    const where = `${store.location} ${key}`
+    const envelope = parseSealedEnvelope(await readLimited(object.body, MAX_INDEX_BYTES, where), where, MAX_INDEX_BYTES)
+    return Object.values(payloadOf(envelope, INDEX_PAYLOAD_TYPE, indexSchema, where).entries).map((entry) => entry.key)
+  } catch (error) {
+    if (error instanceof PupistryError) return undefined
     throw error
   }
 }

@@ -1,17 +1,18 @@
-import {lstat, mkdir, readFile, rename, stat, writeFile} from 'node:fs/promises'
+import {randomBytes} from 'node:crypto'
+import {lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
 import type {ProviderLogger, Store} from '../contracts.js'
 import {SealedDataError} from '../errors.js'
 import type {Manifest, SealedIndexRef} from '../format/manifest.js'
 import type {NodeKeys} from '../signing/signing.js'
-import {driftError, factDrift, flattenFacts, readFacts} from './facts.js'
+import {driftError, factDrift, flattenFacts, readFacts, readTrusted} from './facts.js'
 import {parseHieraConfig} from './hiera-config.js'
-import {linkRelease, materialise} from './materialise.js'
+import {insideDir, linkRelease, materialise, materialisedPath, overlayRelease, PREVIEW_PREFIX} from './materialise.js'
 import {loadNodeKeys} from './node-keys.js'
 import type {SealedNodeSettings} from './node-settings.js'
 import {HIERA_FILE} from './plan.js'
-import {unseal} from './unseal.js'
+import {type Unsealed, unseal} from './unseal.js'
 
 /** What the agent remembers of the sealed data it materialised, to do it again after a reboot. */
 interface SealedRecord {
@@ -28,6 +29,8 @@ export interface SealedStepJob {
   log: Pick<ProviderLogger, 'info' | 'warn'>
   /** facter, for the drift check (tests point it elsewhere). */
   facter?: string
+  /** puppet (agent.puppet), asked for the certname this run will use. */
+  puppet: string
 }
 
 /**
@@ -39,7 +42,10 @@ export interface SealedStepJob {
 export async function prepareSealed(job: SealedStepJob & {manifest: Manifest}): Promise<void> {
   const ref = job.manifest.sealed?.index
   if (!ref) return
-  await materialiseFor(job, {index: ref, version: job.manifest.version})
+  const record = {index: ref, version: job.manifest.version}
+  await materialiseFor(job, record)
+  // Its own manifest's sealed data, for a rollback to this release later.
+  await writeRecord(releaseRecordFile(job.settings, job.environment, record.version), record)
 }
 
 /**
@@ -48,7 +54,7 @@ export async function prepareSealed(job: SealedStepJob & {manifest: Manifest}): 
  * agent's cache of verified ciphertext, with every check made again.
  */
 export async function ensureSealed(job: SealedStepJob & {version: string}): Promise<void> {
-  const record = await readRecord(job.settings, job.environment)
+  const record = await readRecord(recordFile(job.settings, job.environment))
   if (!record || record.version !== job.version) return
   const current = path.join(job.settings.sealedDir, job.environment, 'current')
   if (await stat(current).catch(() => undefined)) return
@@ -56,7 +62,101 @@ export async function ensureSealed(job: SealedStepJob & {version: string}): Prom
   await materialiseFor(job, record)
 }
 
+/**
+ * Before a rollback activates a kept release: the sealed data of that
+ * release's own manifest, from the cache or the store, checked as when it
+ * was installed. A release linking sealed data this node has no record of
+ * is refused: it would read whatever another release left materialised.
+ */
+export async function restoreSealed(job: SealedStepJob & {version: string}): Promise<void> {
+  const record = await readRecord(releaseRecordFile(job.settings, job.environment, job.version))
+  if (record) return materialiseFor(job, record)
+  if (await linksSealedData(job.releaseDir, job.settings.sealedDir)) {
+    throw new SealedDataError(
+      `${job.environment}: release ${job.version.slice(0, 12)} reads sealed hiera data, but this node has no ` +
+        'record of which sealed data its manifest named; refused',
+      {hint: 'roll back to another kept release, or run `pupistry apply --unpin` for the newest one'},
+    )
+  }
+}
+
+/** Does a kept release have sealed data to restore (or links to some it has no record of)? */
+export async function releaseHasSealed(
+  settings: SealedNodeSettings,
+  environment: string,
+  release: {dir: string; version: string},
+): Promise<boolean> {
+  if (await readRecord(releaseRecordFile(settings, environment, release.version))) return true
+  return linksSealedData(release.dir, settings.sealedDir)
+}
+
+/**
+ * For a --noop run: the candidate's sealed data, checked as for a real run,
+ * materialised in a scratch generation beside (never instead of) the live
+ * one, and an environment directory that shows the release with those
+ * files in place of the live links. Returns that directory and its cleanup;
+ * neither the release nor the live sealed data is touched.
+ */
+export async function previewSealed(
+  job: SealedStepJob & {manifest: Manifest; overlayDir: string},
+): Promise<{dir: string; cleanup: () => Promise<void>}> {
+  const {environment, settings} = job
+  const ref = job.manifest.sealed?.index
+  if (!ref) throw new Error('previewSealed needs a manifest with sealed data')
+  const unsealed = await unsealChecked(job, {index: ref, version: job.manifest.version})
+  const prefix = `${PREVIEW_PREFIX}${environment}-`
+  // Leftovers of a --noop run that was killed: only the lock holder of this environment makes them.
+  for (const name of await readdir(settings.sealedDir).catch(() => [] as string[])) {
+    if (name.startsWith(prefix)) await rm(path.join(settings.sealedDir, name), {force: true, recursive: true})
+  }
+
+  const scratch = `${prefix}${process.pid}-${randomBytes(4).toString('hex')}`
+  const cleanup = async () => {
+    await rm(path.join(settings.sealedDir, scratch), {force: true, recursive: true})
+    await rm(job.overlayDir, {force: true, recursive: true})
+  }
+
+  try {
+    await materialise({
+      allowDisk: settings.allowDisk,
+      environment: scratch,
+      files: unsealed.files,
+      sealedDir: settings.sealedDir,
+    })
+    const links = new Map(
+      unsealed.files.map((file) => [file.path, materialisedPath(settings.sealedDir, scratch, file.path)]),
+    )
+    await overlayRelease({links, overlayDir: job.overlayDir, releaseDir: job.releaseDir, sealedDir: settings.sealedDir})
+  } catch (error) {
+    await cleanup().catch(() => {})
+    throw error
+  }
+
+  job.log.info(`${environment}: --noop sees the candidate's sealed hiera data (${unsealed.files.length} files)`)
+  return {cleanup, dir: job.overlayDir}
+}
+
+/** Is this index the one materialised for the environment now? */
+export async function isMaterialised(settings: SealedNodeSettings, environment: string, ref: SealedIndexRef) {
+  return (await readRecord(recordFile(settings, environment)))?.index.sha256 === ref.sha256
+}
+
 async function materialiseFor(job: SealedStepJob, record: SealedRecord): Promise<void> {
+  const {environment, settings} = job
+  const unsealed = await unsealChecked(job, record)
+  await materialise({allowDisk: settings.allowDisk, environment, files: unsealed.files, sealedDir: settings.sealedDir})
+  await linkRelease({
+    environment,
+    paths: unsealed.files.map((file) => file.path),
+    releaseDir: job.releaseDir,
+    sealedDir: settings.sealedDir,
+  })
+  await writeRecord(recordFile(settings, environment), record)
+  job.log.info(`${environment}: sealed hiera data materialised (${unsealed.files.length} files)`)
+}
+
+/** The node's bundle for a release, unsealed, with the live facts and trusted data checked against the registered ones. */
+async function unsealChecked(job: SealedStepJob, record: SealedRecord): Promise<Unsealed> {
   const {environment, settings} = job
   const datadirs = await releaseDatadirs(job.releaseDir, environment)
   const unsealed = await unseal({
@@ -75,20 +175,34 @@ async function materialiseFor(job: SealedStepJob, record: SealedRecord): Promise
   })
   const names = Object.keys(flattenFacts(unsealed.facts))
   const drift = factDrift(unsealed.facts, await readFacts(names, job.facter))
+  if (Object.keys(unsealed.trusted).length > 0) {
+    const live = flattenFacts({trusted: await readTrusted(job.puppet)})
+    drift.push(...factDrift({trusted: unsealed.trusted}, live))
+  }
+
   if (drift.length > 0) {
     if (settings.factDrift === 'fail') throw driftError(environment, drift)
     job.log.warn(driftError(environment, drift).message)
   }
 
-  await materialise({allowDisk: settings.allowDisk, environment, files: unsealed.files, sealedDir: settings.sealedDir})
-  await linkRelease({
-    environment,
-    paths: unsealed.files.map((file) => file.path),
-    releaseDir: job.releaseDir,
-    sealedDir: settings.sealedDir,
-  })
-  await writeRecord(settings, environment, record)
-  job.log.info(`${environment}: sealed hiera data materialised (${unsealed.files.length} files)`)
+  return unsealed
+}
+
+/** Does a release hold links into the sealed dir (sealed data of some manifest)? */
+async function linksSealedData(releaseDir: string, sealedDir: string): Promise<boolean> {
+  const walk = async (dir: string): Promise<boolean> => {
+    for (const entry of await readdir(dir, {withFileTypes: true}).catch(() => [])) {
+      const full = path.join(dir, entry.name)
+      if (entry.isDirectory() && (await walk(full))) return true
+      if (entry.isSymbolicLink() && insideDir(await readlink(full), sealedDir)) return true
+    }
+
+    return false
+  }
+
+  const datadirs = await releaseDatadirs(releaseDir, path.basename(releaseDir)).catch(() => [] as string[])
+  for (const datadir of datadirs) if (await walk(path.join(releaseDir, datadir))) return true
+  return false
 }
 
 /** The protected data directories, as the release's own hiera.yaml names them. */
@@ -106,16 +220,18 @@ async function releaseDatadirs(releaseDir: string, environment: string): Promise
 const recordFile = (settings: SealedNodeSettings, environment: string) =>
   path.join(settings.cacheDir, environment, 'materialised.json')
 
-async function readRecord(settings: SealedNodeSettings, environment: string): Promise<SealedRecord | undefined> {
+const releaseRecordFile = (settings: SealedNodeSettings, environment: string, version: string) =>
+  path.join(settings.cacheDir, environment, 'releases', `${version}.json`)
+
+async function readRecord(file: string): Promise<SealedRecord | undefined> {
   try {
-    return JSON.parse(await readFile(recordFile(settings, environment), 'utf8')) as SealedRecord
+    return JSON.parse(await readFile(file, 'utf8')) as SealedRecord
   } catch {
     return undefined
   }
 }
 
-async function writeRecord(settings: SealedNodeSettings, environment: string, record: SealedRecord): Promise<void> {
-  const file = recordFile(settings, environment)
+async function writeRecord(file: string, record: SealedRecord): Promise<void> {
   await mkdir(path.dirname(file), {mode: 0o700, recursive: true})
   await writeFile(`${file}.tmp`, JSON.stringify(record), {mode: 0o600})
   await rename(`${file}.tmp`, file)

@@ -29,6 +29,26 @@ export async function readFacts(names: string[], facter = 'facter'): Promise<Rec
 }
 
 /**
+ * Trusted data as `puppet apply` will have it: the certname Puppet uses for
+ * this run (its own setting, or the fqdn), and the hostname and domain
+ * Puppet derives from it. A run without a master is never authenticated by one.
+ */
+export async function readTrusted(puppet: string): Promise<Record<string, unknown>> {
+  let certname: string
+  try {
+    const {stdout} = await promisify(execFile)(puppet, ['config', 'print', 'certname', '--section', 'user'])
+    certname = stdout.trim()
+  } catch (error) {
+    throw new ToolError(`puppet could not say its certname (${(error as Error).message.split('\n')[0]})`, {
+      hint: 'install Puppet, or set agent.puppet',
+    })
+  }
+
+  const [hostname, ...domain] = certname.split('.')
+  return {authenticated: 'local', certname, domain: domain.join('.'), hostname}
+}
+
+/**
  * The bundle was selected with the registered facts: if the node's live
  * facts differ, Hiera would silently fall back to less specific data, so the
  * run stops (or, with agent.hieracrypt_fact_drift: warn, says so). Only fact

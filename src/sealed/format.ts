@@ -40,10 +40,14 @@ export const indexSchema = v.strictObject({
 
 export type SealedIndex = v.InferOutput<typeof indexSchema>
 
-/** One member's view, inside the encrypted bundle: which key it is and the facts its files were selected with. */
+/**
+ * One member's view, inside the encrypted bundle: which key it is and the
+ * facts and trusted data (a node's certname) its files were selected with.
+ */
 const recipientSchema = v.strictObject({
   facts: v.record(v.string(), v.unknown()),
   fingerprint,
+  trusted: v.optional(v.record(v.string(), v.unknown())),
 })
 
 /** The decrypted bundle: a signed header and the files, bound together in one payload. */

@@ -9,6 +9,9 @@ const MEMORY_FILESYSTEMS = new Set([0x01021994 /* tmpfs */, 0x858458f6 /* ramfs 
 
 const CURRENT = 'current'
 
+/** A --noop run's scratch generation in the sealed dir: `.noop-<env>-<id>`, never an environment's name. */
+export const PREVIEW_PREFIX = '.noop-'
+
 /**
  * Where an environment's sealed files are, as Hiera reads them: a stable
  * path through the `current` link, whatever generation it names.
@@ -86,4 +89,59 @@ export async function linkRelease(job: {
     await symlink(target, temp)
     await rename(temp, link)
   }
+}
+
+/**
+ * An environment directory for a --noop run: the release's entries as
+ * links, except that each directory on the way to a sealed path is a real
+ * directory, the sealed paths link to `links`' targets, and the release's
+ * own links into the live sealed dir are left out (the candidate may no
+ * longer read those files). The release itself is not changed.
+ */
+export async function overlayRelease(job: {
+  releaseDir: string
+  overlayDir: string
+  sealedDir: string
+  /** Relative sealed path → the file it shows. */
+  links: Map<string, string>
+}): Promise<void> {
+  const dirs = new Set<string>()
+  for (const relative of job.links.keys()) {
+    for (let dir = path.posix.dirname(relative); dir !== '.'; dir = path.posix.dirname(dir)) dirs.add(dir)
+  }
+
+  const join = (dir: string, name: string) => (dir === '' ? name : `${dir}/${name}`)
+  const parentOf = (relative: string) => {
+    const parent = path.posix.dirname(relative)
+    return parent === '.' ? '' : parent
+  }
+
+  const mirror = async (relative: string): Promise<void> => {
+    await mkdir(path.join(job.overlayDir, relative), {mode: 0o700, recursive: true})
+    const entries = await readdir(path.join(job.releaseDir, relative), {withFileTypes: true}).catch(() => [])
+    for (const entry of entries) {
+      const child = join(relative, entry.name)
+      const source = path.join(job.releaseDir, child)
+      if (job.links.has(child)) continue
+      if (dirs.has(child)) await mirror(child)
+      else if (!entry.isSymbolicLink() || !insideDir(await readlink(source), job.sealedDir))
+        await symlink(source, path.join(job.overlayDir, child))
+    }
+
+    const present = new Set(entries.map((entry) => entry.name))
+    for (const dir of dirs) {
+      if (parentOf(dir) === relative && !present.has(path.posix.basename(dir))) await mirror(dir)
+    }
+
+    for (const [child, target] of job.links) {
+      if (parentOf(child) === relative) await symlink(target, path.join(job.overlayDir, child))
+    }
+  }
+
+  await mirror('')
+}
+
+/** Is a path the directory or inside it? */
+export function insideDir(target: string, dir: string): boolean {
+  return target === dir || target.startsWith(`${dir}${path.sep}`)
 }

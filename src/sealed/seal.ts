@@ -72,7 +72,7 @@ export async function sealEnvironment(
       const where = `${member.kind === 'node' ? NODES_DIR : GROUPS_DIR}/${member.name}.yaml`
       for (const key of member.keys) {
         keys.push(key)
-        recipients.push({facts: member.facts, fingerprint: await fingerprintOf(key, where)})
+        recipients.push({facts: member.facts, fingerprint: await fingerprintOf(key, where), trusted: member.trusted})
       }
     }
 

@@ -28,6 +28,7 @@ import type {NodeKey} from './node-keys.js'
 export interface Unsealed {
   files: Array<{path: string; content: Buffer}>
   facts: Record<string, unknown>
+  trusted: Record<string, unknown>
   bundle: {key: string; sha256: string; size: number}
 }
 
@@ -96,7 +97,7 @@ export async function unseal(job: {
     files.push({content: Buffer.from(file.content, 'base64'), path: file.path})
   }
 
-  return {bundle: mine.entry, facts: recipient.facts, files}
+  return {bundle: mine.entry, facts: recipient.facts, files, trusted: recipient.trusted ?? {}}
 }
 
 /** A sealed path must be a plain relative path inside a protected data directory, and not a file of the release. */

@@ -10,6 +10,10 @@ import {checkEnvironmentName} from '../format/environment.js'
 import type {Runtime} from '../runtime.js'
 import {createVerifier, loadTrustedKeys} from '../signing/signing.js'
 import {storeDescriptor, storeUrl} from '../store/open-store.js'
+import {readArchiveFiles} from '../artifact/read-archive.js'
+import {BuildCache} from '../build/build-cache.js'
+import {interpolatedFacts} from '../sealed/node-init.js'
+import {HIERA_FILE} from '../sealed/plan.js'
 import {defaultRegistry, NODE_MAJOR, nodeFromRegistry, type RegistryNode} from './node-registry.js'
 
 /** Where a bootstrapped node keeps pupistry's files (docs/templates.md). */
@@ -55,6 +59,8 @@ export interface TemplateContext {
   credentials: boolean
   /** build.hieracrypt: the node makes its sealed-hiera key (`node init`) and prints its registry file. */
   sealed_hiera: boolean
+  /** The facts the environment's hiera.yaml interpolates (from its newest build): `node init --fact` each. */
+  sealed_facts: string[]
 }
 
 /** Node.js and npm from the npm registry, pinned at render time (templates that need Node.js and have no tarball). */
@@ -118,6 +124,7 @@ export async function baseContext(runtime: Runtime, options: ContextOptions): Pr
     puppetPackage: settings.bootstrap.puppet_package ?? 'puppet-agent',
     puppetRepos: settings.bootstrap.puppet_repos ?? {},
     schedule: options.schedule,
+    sealed_facts: settings.build.hieracrypt ? await hierarchyFacts(runtime, environment) : [],
     sealed_hiera: Boolean(settings.build.hieracrypt),
     service_stop_seconds: stopTimeout + PUPPET_KILL_GRACE_SECONDS + STOP_MARGIN_SECONDS,
     settings_yaml:
@@ -146,6 +153,30 @@ export function contextFor(base: BaseContext, descriptor: TemplateDescriptor): T
     puppet: {package: puppetPackage, repo: key ? puppetRepos[key] : null},
     template: {description: descriptor.description, name: descriptor.name},
   }
+}
+
+/**
+ * The facts the environment's hierarchy interpolates, from the hiera.yaml
+ * of its newest build: a fresh node has no release to read them from, and
+ * its registry file must carry them for the build to select its data.
+ */
+async function hierarchyFacts(runtime: Runtime, environment: string): Promise<string[]> {
+  const cache = new BuildCache(runtime.settings)
+  const record = await cache.read(environment)
+  const hiera = record
+    ? (await readArchiveFiles(cache.artifactPath(environment, record.artifact.sha256), new Set([HIERA_FILE]))).get(
+        HIERA_FILE,
+      )
+    : undefined
+  if (!hiera) {
+    runtime.log.warn(
+      `no build of ${environment} with a ${HIERA_FILE} in the build cache: the nodes' registry files will name ` +
+        'no facts (run `pupistry build` first, or add the facts to each registry file by hand)',
+    )
+    return []
+  }
+
+  return interpolatedFacts(hiera.toString('utf8'))
 }
 
 function downloads(byArch: Record<string, {url: string; sha256: string}> | null | undefined): Download[] {
