@@ -3,7 +3,7 @@ import {lstat, mkdir, readdir, readFile, readlink, rename, rm, stat, writeFile} 
 import path from 'node:path'
 
 import type {ProviderLogger, Store} from '../contracts.js'
-import {SealedDataError} from '../errors.js'
+import {SealedDataError, StoreError} from '../errors.js'
 import type {Manifest, SealedIndexRef} from '../format/manifest.js'
 import type {NodeKeys} from '../signing/signing.js'
 import {driftError, factDrift, flattenFacts, readFacts, readTrusted} from './facts.js'
@@ -70,7 +70,19 @@ export async function ensureSealed(job: SealedStepJob & {version: string}): Prom
  */
 export async function restoreSealed(job: SealedStepJob & {version: string}): Promise<void> {
   const record = await readRecord(releaseRecordFile(job.settings, job.environment, job.version))
-  if (record) return materialiseFor(job, record)
+  if (record) {
+    try {
+      return await materialiseFor(job, record)
+    } catch (error) {
+      if (!(error instanceof StoreError)) throw error
+      throw new SealedDataError(
+        `${job.environment}: the sealed data of release ${job.version.slice(0, 12)} is neither in the agent's ` +
+          `cache nor readable in the store (${error.message}); refused`,
+        {cause: error, hint: 'roll back to another kept release, or run `pupistry apply --unpin` for the newest one'},
+      )
+    }
+  }
+
   if (await linksSealedData(job.releaseDir, job.settings.sealedDir)) {
     throw new SealedDataError(
       `${job.environment}: release ${job.version.slice(0, 12)} reads sealed hiera data, but this node has no ` +
