@@ -274,7 +274,7 @@ async function previewSealedData(
     path.dirname(release),
     `${NOOP_PREFIX}sealed-${process.pid}-${randomBytes(4).toString('hex')}`,
   )
-  const {cleanup, dir} = await previewSealed({...step, manifest: candidate, overlayDir})
+  const {cleanup, dir} = await previewSealed({...step, index: ref, overlayDir, version: candidate.version})
   return {cleanup, pending: result.action === 'current', release: dir}
 }
 

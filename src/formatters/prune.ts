@@ -16,9 +16,10 @@ export function formatPrune(results: PruneResult[], dryRun: boolean): string {
 
     if (dryRun) for (const object of result.deleted) lines.push(`${result.environment}: would remove ${object.key}`)
     const kept = result.keptManifests
+    const sealed = result.keptSealed ? ` and ${result.keptSealed} sealed object(s)` : ''
     lines.push(
       `${result.environment}: live serial ${result.live}; kept ${kept.length} manifest(s) (serials ${kept[0]}–${kept.at(-1)})` +
-        ` and ${result.keptArtifacts} artifact(s)${result.keptSealed ? ` and ${result.keptSealed} sealed object(s)` : ''}; ${verb} ${result.deleted.length} object(s), ${formatBytes(result.freedBytes)}` +
+        ` and ${result.keptArtifacts} artifact(s)${sealed}; ${verb} ${result.deleted.length} object(s), ${formatBytes(result.freedBytes)}` +
         (result.incomplete ? ` and ${result.incomplete} unfinished upload(s)` : ''),
     )
   }

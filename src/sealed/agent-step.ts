@@ -110,12 +110,10 @@ export async function releaseHasSealed(
  * neither the release nor the live sealed data is touched.
  */
 export async function previewSealed(
-  job: SealedStepJob & {manifest: Manifest; overlayDir: string},
+  job: SealedStepJob & {index: SealedIndexRef; version: string; overlayDir: string},
 ): Promise<{dir: string; cleanup: () => Promise<void>}> {
   const {environment, settings} = job
-  const ref = job.manifest.sealed?.index
-  if (!ref) throw new Error('previewSealed needs a manifest with sealed data')
-  const unsealed = await unsealChecked(job, {index: ref, version: job.manifest.version})
+  const unsealed = await unsealChecked(job, {index: job.index, version: job.version})
   const prefix = `${PREVIEW_PREFIX}${environment}-`
   // Leftovers of a --noop run that was killed: only the lock holder of this environment makes them.
   for (const name of await readdir(settings.sealedDir).catch(() => [] as string[])) {
