@@ -1,5 +1,15 @@
 import assert from 'node:assert/strict'
-import {existsSync, readdirSync, readFileSync, readlinkSync, renameSync, rmSync, writeFileSync} from 'node:fs'
+import {
+  copyFileSync,
+  existsSync,
+  readdirSync,
+  readFileSync,
+  readlinkSync,
+  renameSync,
+  rmSync,
+  utimesSync,
+  writeFileSync,
+} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
@@ -203,6 +213,23 @@ describe('sealed hiera through noop, rollback, trusted drift, promote and prune'
     assert.ok(doomed.some((key: string) => key.includes('/sealed/index/')))
     assert.ok(doomed.some((key: string) => key.includes('/sealed/bundles/')))
     assert.deepEqual(sealedKeys(sealed), before, '--dry-run removes nothing')
+
+    // A push uploading right now: its index is young and names old bundles (the first build's), which stay.
+    const longAgo = new Date(Date.now() - 7 * 86_400_000)
+    for (const key of before) utimesSync(path.join(sealed.world.store, key), longAgo, longAgo)
+    const firstKey = bodyOf(sealed.world.storePath('production', 'manifests', `${'1'.padStart(12, '0')}.json`)).sealed
+      .index.key as string
+    const young = path.join(sealed.world.store, 'pupistry', 'production', 'sealed', 'index', `${'f'.repeat(64)}.json`)
+    copyFileSync(path.join(sealed.world.store, firstKey), young)
+    try {
+      const graced = JSON.parse((await ok(sealed.world.cli('prune', '--keep', '0', '--dry-run', '--json'))).stdout)
+      const going = graced[0].deleted.map((object: {key: string}) => object.key)
+      assert.ok(going.includes(firstKey), 'the old index goes')
+      for (const key of [...firstBundles, path.relative(sealed.world.store, young)])
+        assert.ok(!going.includes(key), `${key} stays`)
+    } finally {
+      rmSync(young)
+    }
 
     const text = await ok(sealed.world.cli('prune', '--keep', '0', '--grace', '0s'))
     assert.match(text.stdout, /and 3 sealed object\(s\); removed/)

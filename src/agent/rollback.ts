@@ -38,19 +38,7 @@ export async function rollback(runtime: Runtime, options: RollbackOptions): Prom
     const active = await releases.active(environment)
     const target = chooseRelease(environment, await releases.kept(environment), active, options.to)
     const state = control.stateFile.environment(environment)
-    // The sealed data of the release's own manifest, not the newest one's; restored before the
-    // release is activated, so a refusal keeps the active one.
-    const releaseDir = releases.pathOf(environment, target.dir)
-    if (
-      await releaseHasSealed(sealedNodeSettings(runtime.settings), environment, {
-        dir: releaseDir,
-        version: target.version,
-      })
-    ) {
-      const trust = {environment, keys: nodeKeys(runtime), store: await openStore(runtime, 'agent')}
-      await restoreSealed({...sealedJob(runtime, trust, releaseDir), version: target.version})
-    }
-
+    await restoreSealedData(runtime, environment, releases.pathOf(environment, target.dir), target.version)
     await releases.activate(environment, target.dir)
     control.reached.activated = target.version
     const serial = state.serial ?? 0
@@ -70,6 +58,16 @@ export async function rollback(runtime: Runtime, options: RollbackOptions): Prom
     })
     return {action: 'installed', environment, pinned: true, puppet, serial: state.serial, version: target.version}
   })
+}
+
+/**
+ * The sealed data of the release's own manifest, not the newest one's:
+ * restored before the release is activated, so a refusal keeps the active one.
+ */
+async function restoreSealedData(runtime: Runtime, environment: string, dir: string, version: string): Promise<void> {
+  if (!(await releaseHasSealed(sealedNodeSettings(runtime.settings), environment, {dir, version}))) return
+  const trust = {environment, keys: nodeKeys(runtime), store: await openStore(runtime, 'agent')}
+  await restoreSealed({...sealedJob(runtime, trust, dir), version})
 }
 
 function chooseRelease(
