@@ -201,10 +201,10 @@ async function pruneEnvironment(
 
   const cutoff = (options.now ?? new Date()).getTime() - options.graceSeconds * 1000
   const sweep = new Sweep(store, result, options.dryRun, cutoff)
-  await sweep.unneeded(objects.artifacts, needed.artifacts)
+  const undatedArtifacts = await sweep.unneeded(objects.artifacts, needed.artifacts)
   // Then indexes (a kept manifest names its index), then the bundles no index left in the store names:
   // that counts an index a push is uploading right now, which may reuse an old bundle.
-  await sweep.unneeded(objects.indexes, needed.indexes)
+  let undatedSealed = await sweep.unneeded(objects.indexes, needed.indexes)
   const bundles = new Set<string>()
   for (const object of await store.list(sealedIndexPrefix(environment))) {
     if (sweep.removed(object.key)) continue
@@ -213,12 +213,16 @@ async function pruneEnvironment(
     for (const key of entries) bundles.add(key)
   }
 
-  await sweep.unneeded(objects.bundles, bundles)
+  undatedSealed += await sweep.unneeded(objects.bundles, bundles)
   // Without a write time, a push still uploading cannot be told from an old leftover: keep them, and say so.
-  if (sweep.undated > 0) {
+  const undated = [
+    ...(undatedArtifacts ? [`${undatedArtifacts} artifact(s)`] : []),
+    ...(undatedSealed ? [`${undatedSealed} sealed object(s)`] : []),
+  ]
+  if (undated.length > 0) {
     runtime.log.warn(
-      `${environment}: kept ${sweep.undated} object(s) no kept manifest needs, because ${store.location} does not say when they ` +
-        'were written (its listing gives no modified time); delete them by hand, or use a store that dates its objects',
+      `${environment}: kept ${undated.join(' and ')} no kept manifest needs, because ${store.location} does not say when ` +
+        'they were written (its listing gives no modified time); delete them by hand, or use a store that dates its objects',
     )
   }
 
@@ -229,7 +233,7 @@ async function pruneEnvironment(
     keptSealed:
       objects.indexes.size + objects.bundles.size - sweep.count(objects.indexes) - sweep.count(objects.bundles),
   }
-  return sweep.undated > 0 ? {...kept, undated: sweep.undated} : kept
+  return undated.length > 0 ? {...kept, undated: undatedArtifacts + undatedSealed} : kept
 }
 
 /** The SHA-256s of the artifacts and the keys of the sealed indexes that kept manifests name. */
@@ -249,7 +253,6 @@ class Needed {
 
 /** Removes the objects nobody needs that are older than the grace period; counts those it cannot date. */
 class Sweep {
-  undated = 0
   private readonly gone = new Set<string>()
 
   constructor(
@@ -259,16 +262,19 @@ class Sweep {
     private readonly cutoff: number,
   ) {}
 
-  /** `needed` holds SHA-256s (artifacts) or keys (sealed data). */
-  async unneeded(objects: Map<string, ObjectInfo>, needed: Set<string>): Promise<void> {
+  /** `needed` holds SHA-256s (artifacts) or keys (sealed data). Returns how many it could not date. */
+  async unneeded(objects: Map<string, ObjectInfo>, needed: Set<string>): Promise<number> {
+    let undated = 0
     for (const [sha256, object] of objects) {
       if (needed.has(sha256) || needed.has(object.key)) continue
-      if (object.modified === undefined) this.undated++
+      if (object.modified === undefined) undated++
       else if (object.modified.getTime() <= this.cutoff) {
         await remove(this.store, object, this.result, this.dryRun)
         this.gone.add(object.key)
       }
     }
+
+    return undated
   }
 
   removed(key: string): boolean {
