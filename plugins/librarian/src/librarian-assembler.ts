@@ -40,7 +40,9 @@ const INSTALL_HINTS: Record<string, string> = {
  * character becomes an underscore (r10k reads names as bytes, so `café` is `caf__`).
  */
 export function environmentOf(branch: string): string {
-  return Buffer.from(branch, 'utf8').toString('latin1').replace(/[^A-Za-z0-9_]/g, '_')
+  return Buffer.from(branch, 'utf8')
+    .toString('latin1')
+    .replace(/[^A-Za-z0-9_]/g, '_')
 }
 
 /** The control repo URL for messages, with any password or token hidden. */

@@ -16,7 +16,9 @@ function failure(kind: 'assembler' | 'settings' | 'tool', message: string, cause
  * character becomes an underscore (r10k reads names as bytes, so `café` is `caf__`).
  */
 export function environmentName(branch: string): string {
-  return Buffer.from(branch, 'utf8').toString('latin1').replace(/[^A-Za-z0-9_]/g, '_')
+  return Buffer.from(branch, 'utf8')
+    .toString('latin1')
+    .replace(/[^A-Za-z0-9_]/g, '_')
 }
 
 interface DeployRecord {

@@ -83,7 +83,7 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     )
   })
 
-  it("a branch with non-ASCII characters is named as r10k names it, byte by byte (café → caf__)", async () => {
+  it('a branch with non-ASCII characters is named as r10k names it, byte by byte (café → caf__)', async () => {
     await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'README'), 'x\n'), 'café', {
       newBranch: 'café',
     })
