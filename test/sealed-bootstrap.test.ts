@@ -55,7 +55,9 @@ describe('bootstrap with sealed hiera: a fresh node registers the facts its hier
       result.stderr,
     )?.[1]
     assert.ok(registry, show(result))
-    const entry = parse(registry) as {facts: Record<string, unknown>; key: string}
+    const entry = parse(registry) as {certname: string; facts: Record<string, unknown>; key: string}
+    // The certname Puppet uses on the node (its wrapper sets one), which the agent's drift check compares.
+    assert.equal(entry.certname, 'fresh.example')
     assert.deepEqual(entry.facts, {role: 'web'})
     assert.match(entry.key, /BEGIN PGP PUBLIC KEY BLOCK/)
   })

@@ -4,11 +4,11 @@ import path from 'node:path'
 
 import {stringify} from 'yaml'
 
-import {agentSettingsOf} from '../config/agent-settings.js'
+import {agentSettingsOf, puppetCommand} from '../config/agent-settings.js'
 import {UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {generateNodeKey} from './crypto.js'
-import {readFacts} from './facts.js'
+import {readFacts, readTrusted} from './facts.js'
 import {HIERA_FILE} from './plan.js'
 import {NODES_DIR} from './registry.js'
 import {sealedNodeSettings} from './node-settings.js'
@@ -105,9 +105,12 @@ async function nodeFacts(
   const environment = options.environment ?? agent.environment
   const hiera = await readFile(path.join(agent.puppetcode, environment, HIERA_FILE), 'utf8').catch(() => '')
   const names = [...new Set([...interpolatedFacts(hiera), ...(options.facts ?? [])])].sort()
-  const live = await readFacts([...names, 'networking.fqdn'], options.facter)
-  const certname = (options.certname ?? String(live['networking.fqdn'] ?? '')).toLowerCase()
-  if (!certname) throw new UsageError("facter does not know this node's fqdn: give --certname")
+  const live = await readFacts(names, options.facter)
+  // The certname `puppet apply` will use (its setting, else the fqdn): the one the agent's drift check compares.
+  const certname = (
+    options.certname ?? String((await readTrusted(puppetCommand(runtime.settings))).certname)
+  ).toLowerCase()
+  if (!certname) throw new UsageError("Puppet does not know this node's certname: give --certname")
   const facts: Record<string, unknown> = {}
   for (const name of names) {
     if (live[name] === undefined || live[name] === null) {

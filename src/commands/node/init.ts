@@ -15,7 +15,9 @@ Run as root on the node. Writes the secret key (agent.node_key_file, default /et
 
   static override examples = ['<%= config.bin %> node init', '<%= config.bin %> node init --fact role --fact os.family']
   static override flags = {
-    certname: Flags.string({description: "the node's certname (default: its fqdn, as Puppet's default)"}),
+    certname: Flags.string({
+      description: "the node's certname (default: the one Puppet uses, `puppet config print certname`)",
+    }),
     fact: Flags.string({description: 'also register this fact (dotted: os.family; repeatable)', multiple: true}),
     force: Flags.boolean({description: 'replace an existing node key'}),
   }

@@ -14,7 +14,7 @@ Makes a next key beside the current one and prints the registry file with both (
 
   static override examples = ['<%= config.bin %> node rotate', '<%= config.bin %> node rotate --finish']
   static override flags = {
-    certname: Flags.string({description: "the node's certname (default: its fqdn)"}),
+    certname: Flags.string({description: "the node's certname (default: the one Puppet uses)"}),
     fact: Flags.string({description: 'also register this fact (repeatable)', multiple: true}),
     finish: Flags.boolean({description: 'make the next key the current one'}),
   }
