@@ -9,19 +9,14 @@ import {overlayRelease} from './materialise.js'
 /** Every entry under a directory: a link as `-> target`, a directory as `/`, a file as its size. */
 function listing(root: string): Record<string, string> {
   const found: Record<string, string> = {}
-  const walk = (relative: string) => {
-    for (const name of readdirSync(path.join(root, relative)).sort()) {
-      const child = relative ? `${relative}/${name}` : name
-      const info = lstatSync(path.join(root, child))
-      if (info.isSymbolicLink()) found[child] = `-> ${readlinkSync(path.join(root, child))}`
-      else if (info.isDirectory()) {
-        found[child] = '/'
-        walk(child)
-      } else found[child] = `${info.size}`
-    }
+  for (const child of readdirSync(root, {recursive: true}).map(String).sort()) {
+    // Node 20's recursive listing goes through links to directories: what is behind a link is not the overlay's.
+    if (Object.keys(found).some((key) => found[key].startsWith('->') && child.startsWith(`${key}/`))) continue
+    const full = path.join(root, child)
+    const info = lstatSync(full)
+    found[child] = info.isSymbolicLink() ? `-> ${readlinkSync(full)}` : info.isDirectory() ? '/' : `${info.size}`
   }
 
-  walk('')
   return found
 }
 
