@@ -1,5 +1,5 @@
 import assert from 'node:assert/strict'
-import {chmodSync, chownSync, mkdirSync, mkdtempSync, rmSync, symlinkSync} from 'node:fs'
+import {chmodSync, chownSync, existsSync, mkdirSync, mkdtempSync, rmSync, symlinkSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
@@ -49,6 +49,16 @@ describe("Node's compile cache is used only in a directory no one else can write
     mkdirSync(theirs, {mode: 0o700})
     chownSync(theirs, 65_534, 65_534)
     assert.equal(enableCompileCache(theirs, enable), undefined)
+    assert.deepEqual(given, [])
+  })
+
+  it("creates nothing below another user's directory (root under sudo, with their HOME)", () => {
+    const home = path.join(scratch, 'alice')
+    mkdirSync(home, {mode: 0o755})
+    chownSync(home, 65_534, 65_534)
+    const {enable, given} = recorder()
+    assert.equal(enableCompileCache(path.join(home, '.pupistry', 'cache', 'compile'), enable), undefined)
+    assert.ok(!existsSync(path.join(home, '.pupistry')), 'nothing was created there')
     assert.deepEqual(given, [])
   })
 

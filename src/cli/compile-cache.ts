@@ -1,4 +1,4 @@
-import {lstatSync, mkdirSync, realpathSync} from 'node:fs'
+import {existsSync, lstatSync, mkdirSync, realpathSync} from 'node:fs'
 import module from 'node:module'
 import path from 'node:path'
 
@@ -24,9 +24,12 @@ export function enableCompileCache(
   enable = (module as {enableCompileCache?: EnableCompileCache}).enableCompileCache,
 ): string | undefined {
   if (!enable || typeof process.getuid !== 'function') return undefined
+  const uid = process.getuid()
   try {
+    // Nothing is created where another user could write or swap it (their home, when root runs with it under sudo).
+    if (!safeFrom(existingAncestor(dir), uid)) return undefined
     mkdirSync(dir, {mode: 0o700, recursive: true})
-    if (!isPrivate(dir, process.getuid())) return undefined
+    if (!isPrivate(dir, uid)) return undefined
   } catch {
     return undefined
   }
@@ -38,11 +41,21 @@ export function isPrivate(dir: string, uid: number): boolean {
   if (lstatSync(dir).isSymbolicLink()) return false
   const real = realpathSync(dir)
   const own = lstatSync(real)
-  if (!own.isDirectory() || own.uid !== uid || (own.mode & 0o022) !== 0) return false
-  for (let parent = path.dirname(real); ; parent = path.dirname(parent)) {
-    const info = lstatSync(parent)
+  return own.isDirectory() && own.uid === uid && (own.mode & 0o022) === 0 && safeFrom(path.dirname(real), uid)
+}
+
+/** `dir` and every directory above it are ours or root's, and no one else may write them (a sticky one of root's may). */
+function safeFrom(dir: string, uid: number): boolean {
+  for (let current = realpathSync(dir); ; current = path.dirname(current)) {
+    const info = lstatSync(current)
     const byOthers = (info.mode & 0o022) !== 0 && !(info.mode & 0o1000 && info.uid === 0)
     if (!info.isDirectory() || (info.uid !== uid && info.uid !== 0) || byOthers) return false
-    if (path.dirname(parent) === parent) return true
+    if (path.dirname(current) === current) return true
   }
+}
+
+function existingAncestor(dir: string): string {
+  let current = path.resolve(dir)
+  while (!existsSync(current)) current = path.dirname(current)
+  return current
 }
