@@ -37,7 +37,7 @@ export type PackProgress = {
 type StartMeter = (total: number) => {advance(bytes: number): void; done(): void}
 
 export const SLOT_BYTES = 1 << 20
-export const SLOTS = 8
+const SLOTS = 8
 /** The tar thread holds one read buffer at a time; a small young generation makes it collect them promptly. */
 const TAR_THREAD_MEMORY = {maxYoungGenerationSizeMb: 4}
 /** Byte 9 of a gzip header names the OS: 255 (unknown), as node-tar's portable mode writes it, so any host gives the same bytes. */
