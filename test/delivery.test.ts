@@ -168,11 +168,27 @@ describe('channels, promotion and phased rollout (file store)', () => {
     assert.match(widened.stderr, new RegExp(`activated serial ${phased.serial + 1} \\(${version.slice(0, 12)}\\)`))
 
     await ok(world, 'push', '-e', 'production', '--refresh', '--rollout', '0')
+    // Halted: a node with nothing installed does not take it either; it takes the release the others keep.
+    const previousFile = world.storePath('production', 'manifests', `${String(live.serial).padStart(12, '0')}.json`)
+    const aside = `${previousFile}.aside`
+    copyFileSync(previousFile, aside)
+    rmSync(previousFile)
+    try {
+      const waiting = await node(world, 'phase-new-0', {rollout_id: inside}).apply('--minimal')
+      assert.equal(waiting.code, 42, show(waiting))
+      assert.match(waiting.stderr, new RegExp(`serial ${live.serial}, the release the other nodes keep, is no longer`))
+    } finally {
+      copyFileSync(aside, previousFile)
+      rmSync(aside)
+    }
     const fresh = node(world, 'phase-new', {rollout_id: inside})
     const halted = await fresh.apply('--minimal')
-    // A node with nothing installed has nothing to keep: it installs even a halted release.
     assert.equal(halted.code, 0, show(halted))
-    assert.match(halted.stderr, new RegExp(`activated serial \\d+ \\(${version.slice(0, 12)}\\)`))
+    assert.match(halted.stderr, /it has no release yet, so it installs serial \d+ .*the release the other nodes keep/)
+    assert.match(halted.stderr, new RegExp(`activated serial ${live.serial} \\(${String(live.version).slice(0, 12)}\\)`))
+    const stillHalted = await fresh.apply('--minimal')
+    assert.equal(stillHalted.code, 0, show(stillHalted))
+    assert.doesNotMatch(stillHalted.stderr, /activated/)
     await ok(world, 'push', '-e', 'production', '--refresh', '--rollout', '100')
     assert.equal(stored(world.storePath('production', 'latest.json')).manifest.rollout, undefined)
   })

@@ -13,7 +13,15 @@ import {openStore} from '../store/open-store.js'
 import {type FleetCheck, judgeFleetCheck} from './fleet-check.js'
 
 /** Why a node's report needs a look. forged, unsigned, unregistered and invalid reports are not believed at all. */
-export type FleetFlag = 'forged' | 'unsigned' | 'unregistered' | 'invalid' | 'stale' | 'failing' | 'expired'
+export type FleetFlag =
+  | 'forged'
+  | 'unsigned'
+  | 'unregistered'
+  | 'invalid'
+  | 'stale'
+  | 'failing'
+  | 'expired'
+  | 'pinned'
 
 export interface FleetNode {
   /** The node id the report is stored under. */
@@ -27,6 +35,8 @@ export interface FleetNode {
   /** Seconds since the report was written. */
   age?: number
   lastExit?: number | null
+  /** Rolled back on the node (`pupistry rollback`): the serial and version it left, and since when. */
+  pinned?: {at: string; from: string | null; serial: number}
   agent?: string
   puppet?: string | null
   /** Why a report is not believed. */
@@ -135,6 +145,8 @@ async function readNode(
   if (age > timing.stale) flags.push('stale')
   if (exit === EXPIRED_EXIT) flags.push('expired')
   else if (exit !== 0) flags.push('failing')
+  // A node rolled back by hand runs an older release than its channel: not a healthy member of it.
+  if (report.pinned) flags.push('pinned')
   return {
     ...entry,
     age,
@@ -142,6 +154,7 @@ async function readNode(
     channel: report.channel,
     flags,
     lastExit: exit,
+    ...(report.pinned ? {pinned: report.pinned} : {}),
     puppet: report.versions.puppet,
     serial: report.serial,
     version: report.version,

@@ -34,6 +34,7 @@ export function parseReportKey(key: string): {nodeId: string; environment: strin
 
 const text = v.pipe(v.string(), v.maxLength(200))
 const isoTime = v.pipe(v.string(), v.isoTimestamp())
+const sha256 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))
 
 export const reportSchema = v.strictObject({
   channel: v.pipe(v.string(), v.regex(CHANNEL_PATTERN)),
@@ -50,8 +51,16 @@ export const reportSchema = v.strictObject({
     }),
   ),
   node: v.pipe(v.string(), v.regex(NODE_ID_PATTERN)),
+  /** Set while `pupistry rollback` pins an older release: when, and the serial and version rolled back from. */
+  pinned: v.optional(
+    v.strictObject({
+      at: isoTime,
+      from: v.nullable(sha256),
+      serial: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+    }),
+  ),
   serial: v.nullable(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
-  version: v.nullable(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))),
+  version: v.nullable(sha256),
   versions: v.strictObject({pupistry: text, puppet: v.nullable(text)}),
   written: isoTime,
 })
