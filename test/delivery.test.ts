@@ -185,10 +185,16 @@ describe('channels, promotion and phased rollout (file store)', () => {
     const halted = await fresh.apply('--minimal')
     assert.equal(halted.code, 0, show(halted))
     assert.match(halted.stderr, /it has no release yet, so it installs serial \d+ .*the release the other nodes keep/)
-    assert.match(halted.stderr, new RegExp(`activated serial ${live.serial} \\(${String(live.version).slice(0, 12)}\\)`))
+    assert.match(
+      halted.stderr,
+      new RegExp(`activated serial ${live.serial} \\(${String(live.version).slice(0, 12)}\\)`),
+    )
     const stillHalted = await fresh.apply('--minimal')
     assert.equal(stillHalted.code, 0, show(stillHalted))
     assert.doesNotMatch(stillHalted.stderr, /activated/)
+    // prune keeps what a halted release names as previous: nodes with no release install it.
+    await ok(world, 'prune', '--keep', '0', '--grace', '0s')
+    assert.ok(existsSync(previousFile))
     await ok(world, 'push', '-e', 'production', '--refresh', '--rollout', '100')
     assert.equal(stored(world.storePath('production', 'latest.json')).manifest.rollout, undefined)
   })

@@ -78,7 +78,9 @@ async function writeReportOrFail(
             seconds: Math.max(0, (new Date(state.lastRunAt).getTime() - job.started.getTime()) / 1000),
           },
     node,
-    ...(state.pinned ? {pinned: {at: state.pinned.at, from: state.pinned.from ?? null, serial: state.pinned.serial}} : {}),
+    ...(state.pinned
+      ? {pinned: {at: state.pinned.at, from: state.pinned.from ?? null, serial: state.pinned.serial}}
+      : {}),
     serial: state.serial ?? null,
     // A pinned node runs the release it was rolled back to, not the newest it accepted.
     version: state.pinned?.version ?? state.version ?? null,

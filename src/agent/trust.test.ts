@@ -380,7 +380,9 @@ describe('trust: phased rollout', () => {
   })
 
   it('installs on a node with no release when it is in the cohort', async () => {
-    const verdict = await decide(input({pointer: pointer2({rollout, serial: 6}), rolloutId: () => ids.inside, state: {}}))
+    const verdict = await decide(
+      input({pointer: pointer2({rollout, serial: 6}), rolloutId: () => ids.inside, state: {}}),
+    )
     assert.equal(verdict.action, 'install')
   })
 
@@ -402,7 +404,10 @@ describe('trust: phased rollout', () => {
     it('installs it from its own signed manifest, watching the newest expiry, even when its own expired', async () => {
       const verdict = await newest()
       const previous = pointer(manifest({expires: PAST, serial: 5, version: V2}))
-      const chosen = await decidePrevious({...input({state: {}}), pointer: previous}, {...verdict, previous: halted.previous})
+      const chosen = await decidePrevious(
+        {...input({state: {}}), pointer: previous},
+        {...verdict, previous: halted.previous},
+      )
       assert.deepEqual([chosen.action, chosen.manifest?.serial, chosen.manifest?.version], ['install', 5, V2])
       assert.deepEqual([chosen.etag, chosen.watchExpires], ['"new-etag"', FUTURE])
     })
@@ -411,7 +416,10 @@ describe('trust: phased rollout', () => {
       const verdict = {...(await newest()), previous: halted.previous}
       const asked = (stored: PointerEnvelope) => decidePrevious({...input({state: {}}), pointer: stored}, verdict)
       await assert.rejects(asked(pointer(manifest({serial: 5, version: V2}), {signers: [STRANGER]})), VerificationError)
-      await assert.rejects(asked(pointer(manifest({serial: 5, version: V3}))), /not the release the newest manifest names/)
+      await assert.rejects(
+        asked(pointer(manifest({serial: 5, version: V3}))),
+        /not the release the newest manifest names/,
+      )
       await assert.rejects(asked(pointer(manifest({environment: 'staging', serial: 5, version: V2}))), /staging/)
     })
   })

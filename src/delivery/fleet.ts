@@ -13,15 +13,7 @@ import {openStore} from '../store/open-store.js'
 import {type FleetCheck, judgeFleetCheck} from './fleet-check.js'
 
 /** Why a node's report needs a look. forged, unsigned, unregistered and invalid reports are not believed at all. */
-export type FleetFlag =
-  | 'forged'
-  | 'unsigned'
-  | 'unregistered'
-  | 'invalid'
-  | 'stale'
-  | 'failing'
-  | 'expired'
-  | 'pinned'
+export type FleetFlag = 'forged' | 'unsigned' | 'unregistered' | 'invalid' | 'stale' | 'failing' | 'expired' | 'pinned'
 
 export interface FleetNode {
   /** The node id the report is stored under. */

@@ -42,7 +42,9 @@ export function formatFleet(fleet: FleetResult): string {
 
 function flagsOf(node: FleetNode): string {
   if (node.flags.length === 0) return 'ok'
-  const pinned = node.pinned ? `rolled back from serial ${node.pinned.serial} (${shortVersion(node.pinned.from ?? undefined, '-')})` : undefined
+  const pinned = node.pinned
+    ? `rolled back from serial ${node.pinned.serial} (${shortVersion(node.pinned.from ?? undefined, '-')})`
+    : undefined
   const why = [node.problem, pinned].filter(Boolean).join('; ')
   return `${node.flags.join(',')}${why ? `: ${why}` : ''}`
 }

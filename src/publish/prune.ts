@@ -197,8 +197,9 @@ async function pruneEnvironment(
 
 /**
  * The oldest serial a pointer of the environment (stable's or another
- * channel's) names now, and the artifacts they all name; or why prune must
- * leave the environment alone. Every channel's live release stays.
+ * channel's) names now, or a phased release names as its previous one, and
+ * the artifacts they all name; or why prune must leave the environment
+ * alone. Every channel's live release stays.
  */
 async function liveArtifact(
   store: Store,
@@ -219,6 +220,9 @@ async function liveArtifact(
 
       const manifest = manifestOf(pointer.envelope, pointer.where)
       live.push({serial: manifest.serial, sha256: manifest.artifact.sha256})
+      // A phased release's previous one stays too: a node with no release outside the cohort installs it from its manifest.
+      const previous = manifest.rollout?.previous
+      if (previous) live.push({serial: previous.serial, sha256: previous.version})
     } catch (error) {
       if (error instanceof VerificationError)
         return {skip: `the pointer ${pointerKey(environment, channel)} is not a valid manifest (${error.message})`}
