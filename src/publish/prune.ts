@@ -9,6 +9,7 @@ import {
   manifestsPrefix,
   parseOwnKey,
   pointerKey,
+  provenancePrefix,
   serialOfKey,
 } from '../format/layout.js'
 import {manifestOf} from '../format/manifest.js'
@@ -160,6 +161,12 @@ async function pruneEnvironment(
   // Manifests go first: an interrupted prune never leaves a manifest naming a missing artifact.
   for (const serial of drop) await remove(store, objects.manifests.get(serial)!, result, options.dryRun)
   result.keptManifests = keep
+  // A provenance record goes with its manifest (one of a serial still being published is newer than the live one).
+  for (const record of await store.list(provenancePrefix(environment))) {
+    const serial = serialOfKey(record.key, 'provenance')
+    if (serial !== undefined && serial < live && !keep.includes(serial))
+      await remove(store, record, result, options.dryRun)
+  }
 
   // A push may have published meanwhile, reusing an artifact that was already there (a republished
   // old version keeps its old upload time): look again, just before artifacts go.
