@@ -100,7 +100,7 @@ describe('channels, promotion and phased rollout (file store)', () => {
     }
   })
 
-  it('promote to stable signs the identical artifact and build record under a higher serial, in format 1, with a signed provenance record', async () => {
+  it('promote to stable keeps artifact and build record, raises the serial, stays format 1, and signs a provenance record', async () => {
     const canary = stored(world.storePath('production', 'channels', 'canary.json'))
     const promoted = await ok(world, 'promote', '-e', 'production', '--from', 'canary', '--to', 'stable', '--json')
     const result = JSON.parse(promoted.stdout)
