@@ -103,7 +103,8 @@ export type OwnObject = {environment: string; serial: number} | {environment: st
 
 /**
  * What a key is in our layout; undefined for any other key. Only keys of
- * exactly these shapes are ever deleted (prune): anything else in the store
+ * exactly these shapes (and the provenance records of pruned manifests) are
+ * ever deleted (prune): anything else in the store
  * (the Ruby tool's manifest.latest.yaml, artifact.*.tar.gz and *.publickey,
  * or files an operator put there) is not pupistry's to remove.
  */
