@@ -5,6 +5,7 @@ import {CHANNEL_PATTERN} from './channel.js'
 import {type Envelope, payloadJson} from './envelope.js'
 import {ENVIRONMENT_PATTERN} from './environment.js'
 import {LAYOUT_ROOT} from './layout.js'
+import {MEMBER_NAME} from './member-name.js'
 
 /**
  * A node's fleet report: what it runs and how its last run went, signed with
@@ -37,6 +38,8 @@ const isoTime = v.pipe(v.string(), v.isoTimestamp())
 const sha256 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))
 
 export const reportSchema = v.strictObject({
+  /** The node's certname, when the report is signed with its sealed-hiera node key (registered under that name). */
+  certname: v.optional(v.pipe(v.string(), v.regex(MEMBER_NAME))),
   channel: v.pipe(v.string(), v.regex(CHANNEL_PATTERN)),
   environment: v.pipe(v.string(), v.regex(ENVIRONMENT_PATTERN)),
   format: v.literal(1),
