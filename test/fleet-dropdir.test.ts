@@ -41,6 +41,9 @@ describe('report drop directory of a file store, used by separate users', () => 
   const pupistryAs = (uid: number, gid: number, groups: number[], ...args: string[]) =>
     as(uid, gid, groups, process.execPath, [BIN, ...args])
 
+  const fleetAsBuilder = (groups: number[]) =>
+    pupistryAs(BUILDER, BUILDER, groups, 'fleet', '--json', '--config', world.settingsFile)
+
   /** A node of its own user: settings, state and Puppet code it owns, and a report key registered on the build side. */
   async function makeNode(id: string, uid: number) {
     const dir = path.join(world.dir, 'nodes', id)
@@ -147,30 +150,14 @@ describe('report drop directory of a file store, used by separate users', () => 
     const blocked = await c.apply('--minimal')
     assert.equal(blocked.code, 0, show(blocked))
     assert.match(blocked.stderr, /the fleet report was not written \(.*permission denied.*\); the run is not affected/i)
-    const fleet = await pupistryAs(
-      BUILDER,
-      BUILDER,
-      [REPORT_READERS],
-      'fleet',
-      '--json',
-      '--config',
-      world.settingsFile,
-    )
+    const fleet = await fleetAsBuilder([REPORT_READERS])
     const nodes = (JSON.parse(fleet.stdout) as {nodes: {node: string; flags: string[]}[]}).nodes
     assert.deepEqual(nodes.find((node) => node.node === 'node-c')?.flags, ['forged'])
     await run('rm', ['-rf', path.join(reports(), 'node-c')])
   })
 
   it('the build side, a user of the readers group, reads and verifies every report', async () => {
-    const fleet = await pupistryAs(
-      BUILDER,
-      BUILDER,
-      [REPORT_READERS],
-      'fleet',
-      '--json',
-      '--config',
-      world.settingsFile,
-    )
+    const fleet = await fleetAsBuilder([REPORT_READERS])
     assert.equal(fleet.code, 0, show(fleet))
     const nodes = (JSON.parse(fleet.stdout) as {nodes: {node: string; flags: string[]; lastExit: number}[]}).nodes
     assert.deepEqual(
@@ -180,7 +167,7 @@ describe('report drop directory of a file store, used by separate users', () => 
         ['node-b', [], 0],
       ],
     )
-    const outsider = await pupistryAs(BUILDER, BUILDER, [], 'fleet', '--json', '--config', world.settingsFile)
+    const outsider = await fleetAsBuilder([])
     assert.notEqual(outsider.code, 0, 'without the group, the build side reads nothing')
   })
 })
