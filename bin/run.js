@@ -16,6 +16,9 @@ async function servedWithoutOclif() {
     return true
   }
   if (argv[0] !== 'apply') return false
+  // Before the modules it speeds up are loaded.
+  const {enableCompileCache} = await import('../dist/cli/compile-cache.js')
+  enableCompileCache()
   const {leanApply} = await import('../dist/cli/lean.js')
   return leanApply(argv.slice(1), fileURLToPath(new URL('..', import.meta.url)))
 }

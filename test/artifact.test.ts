@@ -1,5 +1,6 @@
 import assert from 'node:assert/strict'
 import {execFileSync} from 'node:child_process'
+import {createHash, randomBytes} from 'node:crypto'
 import {
   chmodSync,
   linkSync,
@@ -15,8 +16,10 @@ import os from 'node:os'
 import path from 'node:path'
 import {after, describe, it} from 'node:test'
 import {gzipSync} from 'node:zlib'
+import * as tar from 'tar'
 
-import {packTree} from '../src/artifact/pack.js'
+// The built packer: its tar thread runs dist/artifact/pack-worker.js, which tsx's loader does not serve from src/.
+import {ARTIFACT_MTIME, packTree} from '../dist/artifact/pack.js'
 import {indexArchive} from '../src/artifact/read-archive.js'
 import {symlinkProblem} from '../src/artifact/tree.js'
 import {unpackArtifact} from '../src/artifact/unpack.js'
@@ -97,6 +100,66 @@ describe('deterministic artifacts', () => {
     const listing = execFileSync('tar', ['-tvzf', path.join(scratch, 'a.tar.gz')], {encoding: 'utf8'})
     for (const line of listing.trim().split('\n'))
       assert.match(line, /^[-dl]rw[-x]r-[-x]r-[-x] 0\/0 .* (2000|1970)-01-01 00:00 /, line)
+  })
+
+  it('packs in two threads to the same bytes as node-tar and gzip in one, however the stream is cut', async () => {
+    // Larger than the ring between the threads, with files of every size around a slot's.
+    const dir = path.join(scratch, 'large')
+    // Hex text: compressible like source code, and different everywhere, so deflate finds matches across slots.
+    const bytes = (length: number) =>
+      Buffer.from(
+        randomBytes(Math.ceil(length / 2))
+          .toString('hex')
+          .slice(0, length),
+      )
+    const sizes = [0, 1, 511, 512, 513, 65_536, (1 << 20) - 1, 1 << 20, (1 << 20) + 1, 5_000_000, 9 << 20]
+    for (const [index, length] of sizes.concat(Array.from({length: 300}, (_, i) => (i * 977) % 20_000)).entries()) {
+      mkdirSync(path.join(dir, `d${index % 7}`), {recursive: true})
+      writeFileSync(path.join(dir, `d${index % 7}`, `f${index}.txt`), bytes(length))
+    }
+    const ours = path.join(scratch, 'large-ours.tar.gz')
+    const packed = await packTree(dir, ours)
+    const reference = path.join(scratch, 'large-reference.tar.gz')
+    const entries = execFileSync('find', ['.', '-mindepth', '1'], {cwd: dir, encoding: 'utf8'})
+      .trim()
+      .split('\n')
+      .map((entry) => entry.slice(2))
+      .sort((x, y) => (x < y ? -1 : x > y ? 1 : 0))
+    tar.c(
+      {
+        cwd: dir,
+        file: reference,
+        gzip: {level: 6},
+        mtime: ARTIFACT_MTIME,
+        noDirRecurse: true,
+        portable: true,
+        sync: true,
+      },
+      entries,
+    )
+    assert.ok(packed.unpackedSize > 16 << 20, `more than twice the 8 MiB ring (${packed.unpackedSize} bytes)`)
+    assert.deepEqual(readFileSync(ours), readFileSync(reference))
+    assert.equal(packed.size, readFileSync(ours).length)
+    assert.equal(packed.sha256, createHash('sha256').update(readFileSync(ours)).digest('hex'))
+  })
+
+  it('fails on a file it cannot read, naming it, and leaves no thread behind', () => {
+    // Root reads anything: without the capabilities that let it, a 0000 file is unreadable to root too.
+    const dir = path.join(scratch, 'unreadable')
+    mkdirSync(path.join(dir, 'modules/x'), {recursive: true})
+    writeFileSync(path.join(dir, 'modules/x/a.pp'), 'class x {}\n')
+    writeFileSync(path.join(dir, 'modules/x/secret.pp'), 'class x::secret {}\n', {mode: 0o000})
+    const script = `import(${JSON.stringify(new URL('../dist/artifact/pack.js', import.meta.url).href)})
+      .then(({packTree}) => packTree(process.argv[1], process.argv[2]))
+      .then(() => console.log('packed'), (error) => console.log(error.message))`
+    const caps = '-dac_override,-dac_read_search'
+    const out = path.join(scratch, 'unreadable.tar.gz')
+    const said = execFileSync(
+      'setpriv',
+      [`--inh-caps=${caps}`, `--bounding-set=${caps}`, process.execPath, '-e', script, dir, out],
+      {encoding: 'utf8', timeout: 30_000},
+    )
+    assert.equal(said, `cannot read ${path.join(dir, 'modules/x/secret.pp')}: permission denied (EACCES)\n`)
   })
 
   it('stores a file with several hard links whole, never as a hardlink entry', async () => {

@@ -4,7 +4,7 @@ import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout as sleep} from 'node:timers/promises'
 
-import {parse} from 'yaml'
+import {parse} from '../vendor/yaml.js'
 
 import {PUPPET_KILL_GRACE_SECONDS} from '../config/agent-settings.js'
 import {PuppetCouldNotRunError, ToolError} from '../errors.js'

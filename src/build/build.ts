@@ -2,7 +2,7 @@ import {chmod, mkdtemp, rename, rm} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {packInThread} from '../artifact/pack.js'
+import {packTree} from '../artifact/pack.js'
 import {settingsSource} from '../config/settings.js'
 import type {AssembledEnvironment, FailedEnvironment} from '../contracts.js'
 import {
@@ -260,7 +260,7 @@ async function packEnvironment(
   runtime.log.progress(`Packing ${environment.name}`)
   let packed
   try {
-    packed = await packInThread(environment.path, temp, {
+    packed = await packTree(environment.path, temp, {
       // The artifact leaves out the protected files and the registry (node names have no place in the store).
       exclude: selection && [REGISTRY_DIR, ...selection.protected],
       signal: meta.signal,

@@ -1,8 +1,7 @@
 import path from 'node:path'
 
-import {expandHome, type Settings} from './settings.js'
-
-export const DEFAULT_APP_CACHE = '~/.pupistry/cache'
+import {DEFAULT_APP_CACHE, expandHome} from './home.js'
+import type {Settings} from './settings.js'
 
 /** Local directories derived from settings, with the Ruby tool's defaults. */
 export function appCache(settings: Settings): string {

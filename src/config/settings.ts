@@ -49,9 +49,8 @@ export function settingsSearchPath(cwd = process.cwd(), home = homedir()): strin
   return [path.join(cwd, 'settings.yaml'), path.join(home, '.pupistry', 'settings.yaml'), '/etc/pupistry/settings.yaml']
 }
 
-export function expandHome(value: string, home = homedir()): string {
-  return value === '~' ? home : value.startsWith('~/') ? path.join(home, value.slice(2)) : value
-}
+// Defined apart so that code running before settings are loaded (the compile cache) can use it without the YAML parser.
+export {expandHome} from './home.js'
 
 /**
  * Finds and parses settings. An explicit file must exist; without one the

@@ -10,7 +10,7 @@ import {
   parseDocument,
   type YAMLMap,
   visit,
-} from 'yaml'
+} from '../vendor/yaml.js'
 
 /** A problem found in a YAML text, at 1-based line and column. */
 export interface SourceProblem {

@@ -1,4 +1,4 @@
-import {parse, stringify} from 'yaml'
+import {parse, stringify} from '../vendor/yaml.js'
 
 import {VerificationError} from '../errors.js'
 

@@ -1,4 +1,4 @@
-import {parse} from 'yaml'
+import {parse} from '../vendor/yaml.js'
 
 import {HieraSelectionError} from '../errors.js'
 

@@ -2,7 +2,7 @@ import {existsSync} from 'node:fs'
 import {chmod, mkdir, readFile, rename, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {stringify} from 'yaml'
+import {stringify} from '../vendor/yaml.js'
 
 import {agentSettingsOf} from '../config/agent-settings.js'
 import {UsageError} from '../errors.js'

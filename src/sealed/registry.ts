@@ -1,7 +1,7 @@
 import {readdirSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
-import {parse} from 'yaml'
+import {parse} from '../vendor/yaml.js'
 import * as v from 'valibot'
 
 import {HieraSelectionError} from '../errors.js'

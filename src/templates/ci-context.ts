@@ -1,4 +1,4 @@
-import {stringify} from 'yaml'
+import {stringify} from '../vendor/yaml.js'
 
 import type {TemplateDescriptor} from '../contracts.js'
 import {UsageError} from '../errors.js'

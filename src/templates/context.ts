@@ -1,6 +1,6 @@
 import path from 'node:path'
 
-import {stringify} from 'yaml'
+import {stringify} from '../vendor/yaml.js'
 
 import type {StorageDescriptor, TemplateDescriptor} from '../contracts.js'
 import {agentSettingsOf, PUPPET_KILL_GRACE_SECONDS} from '../config/agent-settings.js'

@@ -1,7 +1,7 @@
 import {readdir, readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {parse} from 'yaml'
+import {parse} from '../vendor/yaml.js'
 
 /** The files of an environment that Puppet reads, relative to its root ('/'-separated). */
 export interface CodeFiles {

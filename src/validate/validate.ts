@@ -2,7 +2,7 @@ import {mkdir, mkdtemp, readFile, rm, writeFile} from 'node:fs/promises'
 import os from 'node:os'
 import path from 'node:path'
 
-import {parse as parseYaml, stringify} from 'yaml'
+import {parse as parseYaml, stringify} from '../vendor/yaml.js'
 
 import {unpackArtifact} from '../artifact/unpack.js'
 import {BuildCache} from '../build/build-cache.js'

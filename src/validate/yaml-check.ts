@@ -1,7 +1,7 @@
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
 
-import {parseDocument} from 'yaml'
+import {parseDocument} from '../vendor/yaml.js'
 
 import type {PuppetProblem} from './puppet-tool.js'
 

@@ -3,7 +3,8 @@ import {existsSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
 
-import {packTree} from '../../../src/artifact/pack.js'
+// The built packer: its tar thread runs dist/artifact/pack-worker.js, which tsx's loader does not serve from src/.
+import {packTree} from '../../../dist/artifact/pack.js'
 import {run, show} from '../../../test/helpers/cli.js'
 import {World} from '../../../test/helpers/world.js'
 import {ForgeServer} from './forge-server.js'
