@@ -30,6 +30,7 @@ export const EXIT = {
   puppetCouldNotRun: 31,
   unhealthy: 40,
   fleetCheck: 41,
+  heldBack: 42,
 } as const
 
 export class PupistryError extends Error {
@@ -226,6 +227,14 @@ export class StoppedError extends PupistryError {
 /** `status --check`: the node has not converged recently, or its last run failed. */
 export class UnhealthyError extends PupistryError {
   override readonly exitCode = EXIT.unhealthy
+}
+
+/**
+ * A node with no release is outside the cohort of a phased (or halted)
+ * release and there is no earlier release to install instead: it waits.
+ */
+export class HeldBackError extends PupistryError {
+  override readonly exitCode = EXIT.heldBack
 }
 
 /** `fleet --check` or `promote --require-fleet`: the fleet's reports do not meet the threshold given. */

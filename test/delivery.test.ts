@@ -1,4 +1,5 @@
 import assert from 'node:assert/strict'
+import {createHash} from 'node:crypto'
 import {copyFileSync, existsSync, mkdirSync, readFileSync, rmSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -7,6 +8,7 @@ import {stringify} from 'yaml'
 
 import {cohortPlace} from '../src/format/rollout.js'
 import {show} from './helpers/cli.js'
+import {readAsFormat1Node} from './helpers/format1-reader.js'
 import {World} from './helpers/world.js'
 
 /** The decoded payload and payload type of a stored envelope. */
@@ -98,18 +100,46 @@ describe('channels, promotion and phased rollout (file store)', () => {
     }
   })
 
-  it('promote signs the identical artifact and build record under a higher serial, with provenance', async () => {
+  it('promote to stable keeps artifact and build record, raises the serial, stays format 1, and signs a provenance record', async () => {
     const canary = stored(world.storePath('production', 'channels', 'canary.json'))
     const promoted = await ok(world, 'promote', '-e', 'production', '--from', 'canary', '--to', 'stable', '--json')
     const result = JSON.parse(promoted.stdout)
     assert.equal(result.serial, 3)
     assert.deepEqual(result.from, {channel: 'canary', environment: 'production', serial: 2})
-    const stable = stored(world.storePath('production', 'latest.json'))
-    assert.deepEqual(stable.manifest.artifact, canary.manifest.artifact)
-    assert.deepEqual(stable.manifest.build, canary.manifest.build)
-    assert.equal(stable.manifest.channel, undefined)
-    assert.deepEqual(stable.manifest.provenance, {channel: 'canary', environment: 'production', serial: 2})
-    assert.ok(stable.manifest.serial > canary.manifest.serial)
+    assert.equal(result.provenanceRecord, 'pupistry/production/provenance/000000000003.json')
+    // A node that reads only format 1 reads the promoted stable pointer: the same artifact and build record.
+    const latest = world.storePath('production', 'latest.json')
+    const asOldNode = await readAsFormat1Node(latest, String(world.settings.general.trusted_keys))
+    assert.deepEqual(asOldNode.artifact, canary.manifest.artifact)
+    assert.deepEqual(asOldNode.build, canary.manifest.build)
+    assert.ok(Number(asOldNode.serial) > canary.manifest.serial)
+
+    // The provenance is kept beside it, signed, and names that manifest by its payload's digest.
+    const recordFile = world.storePath('production', 'provenance', '000000000003.json')
+    const record = JSON.parse(readFileSync(recordFile, 'utf8'))
+    assert.equal(record.payloadType, 'application/vnd.pupistry.provenance+json; version=1')
+    assert.equal(record.signatures.length, 1)
+    const named = JSON.parse(Buffer.from(record.payload, 'base64').toString('utf8'))
+    const payload = Buffer.from(JSON.parse(readFileSync(latest, 'utf8')).payload, 'base64')
+    assert.equal(named.manifest, createHash('sha256').update(payload).digest('hex'))
+    assert.deepEqual(named.from, result.from)
+    const status = await ok(world, 'status', '-e', 'production', '--json')
+    assert.deepEqual(JSON.parse(status.stdout).environments[0].published.promotedFrom, result.from)
+    assert.match(
+      (await ok(world, 'status', '-e', 'production')).stdout,
+      /production .* 3 \(from canary of production 2\)/,
+    )
+
+    // A record changed after signing is not believed.
+    const forged = {...named, from: {...named.from, serial: 1}}
+    writeFileSync(
+      recordFile,
+      JSON.stringify({...record, payload: Buffer.from(JSON.stringify(forged)).toString('base64')}),
+    )
+    const doubted = await ok(world, 'status', '-e', 'production', '--json')
+    assert.equal(JSON.parse(doubted.stdout).environments[0].published.promotedFrom, undefined)
+    assert.match(doubted.stderr, /provenance of serial 3 not believed: .* is not signed by your key or a trusted key/)
+    writeFileSync(recordFile, `${JSON.stringify(record, null, 2)}\n`)
     const again = await ok(world, 'promote', '-e', 'production', '--from', 'canary', '--to', 'stable')
     assert.match(again.stdout, /already live \(serial 3\)/)
     const stableNode = node(world, 'stable-1', {})
@@ -168,11 +198,33 @@ describe('channels, promotion and phased rollout (file store)', () => {
     assert.match(widened.stderr, new RegExp(`activated serial ${phased.serial + 1} \\(${version.slice(0, 12)}\\)`))
 
     await ok(world, 'push', '-e', 'production', '--refresh', '--rollout', '0')
+    // Halted: a node with nothing installed does not take it either; it takes the release the others keep.
+    const previousFile = world.storePath('production', 'manifests', `${String(live.serial).padStart(12, '0')}.json`)
+    const aside = `${previousFile}.aside`
+    copyFileSync(previousFile, aside)
+    rmSync(previousFile)
+    try {
+      const waiting = await node(world, 'phase-new-0', {rollout_id: inside}).apply('--minimal')
+      assert.equal(waiting.code, 42, show(waiting))
+      assert.match(waiting.stderr, new RegExp(`serial ${live.serial}, the release the other nodes keep, is no longer`))
+    } finally {
+      copyFileSync(aside, previousFile)
+      rmSync(aside)
+    }
     const fresh = node(world, 'phase-new', {rollout_id: inside})
     const halted = await fresh.apply('--minimal')
-    // A node with nothing installed has nothing to keep: it installs even a halted release.
     assert.equal(halted.code, 0, show(halted))
-    assert.match(halted.stderr, new RegExp(`activated serial \\d+ \\(${version.slice(0, 12)}\\)`))
+    assert.match(halted.stderr, /it has no release yet, so it installs serial \d+ .*the release the other nodes keep/)
+    assert.match(
+      halted.stderr,
+      new RegExp(`activated serial ${live.serial} \\(${String(live.version).slice(0, 12)}\\)`),
+    )
+    const stillHalted = await fresh.apply('--minimal')
+    assert.equal(stillHalted.code, 0, show(stillHalted))
+    assert.doesNotMatch(stillHalted.stderr, /activated/)
+    // prune keeps what a halted release names as previous: nodes with no release install it.
+    await ok(world, 'prune', '--keep', '0', '--grace', '0s')
+    assert.ok(existsSync(previousFile))
     await ok(world, 'push', '-e', 'production', '--refresh', '--rollout', '100')
     assert.equal(stored(world.storePath('production', 'latest.json')).manifest.rollout, undefined)
   })
@@ -198,6 +250,37 @@ describe('channels, promotion and phased rollout (file store)', () => {
     assert.equal(deferred.code, 0, show(deferred))
     assert.match(deferred.stderr, /not among them yet/)
     assert.doesNotMatch(deferred.stderr, /expired/)
+  })
+})
+
+describe('a promoted format-1 release refreshed', () => {
+  let world: World
+  before(async () => {
+    world = await World.create()
+    await build(world, 'production')
+    await ok(world, 'push', '-e', 'production', '--channel', 'canary')
+  })
+  after(() => world.cleanup())
+
+  it('push --refresh keeps its provenance record, for the new serial', async () => {
+    const promoted = JSON.parse((await ok(world, 'promote', '-e', 'production', '--from', 'canary', '--json')).stdout)
+    await ok(world, 'push', '-e', 'production', '--refresh')
+    const refreshed = stored(world.storePath('production', 'latest.json'))
+    assert.equal(refreshed.payloadType, 'application/vnd.pupistry.manifest+json; version=1')
+    assert.equal(refreshed.manifest.serial, promoted.serial + 1)
+    assert.ok(
+      existsSync(world.storePath('production', 'provenance', `${String(promoted.serial + 1).padStart(12, '0')}.json`)),
+    )
+    const status = JSON.parse((await ok(world, 'status', '-e', 'production', '--json')).stdout)
+    assert.deepEqual(status.environments[0].published.promotedFrom, promoted.from)
+    // prune removes a record together with its manifest (once canary has moved on from serial 1).
+    await nextVersion(world, 'after-promotion')
+    await ok(world, 'push', '-e', 'production', '--channel', 'canary')
+    await ok(world, 'prune', '--keep', '0', '--grace', '0s')
+    assert.equal(
+      existsSync(world.storePath('production', 'provenance', `${String(promoted.serial).padStart(12, '0')}.json`)),
+      false,
+    )
   })
 })
 

@@ -85,8 +85,18 @@ describe('channels, promotion and fleet reports on S3 (s3rver on loopback)', () 
     assert.equal(promoted.code, 0, show(promoted))
     assert.match(
       promoted.stdout,
-      /published [0-9a-f]{12} as serial 2, signed by .* \(promoted from production channel canary serial 1\)/,
+      new RegExp(
+        'published [0-9a-f]{12} as serial 2, signed by .* \\(promoted from production channel canary serial 1; ' +
+          'provenance signed in pupistry/production/provenance/000000000002\\.json\\)',
+      ),
     )
+    // The record went to the bucket: status reads and verifies it there.
+    const status = JSON.parse((await world.cli('status', '-e', 'production', '--json')).stdout)
+    assert.deepEqual(status.environments[0].published.promotedFrom, {
+      channel: 'canary',
+      environment: 'production',
+      serial: 1,
+    })
   })
 
   it('doctor --print-iam-policy prints the node read policy and the report policy scoped by ${aws:userid}', async () => {

@@ -9,7 +9,16 @@ import {show} from './helpers/cli.js'
 import {World} from './helpers/world.js'
 
 interface FleetJson {
-  nodes: {node: string; channel?: string; flags: string[]; lastExit?: number; serial?: number; agent?: string}[]
+  nodes: {
+    node: string
+    channel?: string
+    flags: string[]
+    lastExit?: number
+    serial?: number
+    version?: string
+    agent?: string
+    pinned?: {serial: number; from: string | null}
+  }[]
   checks: {ok: boolean; detail: string}[]
 }
 
@@ -158,6 +167,29 @@ describe('fleet reports: nodes write signed reports, fleet verifies them and che
       'ok>=95%,age<=1h',
     )
     assert.equal(promoted.code, 0, show(promoted))
+  })
+
+  it('rollback writes a report: the node is flagged pinned, with the serial it rolled back from', async () => {
+    const first = JSON.parse((await world.cli('fleet', '--json', '-e', 'production')).stdout).nodes.find(
+      (node: {node: string}) => node.node === 'node-c',
+    ).version
+    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'manifests', 'rb.pp'), '# rb\n'))
+    assert.equal((await world.cli('build', '-e', 'production')).code, 0)
+    assert.equal((await world.cli('push', '-e', 'production')).code, 0)
+    const applied = await nodes.c.apply()
+    assert.equal(applied.code, 0, show(applied))
+    const {serial, version: newer} = (await fleetJson('-e', 'production')).json.nodes.find((n) => n.node === 'node-c')!
+    const rolledBack = await world.cliWith(path.join(nodes.c.dir, 'settings.yaml'), 'rollback')
+    assert.equal(rolledBack.code, 0, show(rolledBack))
+    const {json} = await fleetJson('-e', 'production')
+    const c = json.nodes.find((node) => node.node === 'node-c')!
+    assert.deepEqual([c.flags, c.version, c.serial], [['pinned'], first, serial])
+    assert.deepEqual([c.pinned?.serial, c.pinned?.from], [serial, newer])
+    const text = await world.cli('fleet', '-e', 'production')
+    assert.match(
+      text.stdout,
+      new RegExp(`^node-c .* pinned: rolled back from serial ${serial} \\(${newer?.slice(0, 12)}\\)$`, 'm'),
+    )
   })
 
   it('a node that cannot write its report still applies, with a warning', async () => {

@@ -5,11 +5,11 @@ import path from 'node:path'
 import type {Store} from '../contracts.js'
 import {agentSettingsOf, puppetCommand} from '../config/agent-settings.js'
 import {settingsSource} from '../config/settings.js'
-import {NotFoundError, SettingsError, StoreError, UsageError} from '../errors.js'
+import {HeldBackError, NotFoundError, SettingsError, StoreError, UsageError} from '../errors.js'
 import {CHANNEL_PATTERN, STABLE_CHANNEL} from '../format/channel.js'
 import {checkEnvironmentName} from '../format/environment.js'
 import type {Manifest} from '../format/manifest.js'
-import {type PointerEnvelope, readPointer} from '../format/pointer.js'
+import {type PointerEnvelope, readManifestEnvelope, readPointer} from '../format/pointer.js'
 import type {Logger, Runtime} from '../runtime.js'
 import type {SealedStepJob} from '../sealed/agent-step.js'
 import {sealedNodeSettings} from '../sealed/node-settings.js'
@@ -28,7 +28,7 @@ import {type RunControl, runPuppetStep, withAgentLock} from './run.js'
 import type {EnvironmentState, StateFile} from './state.js'
 import {writeReport} from './report.js'
 import {rolloutId} from './rollout-id.js'
-import {decide, type Verdict} from './trust.js'
+import {decide, decidePrevious, HELD_BACK_HINT, type Verdict} from './trust.js'
 
 export interface ApplyOptions {
   environment?: string
@@ -317,7 +317,18 @@ async function decideNewest(
     prefix: store.prefix,
   }
   const verdict = await decide({...trust, pointer, state})
-  return {store, verdict}
+  if (!verdict.previous) return {store, verdict}
+  const {previous} = verdict
+  const stored = await readManifestEnvelope(store, environment, previous.serial)
+  if (!stored) {
+    throw new HeldBackError(
+      `${environment}: serial ${previous.serial}, the release the other nodes keep, is no longer in the store at ` +
+        `${store.location}; this node has no release to install yet`,
+      {hint: HELD_BACK_HINT},
+    )
+  }
+
+  return {store, verdict: await decidePrevious({...trust, pointer: stored, state}, {...verdict, previous})}
 }
 
 /** The environment's pointer: one conditional read while the active release is the one the node accepted (or pinned). */
@@ -379,7 +390,8 @@ async function act(
   const result = await install(runtime, {...job, manifest, signal, signedBy: verdict.signedBy})
   await stateFile.update(environment, {
     etag: verdict.etag,
-    expires: manifest.expires,
+    // A held-back node's release is vouched for by the newest manifest: its expiry is the one to watch.
+    expires: verdict.watchExpires === undefined ? manifest.expires : verdict.watchExpires,
     installedAt: result.action === 'installed' ? new Date().toISOString() : state.installedAt,
     legacy: undefined,
     serial: manifest.serial,

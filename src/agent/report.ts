@@ -1,6 +1,6 @@
 import {execFile} from 'node:child_process'
 import {createHash} from 'node:crypto'
-import {readFileSync, statSync} from 'node:fs'
+import {existsSync, readFileSync, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 
@@ -9,8 +9,10 @@ import {durationSeconds} from '../config/settings.js'
 import {PupistryError, SettingsError} from '../errors.js'
 import {STABLE_CHANNEL} from '../format/channel.js'
 import {makeEnvelope, preAuthEncoding, serializeEnvelope} from '../format/envelope.js'
+import {MEMBER_NAME} from '../format/member-name.js'
 import {NODE_ID_PATTERN, REPORT_PAYLOAD_TYPE, type Report, reportKey} from '../format/report.js'
 import type {Runtime} from '../runtime.js'
+import {sealedNodeSettings} from '../sealed/node-settings.js'
 import {signDetached} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {writeAtomically} from '../util/atomic-write.js'
@@ -37,25 +39,59 @@ export async function writeReport(
   runtime: Runtime,
   job: {environment: string; started: Date; now?: Date},
 ): Promise<void> {
-  const keyFile = runtime.settings.agent.report_key
-  if (!keyFile) return
+  const key = reportSigningKey(runtime)
+  if (!key) return
   try {
-    await writeReportOrFail(runtime, keyFile, job)
+    await writeReportOrFail(runtime, key, job)
   } catch (error) {
     if (!(error instanceof PupistryError) && !(error instanceof Error)) throw error
     runtime.log.warn(`${job.environment}: the fleet report was not written (${error.message}); the run is not affected`)
   }
 }
 
+/** The key that signs a node's reports, and the certname it speaks for when it is the node's sealed-hiera key. */
+interface ReportSigningKey {
+  file: string
+  kind: 'node' | 'report' | 'group'
+}
+
+/**
+ * One key per node where there can be: its sealed-hiera node key when it has
+ * one (registered in hieracrypt/nodes/), else agent.report_key, else the
+ * first of its sealed-hiera group keys (a node enrolled only through a group).
+ */
+function reportSigningKey(runtime: Runtime): ReportSigningKey | undefined {
+  const sealed = sealedNodeSettings(runtime.settings)
+  if (existsSync(sealed.nodeKeyFile)) return {file: sealed.nodeKeyFile, kind: 'node'}
+  const {report_key: reportKey} = runtime.settings.agent
+  if (reportKey) return {file: reportKey, kind: 'report'}
+  const group = sealed.groupKeyFiles.find((file) => existsSync(file))
+  return group ? {file: group, kind: 'group'} : undefined
+}
+
+/** The certname `node init` wrote into the node key's user id ("pupistry node <certname>"). */
+async function certnameOf(keyFile: string): Promise<string> {
+  const {readPrivateKey} = await import('openpgp')
+  const key = await readPrivateKey({armoredKey: readFileSync(keyFile, 'utf8')})
+  const certname = /^pupistry node (\S+)$/.exec(key.getUserIDs()[0] ?? '')?.[1]
+  if (!certname || !MEMBER_NAME.test(certname))
+    throw new SettingsError(
+      `the node key ${keyFile} was not made by \`pupistry node init\` (no certname in its user id)`,
+    )
+  return certname
+}
+
 async function writeReportOrFail(
   runtime: Runtime,
-  keyFile: string,
+  key: ReportSigningKey,
   job: {environment: string; started: Date; now?: Date},
 ): Promise<void> {
   const {agent} = runtime.settings
   const {stateDir} = agentSettingsOf(runtime.settings)
   const now = job.now ?? new Date()
-  const node = agent.report_id ?? rolloutId(undefined)
+  const certname = key.kind === 'node' ? await certnameOf(key.file) : undefined
+  // A node reporting with its node key is known to the build side by its certname.
+  const node = agent.report_id ?? certname ?? rolloutId(undefined)
   if (!NODE_ID_PATTERN.test(node))
     throw new SettingsError(`agent.report_id: not a usable node id: ${node} (letters, digits, _ . : @ -)`)
   const state = (await new StateFile(stateDir).read()).environments[job.environment] ?? {}
@@ -63,6 +99,7 @@ async function writeReportOrFail(
   const last = readLast(lastFile)
   const puppet = await puppetVersion(runtime, last?.puppet)
   const report: Report = {
+    ...(certname ? {certname} : {}),
     channel: agent.channel ?? STABLE_CHANNEL,
     environment: job.environment,
     format: 1,
@@ -78,8 +115,12 @@ async function writeReportOrFail(
             seconds: Math.max(0, (new Date(state.lastRunAt).getTime() - job.started.getTime()) / 1000),
           },
     node,
+    ...(state.pinned
+      ? {pinned: {at: state.pinned.at, from: state.pinned.from ?? null, serial: state.pinned.serial}}
+      : {}),
     serial: state.serial ?? null,
-    version: state.version ?? null,
+    // A pinned node runs the release it was rolled back to, not the newest it accepted.
+    version: state.pinned?.version ?? state.version ?? null,
     versions: {pupistry: runtime.version, puppet: puppet?.version ?? null},
     written: now.toISOString(),
   }
@@ -94,7 +135,7 @@ async function writeReportOrFail(
     ...runtime,
     settings: {
       ...runtime.settings,
-      general: {...runtime.settings.general, signer: 'openpgp', signing_key_file: keyFile},
+      general: {...runtime.settings.general, signer: 'openpgp', signing_key_file: key.file},
     },
   }
   const payload = Buffer.from(JSON.stringify(report), 'utf8')

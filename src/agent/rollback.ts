@@ -8,6 +8,7 @@ import {nodeKeys} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {agentEnvironment, type ApplyResult, sealedJob} from './apply.js'
 import {type ActiveRelease, type KeptRelease, Releases} from './releases.js'
+import {writeReport} from './report.js'
 import {runPuppetStep, withAgentLock} from './run.js'
 
 export interface RollbackOptions {
@@ -30,6 +31,16 @@ export interface RollbackOptions {
 export async function rollback(runtime: Runtime, options: RollbackOptions): Promise<ApplyResult> {
   const environment = agentEnvironment(runtime, options.environment)
   // A rollback activates and pins even with --noop (only Puppet runs in noop mode): its run is recorded.
+  const started = new Date()
+  try {
+    return await rollbackLocked(runtime, environment, options)
+  } finally {
+    // Like apply: the fleet sees the node rolled back and pinned (a report that fails is a warning).
+    await writeReport(runtime, {environment, started})
+  }
+}
+
+async function rollbackLocked(runtime: Runtime, environment: string, options: RollbackOptions): Promise<ApplyResult> {
   const {signal, stopPuppet} = options
   return withAgentLock(runtime, environment, {signal, stopPuppet}, async (control) => {
     const {puppetcode, releases: releasesDir} = agentSettingsOf(runtime.settings)

@@ -3,7 +3,7 @@ import {createHmac, timingSafeEqual} from 'node:crypto'
 import {describe, it} from 'node:test'
 
 import type {Signature, TrustedKeyFile, VerifiedSignature} from '../contracts.js'
-import {ExpiredError, VerificationError} from '../errors.js'
+import {ExpiredError, HeldBackError, VerificationError} from '../errors.js'
 import {makeEnvelope, preAuthEncoding} from '../format/envelope.js'
 import {artifactKey} from '../format/layout.js'
 import {type Manifest, manifestPayloadType} from '../format/manifest.js'
@@ -11,7 +11,7 @@ import type {PointerEnvelope} from '../format/pointer.js'
 import type {NodeKeys} from '../signing/signing.js'
 import {cohortPlace} from '../format/rollout.js'
 import type {EnvironmentState} from './state.js'
-import {decide, type TrustInput} from './trust.js'
+import {decide, decidePrevious, type TrustInput} from './trust.js'
 
 // A keyed hash stands in for a signature scheme: only a key's holder makes a signature that verifies with it.
 const TRUSTED: TrustedKeyFile = {file: 'trusted.asc', text: 'the build server key'}
@@ -367,13 +367,61 @@ describe('trust: phased rollout', () => {
     assert.equal(verdict.action, 'expired')
   })
 
-  it('halts at 0 %, and installs on a node with no release or already on the version', async () => {
+  it('halts at 0 %: a node with no release is sent to the previous release; one on the version stays', async () => {
     const halted = {...rollout, percent: 0}
     const asked = (state: EnvironmentState) =>
-      decide(input({pointer: pointer2({rollout: halted, serial: 6}), rolloutId: () => ids.inside, state}))
+      decide(
+        input({pointer: pointer2({expires: FUTURE, rollout: halted, serial: 6}), rolloutId: () => ids.inside, state}),
+      )
     assert.equal((await asked({etag: '"e"', serial: 5, version: V2})).action, 'defer')
-    assert.equal((await asked({})).action, 'install')
+    const fresh = await asked({})
+    assert.deepEqual([fresh.action, fresh.previous, fresh.watchExpires], ['defer', rollout.previous, FUTURE])
     assert.equal((await asked({serial: 6, version: V1})).action, 'install')
+  })
+
+  it('installs on a node with no release when it is in the cohort', async () => {
+    const verdict = await decide(
+      input({pointer: pointer2({rollout, serial: 6}), rolloutId: () => ids.inside, state: {}}),
+    )
+    assert.equal(verdict.action, 'install')
+  })
+
+  it('refuses a node with no release outside the cohort when the rollout names no previous release', async () => {
+    const first = {percent: 0, previous: null}
+    const asked = input({pointer: pointer2({rollout: first, serial: 1}), rolloutId: () => ids.inside, state: {}})
+    await assert.rejects(decide(asked), (error: unknown) => {
+      assert.ok(error instanceof HeldBackError)
+      assert.match(error.message, /names no earlier release to install instead/)
+      return true
+    })
+  })
+
+  describe('the previous release of a node with no release', () => {
+    const halted = {percent: 0, previous: {serial: 5, version: V2}}
+    const newest = async () =>
+      decide(input({pointer: pointer2({expires: FUTURE, rollout: halted, serial: 6}), state: {}, rolloutId: () => 'n'}))
+
+    it('installs it from its own signed manifest, watching the newest expiry, even when its own expired', async () => {
+      const verdict = await newest()
+      const previous = pointer(manifest({expires: PAST, serial: 5, version: V2}))
+      const chosen = await decidePrevious(
+        {...input({state: {}}), pointer: previous},
+        {...verdict, previous: halted.previous},
+      )
+      assert.deepEqual([chosen.action, chosen.manifest?.serial, chosen.manifest?.version], ['install', 5, V2])
+      assert.deepEqual([chosen.etag, chosen.watchExpires], ['"new-etag"', FUTURE])
+    })
+
+    it('refuses it when it is not signed by a trusted key, or not the serial and version named', async () => {
+      const verdict = {...(await newest()), previous: halted.previous}
+      const asked = (stored: PointerEnvelope) => decidePrevious({...input({state: {}}), pointer: stored}, verdict)
+      await assert.rejects(asked(pointer(manifest({serial: 5, version: V2}), {signers: [STRANGER]})), VerificationError)
+      await assert.rejects(
+        asked(pointer(manifest({serial: 5, version: V3}))),
+        /not the release the newest manifest names/,
+      )
+      await assert.rejects(asked(pointer(manifest({environment: 'staging', serial: 5, version: V2}))), /staging/)
+    })
   })
 
   it('does not ask for the node id when nothing phases', async () => {

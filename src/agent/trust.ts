@@ -1,5 +1,5 @@
 import type {ProviderLogger} from '../contracts.js'
-import {ExpiredError, VerificationError} from '../errors.js'
+import {ExpiredError, HeldBackError, VerificationError} from '../errors.js'
 import {channelOf, STABLE_CHANNEL} from '../format/channel.js'
 import {type Manifest, manifestOf} from '../format/manifest.js'
 import type {PointerEnvelope} from '../format/pointer.js'
@@ -47,8 +47,13 @@ export interface Verdict {
   /** A rollback pin: none (the node has none), kept, or lifted by a genuinely new release. */
   pin: 'none' | 'kept' | 'lifted'
   expired?: ExpiredError
-  /** With defer: the expiry the node checks while the pointer is unchanged. */
+  /** With defer (and install of a rollout's previous release): the expiry the node checks while the pointer is unchanged. */
   watchExpires?: string | null
+  /**
+   * With defer, on a node with no release: the release the other nodes
+   * keep, which it installs from that release's own signed manifest (decidePrevious).
+   */
+  previous?: {serial: number; version: string}
 }
 
 /**
@@ -125,10 +130,11 @@ function rolloutDecision(
 ): Pick<Verdict, 'action' | 'expired' | 'watchExpires'> | undefined {
   const {rollout, environment, serial, version} = manifest
   const {state} = input
-  if (!rollout || state.version === undefined || state.version === version) return undefined
+  if (!rollout || state.version === version) return undefined
   if (!input.rolloutId)
     throw new VerificationError(`${environment}: serial ${serial} is a phased rollout, but this node has no rollout id`)
   if (inCohort(version, input.rolloutId(), rollout.percent)) return undefined
+  if (state.version === undefined) return heldBack(manifest, input)
   input.log.info(
     `${environment}: serial ${serial} (${short(version)}) rolls out to ${rollout.percent} % of nodes and this node ` +
       `is not among them yet; keeping serial ${state.serial} (${short(state.version)})`,
@@ -136,6 +142,58 @@ function rolloutDecision(
   if (rollout.previous?.version === state.version) return {action: 'defer', watchExpires: manifest.expires}
   const expired = expiryOf(environment, state.serial, state.expires, input.now)
   return expired ? {action: 'expired', expired} : {action: 'defer', watchExpires: state.expires}
+}
+
+export const HELD_BACK_HINT =
+  'widen the rollout (`pupistry push --refresh --rollout N`), or give this node another agent.rollout_id'
+
+/**
+ * A node with no release outside the cohort: halted (or phasing) means it
+ * does not take the new release either, so it takes the one the others
+ * keep, the manifest's previous release.
+ */
+function heldBack(manifest: Manifest, input: TrustInput): Pick<Verdict, 'action' | 'previous' | 'watchExpires'> {
+  const {rollout, environment, serial, version} = manifest
+  const previous = rollout?.previous
+  const where = `${environment}: serial ${serial} (${short(version)}) rolls out to ${rollout?.percent} % of nodes`
+  if (!previous) {
+    throw new HeldBackError(
+      `${where} and this node, which has no release yet, is not among them; the rollout names no earlier ` +
+        'release to install instead',
+      {hint: HELD_BACK_HINT},
+    )
+  }
+
+  input.log.info(
+    `${where} and this node is not among them; it has no release yet, so it installs serial ${previous.serial} ` +
+      `(${short(previous.version)}), the release the other nodes keep`,
+  )
+  return {action: 'defer', previous, watchExpires: manifest.expires}
+}
+
+/**
+ * The previous release a held-back node installs (see heldBack), from its
+ * own manifest in the store's history: the same signature, payload and
+ * binding checks as the pointer, and it must be exactly the serial and
+ * version the newest manifest names. Its own expiry does not count: the
+ * newest manifest vouches for it, and its expiry is the one the node watches.
+ */
+export async function decidePrevious(
+  input: TrustInput & {pointer: PointerEnvelope},
+  newest: Verdict & {previous: {serial: number; version: string}},
+): Promise<Verdict> {
+  const signedBy = await checkSignature(input.pointer, input)
+  const manifest = manifestOf(input.pointer.envelope, input.pointer.where)
+  checkBinding(manifest, input)
+  const {previous} = newest
+  if (manifest.serial !== previous.serial || manifest.version !== previous.version) {
+    throw new VerificationError(
+      `${manifest.environment}: the manifest stored as serial ${previous.serial} is serial ${manifest.serial} ` +
+        `(${short(manifest.version)}), not the release the newest manifest names (${short(previous.version)}); refused`,
+    )
+  }
+
+  return {action: 'install', etag: newest.etag, manifest, pin: 'none', signedBy, watchExpires: newest.watchExpires}
 }
 
 /** No rollback unless asked: a lower serial is a replay, and one serial never names two versions. */

@@ -20,7 +20,8 @@ import type {BuildRecord} from '../format/manifest.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {redactUrl} from '../util/redact.js'
 import {planEnvironment, publicGlobs} from '../sealed/plan.js'
-import {REGISTRY_DIR} from '../sealed/registry.js'
+import {writeReaders} from '../sealed/readers.js'
+import {readRegistry, REGISTRY_DIR} from '../sealed/registry.js'
 import {type SealResult, sealEnvironment} from '../sealed/seal.js'
 import {BuildCache, CACHE_DIR_MODE, CACHE_FILE_MODE, type FailedBuild} from './build-cache.js'
 import {type SourceSnapshot, snapshotWorkingTree} from './source-tree.js'
@@ -274,6 +275,8 @@ async function packEnvironment(
   await chmod(temp, CACHE_FILE_MODE)
   await rename(temp, cache.artifactPath(environment.name, packed.sha256))
   const previous = await cache.read(environment.name)
+  // The readers' keys are their report keys too: `fleet` reads them from here.
+  if (selection) await writeReaders(dir, readRegistry(environment.path).members, CACHE_FILE_MODE)
   const sealed = selection
     ? await sealEnvironment(runtime, {
         cacheDir: dir,

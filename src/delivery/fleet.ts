@@ -1,19 +1,21 @@
 import {existsSync, readFileSync} from 'node:fs'
 import path from 'node:path'
 
-import type {Store} from '../contracts.js'
-import {assertNotWritableByOthers, expandHome, settingsSource} from '../config/settings.js'
+import {BuildCache} from '../build/build-cache.js'
+import type {Store, TrustedKeyFile} from '../contracts.js'
+import {assertNotWritableByOthers, expandHome} from '../config/settings.js'
 import {FleetCheckError, SettingsError, VerificationError} from '../errors.js'
-import {MAX_ENVELOPE_BYTES, parseEnvelope} from '../format/envelope.js'
+import {type Envelope, MAX_ENVELOPE_BYTES, parseEnvelope} from '../format/envelope.js'
 import {readLimited} from '../format/pointer.js'
 import {parseReportKey, REPORTS_PREFIX, type Report, reportOf} from '../format/report.js'
 import type {Runtime} from '../runtime.js'
+import {type Reader, readReaders} from '../sealed/readers.js'
 import {trustedSigners} from '../signing/signing.js'
 import {openStore} from '../store/open-store.js'
 import {type FleetCheck, judgeFleetCheck} from './fleet-check.js'
 
 /** Why a node's report needs a look. forged, unsigned, unregistered and invalid reports are not believed at all. */
-export type FleetFlag = 'forged' | 'unsigned' | 'unregistered' | 'invalid' | 'stale' | 'failing' | 'expired'
+export type FleetFlag = 'forged' | 'unsigned' | 'unregistered' | 'invalid' | 'stale' | 'failing' | 'expired' | 'pinned'
 
 export interface FleetNode {
   /** The node id the report is stored under. */
@@ -27,8 +29,12 @@ export interface FleetNode {
   /** Seconds since the report was written. */
   age?: number
   lastExit?: number | null
+  /** Rolled back on the node (`pupistry rollback`): the serial and version it left, and since when. */
+  pinned?: {at: string; from: string | null; serial: number}
   agent?: string
   puppet?: string | null
+  /** Whose key signed a believed report: `report key`, `node <certname>` or `group <name>` (sealed hiera). */
+  signer?: string
   /** Why a report is not believed. */
   problem?: string
 }
@@ -61,14 +67,14 @@ const EXPIRED_EXIT = 21
  * are judged, not enforced: see assertFleetChecks.
  */
 export async function fleet(runtime: Runtime, options: FleetOptions): Promise<FleetResult> {
-  const keysDir = reportKeysDir(runtime)
+  const keys = reportKeys(runtime)
   const store = await openStore(runtime, 'build')
   const now = options.now ?? new Date()
   const nodes: FleetNode[] = []
   for (const object of await store.list(REPORTS_PREFIX)) {
     const place = parseReportKey(object.key)
     if (!place || (options.environment && place.environment !== options.environment)) continue
-    const entry = await readNode(runtime, store, object.key, place, keysDir, {now, stale: options.stale})
+    const entry = await readNode(runtime, store, object.key, place, keys, {now, stale: options.stale})
     if (options.channel && entry.channel !== options.channel) continue
     nodes.push(entry)
   }
@@ -87,16 +93,61 @@ export function assertFleetChecks(result: FleetResult): void {
     })
 }
 
-function reportKeysDir(runtime: Runtime): string {
+/**
+ * Where report keys are registered: general.report_keys/<node id>.asc, and
+ * the sealed-hiera registry of each environment's last build (a node's key
+ * signs its reports). Without either, no report could be believed.
+ */
+interface ReportKeys {
+  dir?: string
+  readers: (environment: string) => Promise<Reader[] | undefined>
+}
+
+function reportKeys(runtime: Runtime): ReportKeys {
+  const cache = new BuildCache(runtime.settings)
+  const known = new Map<string, Promise<Reader[] | undefined>>()
+  const readers = (environment: string) => {
+    if (!known.has(environment)) known.set(environment, readReaders(cache.dirOf(environment)))
+    return known.get(environment)!
+  }
+
   const configured = runtime.settings.general.report_keys
-  if (!configured)
-    throw new SettingsError(`general.report_keys is not set in ${settingsSource(runtime.settings)}`, {
-      hint: "a directory holding each node's report public key as <node id>.asc",
-    })
+  if (!configured) return {readers}
   const dir = path.resolve(expandHome(configured))
   if (!existsSync(dir)) throw new SettingsError(`general.report_keys: ${dir} does not exist`)
   assertNotWritableByOthers(dir, 'report keys directory')
-  return dir
+  return {dir, readers}
+}
+
+/**
+ * The keys a report stored under a node id may be signed with: the key
+ * registered for that id in general.report_keys when there is one (only
+ * it); otherwise the sealed-hiera readers whose key signed it (nodes, and
+ * groups for nodes enrolled through a group). Undefined: none is registered.
+ */
+async function keysFor(
+  keys: ReportKeys,
+  place: {nodeId: string; environment: string},
+  envelope: Envelope,
+): Promise<{trusted: TrustedKeyFile[]; signer: (keyid: string) => string} | undefined> {
+  const keyFile = keys.dir && path.join(keys.dir, `${place.nodeId}.asc`)
+  if (keyFile && existsSync(keyFile))
+    return {signer: () => 'report key', trusted: [{file: keyFile, text: readFileSync(keyFile, 'utf8')}]}
+  const keyids = new Set(envelope.signatures.map((signature) => signature.keyid.toUpperCase()))
+  const readers = ((await keys.readers(place.environment)) ?? []).filter((reader) =>
+    reader.keys.some((key) => keyids.has(key.fingerprint)),
+  )
+  if (readers.length === 0) return undefined
+  const byFingerprint = new Map(readers.flatMap((reader) => reader.keys.map((key) => [key.fingerprint, reader])))
+  return {
+    signer: (keyid) => {
+      const reader = byFingerprint.get(keyid.toUpperCase())
+      return reader ? `${reader.kind} ${reader.name}` : keyid
+    },
+    trusted: readers.flatMap((reader) =>
+      reader.keys.map((key) => ({file: `${reader.kind} ${reader.name}`, text: key.key})),
+    ),
+  }
 }
 
 async function readNode(
@@ -104,7 +155,7 @@ async function readNode(
   store: Store,
   key: string,
   place: {nodeId: string; environment: string},
-  keysDir: string,
+  keys: ReportKeys,
   timing: {now: Date; stale: number},
 ): Promise<FleetNode> {
   const entry: FleetNode = {environment: place.environment, flags: [], node: place.nodeId}
@@ -113,14 +164,16 @@ async function readNode(
   const object = await store.get(key, {mutable: true})
   if (!object || 'notModified' in object) return refuse('invalid', 'the report went away while it was read')
   let report: Report
+  let signer: string
   try {
     const envelope = parseEnvelope(await readLimited(object.body, MAX_ENVELOPE_BYTES, where), where)
     if (envelope.signatures.length === 0) return refuse('unsigned', 'the report has no signature')
-    const keyFile = path.join(keysDir, `${place.nodeId}.asc`)
-    if (!existsSync(keyFile)) return refuse('unregistered', `no report key registered for ${place.nodeId}`)
-    const trusted = [{file: keyFile, text: readFileSync(keyFile, 'utf8')}]
-    if ((await trustedSigners(runtime, envelope, trusted)).length === 0)
-      return refuse('forged', `not signed by the report key registered for ${place.nodeId}`)
+    const candidates = await keysFor(keys, place, envelope)
+    if (!candidates)
+      return refuse('unregistered', `no report key or sealed-hiera node key registered for ${place.nodeId}`)
+    const [by] = await trustedSigners(runtime, envelope, candidates.trusted)
+    if (!by) return refuse('forged', `not signed by the key registered for ${place.nodeId}`)
+    signer = candidates.signer(by.keyid)
     report = reportOf(envelope, where)
   } catch (error) {
     if (error instanceof VerificationError) return refuse('invalid', error.message)
@@ -129,12 +182,17 @@ async function readNode(
 
   if (report.node !== place.nodeId || report.environment !== place.environment)
     return refuse('forged', `the report names node ${report.node} of ${report.environment}, not where it is stored`)
+  // A node key speaks only for its own certname: another registered node's key cannot vouch for it.
+  if (signer.startsWith('node ') && report.certname !== signer.slice('node '.length))
+    return refuse('forged', `signed by ${signer}, but the report names certname ${report.certname ?? 'none'}`)
   const age = Math.round((timing.now.getTime() - new Date(report.written).getTime()) / 1000)
   const exit = report.lastRun?.exit ?? null
   const flags: FleetFlag[] = []
   if (age > timing.stale) flags.push('stale')
   if (exit === EXPIRED_EXIT) flags.push('expired')
   else if (exit !== 0) flags.push('failing')
+  // A node rolled back by hand runs an older release than its channel: not a healthy member of it.
+  if (report.pinned) flags.push('pinned')
   return {
     ...entry,
     age,
@@ -142,8 +200,10 @@ async function readNode(
     channel: report.channel,
     flags,
     lastExit: exit,
+    ...(report.pinned ? {pinned: report.pinned} : {}),
     puppet: report.versions.puppet,
     serial: report.serial,
+    signer,
     version: report.version,
   }
 }

@@ -78,10 +78,10 @@ export async function promote(runtime: Runtime, options: PromoteOptions): Promis
     ...(source.sealed ? {sealed: source.sealed} : {}),
     version: source.version,
   }
-  const members = {...deliveryMembers(to.channel, options.rollout, live?.manifest, false), provenance}
   const result = await publishRecord(runtime, store, {
     floor: live?.manifest.serial ?? 0,
-    members,
+    members: deliveryMembers(to.channel, options.rollout, live?.manifest, false),
+    provenance,
     record,
     upload: () => copyArtifact(runtime, store, source, record.artifact.key),
   })

@@ -49,6 +49,19 @@ export function manifestKey(environment: string, serial: number): string {
   return `${manifestsPrefix(environment)}${String(serial).padStart(SERIAL_DIGITS, '0')}.json`
 }
 
+/**
+ * The signed provenance record of a promoted manifest that carries none
+ * itself (a format-1 manifest, which has no member for it), by the serial
+ * of that manifest.
+ */
+export function provenanceKey(environment: string, serial: number): string {
+  return `${provenancePrefix(environment)}${String(serial).padStart(SERIAL_DIGITS, '0')}.json`
+}
+
+export function provenancePrefix(environment: string): string {
+  return `${LAYOUT_ROOT}/${environment}/provenance/`
+}
+
 export function artifactKey(environment: string, sha256: string): string {
   return `${LAYOUT_ROOT}/${environment}/artifacts/${sha256}.tar.gz`
 }
@@ -68,9 +81,9 @@ export function sealedBundleKey(environment: string, sha256: string): string {
   return `${LAYOUT_ROOT}/${environment}/sealed/bundles/${sha256}.pgp`
 }
 
-/** The serial a manifest key names, or undefined for keys of another shape. */
-export function serialOfKey(key: string): number | undefined {
-  const match = /\/manifests\/(\d+)\.json$/.exec(key)
+/** The serial a manifest (or provenance record) key names, or undefined for keys of another shape. */
+export function serialOfKey(key: string, folder: 'manifests' | 'provenance' = 'manifests'): number | undefined {
+  const match = new RegExp(`/${folder}/(\\d+)\\.json$`).exec(key)
   return match ? Number(match[1]) : undefined
 }
 
@@ -97,7 +110,8 @@ export type OwnObject =
 
 /**
  * What a key is in our layout; undefined for any other key. Only keys of
- * exactly these shapes are ever deleted (prune): anything else in the store
+ * exactly these shapes (and the provenance records of pruned manifests) are
+ * ever deleted (prune): anything else in the store
  * (the Ruby tool's manifest.latest.yaml, artifact.*.tar.gz and *.publickey,
  * or files an operator put there) is not pupistry's to remove.
  */

@@ -5,6 +5,7 @@ import {type Envelope, payloadJson} from './envelope.js'
 import {CHANNEL_PATTERN} from './channel.js'
 import {ENVIRONMENT_PATTERN} from './environment.js'
 import {ARTIFACT_KEY_PATTERN, artifactKey} from './layout.js'
+import {provenanceSchema} from './provenance.js'
 import {SEALED_MEMBER} from './sealed-member.js'
 
 export type {SealedIndexRef} from './sealed-member.js'
@@ -79,13 +80,7 @@ const FORMAT2_MEMBERS = {
   /** The channel the manifest is for; absent means stable (issue 15). */
   channel: v.optional(v.pipe(v.string(), v.regex(CHANNEL_PATTERN))),
   /** Where a promoted manifest's artifact and build record came from (issue 15). */
-  provenance: v.optional(
-    v.strictObject({
-      channel: v.pipe(v.string(), v.regex(CHANNEL_PATTERN)),
-      environment: v.pipe(v.string(), v.regex(ENVIRONMENT_PATTERN)),
-      serial: v.pipe(v.number(), v.safeInteger(), v.minValue(1)),
-    }),
-  ),
+  provenance: v.optional(provenanceSchema),
   /** A phased rollout: the share of nodes that install it, and the release the others keep (issue 15). */
   rollout: v.optional(
     v.strictObject({

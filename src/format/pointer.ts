@@ -3,7 +3,7 @@ import type {Readable} from 'node:stream'
 import type {Store} from '../contracts.js'
 import {VerificationError} from '../errors.js'
 import {type Envelope, MAX_ENVELOPE_BYTES, parseEnvelope} from './envelope.js'
-import {pointerKey} from './layout.js'
+import {manifestKey, pointerKey} from './layout.js'
 import {type Manifest, manifestOf} from './manifest.js'
 
 export interface PublishedManifest {
@@ -46,6 +46,24 @@ export async function readPointer(
   const key = pointerKey(environment, options.channel)
   const result = await store.get(key, {ifNoneMatch: options.ifNoneMatch, mutable: true})
   if (!result || 'notModified' in result) return result
+  const where = `${store.location} ${key}`
+  const bytes = await readLimited(result.body, MAX_ENVELOPE_BYTES, where)
+  return {envelope: parseEnvelope(bytes, where), etag: result.etag, where}
+}
+
+/**
+ * A manifest of the environment's history by its serial, unverified: what a
+ * node with no release reads when a phased rollout names the release the
+ * other nodes keep.
+ */
+export async function readManifestEnvelope(
+  store: Store,
+  environment: string,
+  serial: number,
+): Promise<PointerEnvelope | undefined> {
+  const key = manifestKey(environment, serial)
+  const result = await store.get(key)
+  if (!result || 'notModified' in result) return undefined
   const where = `${store.location} ${key}`
   const bytes = await readLimited(result.body, MAX_ENVELOPE_BYTES, where)
   return {envelope: parseEnvelope(bytes, where), etag: result.etag, where}

@@ -5,6 +5,7 @@ import {CHANNEL_PATTERN} from './channel.js'
 import {type Envelope, payloadJson} from './envelope.js'
 import {ENVIRONMENT_PATTERN} from './environment.js'
 import {LAYOUT_ROOT} from './layout.js'
+import {MEMBER_NAME} from './member-name.js'
 
 /**
  * A node's fleet report: what it runs and how its last run went, signed with
@@ -34,8 +35,11 @@ export function parseReportKey(key: string): {nodeId: string; environment: strin
 
 const text = v.pipe(v.string(), v.maxLength(200))
 const isoTime = v.pipe(v.string(), v.isoTimestamp())
+const sha256 = v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))
 
 export const reportSchema = v.strictObject({
+  /** The node's certname, when the report is signed with its sealed-hiera node key (registered under that name). */
+  certname: v.optional(v.pipe(v.string(), v.regex(MEMBER_NAME))),
   channel: v.pipe(v.string(), v.regex(CHANNEL_PATTERN)),
   environment: v.pipe(v.string(), v.regex(ENVIRONMENT_PATTERN)),
   format: v.literal(1),
@@ -50,8 +54,16 @@ export const reportSchema = v.strictObject({
     }),
   ),
   node: v.pipe(v.string(), v.regex(NODE_ID_PATTERN)),
+  /** Set while `pupistry rollback` pins an older release: when, and the serial and version rolled back from. */
+  pinned: v.optional(
+    v.strictObject({
+      at: isoTime,
+      from: v.nullable(sha256),
+      serial: v.pipe(v.number(), v.safeInteger(), v.minValue(0)),
+    }),
+  ),
   serial: v.nullable(v.pipe(v.number(), v.safeInteger(), v.minValue(1))),
-  version: v.nullable(v.pipe(v.string(), v.regex(/^[0-9a-f]{64}$/))),
+  version: v.nullable(sha256),
   versions: v.strictObject({pupistry: text, puppet: v.nullable(text)}),
   written: isoTime,
 })

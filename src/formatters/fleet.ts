@@ -32,10 +32,19 @@ export function formatFleet(fleet: FleetResult): string {
       age(node.age),
       result(node),
       node.agent ? printable(node.agent, {oneLine: true}) : '-',
-      node.flags.length === 0 ? 'ok' : `${node.flags.join(',')}${node.problem ? `: ${node.problem}` : ''}`,
+      flagsOf(node),
     ])
   }
 
   const checks = fleet.checks.map((check) => `${check.ok ? 'PASS' : 'FAIL'} ${check.detail}`)
   return [table(rows), ...checks].join('\n')
+}
+
+function flagsOf(node: FleetNode): string {
+  if (node.flags.length === 0) return 'ok'
+  const pinned = node.pinned
+    ? `rolled back from serial ${node.pinned.serial} (${shortVersion(node.pinned.from ?? undefined, '-')})`
+    : undefined
+  const why = [node.problem, pinned].filter(Boolean).join('; ')
+  return `${node.flags.join(',')}${why ? `: ${why}` : ''}`
 }

@@ -6,5 +6,6 @@ import {formatPush} from './push.js'
 export function formatPromote(result: PromoteResult): string {
   const {environment, channel, serial} = result.from
   const source = `${environment}${channel === STABLE_CHANNEL ? '' : ` channel ${channel}`} serial ${serial}`
-  return `${formatPush([result])} (promoted from ${source})`
+  const record = result.provenanceRecord ? `; provenance signed in ${result.provenanceRecord}` : ''
+  return `${formatPush([result])} (promoted from ${source}${record})`
 }

@@ -1,3 +1,5 @@
+import {STABLE_CHANNEL} from '../format/channel.js'
+import type {Provenance} from '../format/provenance.js'
 import type {Health} from '../status/health.js'
 import type {StatusReport} from '../status/status.js'
 import {printable} from '../util/printable.js'
@@ -5,6 +7,13 @@ import {shortVersion} from '../util/version.js'
 import {table} from './table.js'
 
 const short = (version?: string) => shortVersion(version, '-')
+
+/** " (from staging 4)", " (from canary 7)": where a promoted release came from. */
+function promoted(from?: Provenance): string {
+  if (!from) return ''
+  const channel = from.channel === STABLE_CHANNEL ? '' : `${from.channel} of `
+  return ` (from ${channel}${from.environment} ${from.serial})`
+}
 
 /** A table of the built, published and installed version of each environment. */
 export function formatStatus(report: StatusReport): string {
@@ -18,7 +27,7 @@ export function formatStatus(report: StatusReport): string {
       ? `${short(installed.pinned)} (pinned)`
       : short(installed?.active ?? installed?.version)
     const active = installed?.legacy ? `${version} (legacy)` : version
-    const serial = entry.published ? String(entry.published.serial) : '-'
+    const serial = entry.published ? `${entry.published.serial}${promoted(entry.published.promotedFrom)}` : '-'
     rows.push([
       entry.environment,
       short(entry.built?.version),

@@ -9,7 +9,7 @@ export interface DeliveryOptions {
 }
 
 /** The manifest members of delivery (format-2 features: a stable push to all nodes has none). */
-export type DeliveryMembers = Pick<Manifest, 'channel' | 'provenance' | 'rollout'>
+export type DeliveryMembers = Pick<Manifest, 'channel' | 'rollout'>
 
 /** " on channel C", or nothing for stable: for messages. */
 export function onChannel(channel: string): string {
@@ -18,8 +18,8 @@ export function onChannel(channel: string): string {
 
 /**
  * The members a new manifest gets. A rollout names the release it replaces
- * (the live one) as the one the other nodes keep; a refresh keeps what is
- * live (its provenance, and its rollout unless a new share is given).
+ * (the live one) as the one the other nodes keep; a refresh keeps the
+ * rollout of what is live unless a new share is given.
  */
 export function deliveryMembers(
   channel: string,
@@ -29,7 +29,6 @@ export function deliveryMembers(
 ): DeliveryMembers {
   const members: DeliveryMembers = {}
   if (channel !== STABLE_CHANNEL) members.channel = channel
-  if (refresh && live?.provenance) members.provenance = live.provenance
   const previous = refresh
     ? (live?.rollout?.previous ?? null)
     : live

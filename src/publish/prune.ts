@@ -9,6 +9,7 @@ import {
   manifestsPrefix,
   parseOwnKey,
   pointerKey,
+  provenancePrefix,
   sealedIndexPrefix,
   serialOfKey,
 } from '../format/layout.js'
@@ -185,6 +186,12 @@ async function pruneEnvironment(
   // Manifests go first: an interrupted prune never leaves a manifest naming a missing artifact.
   for (const serial of drop) await remove(store, objects.manifests.get(serial)!, result, options.dryRun)
   result.keptManifests = keep
+  // A provenance record goes with its manifest (one of a serial still being published is newer than the live one).
+  for (const record of await store.list(provenancePrefix(environment))) {
+    const serial = serialOfKey(record.key, 'provenance')
+    if (serial !== undefined && serial < live && !keep.includes(serial))
+      await remove(store, record, result, options.dryRun)
+  }
 
   // A push may have published meanwhile, reusing an artifact that was already there (a republished
   // old version keeps its old upload time): look again, just before artifacts go.
@@ -288,8 +295,8 @@ class Sweep {
 
 /**
  * What the pointers of the environment (stable's and every other
- * channel's) name now; or why prune must leave the environment alone.
- * Every channel's live release stays.
+ * channel's) name now, and the previous release a phased one names; or
+ * why prune must leave the environment alone. Every channel's live release stays.
  */
 async function liveNeeds(store: Store, environment: string): Promise<{needs: ManifestNeeds[]} | {skip: string}> {
   const channels = (await store.list(channelsPrefix(environment)))
@@ -305,7 +312,12 @@ async function liveNeeds(store: Store, environment: string): Promise<{needs: Man
         continue
       }
 
-      needs.push(needsOfManifest(manifestOf(pointer.envelope, pointer.where)))
+      const manifest = manifestOf(pointer.envelope, pointer.where)
+      needs.push(needsOfManifest(manifest))
+      // A phased release's previous one stays too: a node with no release outside the cohort installs it from its
+      // manifest, which is kept (its serial is the oldest live one), and with it its sealed index.
+      const previous = manifest.rollout?.previous
+      if (previous) needs.push({artifact: previous.version, serial: previous.serial})
     } catch (error) {
       if (error instanceof VerificationError)
         return {skip: `the pointer ${pointerKey(environment, channel)} is not a valid manifest (${error.message})`}

@@ -6,18 +6,20 @@ import type {PutOptions, Store} from '../contracts.js'
 import {durationSeconds} from '../config/settings.js'
 import {NotFoundError, StoppedError, StoreError, UsageError, VerificationError} from '../errors.js'
 import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../format/envelope.js'
-import {manifestKey, manifestsPrefix, pointerKey, preparedKey, serialOfKey} from '../format/layout.js'
+import {manifestKey, manifestsPrefix, pointerKey, preparedKey, provenanceKey, serialOfKey} from '../format/layout.js'
 import {type BuildRecord, type Manifest, manifestPayloadType, withFormat} from '../format/manifest.js'
 import {type DeliveryMembers, type DeliveryOptions, deliveryMembers, onChannel} from './delivery.js'
 import {channelOf, STABLE_CHANNEL} from '../format/channel.js'
 import {parseEnvelope} from '../format/envelope.js'
 import {manifestOf} from '../format/manifest.js'
+import type {Provenance} from '../format/provenance.js'
 import type {Runtime} from '../runtime.js'
 import {sameSealed, uploadSealed} from '../sealed/publish.js'
 import {publishedTrust, signPayload} from '../signing/signing.js'
 import {isCreateConflict, openStore} from '../store/open-store.js'
 import {formatBytes} from '../util/bytes.js'
 import {type PublishedManifest, readLimited, readPublished} from '../format/pointer.js'
+import {provenanceOf, writeProvenance} from './provenance.js'
 
 export interface PushResult {
   environment: string
@@ -33,6 +35,8 @@ export interface PushResult {
   channel?: string
   /** The rollout's percent, when the release phases in. */
   rollout?: number
+  /** The key of the signed provenance record of a promoted format-1 manifest (the manifest itself cannot carry it). */
+  provenanceRecord?: string
 }
 
 /** An environment of the last build that failed to build: nothing of it is pushed, not even an earlier build. */
@@ -158,6 +162,8 @@ async function pushEnvironment(
   return publishRecord(runtime, store, {
     floor: live?.manifest.serial ?? 0,
     members,
+    // A refresh signs what is live again, where it came from included.
+    provenance: refresh && live ? await provenanceOf(runtime, store, live) : undefined,
     record,
     upload: async () => {
       if (refresh) return false
@@ -176,19 +182,30 @@ async function pushEnvironment(
 export async function publishRecord(
   runtime: Runtime,
   store: Store,
-  job: {record: BuildRecord; members: DeliveryMembers; floor: number; upload: () => Promise<boolean>},
+  job: {
+    record: BuildRecord
+    members: DeliveryMembers
+    floor: number
+    upload: () => Promise<boolean>
+    /** Where a promoted release came from (see withProvenance). */
+    provenance?: Provenance
+  },
 ): Promise<PushResult> {
   const {record, members} = job
   const {environment} = record
   let artifactUploaded: boolean | undefined
   for (let attempt = 0; attempt < SERIAL_ATTEMPTS; attempt++) {
     const serial = (await highestSerial(store, environment, job.floor)) + 1
-    const {bytes, signedBy} = await envelopeFor(runtime, manifestFor(runtime, store, record, serial, members))
+    const manifest = withProvenance(manifestFor(runtime, store, record, serial, members), job.provenance)
+    const {bytes, payload, signedBy} = await envelopeFor(runtime, manifest)
     artifactUploaded ??= await job.upload()
+    const separate = job.provenance && !manifest.provenance ? job.provenance : undefined
+    if (separate && !(await claimProvenance(runtime, store, {environment, payload, serial}, separate))) continue
     const result = {
       artifactUploaded,
       channel: members.channel,
       environment,
+      ...(separate ? {provenanceRecord: provenanceKey(environment, serial)} : {}),
       rollout: members.rollout?.percent,
       serial,
       signedBy,
@@ -209,6 +226,8 @@ export async function publishRecord(
       runtime.log.warn(
         `${environment}: serial ${serial} was taken by another push meanwhile; retrying with the next one`,
       )
+      // Our record of that serial was written create-only by us, and names a manifest that now never exists.
+      if (separate) await store.delete(provenanceKey(environment, serial))
       continue
     }
 
@@ -228,12 +247,46 @@ function needsCosigning(runtime: Runtime): boolean {
   return !general.gpg_disable && (general.signature_threshold ?? 1) > 1
 }
 
-async function envelopeFor(runtime: Runtime, manifest: Manifest): Promise<{bytes: Buffer; signedBy?: string}> {
+async function envelopeFor(
+  runtime: Runtime,
+  manifest: Manifest,
+): Promise<{bytes: Buffer; payload: Buffer; signedBy?: string}> {
   const payloadType = manifestPayloadType(manifest.format)
   const payload = Buffer.from(JSON.stringify(manifest), 'utf8')
-  if (runtime.settings.general.gpg_disable) return {bytes: serializeEnvelope(makeEnvelope(payloadType, payload, []))}
+  if (runtime.settings.general.gpg_disable)
+    return {bytes: serializeEnvelope(makeEnvelope(payloadType, payload, [])), payload}
   const signed = await signPayload(runtime, payloadType, payload)
-  return {bytes: serializeEnvelope(signed.envelope), signedBy: `${signed.signedBy.identity} (${signed.signedBy.keyid})`}
+  const signedBy = `${signed.signedBy.identity} (${signed.signedBy.keyid})`
+  return {bytes: serializeEnvelope(signed.envelope), payload, signedBy}
+}
+
+/**
+ * A promoted manifest names its source in its `provenance` member when it
+ * is format 2 anyway (a channel, a rollout, sealed data). Otherwise it
+ * stays format 1, so format-1 nodes still read it on latest.json, and the
+ * source goes into a signed record beside it (claimProvenance).
+ */
+function withProvenance(manifest: Manifest, provenance: Provenance | undefined): Manifest {
+  return provenance && manifest.format === 2 ? {...manifest, provenance} : manifest
+}
+
+/** Writes the record of the serial about to be published; false when another writer has claimed that serial. */
+async function claimProvenance(
+  runtime: Runtime,
+  store: Store,
+  manifest: {environment: string; serial: number; payload: Buffer},
+  from: Provenance,
+): Promise<boolean> {
+  try {
+    await writeProvenance(runtime, store, manifest, from)
+    return true
+  } catch (error) {
+    if (!isCreateConflict(error)) throw error
+    runtime.log.warn(
+      `${manifest.environment}: serial ${manifest.serial} was taken by another promotion meanwhile; retrying with the next one`,
+    )
+    return false
+  }
 }
 
 async function uploadArtifact(

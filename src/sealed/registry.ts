@@ -6,6 +6,7 @@ import * as v from 'valibot'
 
 import {HieraSelectionError} from '../errors.js'
 import {byteOrder} from '../artifact/tree.js'
+import {MEMBER_NAME} from '../format/member-name.js'
 import {isMap} from './hiera-config.js'
 
 /** Where the node registry lives in the control repo (the Ruby tool's directory name). */
@@ -13,8 +14,7 @@ export const REGISTRY_DIR = 'hieracrypt'
 export const NODES_DIR = `${REGISTRY_DIR}/nodes`
 export const GROUPS_DIR = `${REGISTRY_DIR}/groups`
 
-/** A certname or group name: what Puppet accepts as a certname, so it is also a safe file name. */
-export const MEMBER_NAME = /^[a-z0-9][a-z0-9._-]{0,252}$/
+export {MEMBER_NAME} from '../format/member-name.js'
 
 const armouredPublicKey = v.pipe(
   v.string(),

@@ -6,13 +6,22 @@ import {Releases} from '../agent/releases.js'
 import {PupistryError} from '../errors.js'
 import {LAYOUT_ROOT, pointerKey} from '../format/layout.js'
 import {readPublished} from '../format/pointer.js'
+import type {Provenance} from '../format/provenance.js'
+import {provenanceOf} from '../publish/provenance.js'
 import type {Runtime} from '../runtime.js'
 import {openStore} from '../store/open-store.js'
 
 export interface EnvironmentStatus {
   environment: string
   built?: {version: string; built: string}
-  published?: {version: string; serial: number; created: string; expires: string | null}
+  published?: {
+    version: string
+    serial: number
+    created: string
+    expires: string | null
+    /** A promoted release: where it came from (its manifest's member or its signed provenance record). */
+    promotedFrom?: Provenance
+  }
   installed?: {
     version?: string
     serial?: number
@@ -80,13 +89,16 @@ export async function status(runtime: Runtime, options: {environments?: string[]
     if (store && !report.storeError) {
       try {
         const live = await readPublished(store, environment)
-        if (live)
+        if (live) {
+          const promotedFrom = await provenanceOf(runtime, store, live)
           entry.published = {
             created: live.manifest.created,
             expires: live.manifest.expires,
+            ...(promotedFrom ? {promotedFrom} : {}),
             serial: live.manifest.serial,
             version: live.manifest.version,
           }
+        }
       } catch (error) {
         report.storeError = unreadable(error)
       }
