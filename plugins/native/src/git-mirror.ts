@@ -54,6 +54,17 @@ export class GitMirror {
     return this.syncing
   }
 
+  /**
+   * Makes `refs` resolvable, asking the remote only when one of them may
+   * move. r10k leaves its cache alone when the ref is a tag or a commit the
+   * cache already has (tags and commits are taken as fixed), so a build
+   * pinned to tags costs no git process for that remote.
+   */
+  async prepare(refs: Iterable<string>): Promise<void> {
+    if (!this.syncing && (await this.load()) && [...refs].every((ref) => this.fixed(ref))) return
+    return this.sync()
+  }
+
   /** Branch name → commit, as of the last sync. */
   branches(): Array<[string, string]> {
     return Object.entries(this.state!.refs).flatMap(
@@ -101,14 +112,36 @@ export class GitMirror {
       throw failure('assembler', `cannot export ${commit} of ${shown(this.remote)}: ${this.said(result)}`)
   }
 
+  /** A tag the mirror has, or a full commit hash found in it before. */
+  private fixed(ref: string): boolean {
+    const state = this.state!
+    return state.refs[`refs/tags/${ref}`] !== undefined || (/^[0-9a-f]{40}$/.test(ref) && state.verified.includes(ref))
+  }
+
+  /** Reads what the mirror knew after its last sync; false when there is no usable mirror. */
+  private async load(): Promise<boolean> {
+    this.state ??= await readFile(this.stateFile(), 'utf8').then(
+      (text) => JSON.parse(text) as MirrorState,
+      () => undefined,
+    )
+    if (!this.state) return false
+    return access(path.join(this.dir, 'HEAD')).then(
+      () => true,
+      () => false,
+    )
+  }
+
+  private stateFile(): string {
+    return path.join(this.dir, 'pupistry-refs.json')
+  }
+
   private async update(): Promise<void> {
-    const stateFile = path.join(this.dir, 'pupistry-refs.json')
     const exists = await access(path.join(this.dir, 'HEAD')).then(
       () => true,
       () => false,
     )
     if (exists) {
-      this.state = await readFile(stateFile, 'utf8').then(
+      this.state ??= await readFile(this.stateFile(), 'utf8').then(
         (text) => JSON.parse(text) as MirrorState,
         () => undefined,
       )
@@ -128,6 +161,8 @@ export class GitMirror {
       ])
       if (fetched.code !== 0) throw failure('assembler', `cannot fetch ${shown(this.remote)}: ${this.said(fetched)}`)
     } else {
+      // Whatever a removed mirror had verified says nothing about a new clone.
+      this.state = undefined
       await mkdir(path.dirname(this.dir), {recursive: true})
       await rm(this.dir, {force: true, recursive: true})
       // No hook templates: nothing runs in the mirror, and copying them costs a cold build time.
@@ -197,7 +232,7 @@ export class GitMirror {
   }
 
   private async saveState(): Promise<void> {
-    await writeFile(path.join(this.dir, 'pupistry-refs.json'), JSON.stringify(this.state))
+    await writeFile(this.stateFile(), JSON.stringify(this.state))
   }
 }
 

@@ -105,14 +105,19 @@ export class NativeAssembler implements Assembler {
       return {branch, commit, name, previous, puppetfile, text}
     })
 
-    // Each remote is brought up to date once, however many environments use it.
-    const remotes = new Set(
-      plans.flatMap((plan) =>
-        plan.puppetfile.modules.flatMap((module) => (module.kind === 'git' ? [module.remote] : [])),
-      ),
-    )
-    this.context.log.progress(`native: checking ${remotes.size} module remote${remotes.size === 1 ? '' : 's'}`)
-    await mapBounded([...remotes], settings.poolSize, (remote) => this.mirror(remote).sync())
+    // Each remote is brought up to date at most once, however many environments use it.
+    const refsOf = new Map<string, string[]>()
+    for (const plan of plans) {
+      for (const module of plan.puppetfile.modules) {
+        if (module.kind !== 'git') continue
+        const refs = refsOf.get(module.remote) ?? []
+        refs.push(typeof module.ref === 'string' ? module.ref : plan.branch)
+        refsOf.set(module.remote, refs)
+      }
+    }
+
+    this.context.log.progress(`native: checking ${refsOf.size} module remote${refsOf.size === 1 ? '' : 's'}`)
+    await mapBounded([...refsOf], settings.poolSize, ([remote, refs]) => this.mirror(remote).prepare(refs))
 
     const environments: AssembledEnvironment[] = []
     for (const plan of plans) {
