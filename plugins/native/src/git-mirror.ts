@@ -86,15 +86,10 @@ export class GitMirror {
 
     if (!/^[0-9a-f]{4,40}$/.test(ref)) return undefined
     if (ref.length === 40 && this.state!.verified.includes(ref)) return ref
-    const result = await this.workers.run([
-      'git',
-      '--git-dir',
-      this.dir,
-      'rev-parse',
-      '--verify',
-      '--quiet',
-      `${ref}^{commit}`,
-    ])
+    const result = await this.workers.run(
+      ['git', '--git-dir', this.dir, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`],
+      {stdout: true},
+    )
     if (result.code !== 0) return undefined
     const commit = result.stdout.trim()
     if (ref.length === 40) {
@@ -145,7 +140,7 @@ export class GitMirror {
         (text) => JSON.parse(text) as MirrorState,
         () => undefined,
       )
-      const listed = await this.workers.run(['git', 'ls-remote', '--heads', '--tags', this.remote])
+      const listed = await this.workers.run(['git', 'ls-remote', '--heads', '--tags', this.remote], {stdout: true})
       if (listed.code !== 0) throw failure('assembler', `cannot reach ${shown(this.remote)}: ${this.said(listed)}`)
       if (this.state && normalise(listed.stdout) === this.state.advertised) return
       const fetched = await this.workers.run([
@@ -188,15 +183,10 @@ export class GitMirror {
   }
 
   private async listRefs(): Promise<string> {
-    const listed = await this.workers.run([
-      'git',
-      '--git-dir',
-      this.dir,
-      'for-each-ref',
-      `--format=${REFS_FORMAT}`,
-      'refs/heads',
-      'refs/tags',
-    ])
+    const listed = await this.workers.run(
+      ['git', '--git-dir', this.dir, 'for-each-ref', `--format=${REFS_FORMAT}`, 'refs/heads', 'refs/tags'],
+      {stdout: true},
+    )
     if (listed.code !== 0)
       throw failure('assembler', `cannot read the mirror of ${shown(this.remote)}: ${this.said(listed)}`)
     return listed.stdout

@@ -166,14 +166,10 @@ export class NativeAssembler implements Assembler {
 
   /** The Puppetfile at a commit of the control repo, or null when the branch has none (an environment without modules, as in r10k). */
   private async puppetfileAt(control: GitMirror, commit: string): Promise<string | null> {
-    const result = await this.workers!.run([
-      'git',
-      '--git-dir',
-      control.dir,
-      'cat-file',
-      'blob',
-      `${commit}:Puppetfile`,
-    ])
+    const result = await this.workers!.run(
+      ['git', '--git-dir', control.dir, 'cat-file', 'blob', `${commit}:Puppetfile`],
+      {stdout: true},
+    )
     if (result.code === 0) return result.stdout
     if (/does not exist|not a valid object name|exists on disk, but not in/i.test(result.stderr)) return null
     throw failure(

@@ -8,15 +8,18 @@ import {missingTool, type RunResult, TOOL_ENV} from './run.js'
 
 /**
  * Each worker is a small shell that runs the jobs it reads from stdin
- * (NUL-separated: argument count, stdout file, stderr file, then the
- * arguments, never a command string) and answers each with its exit code.
+ * (NUL-separated: argument count, then the arguments, never a command
+ * string) and answers each with its exit code. A job's output goes to the
+ * worker's own two files, read only when the caller wants it: per-job files
+ * cost more file operations in Node than the git processes they serve.
  * Only git and the tree export may run. `export_tree` pipes `git archive`
  * into GNU tar: a module costs two small processes and no working copy.
  */
 const WORKER = `
 set -u
+out=$1 err=$2
 export_tree() { set -o pipefail; git --git-dir "$1" archive --format=tar "$2" | tar -x -f - -C "$3" --no-same-owner; }
-while IFS= read -r -d '' count && IFS= read -r -d '' out && IFS= read -r -d '' err; do
+while IFS= read -r -d '' count; do
   args=()
   for ((i = 0; i < count; i++)); do IFS= read -r -d '' arg; args+=("$arg"); done
   case "\${args[0]}" in
@@ -29,42 +32,36 @@ done
 interface Worker {
   child: ChildProcess
   answers: Array<(code: number) => void>
+  out: string
+  err: string
 }
 
-/**
- * A fixed set of shell workers that start git for the assembler. Node's own
- * `spawn` forks the whole Node process, which costs several milliseconds a
- * process here (far more on a busy machine); a shell forks in a fraction of
- * that, and a build starts a few processes per module.
- */
 export class Workers {
   private readonly idle: Worker[] = []
   private readonly waiting: Array<(worker: Worker) => void> = []
   private readonly all: Worker[] = []
   private dir?: Promise<string>
-  private jobs = 0
   private broken?: Error
+  private started = 0
 
   constructor(
     private readonly size: number,
     private readonly tmpRoot: string,
   ) {}
 
-  /** Runs `git ARGS...` (or `export_tree MIRROR COMMIT DEST`) in a worker. */
-  async run(args: string[]): Promise<RunResult> {
+  /**
+   * Runs `git ARGS...` (or `export_tree MIRROR COMMIT DEST`) in a worker.
+   * Stdout is read only when asked for, stderr only when the job failed.
+   */
+  async run(args: string[], options: {stdout?: boolean} = {}): Promise<RunResult> {
     // Fields are NUL-terminated on the wire; a NUL inside one would shift every field after it.
     if (args.some((arg) => arg.includes('\0')))
       throw failure('settings', `a git argument contains a NUL character: ${JSON.stringify(args.join(' '))}`)
-    this.dir ??= mkdir(this.tmpRoot, {recursive: true}).then(() => mkdtemp(path.join(this.tmpRoot, 'jobs-')))
-    const dir = await this.dir
     const worker = await this.take()
-    const job = this.jobs++
-    const out = path.join(dir, `${job}.out`)
-    const err = path.join(dir, `${job}.err`)
     try {
       const code = await new Promise<number>((resolve) => {
         worker.answers.push(resolve)
-        worker.child.stdin!.write(`${[String(args.length), out, err, ...args].map((field) => `${field}\0`).join('')}`)
+        worker.child.stdin!.write(`${[String(args.length), ...args].map((field) => `${field}\0`).join('')}`)
       })
       if (code === -1) throw this.broken ?? failure('tool', 'a bash worker running git stopped unexpectedly')
       if (code === 127)
@@ -73,12 +70,11 @@ export class Workers {
           Object.assign(new Error('not found'), {code: 'ENOENT'}),
         )
       const [stdout, stderr] = await Promise.all([
-        readFile(out, 'utf8').catch(() => ''),
-        readFile(err, 'utf8').catch(() => ''),
+        options.stdout ? readFile(worker.out, 'utf8').catch(() => '') : '',
+        code === 0 ? '' : readFile(worker.err, 'utf8').catch(() => ''),
       ])
       return {code, stderr, stdout}
     } finally {
-      await Promise.all([rm(out, {force: true}), rm(err, {force: true})])
       this.give(worker)
     }
   }
@@ -89,10 +85,15 @@ export class Workers {
     if (this.dir) await rm(await this.dir, {force: true, recursive: true})
   }
 
-  private take(): Promise<Worker> {
+  private async take(): Promise<Worker> {
     const worker = this.idle.pop()
-    if (worker) return Promise.resolve(worker)
-    if (this.all.length < this.size) return Promise.resolve(this.start())
+    if (worker) return worker
+    if (this.started < this.size) {
+      const index = this.started++
+      this.dir ??= mkdir(this.tmpRoot, {recursive: true}).then(() => mkdtemp(path.join(this.tmpRoot, 'jobs-')))
+      return this.start(index, await this.dir)
+    }
+
     return new Promise((resolve) => this.waiting.push(resolve))
   }
 
@@ -102,9 +103,14 @@ export class Workers {
     else this.idle.push(worker)
   }
 
-  private start(): Worker {
-    const child = spawn('bash', ['-c', WORKER], {env: {...process.env, ...TOOL_ENV}, stdio: ['pipe', 'pipe', 'ignore']})
-    const worker: Worker = {answers: [], child}
+  private start(index: number, dir: string): Worker {
+    const out = path.join(dir, `${index}.out`)
+    const err = path.join(dir, `${index}.err`)
+    const child = spawn('bash', ['-c', WORKER, 'bash', out, err], {
+      env: {...process.env, ...TOOL_ENV},
+      stdio: ['pipe', 'pipe', 'ignore'],
+    })
+    const worker: Worker = {answers: [], child, err, out}
     createInterface({input: child.stdout!}).on('line', (line) => worker.answers.shift()?.(Number(line)))
     // A worker that cannot start or dies answers its pending jobs with -1.
     const lost = () => {
