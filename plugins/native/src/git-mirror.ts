@@ -18,17 +18,11 @@ interface MirrorState {
 
 const FETCH_REFSPECS = ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*']
 const REFS_FORMAT = '%(objectname)%09%(refname)%(if)%(*objectname)%(then)%0a%(*objectname)%09%(refname)^{}%(end)'
-/**
- * r10k checks modules out, so `export-ignore` and `export-subst` in a
- * module's .gitattributes do nothing there; the mirror's own attributes
- * (which take precedence over the tree's) switch them off for `git archive`.
- */
-const ARCHIVE_ATTRIBUTES = '* -export-ignore -export-subst\n'
 
 /**
  * A local bare mirror of one remote (heads and tags). `sync` brings it up to
- * date at most once per build; trees are exported from it with `git archive`,
- * so no working copy is ever made.
+ * date at most once per build; trees are checked out from it into a
+ * directory with a throwaway index, so no working copy is ever kept.
  */
 export class GitMirror {
   readonly dir: string
@@ -100,7 +94,7 @@ export class GitMirror {
     return commit
   }
 
-  /** Writes the tree of a commit into `dest` (which must exist): `git archive` piped into tar, no working copy. */
+  /** Writes the tree of a commit into `dest` (which must exist and be empty), as a checkout would. */
   async export(commit: string, dest: string): Promise<void> {
     const result = await this.workers.run(['export_tree', this.dir, commit, dest])
     if (result.code !== 0)
@@ -166,9 +160,6 @@ export class GitMirror {
         await rm(this.dir, {force: true, recursive: true})
         throw failure('assembler', `cannot clone ${shown(this.remote)}: ${this.said(cloned)}`)
       }
-
-      await mkdir(path.join(this.dir, 'info'), {recursive: true})
-      await writeFile(path.join(this.dir, 'info', 'attributes'), ARCHIVE_ATTRIBUTES)
     }
 
     const advertised = normalise(exists ? await this.listRefs() : await this.packedRefs())

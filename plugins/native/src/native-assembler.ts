@@ -47,7 +47,7 @@ interface Placement {
 /**
  * Assembles every branch of the control repo as r10k deploys it: the branch's
  * tree, then its Puppetfile's modules. Git comes from one bare mirror per remote and
- * `git archive`; Forge modules from the Forge API. An environment whose
+ * a checkout with a throwaway index; Forge modules from the Forge API. An environment whose
  * commit and modules did not move is left as it is.
  */
 export class NativeAssembler implements Assembler {

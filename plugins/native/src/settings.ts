@@ -28,7 +28,7 @@ export function nativeSettings(settings: ProviderSettings): NativeSettings {
     throw failure('settings', `build.forge.baseurl must be an http:// or https:// URL, not ${JSON.stringify(baseurl)}`)
   }
 
-  // Git and tar processes spend most of their time waiting on pipes and disks: a few per core keeps both cores busy.
+  // Git processes spend most of their time waiting on pipes and disks: a few per core keeps both cores busy.
   const poolSize = settings.build.pool_size ?? Math.max(4, os.availableParallelism() * 4)
   if (typeof poolSize !== 'number' || !Number.isInteger(poolSize) || poolSize < 1) {
     throw failure('settings', `build.pool_size must be a whole number above 0, not ${JSON.stringify(poolSize)}`)

@@ -12,13 +12,15 @@ import {missingTool, type RunResult, TOOL_ENV} from './run.js'
  * string) and answers each with its exit code. A job's output goes to the
  * worker's own two files, read only when the caller wants it: per-job files
  * cost more file operations in Node than the git processes they serve.
- * Only git and the tree export may run. `export_tree` pipes `git archive`
- * into GNU tar: a module costs two small processes and no working copy.
+ * Only git and the tree export may run. `export_tree` checks a tree out
+ * as r10k's checkout does (attributes and all), with a throwaway index
+ * instead of a working copy: one git process, cheaper than `git archive`
+ * piped into tar.
  */
 const WORKER = `
 set -u
 out=$1 err=$2
-export_tree() { set -o pipefail; git --git-dir "$1" archive --format=tar "$2" | tar -x -f - -C "$3" --no-same-owner; }
+export_tree() { GIT_INDEX_FILE=$out.index git --git-dir "$1" --work-tree "$3" read-tree -u --reset "$2"; }
 while IFS= read -r -d '' count; do
   args=()
   for ((i = 0; i < count; i++)); do IFS= read -r -d '' arg; args+=("$arg"); done
@@ -64,17 +66,14 @@ export class Workers {
         worker.child.stdin!.write(`${[String(args.length), ...args].map((field) => `${field}\0`).join('')}`)
       })
       if (code === -1) throw this.broken ?? failure('tool', 'a bash worker running git stopped unexpectedly')
-      if (code === 127)
-        throw missingTool(
-          args[0] === 'export_tree' ? 'tar' : 'git',
-          Object.assign(new Error('not found'), {code: 'ENOENT'}),
-        )
+      if (code === 127) throw missingTool('git', Object.assign(new Error('not found'), {code: 'ENOENT'}))
       const [stdout, stderr] = await Promise.all([
         options.stdout ? readFile(worker.out, 'utf8').catch(() => '') : '',
         code === 0 ? '' : readFile(worker.err, 'utf8').catch(() => ''),
       ])
       return {code, stderr, stdout}
     } finally {
+      if (args[0] === 'export_tree') await rm(`${worker.out}.index`, {force: true})
       this.give(worker)
     }
   }

@@ -126,21 +126,30 @@ describe('the native assembler builds the same artifacts as r10k (same SHA-256)'
         assert.deepEqual(native.versions, r10k.versions)
       })
 
-      it("keeps what r10k keeps: files the control repo tracks in the module directory, and a module's export-ignore files", () => {
-        const production = path.join(dir, 'cache-native', 'providers', 'native', 'environments', 'production')
-        assert.equal(
-          readFileSync(path.join(production, 'modules', 'README.md'), 'utf8'),
-          'tracked, and r10k keeps it\n',
-        )
-        assert.equal(
-          readFileSync(path.join(production, 'modules', 'alpha', 'extras', 'notes.txt'), 'utf8'),
-          'left out by git archive, kept by a checkout\n',
-        )
-        assert.equal(
-          readFileSync(path.join(production, 'modules', 'alpha', 'files', 'version.txt'), 'utf8'),
-          'version $Format:%H$\n',
-        )
-      })
+      it(
+        "keeps what r10k keeps: files the control repo tracks in the module directory, a module's export-ignore files, " +
+          'its line endings as .gitattributes asks',
+        () => {
+          const production = path.join(dir, 'cache-native', 'providers', 'native', 'environments', 'production')
+          assert.equal(
+            readFileSync(path.join(production, 'modules', 'README.md'), 'utf8'),
+            'tracked, and r10k keeps it\n',
+          )
+          assert.equal(
+            readFileSync(path.join(production, 'modules', 'alpha', 'extras', 'notes.txt'), 'utf8'),
+            'left out by git archive, kept by a checkout\n',
+          )
+          assert.equal(
+            readFileSync(path.join(production, 'modules', 'alpha', 'files', 'version.txt'), 'utf8'),
+            'version $Format:%H$\n',
+          )
+          // A checkout converts line endings as .gitattributes asks.
+          assert.equal(
+            readFileSync(path.join(production, 'modules', 'alpha', 'files', 'crlf.txt'), 'utf8'),
+            'two\r\nlines\r\n',
+          )
+        },
+      )
 
       it('resolves :control_branch to the branch, and falls back to :default_branch', () => {
         assert.match(buildRecord(dir, 'native', 'feature_odd').build.modules.delta, /^feature\/odd@[0-9a-f]{40}$/)
