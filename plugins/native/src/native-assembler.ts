@@ -66,7 +66,7 @@ export class NativeAssembler implements Assembler {
   async assemble(options: AssembleOptions): Promise<AssembledEnvironment[]> {
     const settings = nativeSettings(this.context.settings)
     this.settings = settings
-    this.workers = new Workers(settings.poolSize, path.join(this.context.cacheDir, 'tmp'))
+    this.workers = new Workers(settings.remotePoolSize, path.join(this.context.cacheDir, 'tmp'))
     // Mirrors remember what they fetched in this build only.
     this.mirrors.clear()
     try {
@@ -117,11 +117,11 @@ export class NativeAssembler implements Assembler {
     }
 
     this.context.log.progress(`native: checking ${refsOf.size} module remote${refsOf.size === 1 ? '' : 's'}`)
-    await mapBounded([...refsOf], settings.poolSize, ([remote, refs]) => this.mirror(remote).prepare(refs))
+    await mapBounded([...refsOf], settings.remotePoolSize, ([remote, refs]) => this.mirror(remote).prepare(refs))
 
     const environments: AssembledEnvironment[] = []
     for (const plan of plans) {
-      const placements = await mapBounded(plan.puppetfile.modules, settings.poolSize, (module) =>
+      const placements = await mapBounded(plan.puppetfile.modules, settings.remotePoolSize, (module) =>
         this.place(module, plan.puppetfile, plan.branch),
       )
       const dir = path.join(this.environmentsDir, plan.name)
