@@ -72,6 +72,7 @@ export class NativeAssembler implements Assembler {
     try {
       return await this.assembleWith(settings, options)
     } finally {
+      this.forge?.close()
       await this.workers.close()
     }
   }
