@@ -169,11 +169,12 @@ export class Forge {
   }
 
   private request(url: URL): Promise<http.IncomingMessage> {
-    if (url.protocol !== 'http:' && url.protocol !== 'https:')
-      return Promise.reject(new Error(`${url.protocol} is not http or https`))
-    const client = url.protocol === 'https:' ? https : http
+    const protocol = url.protocol
+    if (protocol !== 'http:' && protocol !== 'https:')
+      return Promise.reject(new Error(`${protocol} is not http or https`))
+    const client = protocol === 'https:' ? https : http
     return new Promise((resolve, reject) => {
-      const request = client.get(url, {agent: this.agents[url.protocol], headers: {'User-Agent': 'pupistry-native'}})
+      const request = client.get(url, {agent: this.agents[protocol], headers: {'User-Agent': 'pupistry-native'}})
       request.setTimeout(TIMEOUT_MS, () => request.destroy(new Error(`no answer within ${TIMEOUT_MS / 1000} s`)))
       request.on('response', (response) => {
         response.setTimeout(TIMEOUT_MS, () => response.destroy(new Error(`stalled for ${TIMEOUT_MS / 1000} s`)))
