@@ -35,9 +35,14 @@ const INSTALL_HINTS: Record<string, string> = {
   'librarian-puppet': 'Debian/Ubuntu: apt-get install librarian-puppet; elsewhere: gem install librarian-puppet',
 }
 
-/** Puppet environment names allow word characters only; branches are renamed the way r10k does. */
+/**
+ * r10k's rule: every byte of the branch name that is not an ASCII word
+ * character becomes an underscore (r10k reads names as bytes, so `café` is `caf__`).
+ */
 export function environmentOf(branch: string): string {
-  return branch.replace(/\W/g, '_')
+  return Buffer.from(branch, 'utf8')
+    .toString('latin1')
+    .replace(/[^A-Za-z0-9_]/g, '_')
 }
 
 /** The control repo URL for messages, with any password or token hidden. */

@@ -42,6 +42,12 @@ describe('the librarian assembler (linked from plugins/librarian) with real libr
   })
 
   it('makes the same environment tree as r10k: the artifacts are byte for byte the same', async () => {
+    // A non-ASCII branch: both must name it byte by byte as r10k does (café → caf__).
+    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'README'), 'x\n'), 'café', {
+      newBranch: 'café',
+    })
+    const own = await world.cli('build')
+    assert.equal(own.code, 0, show(own))
     const other = structuredClone(world.settings)
     other.build.assembler = 'r10k'
     other.general.app_cache = path.join(world.dir, 'r10k-cache')
@@ -49,7 +55,7 @@ describe('the librarian assembler (linked from plugins/librarian) with real libr
     writeFileSync(file, stringify(other))
     const result = await world.cliWith(file, 'build')
     assert.equal(result.code, 0, show(result))
-    for (const environment of ['feature_x', 'production', 'staging']) {
+    for (const environment of ['caf__', 'feature_x', 'production', 'staging']) {
       assert.equal(
         buildRecord(other.general.app_cache as string, environment).version,
         buildRecord(world.settings.general.app_cache as string, environment).version,

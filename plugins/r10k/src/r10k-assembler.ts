@@ -11,9 +11,14 @@ function failure(kind: 'assembler' | 'settings' | 'tool', message: string, cause
   return Object.assign(new Error(message, {cause}), {kind})
 }
 
-/** r10k's own rule: a branch's non-word characters become underscores. */
+/**
+ * r10k's rule: every byte of the branch name that is not an ASCII word
+ * character becomes an underscore (r10k reads names as bytes, so `café` is `caf__`).
+ */
 export function environmentName(branch: string): string {
-  return branch.replace(/\W/g, '_')
+  return Buffer.from(branch, 'utf8')
+    .toString('latin1')
+    .replace(/[^A-Za-z0-9_]/g, '_')
 }
 
 interface DeployRecord {

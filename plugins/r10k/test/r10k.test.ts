@@ -83,6 +83,20 @@ describe('the r10k assembler turns r10k failures into clear errors', () => {
     )
   })
 
+  it('a branch with non-ASCII characters is named as r10k names it, byte by byte (café → caf__)', async () => {
+    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'README'), 'x\n'), 'café', {
+      newBranch: 'café',
+    })
+    const all = await world.cli('build', '--json')
+    assert.equal(all.code, 0, show(all))
+    assert.ok(
+      JSON.parse(all.stdout).some((built: {environment: string}) => built.environment === 'caf__'),
+      all.stdout,
+    )
+    const one = await world.cli('build', '-e', 'caf__')
+    assert.equal(one.code, 0, show(one))
+  })
+
   it('a branch that does not exist exits 12', async () => {
     const result = await world.cli('build', '-e', 'nosuchbranch')
     assert.equal(result.code, 12, show(result))
