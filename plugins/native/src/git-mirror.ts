@@ -18,17 +18,11 @@ interface MirrorState {
 
 const FETCH_REFSPECS = ['+refs/heads/*:refs/heads/*', '+refs/tags/*:refs/tags/*']
 const REFS_FORMAT = '%(objectname)%09%(refname)%(if)%(*objectname)%(then)%0a%(*objectname)%09%(refname)^{}%(end)'
-/**
- * r10k checks modules out, so `export-ignore` and `export-subst` in a
- * module's .gitattributes do nothing there; the mirror's own attributes
- * (which take precedence over the tree's) switch them off for `git archive`.
- */
-const ARCHIVE_ATTRIBUTES = '* -export-ignore -export-subst\n'
 
 /**
  * A local bare mirror of one remote (heads and tags). `sync` brings it up to
- * date at most once per build; trees are exported from it with `git archive`,
- * so no working copy is ever made.
+ * date at most once per build; trees are checked out from it into a
+ * directory with a throwaway index, so no working copy is ever kept.
  */
 export class GitMirror {
   readonly dir: string
@@ -54,6 +48,17 @@ export class GitMirror {
     return this.syncing
   }
 
+  /**
+   * Makes `refs` resolvable, asking the remote only when one of them may
+   * move. r10k leaves its cache alone when the ref is a tag or a commit the
+   * cache already has (tags and commits are taken as fixed), so a build
+   * pinned to tags costs no git process for that remote.
+   */
+  async prepare(refs: Iterable<string>): Promise<void> {
+    if (!this.syncing && (await this.load()) && [...refs].every((ref) => this.fixed(ref))) return
+    return this.sync()
+  }
+
   /** Branch name → commit, as of the last sync. */
   branches(): Array<[string, string]> {
     return Object.entries(this.state!.refs).flatMap(
@@ -75,15 +80,10 @@ export class GitMirror {
 
     if (!/^[0-9a-f]{4,40}$/.test(ref)) return undefined
     if (ref.length === 40 && this.state!.verified.includes(ref)) return ref
-    const result = await this.workers.run([
-      'git',
-      '--git-dir',
-      this.dir,
-      'rev-parse',
-      '--verify',
-      '--quiet',
-      `${ref}^{commit}`,
-    ])
+    const result = await this.workers.run(
+      ['git', '--git-dir', this.dir, 'rev-parse', '--verify', '--quiet', `${ref}^{commit}`],
+      {stdout: true},
+    )
     if (result.code !== 0) return undefined
     const commit = result.stdout.trim()
     if (ref.length === 40) {
@@ -94,25 +94,47 @@ export class GitMirror {
     return commit
   }
 
-  /** Writes the tree of a commit into `dest` (which must exist): `git archive` piped into tar, no working copy. */
+  /** Writes the tree of a commit into `dest` (which must exist and be empty), as a checkout would. */
   async export(commit: string, dest: string): Promise<void> {
     const result = await this.workers.run(['export_tree', this.dir, commit, dest])
     if (result.code !== 0)
       throw failure('assembler', `cannot export ${commit} of ${shown(this.remote)}: ${this.said(result)}`)
   }
 
+  /** A tag the mirror has, or a full commit hash found in it before. */
+  private fixed(ref: string): boolean {
+    const state = this.state!
+    return state.refs[`refs/tags/${ref}`] !== undefined || (/^[0-9a-f]{40}$/.test(ref) && state.verified.includes(ref))
+  }
+
+  /** Reads what the mirror knew after its last sync; false when there is no usable mirror. */
+  private async load(): Promise<boolean> {
+    this.state ??= await readFile(this.stateFile(), 'utf8').then(
+      (text) => JSON.parse(text) as MirrorState,
+      () => undefined,
+    )
+    if (!this.state) return false
+    return access(path.join(this.dir, 'HEAD')).then(
+      () => true,
+      () => false,
+    )
+  }
+
+  private stateFile(): string {
+    return path.join(this.dir, 'pupistry-refs.json')
+  }
+
   private async update(): Promise<void> {
-    const stateFile = path.join(this.dir, 'pupistry-refs.json')
     const exists = await access(path.join(this.dir, 'HEAD')).then(
       () => true,
       () => false,
     )
     if (exists) {
-      this.state = await readFile(stateFile, 'utf8').then(
+      this.state ??= await readFile(this.stateFile(), 'utf8').then(
         (text) => JSON.parse(text) as MirrorState,
         () => undefined,
       )
-      const listed = await this.workers.run(['git', 'ls-remote', '--heads', '--tags', this.remote])
+      const listed = await this.workers.run(['git', 'ls-remote', '--heads', '--tags', this.remote], {stdout: true})
       if (listed.code !== 0) throw failure('assembler', `cannot reach ${shown(this.remote)}: ${this.said(listed)}`)
       if (this.state && normalise(listed.stdout) === this.state.advertised) return
       const fetched = await this.workers.run([
@@ -128,6 +150,8 @@ export class GitMirror {
       ])
       if (fetched.code !== 0) throw failure('assembler', `cannot fetch ${shown(this.remote)}: ${this.said(fetched)}`)
     } else {
+      // Whatever a removed mirror had verified says nothing about a new clone.
+      this.state = undefined
       await mkdir(path.dirname(this.dir), {recursive: true})
       await rm(this.dir, {force: true, recursive: true})
       // No hook templates: nothing runs in the mirror, and copying them costs a cold build time.
@@ -136,9 +160,6 @@ export class GitMirror {
         await rm(this.dir, {force: true, recursive: true})
         throw failure('assembler', `cannot clone ${shown(this.remote)}: ${this.said(cloned)}`)
       }
-
-      await mkdir(path.join(this.dir, 'info'), {recursive: true})
-      await writeFile(path.join(this.dir, 'info', 'attributes'), ARCHIVE_ATTRIBUTES)
     }
 
     const advertised = normalise(exists ? await this.listRefs() : await this.packedRefs())
@@ -153,15 +174,10 @@ export class GitMirror {
   }
 
   private async listRefs(): Promise<string> {
-    const listed = await this.workers.run([
-      'git',
-      '--git-dir',
-      this.dir,
-      'for-each-ref',
-      `--format=${REFS_FORMAT}`,
-      'refs/heads',
-      'refs/tags',
-    ])
+    const listed = await this.workers.run(
+      ['git', '--git-dir', this.dir, 'for-each-ref', `--format=${REFS_FORMAT}`, 'refs/heads', 'refs/tags'],
+      {stdout: true},
+    )
     if (listed.code !== 0)
       throw failure('assembler', `cannot read the mirror of ${shown(this.remote)}: ${this.said(listed)}`)
     return listed.stdout
@@ -197,7 +213,7 @@ export class GitMirror {
   }
 
   private async saveState(): Promise<void> {
-    await writeFile(path.join(this.dir, 'pupistry-refs.json'), JSON.stringify(this.state))
+    await writeFile(this.stateFile(), JSON.stringify(this.state))
   }
 }
 

@@ -47,7 +47,7 @@ interface Placement {
 /**
  * Assembles every branch of the control repo as r10k deploys it: the branch's
  * tree, then its Puppetfile's modules. Git comes from one bare mirror per remote and
- * `git archive`; Forge modules from the Forge API. An environment whose
+ * a checkout with a throwaway index; Forge modules from the Forge API. An environment whose
  * commit and modules did not move is left as it is.
  */
 export class NativeAssembler implements Assembler {
@@ -66,12 +66,13 @@ export class NativeAssembler implements Assembler {
   async assemble(options: AssembleOptions): Promise<AssembledEnvironment[]> {
     const settings = nativeSettings(this.context.settings)
     this.settings = settings
-    this.workers = new Workers(settings.poolSize, path.join(this.context.cacheDir, 'tmp'))
+    this.workers = new Workers(settings.remotePoolSize, path.join(this.context.cacheDir, 'tmp'))
     // Mirrors remember what they fetched in this build only.
     this.mirrors.clear()
     try {
       return await this.assembleWith(settings, options)
     } finally {
+      this.forge?.close()
       await this.workers.close()
     }
   }
@@ -105,18 +106,23 @@ export class NativeAssembler implements Assembler {
       return {branch, commit, name, previous, puppetfile, text}
     })
 
-    // Each remote is brought up to date once, however many environments use it.
-    const remotes = new Set(
-      plans.flatMap((plan) =>
-        plan.puppetfile.modules.flatMap((module) => (module.kind === 'git' ? [module.remote] : [])),
-      ),
-    )
-    this.context.log.progress(`native: checking ${remotes.size} module remote${remotes.size === 1 ? '' : 's'}`)
-    await mapBounded([...remotes], settings.poolSize, (remote) => this.mirror(remote).sync())
+    // Each remote is brought up to date at most once, however many environments use it.
+    const refsOf = new Map<string, string[]>()
+    for (const plan of plans) {
+      for (const module of plan.puppetfile.modules) {
+        if (module.kind !== 'git') continue
+        const refs = refsOf.get(module.remote) ?? []
+        refs.push(typeof module.ref === 'string' ? module.ref : plan.branch)
+        refsOf.set(module.remote, refs)
+      }
+    }
+
+    this.context.log.progress(`native: checking ${refsOf.size} module remote${refsOf.size === 1 ? '' : 's'}`)
+    await mapBounded([...refsOf], settings.remotePoolSize, ([remote, refs]) => this.mirror(remote).prepare(refs))
 
     const environments: AssembledEnvironment[] = []
     for (const plan of plans) {
-      const placements = await mapBounded(plan.puppetfile.modules, settings.poolSize, (module) =>
+      const placements = await mapBounded(plan.puppetfile.modules, settings.remotePoolSize, (module) =>
         this.place(module, plan.puppetfile, plan.branch),
       )
       const dir = path.join(this.environmentsDir, plan.name)
@@ -161,14 +167,10 @@ export class NativeAssembler implements Assembler {
 
   /** The Puppetfile at a commit of the control repo, or null when the branch has none (an environment without modules, as in r10k). */
   private async puppetfileAt(control: GitMirror, commit: string): Promise<string | null> {
-    const result = await this.workers!.run([
-      'git',
-      '--git-dir',
-      control.dir,
-      'cat-file',
-      'blob',
-      `${commit}:Puppetfile`,
-    ])
+    const result = await this.workers!.run(
+      ['git', '--git-dir', control.dir, 'cat-file', 'blob', `${commit}:Puppetfile`],
+      {stdout: true},
+    )
     if (result.code === 0) return result.stdout
     if (/does not exist|not a valid object name|exists on disk, but not in/i.test(result.stderr)) return null
     throw failure(

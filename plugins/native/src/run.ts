@@ -11,7 +11,6 @@ export interface RunResult {
 const INSTALL_HINTS: Record<string, string> = {
   bash: 'Debian/Ubuntu: apt-get install bash',
   git: 'Debian/Ubuntu: apt-get install git',
-  tar: 'Debian/Ubuntu: apt-get install tar',
 }
 
 /** Git never asks on a terminal: a build runs unattended, and a prompt would hang it. */

@@ -10,9 +10,14 @@ export const DEFAULT_FORGE = 'https://forgeapi.puppet.com'
 export interface NativeSettings {
   remote: string
   forge: string
-  /** How many git or Forge jobs run at once. */
+  /** How many checkouts and unpacks run at once (work for the CPU and the disk). */
   poolSize: number
+  /** How many remotes and Forge downloads are worked on at once: they mostly wait on the network. */
+  remotePoolSize: number
 }
+
+/** Remote work waits on the network (and on the remote's own processes): it gets this many times the pool. */
+const REMOTE_FACTOR = 4
 
 /** Reads and checks the settings this assembler uses (build.puppetcode, build.forge.baseurl, build.pool_size). */
 export function nativeSettings(settings: ProviderSettings): NativeSettings {
@@ -28,11 +33,11 @@ export function nativeSettings(settings: ProviderSettings): NativeSettings {
     throw failure('settings', `build.forge.baseurl must be an http:// or https:// URL, not ${JSON.stringify(baseurl)}`)
   }
 
-  // Git and tar processes spend most of their time waiting on pipes and disks: a few per core keeps both cores busy.
+  // A checkout waits on the disk part of the time: a few per core keeps every core busy.
   const poolSize = settings.build.pool_size ?? Math.max(4, os.availableParallelism() * 4)
   if (typeof poolSize !== 'number' || !Number.isInteger(poolSize) || poolSize < 1) {
     throw failure('settings', `build.pool_size must be a whole number above 0, not ${JSON.stringify(poolSize)}`)
   }
 
-  return {forge: baseurl, poolSize, remote}
+  return {forge: baseurl, poolSize, remote, remotePoolSize: poolSize * REMOTE_FACTOR}
 }

@@ -51,24 +51,49 @@ describe('the native assembler builds the same artifacts as r10k (same SHA-256)'
       assert.equal(buildRecord(world.dir, 'native', 'staging').build.modules.greeting, undefined)
     })
 
-    it('a no-change rebuild runs one git ls-remote per remote and nothing else per environment or module', async () => {
-      const bin = path.join(world.dir, 'counting-bin')
-      const log = path.join(world.dir, 'git.log')
-      mkdirSync(bin, {recursive: true})
-      writeFileSync(path.join(bin, 'git'), `#!/bin/sh\necho "$*" >> '${log}'\nexec /usr/bin/git "$@"\n`)
-      chmodSync(path.join(bin, 'git'), 0o755)
-      const env = {PATH: `${bin}:${process.env.PATH}`}
-      const before = await buildWith(world.dir, 'native', control(), {env})
-      rmSync(log, {force: true})
-      const again = await buildWith(world.dir, 'native', control(), {env})
-      assert.equal(again.result.code, 0, show(again.result))
-      assert.deepEqual(again.versions, before.versions)
-      const calls = readFileSync(log, 'utf8')
-        .trim()
-        .split('\n')
-        .filter((line) => line !== '--version')
-      assert.equal(calls.length, 3, calls.join('\n'))
-      for (const call of calls) assert.match(call, /^ls-remote --heads --tags file:\/\//)
+    it(
+      'a no-change rebuild runs one git ls-remote per remote whose refs can move (the control repo, ' +
+        'branches), none for a remote pinned to tags, and nothing per environment or module',
+      async () => {
+        const bin = path.join(world.dir, 'counting-bin')
+        const log = path.join(world.dir, 'git.log')
+        mkdirSync(bin, {recursive: true})
+        writeFileSync(path.join(bin, 'git'), `#!/bin/sh\necho "$*" >> '${log}'\nexec /usr/bin/git "$@"\n`)
+        chmodSync(path.join(bin, 'git'), 0o755)
+        const env = {PATH: `${bin}:${process.env.PATH}`}
+        const before = await buildWith(world.dir, 'native', control(), {env})
+        rmSync(log, {force: true})
+        const again = await buildWith(world.dir, 'native', control(), {env})
+        assert.equal(again.result.code, 0, show(again.result))
+        assert.deepEqual(again.versions, before.versions)
+        const calls = readFileSync(log, 'utf8')
+          .trim()
+          .split('\n')
+          .filter((line) => line !== '--version')
+        assert.deepEqual(
+          calls.sort(),
+          [
+            `ls-remote --heads --tags file://${world.repos}/control.git`,
+            `ls-remote --heads --tags file://${world.repos}/modules/greeting.git`,
+          ],
+          calls.join('\n'),
+        )
+      },
+    )
+
+    it('leaves a tag it already has where it is, as r10k does, even when the remote moved it', async () => {
+      const hello = path.join(world.repos, 'modules', 'hello.git')
+      const moved = (await run('git', ['--git-dir', hello, 'rev-parse', 'v1.0.0^{commit}'])).trim()
+      await run('git', ['--git-dir', hello, 'tag', '-f', 'v1.0.0', 'v1.1.0'])
+      try {
+        const r10k = await buildWith(world.dir, 'r10k', control())
+        const native = await buildWith(world.dir, 'native', control())
+        assert.equal(native.result.code, 0, show(native.result))
+        assert.deepEqual(native.versions, r10k.versions)
+        assert.equal(buildRecord(world.dir, 'native', 'production').build.modules.hello, `v1.0.0@${moved}`)
+      } finally {
+        await run('git', ['--git-dir', hello, 'tag', '-f', 'v1.0.0', moved])
+      }
     })
   })
 
@@ -101,21 +126,30 @@ describe('the native assembler builds the same artifacts as r10k (same SHA-256)'
         assert.deepEqual(native.versions, r10k.versions)
       })
 
-      it("keeps what r10k keeps: files the control repo tracks in the module directory, and a module's export-ignore files", () => {
-        const production = path.join(dir, 'cache-native', 'providers', 'native', 'environments', 'production')
-        assert.equal(
-          readFileSync(path.join(production, 'modules', 'README.md'), 'utf8'),
-          'tracked, and r10k keeps it\n',
-        )
-        assert.equal(
-          readFileSync(path.join(production, 'modules', 'alpha', 'extras', 'notes.txt'), 'utf8'),
-          'left out by git archive, kept by a checkout\n',
-        )
-        assert.equal(
-          readFileSync(path.join(production, 'modules', 'alpha', 'files', 'version.txt'), 'utf8'),
-          'version $Format:%H$\n',
-        )
-      })
+      it(
+        "keeps what r10k keeps: files the control repo tracks in the module directory, a module's export-ignore files, " +
+          'its line endings as .gitattributes asks',
+        () => {
+          const production = path.join(dir, 'cache-native', 'providers', 'native', 'environments', 'production')
+          assert.equal(
+            readFileSync(path.join(production, 'modules', 'README.md'), 'utf8'),
+            'tracked, and r10k keeps it\n',
+          )
+          assert.equal(
+            readFileSync(path.join(production, 'modules', 'alpha', 'extras', 'notes.txt'), 'utf8'),
+            'left out by git archive, kept by a checkout\n',
+          )
+          assert.equal(
+            readFileSync(path.join(production, 'modules', 'alpha', 'files', 'version.txt'), 'utf8'),
+            'version $Format:%H$\n',
+          )
+          // A checkout converts line endings as .gitattributes asks.
+          assert.equal(
+            readFileSync(path.join(production, 'modules', 'alpha', 'files', 'crlf.txt'), 'utf8'),
+            'two\r\nlines\r\n',
+          )
+        },
+      )
 
       it('resolves :control_branch to the branch, and falls back to :default_branch', () => {
         assert.match(buildRecord(dir, 'native', 'feature_odd').build.modules.delta, /^feature\/odd@[0-9a-f]{40}$/)

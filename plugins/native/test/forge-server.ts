@@ -23,6 +23,8 @@ interface Release {
 export class ForgeServer {
   readonly releases = new Map<string, Release>()
   downloads = 0
+  /** Answers a file request with a redirect to another path (as a Forge in front of a CDN may). */
+  redirectFiles = false
   private server?: Server
   private readonly work = mkdtempSync(path.join(os.tmpdir(), 'pupistry-forge-'))
 
@@ -38,7 +40,12 @@ export class ForgeServer {
       }
 
       const url = new URL(request.url ?? '/', 'http://127.0.0.1')
-      const file = /^\/v3\/files\/(.+)\.tar\.gz$/.exec(url.pathname)
+      if (this.redirectFiles && url.pathname.startsWith('/v3/files/')) {
+        response.writeHead(302, {location: url.pathname.replace('/v3/files/', '/cdn/files/')})
+        return response.end()
+      }
+
+      const file = /^\/(?:v3|cdn)\/files\/(.+)\.tar\.gz$/.exec(url.pathname)
       const release = /^\/v3\/releases\/(.+)$/.exec(url.pathname)
       const module = /^\/v3\/modules\/([^/]+)$/.exec(url.pathname)
       if (file) {

@@ -105,4 +105,21 @@ describe('Forge modules from a Forge API on 127.0.0.1', () => {
     assert.equal(result.result.code, 12, show(result.result))
     assert.match(result.result.stderr, /the release acme-tools-9\.9\.9 does not exist on http:\/\/127\.0\.0\.1:\d+/)
   })
+
+  it('follows a redirect to the tarball', async () => {
+    await forge.publish('acme-moved', '1.0.0')
+    await world.commitToControl('staging', (dir) =>
+      writeFileSync(path.join(dir, 'Puppetfile'), "mod 'acme/moved', '1.0.0'\n"),
+    )
+    forge.redirectFiles = true
+    try {
+      const result = await buildWith(world.dir, 'native', control(), {...settings(), args: ['-e', 'staging']})
+      assert.equal(result.result.code, 0, show(result.result))
+      assert.equal(buildRecord(world.dir, 'native', 'staging').build.modules.moved, '1.0.0')
+      const staging = path.join(world.dir, 'cache-native', 'providers', 'native', 'environments', 'staging')
+      assert.ok(existsSync(path.join(staging, 'modules', 'moved', 'metadata.json')))
+    } finally {
+      forge.redirectFiles = false
+    }
+  })
 })
