@@ -19,7 +19,14 @@ import {abortable, sleep} from '../util/abort.js'
 import {formatBytes} from '../util/bytes.js'
 import {shortVersion as short} from '../util/version.js'
 import {activateRelease} from './activate.js'
-import {downloadArtifact, ensureSealed, isMaterialised, prepareSealed, previewSealed} from './later-steps.js'
+import {
+  downloadArtifact,
+  ensureSealed,
+  isMaterialised,
+  prepareSealed,
+  previewSealed,
+  pruneSealedCache,
+} from './later-steps.js'
 import type {LegacyJob} from './legacy.js'
 import {pausePoint} from './pause.js'
 import type {PuppetRun} from './puppet.js'
@@ -460,6 +467,11 @@ async function install(
     manifest.version,
     `serial ${manifest.serial} (${short(manifest.version)})${signed}`,
   )
+  if (manifest.sealed) {
+    const kept = (await releases.kept(environment)).map((release) => release.version)
+    await pruneSealedCache(sealedNodeSettings(runtime.settings), environment, kept)
+  }
+
   return result
 }
 

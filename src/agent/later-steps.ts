@@ -4,6 +4,7 @@ import type {
   isMaterialised as IsMaterialised,
   prepareSealed as PrepareSealed,
   previewSealed as PreviewSealed,
+  pruneSealedCache as PruneSealedCache,
 } from '../sealed/agent-step.js'
 
 /*
@@ -26,3 +27,6 @@ export const previewSealed: typeof PreviewSealed = async (...args) =>
 
 export const isMaterialised: typeof IsMaterialised = async (...args) =>
   (await import('../sealed/agent-step.js')).isMaterialised(...args)
+
+export const pruneSealedCache: typeof PruneSealedCache = async (...args) =>
+  (await import('../sealed/agent-step.js')).pruneSealedCache(...args)

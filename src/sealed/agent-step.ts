@@ -6,6 +6,7 @@ import type {ProviderLogger, Store} from '../contracts.js'
 import {SealedDataError, StoreError} from '../errors.js'
 import type {Manifest, SealedIndexRef} from '../format/manifest.js'
 import type {NodeKeys} from '../signing/signing.js'
+import {INDEX_PAYLOAD_TYPE, indexSchema, MAX_INDEX_BYTES, parseSealedEnvelope, payloadOf} from './format.js'
 import {driftError, factDrift, flattenFacts, readFacts, readTrusted} from './facts.js'
 import {parseHieraConfig} from './hiera-config.js'
 import {insideDir, linkRelease, materialise, materialisedPath, overlayRelease, PREVIEW_PREFIX} from './materialise.js'
@@ -89,6 +90,65 @@ export async function restoreSealed(job: SealedStepJob & {version: string}): Pro
         'record of which sealed data its manifest named; refused',
       {hint: 'roll back to another kept release, or run `pupistry apply --unpin` for the newest one'},
     )
+  }
+}
+
+/**
+ * After a release is activated and old releases removed: the agent's
+ * records and cached ciphertext that no kept release can use again go, so
+ * the cache stays as small as agent.keep_releases says. What the live
+ * record and the kept releases' records name stays: the index, and every
+ * bundle that index lists (only this node's was ever cached). A cached
+ * index that cannot be read keeps nothing; its release re-downloads.
+ */
+export async function pruneSealedCache(
+  settings: SealedNodeSettings,
+  environment: string,
+  keptVersions: string[],
+): Promise<string[]> {
+  const dir = path.join(settings.cacheDir, environment)
+  const kept = new Set(keptVersions)
+  const removed: string[] = []
+  const records: SealedRecord[] = []
+  const live = await readRecord(recordFile(settings, environment))
+  if (live) records.push(live)
+  for (const name of await readdir(path.join(dir, 'releases')).catch(() => [] as string[])) {
+    const file = path.join(dir, 'releases', name)
+    if (name.endsWith('.json') && kept.has(name.slice(0, -'.json'.length))) {
+      const record = await readRecord(file)
+      if (record) records.push(record)
+      continue
+    }
+
+    await rm(file, {force: true})
+    removed.push(path.join('releases', name))
+  }
+
+  const used = new Set<string>()
+  for (const record of records) {
+    used.add(record.index.sha256)
+    for (const entry of await cachedIndexEntries(dir, record.index)) used.add(entry)
+  }
+
+  for (const entry of await readdir(dir, {withFileTypes: true}).catch(() => [])) {
+    if (!entry.isFile() || entry.name === path.basename(recordFile(settings, environment))) continue
+    if (used.has(entry.name.split('.')[0])) continue
+    await rm(path.join(dir, entry.name), {force: true})
+    removed.push(entry.name)
+  }
+
+  return removed
+}
+
+/** The SHA-256 of every bundle a cached index lists (its signature was checked when it was cached). */
+async function cachedIndexEntries(dir: string, ref: SealedIndexRef): Promise<string[]> {
+  try {
+    const bytes = await readFile(path.join(dir, `${ref.sha256}${path.extname(ref.key)}`))
+    const envelope = parseSealedEnvelope(bytes, ref.key, MAX_INDEX_BYTES)
+    const index = payloadOf(envelope, INDEX_PAYLOAD_TYPE, indexSchema, ref.key)
+    return Object.values(index.entries).map((entry) => entry.sha256)
+  } catch {
+    return []
   }
 }
 
