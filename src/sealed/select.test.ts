@@ -7,23 +7,10 @@ import {HieraSelectionError} from '../errors.js'
 import {parseHieraConfig} from './hiera-config.js'
 import {interpolate} from './interpolate.js'
 import {type Member, parseMember} from './registry.js'
+import {HIERA_YAML as HIERA} from '../../test/helpers/sealed-world.js'
 import {protectedFiles, selectFiles} from './select.js'
 
 const KEY = '-----BEGIN PGP PUBLIC KEY BLOCK-----\n\nxjMEZ\n-----END PGP PUBLIC KEY BLOCK-----\n'
-
-const HIERA = `---
-version: 5
-defaults:
-  datadir: data
-  data_hash: yaml_data
-hierarchy:
-  - name: per node
-    path: nodes/%{trusted.certname}.yaml
-  - name: role
-    path: role/%{facts.role}.yaml
-  - name: common
-    path: common.yaml
-`
 
 const FILES = [
   'data/common.yaml',
