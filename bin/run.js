@@ -1,8 +1,25 @@
 #!/usr/bin/env node
 import {readFileSync} from 'node:fs'
+import {userInfo} from 'node:os'
 import {fileURLToPath} from 'node:url'
 
 const argv = process.argv.slice(2)
+
+/**
+ * A user the password database does not list (a container run as `-u 1234`,
+ * a service with no login) makes Node's and oclif's lookups of the home
+ * directory and shell throw before any command runs. Such a user gets what a
+ * container runtime gives it: HOME=/ when unset, and /bin/sh as its shell.
+ */
+function settleUnlistedUser() {
+  try {
+    userInfo()
+  } catch {
+    process.env.HOME ??= '/'
+    process.env.SHELL ??= '/bin/sh'
+  }
+}
+settleUnlistedUser()
 
 /**
  * What nodes run most is answered before oclif loads, which costs more than

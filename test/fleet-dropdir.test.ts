@@ -36,7 +36,8 @@ describe('report drop directory of a file store, used by separate users', () => 
         command,
         ...args,
       ],
-      {cwd: '/', env: {HOME: path.join(world.dir, 'homes', String(uid)), NO_COLOR: '1'}},
+      // No SHELL, as under a service manager: these users are in no password database.
+      {cwd: '/', env: {HOME: path.join(world.dir, 'homes', String(uid)), NO_COLOR: '1', SHELL: undefined}},
     )
   const pupistryAs = (uid: number, gid: number, groups: number[], ...args: string[]) =>
     as(uid, gid, groups, process.execPath, [BIN, ...args])

@@ -25,6 +25,7 @@ import {readRegistry, REGISTRY_DIR} from '../sealed/registry.js'
 import {type SealResult, sealEnvironment} from '../sealed/seal.js'
 import {BuildCache, CACHE_DIR_MODE, CACHE_FILE_MODE, type FailedBuild} from './build-cache.js'
 import {type SourceSnapshot, snapshotWorkingTree} from './source-tree.js'
+import {currentUserName} from '../util/user.js'
 
 export interface BuildOutcome {
   built: BuiltEnvironment[]
@@ -300,7 +301,7 @@ async function packEnvironment(
       host: os.hostname(),
       modules: environment.modules,
       tools: meta.tools,
-      user: os.userInfo().username,
+      user: currentUserName(),
     },
     built: new Date().toISOString(),
     environment: environment.name,

@@ -1,10 +1,10 @@
-import os from 'node:os'
 import path from 'node:path'
 
 import {PermissionDeniedError} from '../errors.js'
 import {agentSettingsOf} from './agent-settings.js'
 import {appCache} from './paths.js'
 import type {Settings} from './settings.js'
+import {currentUserName} from '../util/user.js'
 
 /** A local path pupistry uses, and the setting or flag that chose it, for messages about it. */
 export interface PathSource {
@@ -38,7 +38,7 @@ export function permissionDenied(
   const paths = [error.dest, error.path].filter((entry): entry is string => entry !== undefined)
   const matches = paths.map((entry) => ({from: sourceOf(path.resolve(entry), sources), where: entry}))
   const {from, where} = matches.find((entry) => entry.from) ?? matches[0] ?? {}
-  const user = currentUser()
+  const user = currentUserName()
   const action = error.syscall ? `${error.syscall} ` : ''
   const what = where === undefined ? error.message : `${action}${where}`
   const readOnly = error.code === 'EROFS' ? ' (a read-only file system)' : ''
@@ -57,12 +57,4 @@ function sourceOf(target: string, sources: PathSource[]): PathSource | undefined
   const resolved = sources.map((entry) => ({...entry, path: path.resolve(entry.path)}))
   const holding = resolved.filter((entry) => within(target, entry.path)).sort((a, b) => b.path.length - a.path.length)
   return holding[0] ?? resolved.find((entry) => within(entry.path, target))
-}
-
-function currentUser(): string {
-  try {
-    return os.userInfo().username
-  } catch {
-    return `uid ${process.getuid?.() ?? '?'}`
-  }
 }

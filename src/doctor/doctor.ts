@@ -1,6 +1,5 @@
 import {randomBytes} from 'node:crypto'
 import {execFile} from 'node:child_process'
-import {userInfo} from 'node:os'
 import {promisify} from 'node:util'
 
 import {agentChannel} from '../agent/apply.js'
@@ -13,6 +12,7 @@ import {readLimited, readPointer} from '../format/pointer.js'
 import {providerContext, type Runtime} from '../runtime.js'
 import {createSigner, loadTrustedKeys, signingProviderName, verifyEnvelope} from '../signing/signing.js'
 import {openStore, storeUrl} from '../store/open-store.js'
+import {currentUserName} from '../util/user.js'
 
 export type CheckStatus = 'ok' | 'warn' | 'fail' | 'skip'
 
@@ -324,7 +324,7 @@ async function checkExposure(runtime: Runtime, store: Store): Promise<Omit<Check
 }
 
 function describeCredentials(runtime: Runtime, side: Side): string {
-  if (storeUrl(runtime, side).protocol === 'file:') return `this user (${userInfo().username})`
+  if (storeUrl(runtime, side).protocol === 'file:') return `this user (${currentUserName()})`
   const section = runtime.settings[side] as {access_key_id?: string | null}
   return section.access_key_id
     ? `the ${side} credentials (access key ${section.access_key_id})`

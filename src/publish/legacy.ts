@@ -1,5 +1,4 @@
 import {readFile} from 'node:fs/promises'
-import os from 'node:os'
 import path from 'node:path'
 
 import type {BuildCache} from '../build/build-cache.js'
@@ -18,6 +17,7 @@ import {
   legacyPublicKeyName,
 } from '../legacy/layout.js'
 import {type LegacyLocation, legacyKey, openLegacyStore, readLegacyPointer} from '../legacy/location.js'
+import {currentUserName} from '../util/user.js'
 
 export interface LegacyPushResult {
   version: string
@@ -83,7 +83,7 @@ export async function publishLegacy(
   }
 
   const manifest: LegacyManifest = {
-    builduser: os.userInfo().username,
+    builduser: currentUserName(),
     date: legacyDate(new Date()),
     signature: signed ? Buffer.from(signed.signature.sig) : undefined,
     version: combined.version,

@@ -9,6 +9,7 @@ import {expandHome} from '../config/settings.js'
 import {fromProviderError, SettingsError, SigningError, UsageError} from '../errors.js'
 import type {Runtime} from '../runtime.js'
 import {createSigner, signingProviderName} from './signing.js'
+import {currentUserName} from '../util/user.js'
 
 export interface GeneratedKeyFiles {
   secretKeyFile: string
@@ -33,7 +34,7 @@ export async function generateKeyFiles(
 
   const signer = await createSigner(runtime, 'openpgp', 'build')
   if (!signer.generateKey) throw new SigningError('the openpgp signer cannot generate keys')
-  const userId = options.userId ?? `pupistry signing key <${os.userInfo().username}@${os.hostname()}>`
+  const userId = options.userId ?? `pupistry signing key <${currentUserName()}@${os.hostname()}>`
   const key = await signer.generateKey({passphrase: options.passphrase, type: options.type, userId}).catch((error) => {
     throw fromProviderError(error, 'generating a key', SigningError)
   })
