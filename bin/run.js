@@ -12,6 +12,8 @@ const argv = process.argv.slice(2)
  * container runtime gives it: HOME=/ when unset, and /bin/sh as its shell.
  */
 function settleUnlistedUser() {
+  // The usual case asks no password database (which may be a directory service, on every check).
+  if (process.env.HOME !== undefined && process.env.SHELL !== undefined) return
   try {
     userInfo()
   } catch {
