@@ -321,6 +321,9 @@ export class NativeAssembler implements Assembler {
       await mkdir(staging)
       // The control repo's tree goes first: a module replaces whatever the branch has at its path.
       await control.export(commit, staging)
+      // Unchanged modules are moved over from the deployed tree: only once every
+      // module is known, so that one that cannot be resolved leaves that tree whole.
+      if (previous && (await exists(dir))) await settleAll(pending)
       placed = pending.map(async (resolving) => {
         const placement = await resolving
         if (!placement.install) return
