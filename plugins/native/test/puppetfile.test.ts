@@ -234,7 +234,10 @@ mod 'plain', :git => 'file:///srv/plain.git'
       )
       const failed = await world.cli('build', '-e', 'pipeline')
       assert.equal(failed.code, 12, show(failed))
-      assert.match(failed.stderr, /line 2: Unable to manage Puppetfile content 'bad': Could not resolve desired ref 'v9'/)
+      assert.match(
+        failed.stderr,
+        /line 2: Unable to manage Puppetfile content 'bad': Could not resolve desired ref 'v9'/,
+      )
       assert.doesNotMatch(failed.stderr, /missing\.git/)
       assert.deepEqual(
         readdirSync(environments).filter((entry) => entry.startsWith('pipeline')),
