@@ -148,6 +148,8 @@ export class NativeAssembler implements Assembler {
     // the slowest clones are still going, so both cores stay busy.
     started = performance.now()
     const remoteSlot = limiter(settings.remotePoolSize)
+    // Placing has its own gate: behind the queued clones, a module whose remote is ready would wait for all of them.
+    const placeSlot = limiter(settings.remotePoolSize)
     const ready = new Map<string, Promise<void>>()
     for (const [remote, refs] of refsOf) {
       const prepared = remoteSlot(() => this.mirror(remote).prepare(refs))
@@ -160,7 +162,7 @@ export class NativeAssembler implements Assembler {
     try {
       const environments: AssembledEnvironment[] = []
       for (const plan of plans) {
-        environments.push(await this.environment(plan, control, ready, remoteSlot))
+        environments.push(await this.environment(plan, control, ready, placeSlot))
       }
 
       await allReady
@@ -177,12 +179,12 @@ export class NativeAssembler implements Assembler {
     plan: Plan,
     control: GitMirror,
     ready: Map<string, Promise<void>>,
-    remoteSlot: <R>(task: () => Promise<R>) => Promise<R>,
+    placeSlot: <R>(task: () => Promise<R>) => Promise<R>,
   ): Promise<AssembledEnvironment> {
     const started = performance.now()
     const pending = plan.puppetfile.modules.map(async (module) => {
       if (module.kind === 'git') await ready.get(module.remote)
-      return remoteSlot(() => this.place(module, plan.puppetfile, plan.branch))
+      return placeSlot(() => this.place(module, plan.puppetfile, plan.branch))
     })
     // Each is awaited below; a module failing while the control tree is exported is not "unhandled".
     for (const placement of pending) placement.catch(() => {})
