@@ -196,5 +196,5 @@ awk -v node="$node_ms" -v version="$version_ms" -v apply="$apply_ms" -v r10k="$r
   printf "apply --minimal / r10k (warm)   %5.2fx   (what an r10k-based masterless node runs before each puppet apply)\n", apply / r10k
   printf "pupistry --version / node -e 0  %5.2fx   target <= 2x  %s\n", version / node, (version / node <= 2 ? "met" : "NOT met")
   printf "apply --minimal - --version     %6.1f ms (the check beyond start-up: settings, providers, lock, pointer read)\n", apply - version
-  print "(apply and --version are served without loading oclif: bin/run.js, src/cli/lean.ts)"
+  print "(apply and --version are served without loading oclif: bin/run.js, src/cli/lean.ts, bundled in dist/agent-bundle/)"
 }'

@@ -12,6 +12,8 @@ const argv = process.argv.slice(2)
  * container runtime gives it: HOME=/ when unset, and /bin/sh as its shell.
  */
 function settleUnlistedUser() {
+  // The usual case asks no password database (which may be a directory service, on every check).
+  if (process.env.HOME !== undefined && process.env.SHELL !== undefined) return
   try {
     userInfo()
   } catch {
@@ -24,7 +26,8 @@ settleUnlistedUser()
 /**
  * What nodes run most is answered before oclif loads, which costs more than
  * the work itself: `--version`, in oclif's own words, and a plain single
- * `apply` (src/cli/lean.ts, which hands anything else back to oclif).
+ * `apply` (src/cli/lean.ts, which hands anything else back to oclif), loaded
+ * as one bundle (scripts/bundle.mjs).
  */
 async function servedWithoutOclif() {
   if (argv.length === 1 && argv[0] === '--version') {
@@ -34,9 +37,9 @@ async function servedWithoutOclif() {
   }
   if (argv[0] !== 'apply') return false
   // Before the modules it speeds up are loaded.
-  const {enableCompileCache} = await import('../dist/cli/compile-cache.js')
+  const {enableCompileCache} = await import('../dist/agent-bundle/compile-cache.js')
   enableCompileCache()
-  const {leanApply} = await import('../dist/cli/lean.js')
+  const {leanApply} = await import('../dist/agent-bundle/lean.js')
   return leanApply(argv.slice(1), fileURLToPath(new URL('..', import.meta.url)))
 }
 

@@ -88,8 +88,12 @@ describe('Ctrl-C or SIGTERM in build and push: one message, exit 24, nothing lef
     const bytes = readFileSync(artifact)
     rmSync(artifact)
     await run('mkfifo', [artifact])
+    // Fed a little at a time until pupistry has gone, so that its read of the FIFO never waits long
+    // (an abort waits for the read in flight) and never ends (an end would finish the upload first).
     const feeder = createWriteStream(artifact)
+    feeder.on('error', () => {}) // EPIPE once pupistry has gone
     feeder.write(bytes.subarray(0, 1 << 20))
+    const feeding = setInterval(() => feeder.write(bytes.subarray(0, 64 << 10)), 20)
     // --no-validate: validation would read the FIFO that stands in for the artifact, before the upload the test is about.
     const result = await interruptAt(
       world,
@@ -102,9 +106,11 @@ describe('Ctrl-C or SIGTERM in build and push: one message, exit 24, nothing lef
           await sleep(50)
         const [temp] = litter(world.store, '.pupistry-tmp-')
         assert.ok(temp && statSync(temp).size > 0, 'a temporary file was being written')
-        setTimeout(() => feeder.end(), 200)
       },
-    )
+    ).finally(() => {
+      clearInterval(feeding)
+      feeder.destroy()
+    })
     assert.equal(result.code, 24, show(result))
     assert.match(
       result.stderr,

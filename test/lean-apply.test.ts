@@ -1,9 +1,10 @@
 import assert from 'node:assert/strict'
-import {writeFileSync} from 'node:fs'
+import {readFileSync, writeFileSync} from 'node:fs'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
+import {pathToFileURL} from 'node:url'
 
-import {type CliResult, show} from './helpers/cli.js'
+import {type CliResult, ROOT, show} from './helpers/cli.js'
 import {World} from './helpers/world.js'
 
 /** Output with what differs between any two runs (times, durations) blanked. */
@@ -80,5 +81,41 @@ describe('apply without oclif (the lean path of bin/run.js)', () => {
       assert.match(result.stderr, /^pupistry: error: .*broken\.yaml/m)
     }
     world.env = {}
+  })
+
+  it('runs from its bundle alone: no module of dist/ is loaded from its own file, so none twice', async () => {
+    const record = path.join(world.dir, 'modules.txt')
+    const dist = pathToFileURL(path.join(ROOT, 'dist/')).href
+    const outside: string[] = []
+    const loaded = async (...args: string[]) => {
+      writeFileSync(record, '')
+      world.env = {
+        NODE_OPTIONS: `--import=${path.join(ROOT, 'test/fixtures/record-modules.mjs')}`,
+        PUPISTRY_TEST_MODULES: record,
+      }
+      const result = await world.cli(...args)
+      world.env = {}
+      const files = readFileSync(record, 'utf8').split('\n').filter(Boolean)
+      outside.push(...files.filter((url) => url.startsWith(dist) && !url.startsWith(`${dist}agent-bundle/`)))
+      return {files, result}
+    }
+    // Nothing new; a new release downloaded, checked and unpacked (its worker too); a store that fails.
+    const current = await loaded('apply', '--minimal')
+    assert.equal(current.result.code, 0, show(current.result))
+    assert.ok(
+      current.files.some((url) => url.endsWith('/dist/agent-bundle/lean.js')),
+      current.files.join('\n'),
+    )
+    await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'README.bundled'), 'new\n'))
+    assert.equal((await world.cli('build', '-e', 'production')).code, 0)
+    assert.equal((await world.cli('push', '-e', 'production')).code, 0)
+    const installed = await loaded('apply', '--minimal')
+    assert.equal(installed.result.code, 0, show(installed.result))
+    assert.ok(installed.files.some((url) => url.endsWith('/dist/agent-bundle/unpack-worker.js')))
+    writeFileSync(world.storePath('production', 'latest.json'), '{')
+    const failed = await loaded('apply', '--minimal')
+    assert.notEqual(failed.result.code, 0, show(failed.result))
+    assert.doesNotMatch(failed.result.stderr, /internal error/)
+    assert.deepEqual(outside, [])
   })
 })

@@ -106,8 +106,9 @@ describe('sealed hiera through noop, rollback, trusted drift, promote and prune'
       readdirSync(releases).filter((name) => name.startsWith('.')),
       [],
     )
-    const noChange = JSON.parse((await ok(sealed.nodeCli(a, 'apply', '--noop', '--json'))).stdout)
-    assert.equal(noChange.action, 'pending', 'still pending: the noop run installed nothing')
+    assert.equal(json.sealedOnly, true)
+    const noChange = await ok(sealed.nodeCli(a, 'apply', '--noop'))
+    assert.match(noChange.stdout, /brings new sealed hiera data only: evaluated with --noop, not activated/)
     await ok(sealed.nodeCli(a, 'apply'))
     assert.equal(roleValue(), 'role web v2')
     const current = JSON.parse((await ok(sealed.nodeCli(a, 'apply', '--noop', '--json'))).stdout)
@@ -119,6 +120,7 @@ describe('sealed hiera through noop, rollback, trusted drift, promote and prune'
     await publish('role web v3', {publicToo: true})
     const result = await ok(sealed.nodeCli(a, 'apply', '--noop', '--json'))
     assert.equal(JSON.parse(result.stdout).action, 'pending')
+    assert.equal(JSON.parse(result.stdout).sealedOnly, undefined)
     assert.match(result.stderr, /sealed-a\.example\.txt\]\/content: .*\(noop\)/)
     assert.equal(roleValue(), 'role web v2')
     await ok(sealed.nodeCli(a, 'apply'))

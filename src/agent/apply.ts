@@ -70,6 +70,8 @@ export interface ApplyResult {
   pinned?: boolean
   /** Installed from the Ruby tool's layout (agent.legacy_store): it has no serial. */
   legacy?: boolean
+  /** pending: only the sealed hiera data is new; the active release's code is the candidate's. */
+  sealedOnly?: boolean
 }
 
 export function agentEnvironment(runtime: Runtime, requested?: string): string {
@@ -229,7 +231,14 @@ async function preview(
   const version = sealed.pending && candidate ? candidate.version : result.version
   // Only the sealed data is new (same artifact version): the real run would install it, so it is pending.
   if (sealed.pending && candidate)
-    result = {action: 'pending', environment, serial: candidate.serial, signedBy: verdict.signedBy, version}
+    result = {
+      action: 'pending',
+      environment,
+      sealedOnly: true,
+      serial: candidate.serial,
+      signedBy: verdict.signedBy,
+      version,
+    }
 
   try {
     if (options.minimal && result.action === 'current' && state.appliedVersion === version) {

@@ -4,7 +4,7 @@ import {apply} from '../agent/apply.js'
 import {settingsPaths} from '../config/path-sources.js'
 import {loadSettings, type Settings, undeclaredKeyWarnings} from '../config/settings.js'
 import {describeResult} from '../formatters/apply.js'
-import {coreHookRunner} from '../registry/core-hooks.js'
+import {coreHookRunner, type OwnHooks} from '../registry/core-hooks.js'
 import {ProviderRegistry} from '../registry/registry.js'
 import {createRuntime} from '../runtime.js'
 import {askSecret} from './ask-secret.js'
@@ -25,7 +25,7 @@ export async function leanApply(argv: string[], cliRoot: string): Promise<boolea
   // PUPISTRY_LEAN=0 rules this path out when troubleshooting; oclif reads PUPISTRY_CONTENT_TYPE and PUPISTRY_DEBUG.
   const env = process.env
   if (!flags || env.PUPISTRY_LEAN === '0' || env.PUPISTRY_CONTENT_TYPE || env.PUPISTRY_DEBUG) return false
-  const hooks = coreHookRunner(cliRoot)
+  const hooks = coreHookRunner(cliRoot, OWN_HOOKS)
   if (!hooks) return false
 
   const verbose = Boolean(flags.verbose) || Boolean(process.env.DEBUG)
@@ -63,6 +63,12 @@ export async function leanApply(argv: string[], cliRoot: string): Promise<boolea
     for (const warning of registry.warnings) log.warn(warning)
   }
   return true
+}
+
+/** package.json's hooks of the CLI itself, imported statically (coreHookRunner says why). */
+const OWN_HOOKS: OwnHooks = {
+  './dist/hooks/storage.js': () => import('../hooks/storage.js'),
+  './dist/hooks/templates.js': () => import('../hooks/templates.js'),
 }
 
 /** As oclif prints a command's --json result (it has no colour theme here). */

@@ -9,7 +9,9 @@ export function describeResult(result: ApplyResult): string {
   const what = result.pinned
     ? `pinned to ${short(result.version)} by rollback (newest accepted serial ${result.serial})`
     : result.action === 'pending'
-      ? `serial ${result.serial} (${short(result.version)}) downloaded and evaluated with --noop, not activated`
+      ? `serial ${result.serial} (${short(result.version)}) ${
+          result.sealedOnly ? 'brings new sealed hiera data only: evaluated' : 'downloaded and evaluated'
+        } with --noop, not activated`
       : `${result.action} ${result.legacy ? 'Ruby-layout release' : `serial ${result.serial}`} (${short(result.version)})`
   return `${result.environment}: ${what}${ran}`
 }

@@ -30,13 +30,30 @@ function hookFiles(hooks: Record<string, unknown> | undefined): Record<string, s
   return files
 }
 
+interface HookModule {
+  /** Each event's hook types its own options; the runner passes none. */
+  default: (options: never) => unknown
+}
+
+/**
+ * The CLI's own hook files, as package.json names them, each with a static
+ * import of it: the agent's path is one bundle (scripts/bundle.mjs),
+ * and a hook loaded from its file there would bring a second copy of the
+ * modules it shares with the bundle (error classes among them).
+ */
+export type OwnHooks = Record<string, (() => Promise<HookModule>) | undefined>
+
 /**
  * The hooks of the CLI and its bundled plugins, run without oclif's
  * configuration: what an agent command needs when no plugin is installed.
  * Undefined when oclif must decide: plugins installed or linked by a user
- * (their hooks count too), or a hook declared in a form read only by oclif.
+ * (their hooks count too), a hook declared in a form read only by oclif, or
+ * one of the CLI's own pupistry hooks missing from ownHooks.
  */
-export function coreHookRunner(cliRoot: string): {run: RunHook; version: string; bin: string} | undefined {
+export function coreHookRunner(
+  cliRoot: string,
+  ownHooks: OwnHooks,
+): {run: RunHook; version: string; bin: string} | undefined {
   const cli = readJson(path.join(cliRoot, 'package.json'))
   const bin = cli.oclif?.bin ?? cli.name
   if (hasUserPlugins(bin, cli.oclif?.dirname ?? bin)) return undefined
@@ -47,14 +64,20 @@ export function coreHookRunner(cliRoot: string): {run: RunHook; version: string;
     if (!root || !pkg || !hooks) return undefined
     plugins.push({hooks, info: {name: pkg.name, type: 'core', version: pkg.version}, root})
   }
+  const own = Object.entries(plugins[0]?.hooks ?? {}).filter(([event]) => event.startsWith('pupistry:'))
+  if (!own.every(([, files]) => files.every((file) => ownHooks[file]))) return undefined
 
+  const load = (plugin: CorePlugin, file: string) =>
+    plugin.root === cliRoot
+      ? (ownHooks[file] as () => Promise<HookModule>)()
+      : (import(pathToFileURL(path.join(plugin.root, file)).href) as Promise<HookModule>)
   const run: RunHook = async (event) => {
     const outcome: HookOutcome = {failures: [], successes: []}
     for (const plugin of plugins) {
       for (const file of plugin.hooks[event] ?? []) {
         try {
-          const module = await import(pathToFileURL(path.join(plugin.root, file)).href)
-          const result = await module.default({})
+          const module = await load(plugin, file)
+          const result = await module.default({} as never)
           outcome.successes.push({plugin: plugin.info, result})
         } catch (error) {
           outcome.failures.push({error: error as Error, plugin: plugin.info})

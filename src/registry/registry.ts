@@ -10,6 +10,7 @@ import {
 } from '../contracts.js'
 import {UsageError} from '../errors.js'
 import {adaptContract1, type CoreSignerDescriptor} from './contract1.js'
+import {byCodeUnit} from '../util/compare.js'
 
 export interface DescriptorsByKind {
   assemblers: AssemblerDescriptor
@@ -145,7 +146,7 @@ export class ProviderRegistry {
       }
     }
 
-    entries.sort((a, b) => rank(a.plugin) - rank(b.plugin) || a.plugin.name.localeCompare(b.plugin.name))
+    entries.sort((a, b) => rank(a.plugin) - rank(b.plugin) || byCodeUnit(a.plugin.name, b.plugin.name))
     const kept: Array<Registered<ProviderKind>> = []
     for (const entry of entries) {
       const clash = kept.find((other) => slotsOf(kind, other).some((slot) => slotsOf(kind, entry).includes(slot)))
@@ -164,7 +165,7 @@ export class ProviderRegistry {
       kept.push(entry)
     }
 
-    return kept.sort((a, b) => a.descriptor.name.localeCompare(b.descriptor.name))
+    return kept.sort((a, b) => byCodeUnit(a.descriptor.name, b.descriptor.name))
   }
 }
 

@@ -17,6 +17,7 @@ import type {
   PutOptions,
   Store,
 } from '../contracts.js'
+import {byCodeUnit} from '../util/compare.js'
 
 const TEMP_PREFIX = '.pupistry-tmp-'
 
@@ -143,7 +144,7 @@ export class FileStore implements Store {
       if (!name.startsWith(TEMP_PREFIX)) found.push({etag: tagOf(info), key, modified: info.mtime, size: info.size})
     }
 
-    return found.sort((a, b) => a.key.localeCompare(b.key))
+    return found.sort((a, b) => byCodeUnit(a.key, b.key))
   }
 
   /** Temporary files an interrupted or crashed write left (a push killed with SIGKILL, a power cut). */
