@@ -214,8 +214,11 @@ mod 'plain', :git => 'file:///srv/plain.git'
         'two modules',
         {newBranch: 'pipeline'},
       )
-      const first = await world.cli('build', '-e', 'pipeline')
+      const first = await world.cli('build', '-e', 'pipeline', '--verbose')
       assert.equal(first.code, 0, show(first))
+      // The verbose build says how long each phase took and how many git jobs it ran.
+      assert.match(first.stderr, /native: module remotes ready \(\d+\.\d\d s, \d+ git jobs so far\)/, show(first))
+      assert.match(first.stderr, /native: environment pipeline deployed \(\d+\.\d\d s, \d+ git jobs so far\)/)
       const environments = path.join(world.dir, 'cache', 'providers', 'native', 'environments')
       const deployed = () => readdirSync(path.join(environments, 'pipeline', 'modules')).sort()
       assert.deepEqual(deployed(), ['greeting', 'hello'])
