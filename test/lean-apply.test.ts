@@ -83,7 +83,7 @@ describe('apply without oclif (the lean path of bin/run.js)', () => {
     world.env = {}
   })
 
-  it('runs from its bundle alone: no module of dist/ is loaded from its own file, so none twice', async () => {
+  it('runs from its bundle alone: no module of dist/ is loaded from its own file, so none twice; nothing new loads no crypto', async () => {
     const record = path.join(world.dir, 'modules.txt')
     const dist = pathToFileURL(path.join(ROOT, 'dist/')).href
     const outside: string[] = []
@@ -105,6 +105,12 @@ describe('apply without oclif (the lean path of bin/run.js)', () => {
     assert.ok(
       current.files.some((url) => url.endsWith('/dist/agent-bundle/lean.js')),
       current.files.join('\n'),
+    )
+    // Each would load some thirty modules of Node's for a check that needs neither (src/util/lazy-node.ts).
+    assert.ok(current.files.includes('node:fs'), 'builtins are recorded')
+    assert.deepEqual(
+      current.files.filter((name) => name === 'node:crypto' || name === 'node:child_process'),
+      [],
     )
     await world.commitToControl('production', (dir) => writeFileSync(path.join(dir, 'README.bundled'), 'new\n'))
     assert.equal((await world.cli('build', '-e', 'production')).code, 0)

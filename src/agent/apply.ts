@@ -1,4 +1,3 @@
-import {randomBytes} from 'node:crypto'
 import {mkdir, rm, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -36,6 +35,7 @@ import type {EnvironmentState, StateFile} from './state.js'
 import {writeReport} from './report.js'
 import {rolloutId} from './rollout-id.js'
 import {decide, decidePrevious, HELD_BACK_HINT, type Verdict} from './trust.js'
+import {randomHex} from '../util/lazy-node.js'
 
 export interface ApplyOptions {
   environment?: string
@@ -286,10 +286,7 @@ async function previewSealedData(
     return {release}
   }
 
-  const overlayDir = path.join(
-    path.dirname(release),
-    `${NOOP_PREFIX}sealed-${process.pid}-${randomBytes(4).toString('hex')}`,
-  )
+  const overlayDir = path.join(path.dirname(release), `${NOOP_PREFIX}sealed-${process.pid}-${randomHex(4)}`)
   const {cleanup, dir} = await previewSealed({...step, index: ref, overlayDir, version: candidate.version})
   return {cleanup, pending: result.action === 'current', release: dir}
 }

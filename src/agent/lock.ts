@@ -1,4 +1,3 @@
-import {randomBytes} from 'node:crypto'
 import {link, readdir, readFile, rename, rm, stat, writeFile} from 'node:fs/promises'
 import path from 'node:path'
 import {setTimeout} from 'node:timers/promises'
@@ -77,7 +76,16 @@ function hasProc(): boolean {
   return startTimeOf(process.pid) !== undefined
 }
 
-const unique = (file: string, what: string) => `${file}.${what}-${process.pid}-${randomBytes(6).toString('hex')}`
+let named = 0
+/**
+ * A name no other run ever uses: pid and start time tell processes apart
+ * (a reused pid too), the count this run's names. (Random bytes would load
+ * node:crypto on every check for this alone.)
+ */
+const unique = (file: string, what: string) => {
+  const {pid, started} = thisProcess()
+  return `${file}.${what}-${pid}-${started || Date.now()}-${++named}`
+}
 
 /**
  * One apply at a time per node. The lock file names its owner by pid and

@@ -1,4 +1,3 @@
-import {spawn} from 'node:child_process'
 import {readFileSync, rmSync, writeFileSync} from 'node:fs'
 import {readFile} from 'node:fs/promises'
 import path from 'node:path'
@@ -9,6 +8,7 @@ import {parse} from '../vendor/yaml.js'
 import {PUPPET_KILL_GRACE_SECONDS} from '../config/agent-settings.js'
 import {PuppetCouldNotRunError, ToolError} from '../errors.js'
 import {type ProcessId, signalProcesses, signalTree, startTimeOf, stillRunning, thisProcess} from './process-tree.js'
+import {childProcess} from '../util/lazy-node.js'
 
 export interface PuppetRun {
   /** puppet's --detailed-exitcodes status: 0 no changes, 2 changes, 4 failures, 6 both, 1 could not run. */
@@ -64,7 +64,10 @@ export function runPuppet(options: {
   ]
   return new Promise((resolve, reject) => {
     // Puppet's report goes to stderr with our messages: stdout carries only pupistry's result (and --json).
-    const child = spawn(options.puppet, args, {detached: true, stdio: ['ignore', process.stderr, 'inherit']})
+    const child = childProcess().spawn(options.puppet, args, {
+      detached: true,
+      stdio: ['ignore', process.stderr, 'inherit'],
+    })
     let killer: NodeJS.Timeout | undefined
     let stopped: ProcessId[] = []
     if (child.pid && options.record) recordPuppet(options.record, child.pid)

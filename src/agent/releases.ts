@@ -1,8 +1,8 @@
-import {randomBytes} from 'node:crypto'
 import {lstat, mkdir, readdir, readlink, rename, rm, stat, symlink, utimes} from 'node:fs/promises'
 import path from 'node:path'
 
 import {pausePoint} from './pause.js'
+import {randomHex} from '../util/lazy-node.js'
 
 export interface ActiveRelease {
   /** The release directory's name: the version, or version.suffix for a forced re-install. */
@@ -76,7 +76,7 @@ export class Releases {
   async scratch(environment: string, what: 'staging' | 'download'): Promise<string> {
     const dir = path.join(this.root, environment)
     await mkdir(dir, {mode: 0o755, recursive: true})
-    return path.join(dir, `.${what}-${process.pid}-${randomBytes(4).toString('hex')}`)
+    return path.join(dir, `.${what}-${process.pid}-${randomHex(4)}`)
   }
 
   /** Removes what interrupted runs left behind. */
@@ -95,7 +95,7 @@ export class Releases {
   /** Makes a completely unpacked staging directory a release; returns its directory name. */
   async commit(staging: string, environment: string, version: string): Promise<string> {
     const taken = (await readdir(path.join(this.root, environment)).catch(() => [] as string[])).includes(version)
-    const dir = taken ? `${version}.${Date.now().toString(36)}${randomBytes(2).toString('hex')}` : version
+    const dir = taken ? `${version}.${Date.now().toString(36)}${randomHex(2)}` : version
     await rename(staging, this.pathOf(environment, dir))
     return dir
   }
@@ -104,7 +104,7 @@ export class Releases {
   async activate(environment: string, dir: string): Promise<void> {
     await mkdir(this.puppetcode, {recursive: true})
     const link = this.linkOf(environment)
-    const temp = path.join(this.puppetcode, `.${environment}.pupistry-${randomBytes(4).toString('hex')}`)
+    const temp = path.join(this.puppetcode, `.${environment}.pupistry-${randomHex(4)}`)
     await symlink(this.pathOf(environment, dir), temp)
     pausePoint('link')
     const current = await lstat(link).catch(() => undefined)
@@ -145,7 +145,7 @@ export class Releases {
     const removed: string[] = []
     for (const release of releases) {
       if (kept.has(release.dir)) continue
-      const trash = path.join(this.root, environment, `.trash-${process.pid}-${randomBytes(4).toString('hex')}`)
+      const trash = path.join(this.root, environment, `.trash-${process.pid}-${randomHex(4)}`)
       await rename(this.pathOf(environment, release.dir), trash)
       pausePoint('prune')
       await rm(trash, {force: true, recursive: true})

@@ -1,5 +1,3 @@
-import {execFile} from 'node:child_process'
-import {createHash} from 'node:crypto'
 import {existsSync, readFileSync, statSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
@@ -18,6 +16,7 @@ import {openStore} from '../store/open-store.js'
 import {writeAtomically} from '../util/atomic-write.js'
 import {rolloutId} from './rollout-id.js'
 import {StateFile} from './state.js'
+import {childProcess, nodeCrypto} from '../util/lazy-node.js'
 
 /** Without agent.report_interval, an unchanged report is written again (a heartbeat) after this long. */
 export const DEFAULT_REPORT_INTERVAL = 3600
@@ -125,7 +124,8 @@ async function writeReportOrFail(
     written: now.toISOString(),
   }
   const {lastCheck, lastRun, written, ...outcome} = report
-  const digest = createHash('sha256')
+  const digest = nodeCrypto()
+    .createHash('sha256')
     .update(JSON.stringify({...outcome, exit: lastRun?.exit, error: lastRun?.error}))
     .digest('hex')
   const interval = agent.report_interval ? durationSeconds(agent.report_interval) : DEFAULT_REPORT_INTERVAL
@@ -171,7 +171,7 @@ async function puppetVersion(runtime: Runtime, known: LastReport['puppet']): Pro
   const modified = statSync(command).mtimeMs
   if (known?.command === command && known.modified === modified) return known
   const version = await new Promise<string | undefined>((resolve) => {
-    execFile(command, ['--version'], {timeout: 30_000}, (error, stdout) =>
+    childProcess().execFile(command, ['--version'], {timeout: 30_000}, (error, stdout) =>
       resolve(error ? undefined : stdout.trim().slice(0, 200)),
     )
   })

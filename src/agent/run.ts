@@ -1,4 +1,3 @@
-import {randomBytes} from 'node:crypto'
 import {mkdir, rm, symlink} from 'node:fs/promises'
 import path from 'node:path'
 
@@ -11,6 +10,7 @@ import {pausePoint} from './pause.js'
 import {pendingNoopEvents, type PuppetRun, runPuppet, stopOrphanedPuppet} from './puppet.js'
 import {NOOP_PREFIX} from './releases.js'
 import {StateFile} from './state.js'
+import {randomHex} from '../util/lazy-node.js'
 
 /** What a run under the lock works with: its state file and the signals that end it early. */
 export interface RunControl {
@@ -104,7 +104,7 @@ export async function withAgentLock<T>(
  * monitoring reads) change. Pending changes come from the summary.
  */
 async function previewPuppet(options: Parameters<typeof runPuppet>[0], release: string): Promise<PuppetRun> {
-  const scratch = path.join(path.dirname(release), `${NOOP_PREFIX}${process.pid}-${randomBytes(4).toString('hex')}`)
+  const scratch = path.join(path.dirname(release), `${NOOP_PREFIX}${process.pid}-${randomHex(4)}`)
   await mkdir(scratch, {mode: 0o700})
   try {
     await symlink(release, path.join(scratch, options.environment))

@@ -1,4 +1,4 @@
-import {createHash} from 'node:crypto'
+import {nodeCrypto} from '../util/lazy-node.js'
 
 /**
  * A node's place in a release's rollout, in [0, 1): the first 48 bits of
@@ -7,7 +7,7 @@ import {createHash} from 'node:crypto'
  * release gives every node a new place, so the same nodes are not always first.
  */
 export function cohortPlace(version: string, nodeId: string): number {
-  const digest = createHash('sha256').update(`pupistry-rollout\0${version}\0${nodeId}`).digest()
+  const digest = nodeCrypto().createHash('sha256').update(`pupistry-rollout\0${version}\0${nodeId}`).digest()
   return digest.readUIntBE(0, 6) / 2 ** 48
 }
 

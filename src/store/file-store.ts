@@ -1,4 +1,3 @@
-import {randomBytes} from 'node:crypto'
 import {constants, createWriteStream, type Stats} from 'node:fs'
 import {link, mkdir, open, readdir, rename, stat, unlink} from 'node:fs/promises'
 import path from 'node:path'
@@ -18,6 +17,7 @@ import type {
   Store,
 } from '../contracts.js'
 import {byCodeUnit} from '../util/compare.js'
+import {randomHex} from '../util/lazy-node.js'
 
 const TEMP_PREFIX = '.pupistry-tmp-'
 
@@ -115,7 +115,7 @@ export class FileStore implements Store {
     const file = this.pathOf(key)
     await this.checkRoot()
     const dir = path.dirname(file)
-    const temp = path.join(dir, `${TEMP_PREFIX}${randomBytes(8).toString('hex')}`)
+    const temp = path.join(dir, `${TEMP_PREFIX}${randomHex(8)}`)
     try {
       // Artifacts carry hiera data: the owner and its group may read them, other local users not.
       await mkdir(dir, {mode: 0o750, recursive: true})
