@@ -11,6 +11,7 @@
 # Environment:
 #   BENCH_ASSEMBLER_SIZES  git module counts (default "10 50 200")
 #   BENCH_FORGE_MODULES    Forge modules in the Forge repo (default 20; 0 skips it)
+#   BENCH_RUNS             rounds of all three tools per repo (default 1); the table shows medians
 #   TMPDIR                 where repos, caches and environments go
 set -euo pipefail
 

@@ -13,17 +13,20 @@ const here = path.dirname(fileURLToPath(import.meta.url))
 const tmp = process.argv[2]
 const sizes = (process.env.BENCH_ASSEMBLER_SIZES ?? '10 50 200').split(/\s+/).filter(Boolean).map(Number)
 const forgeCount = Number(process.env.BENCH_FORGE_MODULES ?? 20)
+const runs = Number(process.env.BENCH_RUNS ?? 1)
 const TOOLS = ['r10k', 'g10k', 'native']
 
 /**
- * Runs a command under GNU time: wall seconds (own clock) and peak RSS of the
- * largest process in MB. Asynchronous, so the Forge server in this process keeps answering.
+ * Runs a command under GNU time: wall seconds (own clock), CPU seconds (user
+ * and system, the command and every process it waited for) and peak RSS of
+ * the largest process in MB. Asynchronous, so the Forge server in this
+ * process keeps answering.
  */
 function timed(command, args) {
   const report = path.join(tmp, 'time.txt')
   const started = performance.now()
   return new Promise((resolve, reject) => {
-    const child = spawn('/usr/bin/time', ['-f', '%M', '-o', report, command, ...args], {
+    const child = spawn('/usr/bin/time', ['-f', '%M %U %S', '-o', report, command, ...args], {
       stdio: ['ignore', 'pipe', 'pipe'],
     })
     let output = ''
@@ -33,8 +36,8 @@ function timed(command, args) {
     child.on('close', (code) => {
       const seconds = (performance.now() - started) / 1000
       if (code !== 0) return reject(new Error(`${command} ${args.join(' ')} failed (${code}):\n${output}`))
-      const rssKb = Number(readFileSync(report, 'utf8').trim().split('\n').pop())
-      resolve({rssMb: rssKb / 1024, seconds})
+      const [rssKb, user, system] = readFileSync(report, 'utf8').trim().split('\n').pop().split(' ').map(Number)
+      resolve({cpu: user + system, rssMb: rssKb / 1024, seconds})
     })
   })
 }
@@ -75,6 +78,17 @@ function moduleCount(environments) {
   }
 }
 
+/** The median of each measure over the rounds (the lower middle one for an even count), and the fewest modules deployed. */
+function medianOf(samples) {
+  const middle = (values) => values.sort((a, b) => a - b)[Math.floor((values.length - 1) / 2)]
+  const phase = (name) => ({
+    cpu: middle(samples.map((sample) => sample[name].cpu)),
+    rssMb: Math.max(...samples.map((sample) => sample[name].rssMb)),
+    seconds: middle(samples.map((sample) => sample[name].seconds)),
+  })
+  return {cold: phase('cold'), deployed: Math.min(...samples.map((sample) => sample.deployed)), warm: phase('warm')}
+}
+
 const forge = new ForgeServer()
 await forge.start()
 const slugs = []
@@ -97,19 +111,24 @@ try {
       encoding: 'utf8',
     })
     const control = `file://${made.stdout.trim()}`
-    for (const tool of TOOLS) {
-      const work = path.join(dir, `run-${tool}`)
-      rmSync(work, {force: true, recursive: true})
-      mkdirSync(work, {recursive: true})
-      const {args, command, environments} = commandFor(tool, work, control, repo.forge ? forge.url : undefined)
-      process.stderr.write(`${repo.label}: ${tool} cold...`)
-      const cold = await timed(command, args)
-      process.stderr.write(` warm...`)
-      const warm = await timed(command, args)
-      process.stderr.write(` done\n`)
-      const deployed = moduleCount(environments)
-      rows.push({cold, deployed, repo: repo.label, tool, warm, wanted: repo.modules})
+    // Rounds of all three tools, back to back, so a change in the machine's load hits each of them alike.
+    const samples = Object.fromEntries(TOOLS.map((tool) => [tool, []]))
+    for (let round = 0; round < runs; round++) {
+      for (const tool of TOOLS) {
+        const work = path.join(dir, `run-${tool}`)
+        rmSync(work, {force: true, recursive: true})
+        mkdirSync(work, {recursive: true})
+        const {args, command, environments} = commandFor(tool, work, control, repo.forge ? forge.url : undefined)
+        process.stderr.write(`${repo.label}: ${tool}${runs > 1 ? ` (round ${round + 1}/${runs})` : ''} cold...`)
+        const cold = await timed(command, args)
+        process.stderr.write(` warm...`)
+        const warm = await timed(command, args)
+        process.stderr.write(` done\n`)
+        samples[tool].push({cold, deployed: moduleCount(environments), warm})
+      }
     }
+
+    for (const tool of TOOLS) rows.push({...medianOf(samples[tool]), repo: repo.label, tool, wanted: repo.modules})
   }
 } finally {
   await forge.stop()
@@ -117,9 +136,11 @@ try {
 
 const pad = (text, width) => String(text).padEnd(width)
 const lpad = (text, width) => String(text).padStart(width)
+if (runs > 1) console.log(`median of ${runs} rounds (peak RSS: the largest of them)`)
 console.log(
-  `${pad('repo', 10)}${pad('tool', 8)}${lpad('cold s', 8)}${lpad('warm s', 8)}${lpad('peak RSS MB', 13)}` +
-    `${lpad('modules', 9)}${lpad('g10k/native cold', 18)}${lpad('warm', 7)}${lpad('r10k/native cold', 18)}${lpad('warm', 7)}`,
+  `${pad('repo', 10)}${pad('tool', 8)}${lpad('cold s', 8)}${lpad('warm s', 8)}${lpad('cold CPU s', 12)}` +
+    `${lpad('peak RSS MB', 13)}${lpad('modules', 9)}${lpad('g10k/native cold', 18)}${lpad('warm', 7)}` +
+    `${lpad('cold CPU', 10)}${lpad('r10k/native cold', 18)}${lpad('warm', 7)}`,
 )
 for (const row of rows) {
   const native = rows.find((other) => other.repo === row.repo && other.tool === 'native')
@@ -129,13 +150,14 @@ for (const row of rows) {
     row.tool === 'native'
       ? `${lpad((g10k.cold.seconds / native.cold.seconds).toFixed(2), 18)}` +
         `${lpad((g10k.warm.seconds / native.warm.seconds).toFixed(2), 7)}` +
+        `${lpad((g10k.cold.cpu / native.cold.cpu).toFixed(2), 10)}` +
         `${lpad((r10k.cold.seconds / native.cold.seconds).toFixed(2), 18)}` +
         `${lpad((r10k.warm.seconds / native.warm.seconds).toFixed(2), 7)}`
       : ''
   const rss = Math.max(row.cold.rssMb, row.warm.rssMb).toFixed(0)
   console.log(
     `${pad(row.repo, 10)}${pad(row.tool, 8)}${lpad(row.cold.seconds.toFixed(2), 8)}${lpad(row.warm.seconds.toFixed(2), 8)}` +
-      `${lpad(rss, 13)}${lpad(`${row.deployed}/${row.wanted}`, 9)}${ratios}`,
+      `${lpad(row.cold.cpu.toFixed(2), 12)}${lpad(rss, 13)}${lpad(`${row.deployed}/${row.wanted}`, 9)}${ratios}`,
   )
 }
 

@@ -10,10 +10,12 @@ const [remote, cacheDir, forge, poolSize] = process.argv.slice(2)
 const root = path.resolve(path.dirname(fileURLToPath(import.meta.url)), '..', '..')
 const {NativeAssembler} = await import(path.join(root, 'plugins', 'native', 'dist', 'native-assembler.js'))
 const quiet = () => {}
+// BENCH_VERBOSE=1 shows the assembler's progress (with its phase timings) on stderr.
+const progress = process.env.BENCH_VERBOSE ? (message) => process.stderr.write(`${message}\n`) : quiet
 const assembler = new NativeAssembler({
   askSecret: async () => undefined,
   cacheDir,
-  log: {info: quiet, progress: quiet, warn: quiet},
+  log: {info: quiet, progress, warn: quiet},
   settings: {
     agent: {},
     build: {

@@ -6,7 +6,7 @@ import type {AssembledEnvironment, AssembleOptions, Assembler, ProviderContext} 
 import {failure, shown} from './failure.js'
 import {Forge} from './forge.js'
 import {GitMirror} from './git-mirror.js'
-import {mapBounded} from './pool.js'
+import {limiter, mapBounded, settleAll} from './pool.js'
 import {type ModuleSpec, parsePuppetfile, type Puppetfile} from './puppetfile.js'
 import {run} from './run.js'
 import {type NativeSettings, nativeSettings} from './settings.js'
@@ -31,6 +31,17 @@ interface EnvironmentState {
   puppetfile: string | null
   /** Module directory (relative to the environment) → what is in it. */
   modules: Record<string, string>
+}
+
+/** An environment to assemble: its branch, commit and Puppetfile, and what was deployed there before. */
+interface Plan {
+  branch: string
+  commit: string
+  name: string
+  previous?: EnvironmentState
+  puppetfile: Puppetfile
+  /** The Puppetfile's text; null when the branch has none. */
+  text: string | null
 }
 
 /** A module of one environment, resolved to exactly what goes on disk. */
@@ -77,6 +88,16 @@ export class NativeAssembler implements Assembler {
     }
   }
 
+  /**
+   * A progress line that also says how long the phase took and how many git
+   * jobs the build has run so far: where a slow build spends its time shows
+   * in `build --verbose` without a profiler.
+   */
+  private phase(message: string, started: number): void {
+    const seconds = ((performance.now() - started) / 1000).toFixed(2)
+    this.context.log.progress(`native: ${message} (${seconds} s, ${this.workers!.jobs} git jobs so far)`)
+  }
+
   private async assembleWith(settings: NativeSettings, options: AssembleOptions): Promise<AssembledEnvironment[]> {
     this.forge = new Forge(settings.forge, path.join(this.context.cacheDir, 'forge'), (message) =>
       this.context.log.warn(message),
@@ -86,7 +107,9 @@ export class NativeAssembler implements Assembler {
 
     const control = this.mirror(settings.remote)
     this.context.log.progress(`native: fetching the control repo ${shown(settings.remote)}`)
+    let started = performance.now()
     await control.sync()
+    this.phase('fetched the control repo', started)
     const chosen = choose(control, options.environments, settings.remote)
     for (const [branch] of chosen) {
       if (environmentName(branch) !== branch)
@@ -95,7 +118,8 @@ export class NativeAssembler implements Assembler {
         )
     }
 
-    const plans = await mapBounded(chosen, settings.poolSize, async ([branch, commit]) => {
+    started = performance.now()
+    const plans = await mapBounded(chosen, settings.poolSize, async ([branch, commit]): Promise<Plan> => {
       const name = environmentName(branch)
       const previous = await this.readState(name)
       const text = previous?.commit === commit ? previous.puppetfile : await this.puppetfileAt(control, commit)
@@ -106,6 +130,7 @@ export class NativeAssembler implements Assembler {
       return {branch, commit, name, previous, puppetfile, text}
     })
 
+    this.phase(`read ${plans.length} Puppetfile${plans.length === 1 ? '' : 's'}`, started)
     // Each remote is brought up to date at most once, however many environments use it.
     const refsOf = new Map<string, string[]>()
     for (const plan of plans) {
@@ -118,35 +143,82 @@ export class NativeAssembler implements Assembler {
     }
 
     this.context.log.progress(`native: checking ${refsOf.size} module remote${refsOf.size === 1 ? '' : 's'}`)
-    await mapBounded([...refsOf], settings.remotePoolSize, ([remote, refs]) => this.mirror(remote).prepare(refs))
-
-    const environments: AssembledEnvironment[] = []
-    for (const plan of plans) {
-      const placements = await mapBounded(plan.puppetfile.modules, settings.remotePoolSize, (module) =>
-        this.place(module, plan.puppetfile, plan.branch),
-      )
-      const dir = path.join(this.environmentsDir, plan.name)
-      const state: EnvironmentState = {commit: plan.commit, modules: {}, puppetfile: plan.text}
-      for (const placement of placements) if (placement.key) state.modules[placement.path] = placement.key
-      const unchanged = plan.previous && sameState(plan.previous, state) && (await exists(dir))
-      if (!unchanged) {
-        this.context.log.progress(`native: deploying environment ${plan.name}`)
-        // The old record goes first: after a crash mid-deploy it would describe a tree that is no longer there.
-        await rm(this.stateFile(plan.name), {force: true})
-        await this.deploy(dir, control, plan.commit, placements, plan.previous)
-        await writeFile(this.stateFile(plan.name), JSON.stringify(state))
-      }
-
-      environments.push({
-        commit: plan.commit,
-        modules: Object.fromEntries(placements.map((placement) => [placement.name, placement.report])),
-        name: plan.name,
-        path: dir,
-      })
+    // Modules are placed as soon as their own remote is ready rather than after
+    // every remote: on a cold build the checkouts and Forge downloads run while
+    // the slowest clones are still going, so both cores stay busy.
+    started = performance.now()
+    const remoteSlot = limiter(settings.remotePoolSize)
+    // Placing has its own gate: behind the queued clones, a module whose remote is ready would wait for all of them.
+    const placeSlot = limiter(settings.remotePoolSize)
+    const ready = new Map<string, Promise<void>>()
+    for (const [remote, refs] of refsOf) {
+      const prepared = remoteSlot(() => this.mirror(remote).prepare(refs))
+      // Awaited where a module needs it; this only keeps a failure before then from being "unhandled".
+      prepared.catch(() => {})
+      ready.set(remote, prepared)
     }
 
-    if (!options.environments) await this.removeGone(new Set(environments.map((environment) => environment.name)))
-    return environments
+    const allReady = Promise.allSettled(ready.values()).then(() => this.phase('module remotes ready', started))
+    try {
+      const environments: AssembledEnvironment[] = []
+      for (const plan of plans) {
+        environments.push(await this.environment(plan, control, ready, placeSlot))
+      }
+
+      await allReady
+      if (!options.environments) await this.removeGone(new Set(environments.map((environment) => environment.name)))
+      return environments
+    } finally {
+      // Nothing may still be fetching when the build fails and the workers stop.
+      await allReady
+    }
+  }
+
+  /** Deploys one environment unless nothing in it moved. */
+  private async environment(
+    plan: Plan,
+    control: GitMirror,
+    ready: Map<string, Promise<void>>,
+    placeSlot: <R>(task: () => Promise<R>) => Promise<R>,
+  ): Promise<AssembledEnvironment> {
+    const started = performance.now()
+    const pending = plan.puppetfile.modules.map(async (module) => {
+      if (module.kind === 'git') await ready.get(module.remote)
+      return placeSlot(() => this.place(module, plan.puppetfile, plan.branch))
+    })
+    // Each is awaited below; a module failing while the control tree is exported is not "unhandled".
+    for (const placement of pending) placement.catch(() => {})
+    const dir = path.join(this.environmentsDir, plan.name)
+    const recordOf = (placements: Placement[]): EnvironmentState => {
+      const state: EnvironmentState = {commit: plan.commit, modules: {}, puppetfile: plan.text}
+      for (const placement of placements) if (placement.key) state.modules[placement.path] = placement.key
+      return state
+    }
+
+    // Only an environment whose control commit did not move can be unchanged;
+    // any other is deployed while its modules are still being resolved.
+    let placements: Placement[] | undefined
+    let unchanged = false
+    if (plan.previous?.commit === plan.commit && (await exists(dir))) {
+      placements = await settleAll(pending)
+      unchanged = sameState(plan.previous, recordOf(placements))
+    }
+
+    if (!unchanged) {
+      this.context.log.progress(`native: deploying environment ${plan.name}`)
+      // The old record goes first: after a crash mid-deploy it would describe a tree that is no longer there.
+      await rm(this.stateFile(plan.name), {force: true})
+      placements = await this.deploy(dir, control, plan.commit, pending, plan.previous)
+      await writeFile(this.stateFile(plan.name), JSON.stringify(recordOf(placements)))
+    }
+
+    this.phase(`environment ${plan.name} ${unchanged ? 'unchanged' : 'deployed'}`, started)
+    return {
+      commit: plan.commit,
+      modules: Object.fromEntries(placements!.map((placement) => [placement.name, placement.report])),
+      name: plan.name,
+      path: dir,
+    }
   }
 
   async versions(): Promise<Record<string, string>> {
@@ -239,33 +311,40 @@ export class NativeAssembler implements Assembler {
     dir: string,
     control: GitMirror,
     commit: string,
-    placements: Placement[],
+    pending: Array<Promise<Placement>>,
     previous?: EnvironmentState,
-  ): Promise<void> {
+  ): Promise<Placement[]> {
     const staging = `${dir}.new-${process.pid}`
     const retired = `${dir}.old-${process.pid}`
-    await rm(staging, {force: true, recursive: true})
-    await mkdir(staging)
+    const installSlot = limiter(this.settings!.poolSize)
+    let placed: Array<Promise<void>> = []
     try {
+      await rm(staging, {force: true, recursive: true})
+      await mkdir(staging)
+      // The control repo's tree goes first: a module replaces whatever the branch has at its path.
       await control.export(commit, staging)
-      const fresh: Placement[] = []
-      for (const placement of placements) {
-        if (!placement.install) continue
+      // Unchanged modules are moved over from the deployed tree: only once every
+      // module is known, so that one that cannot be resolved leaves that tree whole.
+      if (previous && (await exists(dir))) await settleAll(pending)
+      placed = pending.map(async (resolving) => {
+        const placement = await resolving
+        if (!placement.install) return
         const target = path.join(staging, placement.path)
         await rm(target, {force: true, recursive: true})
         await mkdir(path.dirname(target), {recursive: true})
         const old = path.join(dir, placement.path)
         if (previous?.modules[placement.path] === placement.key && (await exists(old))) await rename(old, target)
-        else fresh.push(placement)
-      }
-
-      await mapBounded(fresh, this.settings!.poolSize, (placement) =>
-        placement.install!(path.join(staging, placement.path)),
-      )
+        else await installSlot(() => placement.install!(target))
+      })
+      await settleAll(placed)
+      const placements = await settleAll(pending)
       await rm(retired, {force: true, recursive: true})
       if (await exists(dir)) await rename(dir, retired)
       await rename(staging, dir)
+      return placements
     } finally {
+      // Whatever failed, every placement has stopped writing into the staging tree before it goes.
+      await Promise.allSettled([...pending, ...placed])
       await rm(staging, {force: true, recursive: true})
       await rm(retired, {force: true, recursive: true})
     }

@@ -55,6 +55,8 @@ export class Workers {
   private shells?: Promise<{dir: string; shells: Shell[]}>
   private broken?: Error
   private slots = 0
+  /** Jobs started so far, for the timing lines of a verbose build. */
+  jobs = 0
 
   constructor(
     private readonly size: number,
@@ -70,6 +72,7 @@ export class Workers {
     if (args.some((arg) => arg.includes('\0')))
       throw failure('settings', `a git argument contains a NUL character: ${JSON.stringify(args.join(' '))}`)
     this.shells ??= this.start()
+    this.jobs++
     const {dir, shells} = await this.shells
     const slot = await this.take()
     const shell = shells.reduce((a, b) => (b.running.size < a.running.size ? b : a))

@@ -1,6 +1,6 @@
 import assert from 'node:assert/strict'
 import {spawnSync} from 'node:child_process'
-import {mkdirSync, mkdtempSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
+import {mkdirSync, mkdtempSync, readdirSync, rmSync, symlinkSync, writeFileSync} from 'node:fs'
 import os from 'node:os'
 import path from 'node:path'
 import {after, before, describe, it} from 'node:test'
@@ -199,6 +199,55 @@ mod 'plain', :git => 'file:///srv/plain.git'
             /'v9' and no default provided in file:\/\/.*hello\.git/.source,
         ),
       )
+    })
+
+    it('with several modules failing, names the first in Puppetfile order and leaves the deployed tree as it was', async () => {
+      const hello = `file://${world.repos}/modules/hello.git`
+      const greeting = `file://${world.repos}/modules/greeting.git`
+      await world.commitToControl(
+        'production',
+        (dir) =>
+          writeFileSync(
+            path.join(dir, 'Puppetfile'),
+            `mod 'hello', :git => '${hello}', :tag => 'v1.0.0'\nmod 'greeting', :git => '${greeting}', :branch => 'main'\n`,
+          ),
+        'two modules',
+        {newBranch: 'pipeline'},
+      )
+      const first = await world.cli('build', '-e', 'pipeline', '--verbose')
+      assert.equal(first.code, 0, show(first))
+      // The verbose build says how long each phase took and how many git jobs it ran.
+      assert.match(first.stderr, /native: module remotes ready \(\d+\.\d\d s, \d+ git jobs so far\)/, show(first))
+      assert.match(first.stderr, /native: environment pipeline deployed \(\d+\.\d\d s, \d+ git jobs so far\)/)
+      const environments = path.join(world.dir, 'cache', 'providers', 'native', 'environments')
+      const deployed = () => readdirSync(path.join(environments, 'pipeline', 'modules')).sort()
+      assert.deepEqual(deployed(), ['greeting', 'hello'])
+
+      // Modules are placed while other remotes are still cloned: the one whose
+      // clone fails (line 3) fails later than the bad ref (line 2) can be known,
+      // or earlier; either way line 2 is the one named.
+      await world.commitToControl('pipeline', (dir) =>
+        writeFileSync(
+          path.join(dir, 'Puppetfile'),
+          `mod 'hello', :git => '${hello}', :tag => 'v1.1.0'\n` +
+            `mod 'bad', :git => '${hello}', :ref => 'v9'\n` +
+            `mod 'gone', :git => 'file://${world.repos}/modules/missing.git', :branch => 'main'\n` +
+            `mod 'greeting', :git => '${greeting}', :branch => 'main'\n`,
+        ),
+      )
+      const failed = await world.cli('build', '-e', 'pipeline')
+      assert.equal(failed.code, 12, show(failed))
+      assert.match(
+        failed.stderr,
+        /line 2: Unable to manage Puppetfile content 'bad': Could not resolve desired ref 'v9'/,
+      )
+      assert.doesNotMatch(failed.stderr, /missing\.git/)
+      assert.deepEqual(
+        readdirSync(environments).filter((entry) => entry.startsWith('pipeline')),
+        ['pipeline'],
+        'no staging or retired tree is left behind',
+      )
+      assert.deepEqual(deployed(), ['greeting', 'hello'])
     })
 
     it('a missing git exits 11 and says how to install it', async () => {
