@@ -39,7 +39,7 @@ async function servedWithoutOclif() {
   // Before the modules it speeds up are loaded.
   const {enableCompileCache} = await import('../dist/agent-bundle/compile-cache.js')
   enableCompileCache()
-  const {leanApply} = await import('../dist/agent-bundle/lean.js')
+  const {leanApply} = await import('../dist/agent-bundle/agent-entry.js')
   return leanApply(argv.slice(1), fileURLToPath(new URL('..', import.meta.url)))
 }
 

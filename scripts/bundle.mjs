@@ -33,7 +33,7 @@ await build({
   bundle: true,
   chunkNames: 'chunk-[hash]',
   entryNames: '[name]',
-  entryPoints: ['cli/lean.js', 'cli/compile-cache.js', 'agent/unpack-worker.js', 'artifact/pack-worker.js'].map(
+  entryPoints: ['agent-entry.js', 'cli/compile-cache.js', 'agent/unpack-worker.js', 'artifact/pack-worker.js'].map(
     (entry) => at(`../dist/${entry}`),
   ),
   format: 'esm',

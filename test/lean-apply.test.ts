@@ -103,7 +103,7 @@ describe('apply without oclif (the lean path of bin/run.js)', () => {
     const current = await loaded('apply', '--minimal')
     assert.equal(current.result.code, 0, show(current.result))
     assert.ok(
-      current.files.some((url) => url.endsWith('/dist/agent-bundle/lean.js')),
+      current.files.some((url) => url.endsWith('/dist/agent-bundle/agent-entry.js')),
       current.files.join('\n'),
     )
     // Each would load some thirty modules of Node's for a check that needs neither (src/util/lazy-node.ts).

@@ -20,12 +20,12 @@ import {createLogger} from './logger.js'
  * user installed, oclif's environment switches) returns false, and oclif
  * runs the command as usual, parsing, help and errors included.
  */
-export async function leanApply(argv: string[], cliRoot: string): Promise<boolean> {
+export async function leanApply(argv: string[], cliRoot: string, ownHooks: OwnHooks): Promise<boolean> {
   const flags = parseFlags(argv)
   // PUPISTRY_LEAN=0 rules this path out when troubleshooting; oclif reads PUPISTRY_CONTENT_TYPE and PUPISTRY_DEBUG.
   const env = process.env
   if (!flags || env.PUPISTRY_LEAN === '0' || env.PUPISTRY_CONTENT_TYPE || env.PUPISTRY_DEBUG) return false
-  const hooks = coreHookRunner(cliRoot, OWN_HOOKS)
+  const hooks = coreHookRunner(cliRoot, ownHooks)
   if (!hooks) return false
 
   const verbose = Boolean(flags.verbose) || Boolean(process.env.DEBUG)
@@ -63,12 +63,6 @@ export async function leanApply(argv: string[], cliRoot: string): Promise<boolea
     for (const warning of registry.warnings) log.warn(warning)
   }
   return true
-}
-
-/** package.json's hooks of the CLI itself, imported statically (coreHookRunner says why). */
-const OWN_HOOKS: OwnHooks = {
-  './dist/hooks/storage.js': () => import('../hooks/storage.js'),
-  './dist/hooks/templates.js': () => import('../hooks/templates.js'),
 }
 
 /** As oclif prints a command's --json result (it has no colour theme here). */
