@@ -27,6 +27,22 @@ describe('the agent lock', () => {
     assert.deepEqual(readdirSync(dir), [], 'no lock and no temporary file left')
   })
 
+  it("removes what lock takers that died left behind, and nothing of a live one's", async () => {
+    let dead = 4_000_000
+    while (startTimeOf(dead) !== undefined) dead++
+    const left = [
+      `apply.lock.new-${dead}-${Date.now().toString(36)}-1`,
+      `apply.lock.stale-${dead}-${Date.now().toString(36)}-2`,
+      `apply.lock.new-${dead}-0a1b2c3d4e5f`,
+    ]
+    const live = `apply.lock.new-1-${Date.now().toString(36)}-1`
+    for (const name of [...left, live]) writeFileSync(path.join(dir, name), '')
+    const lock = await acquireLock(lockFile)
+    await lock.release()
+    assert.deepEqual(readdirSync(dir), [live])
+    rmSync(path.join(dir, live))
+  })
+
   it('a lock naming a live process with another start time (a reused pid) is taken over', async () => {
     const unrelated = spawn('sleep', ['30'])
     try {

@@ -78,14 +78,11 @@ function hasProc(): boolean {
 
 let named = 0
 /**
- * A name no other run ever uses: pid and start time tell processes apart
- * (a reused pid too), the count this run's names. (Random bytes would load
- * node:crypto on every check for this alone.)
+ * A name no other run uses: a pid belongs to one live process, the clock
+ * tells a reused pid (after a reboot too) apart, the count this run's names.
+ * (Random bytes would load node:crypto on every check for this alone.)
  */
-const unique = (file: string, what: string) => {
-  const {pid, started} = thisProcess()
-  return `${file}.${what}-${pid}-${started || Date.now()}-${++named}`
-}
+const unique = (file: string, what: string) => `${file}.${what}-${process.pid}-${Date.now().toString(36)}-${++named}`
 
 /**
  * One apply at a time per node. The lock file names its owner by pid and
@@ -172,11 +169,17 @@ async function moveAsideIfSame(file: string, expected: Seen): Promise<void> {
   await rm(aside, {force: true})
 }
 
-/** Removes the temporary files (FILE.new-PID-…, FILE.stale-PID-…) of lock takers that died. */
+/**
+ * Removes the temporary files (FILE.new-PID-…, FILE.stale-PID-…) of lock
+ * takers that died, named as unique() names them or, by earlier versions,
+ * with random hex after the pid.
+ */
 async function cleanLeftovers(file: string): Promise<void> {
   const base = path.basename(file)
   for (const name of await readdir(path.dirname(file)).catch(() => [] as string[])) {
-    const match = name.startsWith(base) ? /^\.(?:new|stale)-(\d+)-[0-9a-f]+$/.exec(name.slice(base.length)) : null
+    const match = name.startsWith(base)
+      ? /^\.(?:new|stale)-(\d+)-[0-9a-z]+(?:-\d+)?$/.exec(name.slice(base.length))
+      : null
     if (match && !alive(Number(match[1]))) await rm(path.join(path.dirname(file), name), {force: true})
   }
 }
