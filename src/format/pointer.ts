@@ -46,9 +46,41 @@ export async function readPointer(
   const key = pointerKey(environment, options.channel)
   const result = await store.get(key, {ifNoneMatch: options.ifNoneMatch, mutable: true})
   if (!result || 'notModified' in result) return result
+  return parsed(await envelopeBytes(store, key, result))
+}
+
+interface StoredEnvelope {
+  bytes: Buffer
+  etag: string
+  where: string
+}
+
+/** An envelope object's bytes as read, up to the largest an envelope may be. */
+async function envelopeBytes(
+  store: Store,
+  key: string,
+  object: {body: Readable; etag: string},
+): Promise<StoredEnvelope> {
   const where = `${store.location} ${key}`
-  const bytes = await readLimited(result.body, MAX_ENVELOPE_BYTES, where)
-  return {envelope: parseEnvelope(bytes, where), etag: result.etag, where}
+  return {bytes: await readLimited(object.body, MAX_ENVELOPE_BYTES, where), etag: object.etag, where}
+}
+
+const parsed = ({bytes, etag, where}: StoredEnvelope): PointerEnvelope => ({
+  envelope: parseEnvelope(bytes, where),
+  etag,
+  where,
+})
+
+/** A manifest of the environment's history by its serial, as stored (not parsed); undefined when absent. */
+export async function readStoredManifest(
+  store: Store,
+  environment: string,
+  serial: number,
+): Promise<StoredEnvelope | undefined> {
+  const key = manifestKey(environment, serial)
+  const result = await store.get(key)
+  if (!result || 'notModified' in result) return undefined
+  return envelopeBytes(store, key, result)
 }
 
 /**
@@ -61,12 +93,8 @@ export async function readManifestEnvelope(
   environment: string,
   serial: number,
 ): Promise<PointerEnvelope | undefined> {
-  const key = manifestKey(environment, serial)
-  const result = await store.get(key)
-  if (!result || 'notModified' in result) return undefined
-  const where = `${store.location} ${key}`
-  const bytes = await readLimited(result.body, MAX_ENVELOPE_BYTES, where)
-  return {envelope: parseEnvelope(bytes, where), etag: result.etag, where}
+  const stored = await readStoredManifest(store, environment, serial)
+  return stored && parsed(stored)
 }
 
 /** The environment's current manifest as published, without checking its signature (build side). */

@@ -5,7 +5,7 @@ import {BuildCache} from '../build/build-cache.js'
 import type {PutOptions, Store} from '../contracts.js'
 import {durationSeconds} from '../config/settings.js'
 import {NotFoundError, StoppedError, StoreError, UsageError, VerificationError} from '../errors.js'
-import {makeEnvelope, MAX_ENVELOPE_BYTES, serializeEnvelope} from '../format/envelope.js'
+import {makeEnvelope, serializeEnvelope} from '../format/envelope.js'
 import {manifestKey, manifestsPrefix, pointerKey, preparedKey, provenanceKey, serialOfKey} from '../format/layout.js'
 import {type BuildRecord, type Manifest, manifestPayloadType, withFormat} from '../format/manifest.js'
 import {type DeliveryMembers, type DeliveryOptions, deliveryMembers, onChannel} from './delivery.js'
@@ -18,7 +18,7 @@ import {sameSealed, uploadSealed} from '../sealed/publish.js'
 import {publishedTrust, signPayload} from '../signing/signing.js'
 import {isCreateConflict, openStore} from '../store/open-store.js'
 import {formatBytes} from '../util/bytes.js'
-import {type PublishedManifest, readLimited, readPublished} from '../format/pointer.js'
+import {type PublishedManifest, readPublished, readStoredManifest} from '../format/pointer.js'
 import {provenanceOf, writeProvenance} from './provenance.js'
 
 export interface PushResult {
@@ -394,12 +394,12 @@ async function newerOfChannel(
   serial: number,
   channel: string,
 ): Promise<Buffer | undefined> {
-  const key = manifestKey(environment, serial)
-  const object = await store.get(key)
-  if (!object || !('body' in object)) return undefined
-  const bytes = await readLimited(object.body, MAX_ENVELOPE_BYTES, key)
+  const stored = await readStoredManifest(store, environment, serial)
+  if (!stored) return undefined
   try {
-    return channelOf(manifestOf(parseEnvelope(bytes, key), key)) === channel ? bytes : undefined
+    return channelOf(manifestOf(parseEnvelope(stored.bytes, stored.where), stored.where)) === channel
+      ? stored.bytes
+      : undefined
   } catch (error) {
     if (error instanceof VerificationError) return undefined
     throw error
